@@ -1,0 +1,288 @@
+"""Enclave's one configuration model: typed sections, loaded once and passed down explicitly.
+
+Precedence, highest first: explicit overrides (LSP initializationOptions / workspace
+configuration, CLI flags) > ``ENCLAVE_*`` environment (and ``OLLAMA_HOST``) > ``.enclave.toml`` in
+the repository > the user config (``$XDG_CONFIG_HOME/enclave/config.toml``) > defaults.
+
+An invalid value never stops the program: the loader records a :class:`ConfigProblem` naming the
+key and the reason, keeps the default (or the value from a lower layer), and carries on. Callers
+show the problems to the user (CLI: stderr; server: showMessage + log).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    db: str = ""  # path or URI of the LanceDB store; "" = <repo>/.enclave
+    max_file_bytes: int = 1024 * 1024
+    exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
+    ann_threshold: int = 20000  # vector rows past which an ANN index is used instead of a scan
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingConfig:
+    provider: str = "ollama"  # "ollama" | "local" | "none"
+    model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
+    batch_size: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaConfig:
+    host: str = DEFAULT_OLLAMA_HOST
+    chat_model: str = "deepseek-r1"
+    completion_model: str = ""  # "" = same as chat_model
+    keep_alive: str = "30m"
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 120.0
+    total_timeout: float = 600.0
+
+    @property
+    def effective_completion_model(self) -> str:
+        return self.completion_model or self.chat_model
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionConfig:
+    enabled: bool = True
+    debounce_ms: int = 120
+    max_tokens: int = 128  # num_predict
+    num_ctx: int = 4096
+    context_tokens: int = 1024  # budget for repository context pieces
+    prefix_tokens: int = 1200
+    suffix_tokens: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    num_ctx: int = 8192
+    max_tokens: int = 1024
+    context_tokens: int = 3000
+    think: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    index: IndexConfig = field(default_factory=IndexConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    ollama: OllamaConfig = field(default_factory=OllamaConfig)
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    key: str  # dotted, e.g. "completion.debounce_ms"
+    source: str  # ".enclave.toml", "ENCLAVE_COMPLETION_DEBOUNCE_MS", "initializationOptions", ...
+    message: str
+
+    def __str__(self) -> str:
+        return f"invalid setting {self.key} (from {self.source}): {self.message}; using the default"
+
+
+_SECTIONS: dict[str, type] = {
+    "index": IndexConfig,
+    "embedding": EmbeddingConfig,
+    "ollama": OllamaConfig,
+    "completion": CompletionConfig,
+    "chat": ChatConfig,
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "embedding.provider": ("ollama", "local", "none"),
+}
+
+_POSITIVE = {
+    "index.max_file_bytes",
+    "index.ann_threshold",
+    "embedding.batch_size",
+    "ollama.connect_timeout",
+    "ollama.first_token_timeout",
+    "ollama.total_timeout",
+    "completion.max_tokens",
+    "completion.num_ctx",
+    "completion.context_tokens",
+    "completion.prefix_tokens",
+    "completion.suffix_tokens",
+    "chat.num_ctx",
+    "chat.max_tokens",
+    "chat.context_tokens",
+}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` to the type of ``default`` or raise ValueError with a readable reason."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"expected true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if isinstance(value, float) and value != number:
+            raise ValueError(f"expected a whole number, got {value!r}")
+        if key in _POSITIVE and number <= 0:
+            raise ValueError(f"must be greater than 0, got {number}")
+        if number < 0:
+            raise ValueError(f"must not be negative, got {number}")
+        return number
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            number_f = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if key in _POSITIVE and number_f <= 0:
+            raise ValueError(f"must be greater than 0, got {number_f}")
+        return number_f
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    choices = _CHOICES.get(key)
+    if choices and value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    if key == "ollama.host" and value:
+        value = normalize_host(value)
+    return value
+
+
+def normalize_host(host: str) -> str:
+    """Accept the forms Ollama accepts for OLLAMA_HOST ("0.0.0.0", "host:port", URLs)."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    scheme, rest = host.split("://", 1)
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        rest += ":11434"
+    return f"{scheme}://{rest}"
+
+
+def _apply(
+    config: Config, data: Mapping[str, Any], source: str, problems: list[ConfigProblem]
+) -> Config:
+    """Layer a nested mapping ({section: {key: value}}) on top of ``config``."""
+    sections = {}
+    for raw_section, values in data.items():
+        section = _snake(raw_section)
+        if section not in _SECTIONS:
+            problems.append(ConfigProblem(raw_section, source, "unknown section"))
+            continue
+        if not isinstance(values, Mapping):
+            problems.append(ConfigProblem(section, source, "expected a table of settings"))
+            continue
+        current = getattr(config, section)
+        known = {f.name: f for f in fields(current)}
+        changes: dict[str, Any] = {}
+        for raw_key, value in values.items():
+            key = _snake(raw_key)
+            dotted = f"{section}.{key}"
+            if key not in known:
+                problems.append(ConfigProblem(dotted, source, "unknown setting"))
+                continue
+            if value is None:
+                continue
+            try:
+                changes[key] = _coerce(dotted, value, getattr(_SECTIONS[section](), key))
+            except ValueError as exc:
+                problems.append(ConfigProblem(dotted, source, str(exc)))
+        sections[section] = replace(current, **changes)
+    return replace(config, **sections)
+
+
+def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        problems.append(ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored"))
+        return {}
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    layer: dict[str, dict[str, str]] = {}
+    if env.get("OLLAMA_HOST"):
+        layer.setdefault("ollama", {})["host"] = env["OLLAMA_HOST"]
+    for name, value in env.items():
+        if not name.startswith("ENCLAVE_"):
+            continue
+        rest = name[len("ENCLAVE_") :].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                layer.setdefault(section, {})[rest[len(section) + 1 :]] = value
+                break
+    return layer
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "enclave" / "config.toml"
+
+
+def load_config(
+    root: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    override_source: str = "command line",
+) -> tuple[Config, list[ConfigProblem]]:
+    """Build the configuration from every layer; returns it with the problems found."""
+    env = os.environ if env is None else env
+    problems: list[ConfigProblem] = []
+    config = Config()
+    user = user_config_path(env)
+    config = _apply(config, _read_toml(user, problems), str(user), problems)
+    if root is not None:
+        repo_file = root / ".enclave.toml"
+        config = _apply(config, _read_toml(repo_file, problems), ".enclave.toml", problems)
+    for section, values in _env_layer(env).items():
+        source = "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"
+        config = _apply(config, {section: values}, source, problems)
+    if overrides:
+        config = _apply(config, overrides, override_source, problems)
+    return config, problems
+
+
+def to_wire(config: Config) -> dict[str, dict[str, Any]]:
+    """The configuration as camelCase JSON (what `enclave status --json` and editors show)."""
+
+    def camel(name: str) -> str:
+        head, *tail = name.split("_")
+        return head + "".join(part.title() for part in tail)
+
+    out: dict[str, dict[str, Any]] = {}
+    for section in _SECTIONS:
+        value = getattr(config, section)
+        out[section] = {
+            camel(f.name): list(v) if isinstance(v := getattr(value, f.name), tuple) else v
+            for f in fields(value)
+        }
+    return out
