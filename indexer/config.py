@@ -27,7 +27,6 @@ class IndexConfig:
     db: str = ""  # path or URI of the LanceDB store; "" = <repo>/.enclave
     max_file_bytes: int = 1024 * 1024
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
-    ann_threshold: int = 20000  # vector rows past which an ANN index is used instead of a scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +103,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 _POSITIVE = {
     "index.max_file_bytes",
-    "index.ann_threshold",
     "embedding.batch_size",
     "ollama.connect_timeout",
     "ollama.first_token_timeout",
@@ -129,7 +127,16 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ValueError(f"expected true or false, got {value!r}")
     if isinstance(default, int):
@@ -222,7 +229,9 @@ def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        problems.append(ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored"))
+        problems.append(
+            ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored")
+        )
         return {}
 
 
@@ -264,7 +273,9 @@ def load_config(
         repo_file = root / ".enclave.toml"
         config = _apply(config, _read_toml(repo_file, problems), ".enclave.toml", problems)
     for section, values in _env_layer(env).items():
-        source = "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"
+        source = (
+            "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"
+        )
         config = _apply(config, {section: values}, source, problems)
     if overrides:
         config = _apply(config, overrides, override_source, problems)

@@ -1,0 +1,610 @@
+"""The index engine: the implementation behind :class:`indexer.api.Index`.
+
+Update = discover -> (read, redact, chunk in worker processes) -> store per batch -> embed what has
+no vector yet -> meta. Queries read LanceDB (full text) and in-memory copies of the vectors and
+symbols, refreshed when another writer changed the tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from indexer.api import Index, IndexError_, IndexStatus, IndexSummary, ProgressFn
+from indexer.config import Config
+from indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
+from indexer.lock import WriteLock, lock_path_for
+from indexer.process import FileRows, process_file, process_many
+from indexer.search import (
+    DENSE_WEIGHT,
+    LEXICAL_WEIGHT,
+    VectorMatrix,
+    fuse,
+    symbol_score,
+)
+from indexer.store import (
+    SCHEMA_VERSION,
+    Store,
+    default_db,
+    in_clause,
+    quote,
+    storage_options_from_env,
+)
+from indexer.tokens import query_text
+from indexer.types import Candidate, Chunk, SearchHit, Skipped, SymbolDef
+
+log = logging.getLogger(__name__)
+
+TOOL_VERSION = "0.1.0"
+BATCH_FILES = 256
+BATCH_BYTES = 8 * 1024 * 1024
+POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
+COMPACT_FRAGMENTS = 64
+CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_index(method: F) -> F:
+    """Turn a storage failure inside a query into IndexError_ saying the index is damaged."""
+
+    @functools.wraps(method)
+    def wrapper(self: EngineIndex, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (IndexError_, ValueError):
+            raise
+        except Exception as exc:
+            log.warning("reading the index at %s failed", self.db_uri, exc_info=True)
+            raise IndexError_(
+                f"the index at {self.db_uri} is damaged or unreadable ({type(exc).__name__})",
+                f"run `enclave index --full {self.root}` to rebuild it",
+            ) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_index(root: Path, config: Config) -> EngineIndex:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise IndexError_(f"no such directory: {root}", "pass the path of a repository")
+    if not root.is_dir():
+        raise IndexError_(f"not a directory: {root}", "pass the path of a repository")
+    return EngineIndex(root.resolve(), config)
+
+
+class EngineIndex(Index):
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+        db = config.index.db
+        if db and "://" not in db and not Path(db).expanduser().is_absolute():
+            db = str(root / db)  # a relative path in .enclave.toml means inside the repository
+        self.db_uri = (
+            str(Path(db).expanduser()) if db and "://" not in db else (db or default_db(root))
+        )
+        self._store: Store | None = None
+        self._lock = threading.RLock()
+        self._vectors: VectorMatrix | None = None
+        self._vectors_key: tuple[int, int] | None = None
+        self._symbols: list[SymbolDef] | None = None
+        self._symbols_by_name: dict[str, list[SymbolDef]] = {}
+        self._symbols_version = -1
+        self._query_embedder: Embedder | None = None
+        self._processed = 0
+        self.semantic_note = ""  # why the last search could not use vectors ("" if it did)
+
+    # ---- plumbing -----------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            options = storage_options_from_env() if "://" in self.db_uri else None
+            self._store = Store(self.db_uri, options)
+        return self._store
+
+    def close(self) -> None:
+        self._store = None
+        self._vectors = None
+        self._symbols = None
+
+    def _ready_store(self) -> Store:
+        store = self.store
+        if not store.has_index():
+            raise IndexError_(
+                f"no index at {self.db_uri}", f"run `enclave index {self.root}` first"
+            )
+        return store
+
+    # ---- update -------------------------------------------------------------------------
+    def update(
+        self,
+        *,
+        full: bool = False,
+        paths: Sequence[str] | None = None,
+        progress: ProgressFn | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> IndexSummary:
+        from indexer.discover import DiscoveryError, discover
+
+        started = time.perf_counter()
+        summary = IndexSummary(root=str(self.root), db=self.db_uri, full=full)
+        report = progress or (lambda done, total, message: None)
+        stop = cancelled or (lambda: False)
+        with self._lock, WriteLock(lock_path_for(self.db_uri)):
+            store = self.store
+            try:
+                discovery = discover(self.root, self.config.index)
+            except DiscoveryError as exc:
+                raise IndexError_(exc.message, exc.fix) from exc
+            summary.commit = discovery.head_commit
+            summary.notes.extend(discovery.notes)
+            summary.skipped = list(discovery.skipped)
+            summary.files_skipped = len(discovery.skipped)
+
+            meta = self._meta_or_rebuild(store, full, summary)
+            embedder = self._embedder(summary)
+            if embedder is not None and meta.get("embedding_model") not in (
+                "",
+                None,
+                embedder.model_id,
+            ):
+                summary.notes.append(
+                    f"embedding model changed ({meta.get('embedding_model')} -> {embedder.model_id}):"
+                    " re-embedding every chunk"
+                )
+                store.embeddings(embedder.dim, reset=True)
+            elif embedder is not None and meta.get("embedding_dim") not in (
+                None,
+                "",
+                "0",
+                str(embedder.dim),
+            ):
+                store.embeddings(embedder.dim, reset=True)
+
+            catalog = store.catalog()
+            current = {c.path: c for c in discovery.candidates}
+            if paths is not None:
+                wanted = {self._relative(p) for p in paths}
+                current = {p: c for p, c in current.items() if p in wanted}
+                gone = [p for p in wanted if p in catalog and p not in current]
+            else:
+                gone = [p for p in catalog if p not in current]
+            changed = [
+                c
+                for c in current.values()
+                if (row := catalog.get(c.path)) is None or row.content_id != c.content_id
+            ]
+            summary.files_seen = len(current)
+            summary.files_unchanged = len(current) - len(changed)
+            total = len(changed)
+            report(0, total, f"indexing {total} changed file(s)")
+
+            if gone:
+                store.delete_paths(gone)
+                summary.files_deleted = len(gone)
+            self._processed = 0
+            for batch in self._process(changed):
+                self._write(store, batch, summary)
+                report(self._processed, total, f"{self._processed}/{total} files")
+                if stop():
+                    summary.cancelled = True
+                    break
+
+            if embedder is not None and not summary.cancelled:
+                self._embed_missing(store, embedder, summary, report, stop)
+            self._finish(store, discovery.head_commit, embedder, summary)
+        summary.chunks_total = self.store.table("chunks").count_rows()
+        summary.seconds = time.perf_counter() - started
+        report(total, total, "done")
+        return summary
+
+    def _relative(self, path: str) -> str:
+        candidate = Path(path)
+        if candidate.is_absolute():
+            try:
+                return candidate.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                return candidate.as_posix()
+        return candidate.as_posix()
+
+    def _meta_or_rebuild(self, store: Store, full: bool, summary: IndexSummary) -> dict[str, str]:
+        meta: dict[str, str] = {}
+        rebuild = full
+        if store.has_index():
+            try:
+                store.check_readable()
+                meta = store.meta()
+            except IndexError_ as exc:
+                summary.notes.append(f"{exc.message}: rebuilding it from scratch")
+                rebuild = True
+            if meta and meta.get("schema_version") != str(SCHEMA_VERSION):
+                summary.notes.append(
+                    f"index schema {meta.get('schema_version')} is not {SCHEMA_VERSION}: rebuilding"
+                )
+                rebuild = True
+        else:
+            rebuild = True
+        if rebuild:
+            summary.full = True
+            store.create({"schema_version": str(SCHEMA_VERSION), "tool_version": TOOL_VERSION})
+            meta = store.meta()
+        self._vectors = None
+        self._symbols = None
+        return meta
+
+    def _embedder(self, summary: IndexSummary) -> Embedder | None:
+        try:
+            embedder = make_embedder(self.config)
+        except EmbeddingUnavailable as exc:
+            summary.semantic = False
+            summary.semantic_reason = str(exc)
+            return None
+        summary.semantic = True
+        return embedder
+
+    def _process(self, changed: list[Candidate]) -> Iterator[list[FileRows]]:
+        """Yield processed files in batches, in parallel when there are many."""
+        batches: list[list[Candidate]] = []
+        current: list[Candidate] = []
+        size = 0
+        for candidate in changed:
+            current.append(candidate)
+            size += candidate.size
+            if len(current) >= BATCH_FILES or size >= BATCH_BYTES:
+                batches.append(current)
+                current, size = [], 0
+        if current:
+            batches.append(current)
+        workers = min(os.cpu_count() or 1, 4)
+        if len(changed) < POOL_THRESHOLD or workers < 2:
+            for batch in batches:
+                yield [process_file(self.root, c) for c in batch]
+            return
+        # Small tasks keep both cores busy; results come back in batch order.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for batch in batches:
+                step = max(1, len(batch) // (workers * 4))
+                parts = [batch[i : i + step] for i in range(0, len(batch), step)]
+                futures = [pool.submit(process_many, str(self.root), part) for part in parts]
+                yield [rows for future in futures for rows in future.result()]
+
+    def _write(self, store: Store, batch: list[FileRows], summary: IndexSummary) -> None:
+        chunks = [c for rows in batch for c in rows.chunks]
+        symbols = [s for rows in batch for s in rows.symbols]
+        store.write_batch([r.path for r in batch], chunks, symbols, [r.file for r in batch])
+        summary.chunks_written += len(chunks)
+        summary.bytes_indexed += sum(r.bytes for r in batch)
+        for rows in batch:
+            if rows.error:
+                summary.errors.append(f"{rows.path}: {rows.error}")
+            elif rows.file["state"].startswith("skipped:"):
+                summary.files_skipped += 1
+                summary.skipped.append(
+                    Skipped(rows.path, rows.file["state"][8:], rows.file["detail"])
+                )
+            else:
+                summary.files_indexed += 1
+        self._processed += len(batch)
+
+    def _embed_missing(
+        self,
+        store: Store,
+        embedder: Embedder,
+        summary: IndexSummary,
+        report: ProgressFn,
+        stop: Callable[[], bool],
+    ) -> None:
+        """Embed every chunk whose text has no cached vector (new, changed, or left by a crash)."""
+        cached = store.cached_hashes()
+        table = store.table("chunks").to_arrow().select(["content_hash", "path", "symbol", "text"])
+        todo: dict[str, str] = {}
+        hashes = table.column("content_hash").to_pylist()
+        missing_rows = [i for i, h in enumerate(hashes) if h not in cached]
+        if not missing_rows:
+            return
+        subset = table.take(missing_rows).to_pydict()
+        for h, path, symbol, text in zip(
+            subset["content_hash"], subset["path"], subset["symbol"], subset["text"], strict=True
+        ):
+            todo.setdefault(h, embedding_input(path, symbol, text))
+        items = list(todo.items())
+        size = self.config.embedding.batch_size
+        for start in range(0, len(items), size):
+            part = items[start : start + size]
+            try:
+                vectors = embedder.embed([text for _, text in part])
+            except EmbeddingUnavailable as exc:
+                summary.semantic = False
+                summary.semantic_reason = (
+                    f"{exc} ({len(items) - start} chunks left without vectors)"
+                )
+                return
+            store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
+            summary.embedded += len(part)
+            report(
+                summary.files_indexed,
+                summary.files_indexed,
+                f"embedded {summary.embedded}/{len(items)} chunks",
+            )
+            if stop():
+                summary.cancelled = True
+                return
+
+    def _finish(
+        self, store: Store, commit: str | None, embedder: Embedder | None, summary: IndexSummary
+    ) -> None:
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "tool_version": TOOL_VERSION,
+            "last_commit": commit or "",
+            "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "semantic": "true" if summary.semantic else "false",
+            "semantic_reason": summary.semantic_reason,
+            "embedding_provider": self.config.embedding.provider,
+        }
+        if embedder is not None:
+            meta["embedding_model"] = embedder.model_id
+            meta["embedding_dim"] = str(embedder.dim)
+        store.set_meta(meta)
+        if summary.full or store.fragment_count() > COMPACT_FRAGMENTS:
+            store.optimize()
+            keep = set(store.table("chunks").to_arrow().column("content_hash").to_pylist())
+            store.prune_vectors(keep)
+
+    # ---- queries ------------------------------------------------------------------------
+    @reads_index
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        path_prefix: str | None = None,
+        language: str | None = None,
+    ) -> list[SearchHit]:
+        if mode not in ("hybrid", "lexical", "semantic"):
+            raise ValueError(f"unknown search mode {mode!r}: use hybrid, lexical or semantic")
+        store = self._ready_store()
+        self.semantic_note = ""
+        pool = max(k * 4, 40)
+        lexical: list[tuple[str, float]] = []
+        dense: list[tuple[str, float]] = []
+        if mode in ("hybrid", "lexical"):
+            lexical = self._lexical(store, query, pool, path_prefix, language)
+        if mode in ("hybrid", "semantic"):
+            dense = self._dense(store, query, pool, path_prefix, language)
+            if mode == "semantic" and self.semantic_note:
+                raise IndexError_(self.semantic_note, "use --mode lexical, or fix semantic search")
+        if not dense:
+            ranked = [cid for cid, _ in lexical][:k]
+            scores = {cid: score for cid, score in lexical}
+        elif not lexical:
+            ranked = [cid for cid, _ in dense][:k]
+            scores = {cid: score for cid, score in dense}
+        else:
+            scores = fuse(
+                [(DENSE_WEIGHT, [c for c, _ in dense]), (LEXICAL_WEIGHT, [c for c, _ in lexical])]
+            )
+            ranked = sorted(scores, key=lambda c: -scores[c])[:k]
+        return self._hits(store, ranked, scores)
+
+    def _where(self, path_prefix: str | None, language: str | None) -> str | None:
+        clauses = []
+        if path_prefix:
+            escaped = path_prefix.replace("'", "''").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(f"path LIKE '{escaped}%'")
+        if language:
+            clauses.append(f"language = {quote(language)}")
+        return " AND ".join(clauses) or None
+
+    def _lexical(
+        self, store: Store, query: str, limit: int, path_prefix: str | None, language: str | None
+    ) -> list[tuple[str, float]]:
+        text = query_text(query).strip()
+        if not text:
+            return []
+        builder = store.table("chunks").search(text, query_type="fts", fts_columns="search_text")
+        where = self._where(path_prefix, language)
+        if where:
+            builder = builder.where(where, prefilter=True)
+        rows = builder.select(["id", "_score"]).limit(limit).to_list()
+        return [(row["id"], float(row["_score"])) for row in rows]
+
+    def _dense(
+        self, store: Store, query: str, limit: int, path_prefix: str | None, language: str | None
+    ) -> list[tuple[str, float]]:
+        meta = store.meta()
+        model = meta.get("embedding_model", "")
+        if meta.get("semantic") != "true" or not model:
+            self.semantic_note = "semantic search is off: " + (
+                meta.get("semantic_reason") or "the index has no vectors"
+            )
+            return []
+        matrix = self._vector_matrix(store)
+        if matrix is None or not matrix.chunk_ids:
+            self.semantic_note = "semantic search is off: the index has no vectors yet"
+            return []
+        try:
+            embedder = self._embedder_for_queries(model)
+            vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+        except EmbeddingUnavailable as exc:
+            self.semantic_note = f"semantic search is off for this query: {exc}"
+            return []
+        return matrix.top(vector, limit, path_prefix=path_prefix, language=language)
+
+    def _embedder_for_queries(self, model_id: str) -> Embedder:
+        if self._query_embedder is None or self._query_embedder.model_id != model_id:
+            embedder = make_embedder(self.config)
+            if embedder.model_id != model_id:
+                raise EmbeddingUnavailable(
+                    f"the index was embedded with {model_id} but {embedder.model_id} is configured",
+                    "run `enclave index` to re-embed with the configured model",
+                )
+            self._query_embedder = embedder
+        return self._query_embedder
+
+    def _vector_matrix(self, store: Store) -> VectorMatrix | None:
+        chunks = store.table("chunks")
+        emb_version = store.table("embeddings").version if "embeddings" in store.existing() else -1
+        key = (chunks.version, emb_version)
+        if self._vectors is not None and self._vectors_key == key:
+            return self._vectors
+        hashes, matrix = store.load_vectors()
+        position = {h: i for i, h in enumerate(hashes)}
+        meta = chunks.to_arrow().select(["id", "path", "language", "content_hash"]).to_pydict()
+        ids, paths, languages, rows = [], [], [], []
+        for cid, path, language, h in zip(
+            meta["id"], meta["path"], meta["language"], meta["content_hash"], strict=True
+        ):
+            row = position.get(h)
+            if row is not None:
+                ids.append(cid)
+                paths.append(path)
+                languages.append(language)
+                rows.append(row)
+        self._vectors = VectorMatrix(
+            ids,
+            np.array(paths, dtype=object),
+            np.array(languages, dtype=object),
+            np.array(rows, dtype=np.int32),
+            matrix,
+        )
+        self._vectors_key = key
+        return self._vectors
+
+    def _hits(self, store: Store, ranked: list[str], scores: dict[str, float]) -> list[SearchHit]:
+        if not ranked:
+            return []
+        rows = (
+            store.table("chunks")
+            .search()
+            .where(in_clause("id", ranked))
+            .select(CHUNK_COLUMNS)
+            .limit(len(ranked) * 2)
+            .to_list()
+        )
+        by_id = {row["id"]: row for row in rows}
+        return [
+            SearchHit(
+                path=row["path"],
+                start_line=int(row["start_line"]),
+                end_line=int(row["end_line"]),
+                symbol=row["symbol"],
+                kind=row["kind"],
+                language=row["language"],
+                score=round(scores[cid], 6),
+                text=row["text"],
+            )
+            for cid in ranked
+            if (row := by_id.get(cid)) is not None
+        ]
+
+    @reads_index
+    def status(self) -> IndexStatus:
+        store = self.store
+        status = IndexStatus(root=str(self.root), db=self.db_uri, exists=store.has_index())
+        if not status.exists:
+            status.semantic_reason = "not indexed yet"
+            return status
+        store.check_readable()
+        meta = store.meta()
+        catalog = store.catalog()
+        status.files = sum(1 for row in catalog.values() if row.state == "indexed")
+        status.files_skipped = sum(1 for row in catalog.values() if row.state != "indexed")
+        status.chunks = store.table("chunks").count_rows()
+        status.symbols = store.table("symbols").count_rows()
+        status.commit = meta.get("last_commit") or None
+        status.indexed_at = meta.get("indexed_at")
+        status.schema_version = int(meta.get("schema_version", "0") or 0)
+        status.tool_version = meta.get("tool_version", "")
+        status.embedding_provider = meta.get("embedding_provider", "")
+        status.embedding_model = meta.get("embedding_model", "")
+        status.embedding_dim = int(meta.get("embedding_dim", "0") or 0)
+        status.semantic = meta.get("semantic") == "true"
+        status.semantic_reason = meta.get("semantic_reason", "")
+        return status
+
+    # ---- symbols ------------------------------------------------------------------------
+    def _load_symbols(self) -> list[SymbolDef]:
+        store = self._ready_store()
+        table = store.table("symbols")
+        if self._symbols is None or self._symbols_version != table.version:
+            data = table.to_arrow().to_pylist()
+            symbols = [SymbolDef(**row) for row in data]
+            by_name: dict[str, list[SymbolDef]] = {}
+            for symbol in symbols:
+                by_name.setdefault(symbol.name, []).append(symbol)
+                if symbol.qualified_name != symbol.name:
+                    by_name.setdefault(symbol.qualified_name, []).append(symbol)
+            self._symbols, self._symbols_by_name = symbols, by_name
+            self._symbols_version = table.version
+        return self._symbols
+
+    @reads_index
+    def find_symbols(self, query: str, *, limit: int = 50) -> list[SymbolDef]:
+        symbols = self._load_symbols()
+        scored = [(s, score) for s in symbols if (score := symbol_score(s, query)) > 0]
+        scored.sort(key=lambda item: (-item[1], len(item[0].qualified_name), item[0].path))
+        return [s for s, _ in scored[:limit]]
+
+    @reads_index
+    def definitions(self, names: Collection[str], *, limit: int = 20) -> list[SymbolDef]:
+        self._load_symbols()
+        found: list[SymbolDef] = []
+        seen: set[tuple[str, int]] = set()
+        for name in names:
+            for symbol in self._symbols_by_name.get(name, []):
+                key = (symbol.path, symbol.start_line)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(symbol)
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    @reads_index
+    def file_symbols(self, path: str) -> list[SymbolDef]:
+        return [s for s in self._load_symbols() if s.path == path]
+
+    @reads_index
+    def file_imports(self, path: str) -> list[str]:
+        return self._ready_store().imports_of(path)
+
+    @reads_index
+    def chunk_at(self, path: str, line: int) -> Chunk | None:
+        store = self._ready_store()
+        rows = (
+            store.table("chunks")
+            .search()
+            .where(
+                f"path = {quote(path)} AND start_line <= {int(line)} AND end_line >= {int(line)}"
+            )
+            .select([*CHUNK_COLUMNS, "content_hash"])
+            .limit(1)
+            .to_list()
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return Chunk(
+            path=row["path"],
+            language=row["language"],
+            kind=row["kind"],
+            symbol=row["symbol"],
+            start_line=int(row["start_line"]),
+            end_line=int(row["end_line"]),
+            text=row["text"],
+            content_hash=row["content_hash"],
+        )

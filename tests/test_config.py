@@ -1,0 +1,90 @@
+"""The configuration loader: layers, precedence, camelCase, and invalid values named and replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indexer.config import Config, load_config, normalize_host, to_wire
+
+
+def test_defaults_without_any_layer(tmp_path: Path) -> None:
+    config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert problems == []
+    assert config == Config()
+    assert config.ollama.effective_completion_model == "deepseek-r1"
+
+
+def test_precedence_overrides_env_repo_user(tmp_path: Path) -> None:
+    user = tmp_path / "xdg" / "enclave"
+    user.mkdir(parents=True)
+    (user / "config.toml").write_text('[ollama]\nchat_model = "from-user"\nkeep_alive = "1h"\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".enclave.toml").write_text(
+        '[ollama]\nchat_model = "from-repo"\n[completion]\ndebounce_ms = 50\nmax_tokens = 64\n'
+    )
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "ENCLAVE_COMPLETION_DEBOUNCE_MS": "75",
+        "OLLAMA_HOST": "127.0.0.1:9999",
+    }
+    config, problems = load_config(
+        repo, {"completion": {"maxTokens": 32}}, env=env, override_source="initializationOptions"
+    )
+    assert problems == []
+    assert config.ollama.chat_model == "from-repo"  # repo beats user
+    assert config.ollama.keep_alive == "1h"  # user beats default
+    assert config.completion.debounce_ms == 75  # env beats repo
+    assert config.completion.max_tokens == 32  # overrides beat everything, camelCase accepted
+    assert config.ollama.host == "http://127.0.0.1:9999"
+
+
+def test_invalid_values_are_named_and_replaced_by_defaults(tmp_path: Path) -> None:
+    (tmp_path / ".enclave.toml").write_text(
+        '[completion]\ndebounce_ms = "soon"\nnum_ctx = -4\n[embedding]\nprovider = "cloud"\n'
+        "[nonsense]\nx = 1\n"
+    )
+    config, problems = load_config(tmp_path, {"ollama": {"chatModel": 42, "unknownKey": 1}}, env={})
+    keys = {p.key for p in problems}
+    assert keys == {
+        "completion.debounce_ms",
+        "completion.num_ctx",
+        "embedding.provider",
+        "nonsense",
+        "ollama.chat_model",
+        "ollama.unknown_key",
+    }
+    assert config.completion.debounce_ms == Config().completion.debounce_ms
+    assert config.completion.num_ctx == Config().completion.num_ctx
+    assert config.embedding.provider == "ollama"
+    assert config.ollama.chat_model == "deepseek-r1"
+    message = str(next(p for p in problems if p.key == "embedding.provider"))
+    assert "ollama, local, none" in message and "cloud" in message
+
+
+def test_broken_toml_is_reported_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / ".enclave.toml").write_text("[ollama\nchat_model = \n")
+    config, problems = load_config(tmp_path, env={})
+    assert config == Config()
+    assert len(problems) == 1 and "cannot read" in problems[0].message
+
+
+def test_env_booleans_and_lists(tmp_path: Path) -> None:
+    env = {"ENCLAVE_COMPLETION_ENABLED": "false", "ENCLAVE_INDEX_EXCLUDE": "docs/**, *.gen.py"}
+    config, problems = load_config(tmp_path, env=env)
+    assert problems == []
+    assert config.completion.enabled is False
+    assert config.index.exclude == ("docs/**", "*.gen.py")
+
+
+def test_normalize_host_forms() -> None:
+    assert normalize_host("0.0.0.0") == "http://0.0.0.0:11434"
+    assert normalize_host("http://localhost:8080/") == "http://localhost:8080"
+    assert normalize_host("https://ollama.internal") == "https://ollama.internal:11434"
+
+
+def test_wire_form_is_camel_case() -> None:
+    wire = to_wire(Config())
+    assert wire["ollama"]["chatModel"] == "deepseek-r1"
+    assert wire["completion"]["debounceMs"] == 120
+    assert wire["index"]["exclude"] == []
