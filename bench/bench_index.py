@@ -1,0 +1,126 @@
+"""Indexing and search benchmark: prints figures, asserts nothing (targets live in docs/benchmarks.md).
+
+    python bench/bench_index.py                 # this Python's standard library, lexical index
+    python bench/bench_index.py --source DIR    # any directory (copied into a temporary git repo)
+
+Prints files, MB, chunks, full-index seconds and MB/s, the incremental update after editing one file
+(seconds, files parsed), and search latency p50/p95 over 200 queries (warm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from indexer.api import Index  # noqa: E402
+from indexer.config import Config, EmbeddingConfig  # noqa: E402
+from tests.support.repos import commit_all, make_repo  # noqa: E402
+
+SKIP_DIRS = {"site-packages", "__pycache__", "lib-dynload", "config-3.11-x86_64-linux-gnu"}
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in SKIP_DIRS or n.endswith((".pyc", ".so", ".a"))}
+
+    shutil.copytree(source, target, ignore=ignore, symlinks=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def queries_from(index: Index, count: int, seed: int = 7) -> list[str]:
+    """Realistic queries: docstring words of random functions, and bare identifiers."""
+    symbols = [
+        s for s in index.find_symbols("", limit=1_000_000) if s.kind in ("function", "method")
+    ]
+    rng = random.Random(seed)
+    rng.shuffle(symbols)
+    out: list[str] = []
+    for symbol in symbols:
+        if len(out) >= count:
+            break
+        words = symbol.doc.split()[:6]
+        out.append(" ".join(words) if len(words) >= 3 else symbol.name)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--embedding", choices=("none", "local", "ollama"), default="none")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="enclave-bench-"))
+    try:
+        repo = work / "repo"
+        copy_tree(args.source, repo)
+        make_repo(repo, {})
+        commit_all(repo, "bench corpus")
+        config = Config(embedding=EmbeddingConfig(provider=args.embedding))
+
+        index = Index.open(repo, config)
+        started = time.perf_counter()
+        summary = index.update()
+        full_s = time.perf_counter() - started
+        mb = summary.bytes_indexed / 1e6
+        print(f"corpus:            {args.source}")
+        print(f"files indexed:     {summary.files_indexed} ({summary.files_skipped} skipped)")
+        print(f"source MB:         {mb:.1f}")
+        print(f"chunks:            {summary.chunks_total}")
+        print(f"full index:        {full_s:.2f} s  ({mb / full_s:.2f} MB/s)")
+        print(f"semantic:          {summary.semantic} {summary.semantic_reason}")
+
+        target = sorted(repo.rglob("*.py"))[len(summary.skipped) % 50 + 100]
+        with target.open("a") as handle:
+            handle.write("\n\ndef bench_added_function():\n    return 'edited'\n")
+        incremental = []
+        for attempt in range(3):
+            with target.open("a") as handle:
+                handle.write(f"\n# edit {attempt}\n")
+            started = time.perf_counter()
+            inc = index.update()
+            incremental.append(time.perf_counter() - started)
+            assert inc.files_indexed == 1, inc
+        print(
+            f"incremental (1 file edited): median {statistics.median(incremental):.3f} s "
+            f"of {['%.3f' % t for t in incremental]}, files parsed: 1"
+        )
+
+        queries = queries_from(index, args.queries)
+        for mode in ("hybrid", "lexical"):
+            for query in queries[:10]:  # warm caches
+                index.search(query, k=10, mode=mode)
+            times = []
+            for query in queries:
+                started = time.perf_counter()
+                index.search(query, k=10, mode=mode)
+                times.append((time.perf_counter() - started) * 1000)
+            print(
+                f"search {mode:8s} ({len(times)} queries): p50 {percentile(times, 0.5):.1f} ms,"
+                f" p95 {percentile(times, 0.95):.1f} ms"
+            )
+        size = sum(f.stat().st_size for f in (repo / ".enclave").rglob("*") if f.is_file())
+        print(f"index size:        {size / 1e6:.1f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    subprocess.run(["git", "--version"], check=True, capture_output=True)
+    sys.exit(main())
