@@ -98,7 +98,7 @@ def main() -> int:
             assert inc.files_indexed == 1, inc
         print(
             f"incremental (1 file edited): median {statistics.median(incremental):.3f} s "
-            f"of {['%.3f' % t for t in incremental]}, files parsed: 1"
+            f"of {', '.join(f'{t:.3f}' for t in incremental)}, files parsed: 1"
         )
 
         queries = queries_from(index, args.queries)
