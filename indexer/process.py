@@ -49,7 +49,7 @@ def process_file(root: Path, candidate: Candidate) -> FileRows:
         if isinstance(source, Skipped):
             row = _file_row(candidate, f"skipped:{source.reason}", source.detail, 0, [])
             return FileRows(candidate.path, row)
-        redaction = redact(source.text)
+        redaction = redact(source.text, candidate.path)
         analysis = analyze(candidate.path, redaction.text, candidate.language)
     except Exception as exc:  # one bad file must never stop the index
         log.warning("cannot index %s: %s", candidate.path, exc, exc_info=True)

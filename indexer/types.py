@@ -27,7 +27,7 @@ class Skipped:
     """A file that discovery saw and deliberately left out, with the reason (shown to users)."""
 
     path: str
-    reason: str  # "too-large" | "secret-file" | "symlink-outside" | "excluded" | "unreadable"
+    reason: str  # "too-large" | "secret-file" | "symlink-outside" | "excluded" | "unreadable" | "binary"
     detail: str = ""
 
 

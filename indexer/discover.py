@@ -1,0 +1,305 @@
+"""Step 1 of indexing: find the files of a repository worth indexing, and read them safely.
+
+In a git repository the file list comes from git itself (tracked + untracked-not-ignored files,
+so `.gitignore` is honoured exactly as git does); a plain directory is walked, honouring every
+`.gitignore` in it. Both then apply `.enclaveignore` at the root, the ``index.exclude`` setting
+and the built-in rules of :mod:`indexer.excludes`. Secret-bearing files are never read, symlinks
+never lead out of the root, and clean tracked files are not read at all: their content id is the
+blob id git already has in its index.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.config import IndexConfig
+from indexer.excludes import (
+    SILENT_DIRS,
+    VENDORED_DIRS,
+    VIRTUALENV_DIRS,
+    IgnoreRules,
+    builtin_file_exclusion,
+    first_decision,
+    in_silent_dir,
+    is_secret_filename,
+    vendored_dir,
+)
+from indexer.gitfiles import GitFailure, GitListing, GitUnavailable, list_git_files
+from indexer.types import Candidate, Discovery, Skipped
+
+__all__ = [
+    "DiscoveryError",
+    "SourceText",
+    "discover",
+    "git_blob_id",
+    "is_secret_filename",
+    "read_source",
+]
+
+log = logging.getLogger(__name__)
+
+_SNIFF_BYTES = 8192
+
+
+class DiscoveryError(Exception):
+    """Discovery cannot start: ``message`` says what is wrong, ``fix`` what to do about it."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message if not fix else f"{message} ({fix})")
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(slots=True)
+class SourceText:
+    path: str
+    text: str  # decoded, BOM stripped, newlines normalised to "\n"
+    note: str = ""  # e.g. "invalid UTF-8 replaced"
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a blob with this content (what `git hash-object` prints)."""
+    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _check_root(root: Path) -> Path:
+    if not root.exists():
+        raise DiscoveryError(f"no such directory: {root}", "pass the path of a repository")
+    if not root.is_dir():
+        raise DiscoveryError(f"not a directory: {root}", "pass the path of a repository's folder")
+    return root.resolve()
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        log.warning("cannot read %s (%s); its rules are not applied", path, exc)
+        return []
+
+
+class _Sorter:
+    """Applies the ignore files, settings and built-in rules to each path and collects results."""
+
+    def __init__(self, root: Path, cfg: IndexConfig, language_for_path: Callable[[str], str]):
+        self.root = root
+        self.cfg = cfg
+        self.language_for_path = language_for_path
+        self.enclaveignore = IgnoreRules(_read_lines(root / ".enclaveignore"), "", ".enclaveignore")
+        self.settings = IgnoreRules(cfg.exclude, "", "index.exclude setting")
+        self.candidates: list[Candidate] = []
+        self.notes = [
+            f"invalid pattern {pattern!r} in {rules.source} left out"
+            for rules in (self.enclaveignore, self.settings)
+            for pattern in rules.invalid
+        ]
+        self.skipped: list[Skipped] = []
+        self.vendored: dict[str, int] = {}
+        self._virtualenvs: dict[str, bool] = {}
+
+    def is_virtualenv(self, prefix: str) -> bool:
+        """``prefix`` ("a/venv/") holds a Python virtualenv (checked once per directory)."""
+        known = self._virtualenvs.get(prefix)
+        if known is None:
+            known = self._virtualenvs[prefix] = (self.root / prefix / "pyvenv.cfg").exists()
+        return known
+
+    def excluded_dir(self, path: str) -> bool:
+        """For the directory walk: prune ``path`` (no trailing slash) before entering it."""
+        name = path.rsplit("/", 1)[-1]
+        if name in SILENT_DIRS:
+            return True
+        if name in VENDORED_DIRS or (name in VIRTUALENV_DIRS and self.is_virtualenv(path + "/")):
+            self.vendored[path + "/"] = self.vendored.get(path + "/", 0)
+            return True
+        for rules in (self.enclaveignore, self.settings):
+            if rules.decide(path, is_dir=True):
+                self.skipped.append(Skipped(path + "/", "excluded", rules.source))
+                return True
+        return False
+
+    def excluded_file(self, path: str) -> bool:
+        """Apply name-based rules; records a Skipped entry when worth telling."""
+        if in_silent_dir(path):
+            return True
+        prefix = vendored_dir(path, self.is_virtualenv)
+        if prefix is not None:
+            self.vendored[prefix] = self.vendored.get(prefix, 0) + 1
+            return True
+        if is_secret_filename(path):
+            self.skipped.append(Skipped(path, "secret-file", "secret-bearing file name; not read"))
+            return True
+        why = builtin_file_exclusion(path)
+        if why is not None:
+            self.skipped.append(Skipped(path, "excluded", why))
+            return True
+        for rules in (self.enclaveignore, self.settings):
+            if rules.decide(path):
+                self.skipped.append(Skipped(path, "excluded", rules.source))
+                return True
+        return False
+
+    def add(self, path: str, blob_id: str | None = None) -> None:
+        """Check the file on disk and add it as a candidate (``blob_id`` when git knows it)."""
+        full = self.root / path
+        try:
+            info = os.lstat(full)
+        except FileNotFoundError:
+            return  # deleted from the working tree since git listed it
+        except OSError as exc:
+            self.skipped.append(Skipped(path, "unreadable", str(exc)))
+            return
+        if stat.S_ISLNK(info.st_mode):
+            blob_id = None  # git's blob for a link is its target text, not the content
+            resolved = Path(os.path.realpath(full))
+            if not resolved.is_relative_to(self.root):
+                self.skipped.append(Skipped(path, "symlink-outside", f"points to {resolved}"))
+                return
+            if is_secret_filename(resolved.relative_to(self.root).as_posix()):
+                self.skipped.append(Skipped(path, "secret-file", "links to a secret-bearing file"))
+                return
+            try:
+                info = os.stat(full)
+            except OSError:
+                self.skipped.append(Skipped(path, "unreadable", "dangling symbolic link"))
+                return
+            if stat.S_ISDIR(info.st_mode):
+                self.skipped.append(Skipped(path, "excluded", "symbolic link to a directory"))
+                return
+        if not stat.S_ISREG(info.st_mode):
+            self.skipped.append(Skipped(path, "unreadable", "not a regular file"))
+            return
+        if info.st_size > self.cfg.max_file_bytes:
+            detail = f"{_human(info.st_size)} > {_human(self.cfg.max_file_bytes)} cap"
+            self.skipped.append(Skipped(path, "too-large", detail))
+            return
+        if blob_id is None:
+            try:
+                blob_id = git_blob_id(full.read_bytes())
+            except OSError as exc:
+                self.skipped.append(Skipped(path, "unreadable", str(exc)))
+                return
+        language = self.language_for_path(path)
+        self.candidates.append(Candidate(path, info.st_size, blob_id, language))
+
+    def finish(self, discovery: Discovery) -> Discovery:
+        for prefix, count in sorted(self.vendored.items()):
+            files = f" ({count} file{'' if count == 1 else 's'})" if count else ""
+            detail = "vendored directory" + files
+            self.skipped.append(Skipped(prefix, "excluded", detail))
+        discovery.candidates = sorted(self.candidates, key=lambda c: c.path)
+        discovery.skipped = self.skipped
+        discovery.notes.extend(self.notes)
+        return discovery
+
+
+def discover(root: Path, cfg: IndexConfig) -> Discovery:
+    """List the files under ``root`` to index (candidates) and those left out (skipped)."""
+    from indexer.languages import language_for_path
+
+    root = _check_root(Path(root))
+    sorter = _Sorter(root, cfg, language_for_path)
+    try:
+        listing = list_git_files(root)
+    except GitUnavailable as exc:  # the directory can still be walked
+        listing = None
+        note = f"{exc}: walked the directory tree"
+    except GitFailure as exc:
+        raise DiscoveryError(exc.message, exc.fix) from exc
+    else:
+        note = "not a git repository: walked the directory tree"
+    if listing is None:
+        discovery = Discovery(root=root, is_git=False, head_commit=None, notes=[note])
+        _walk(sorter, "")
+        return sorter.finish(discovery)
+    return _from_git(sorter, listing)
+
+
+def _from_git(sorter: _Sorter, listing: GitListing) -> Discovery:
+    discovery = Discovery(
+        root=sorter.root, is_git=True, head_commit=listing.head_commit, notes=listing.notes
+    )
+    for path in listing.submodules:
+        discovery.notes.append(f"git submodule not indexed: {path}")
+    for path, blob_id in listing.tracked.items():
+        if not sorter.excluded_file(path):
+            sorter.add(path, None if path in listing.modified else blob_id)
+    for path in listing.untracked:
+        if path.endswith("/"):
+            discovery.notes.append(f"nested git repository not indexed: {path}")
+        elif not sorter.excluded_file(path):
+            sorter.add(path)
+    return sorter.finish(discovery)
+
+
+def _walk(sorter: _Sorter, rel_dir: str, gitignores: tuple[IgnoreRules, ...] = ()) -> None:
+    """Walk one directory (``rel_dir`` is "" or "a/b/"), not following directory symlinks."""
+    here = sorter.root / rel_dir
+    lines = _read_lines(here / ".gitignore")
+    if lines:  # deeper rule sets come first: they win over their parents
+        gitignores = (IgnoreRules(lines, rel_dir, rel_dir + ".gitignore"), *gitignores)
+    try:
+        entries = sorted(os.scandir(here), key=lambda e: e.name)
+    except OSError as exc:
+        sorter.skipped.append(Skipped(rel_dir or ".", "unreadable", str(exc)))
+        return
+    for entry in entries:
+        path = rel_dir + entry.name
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not first_decision(gitignores, path, is_dir=True) and not sorter.excluded_dir(path):
+                _walk(sorter, path + "/", gitignores)
+        elif not first_decision(gitignores, path) and not sorter.excluded_file(path):
+            sorter.add(path)
+
+
+def read_source(root: Path, candidate: Candidate) -> SourceText | Skipped:
+    """Read a candidate's text: decoded, BOM stripped, newlines normalised; or why it was not."""
+    root = Path(root).resolve()
+    full = root / candidate.path
+    resolved = Path(os.path.realpath(full))
+    if not resolved.is_relative_to(root):
+        return Skipped(candidate.path, "symlink-outside", f"points to {resolved}")
+    if is_secret_filename(resolved.relative_to(root).as_posix()):
+        return Skipped(candidate.path, "secret-file", "secret-bearing file name; not read")
+    try:
+        data = resolved.read_bytes()
+    except IsADirectoryError:
+        return Skipped(candidate.path, "unreadable", "is a directory")
+    except OSError as exc:
+        return Skipped(candidate.path, "unreadable", str(exc))
+    if b"\0" in data[:_SNIFF_BYTES]:
+        return Skipped(candidate.path, "binary", "NUL byte in the first 8 KiB")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    note = ""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        note = "invalid UTF-8 replaced"
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return SourceText(candidate.path, text, note)

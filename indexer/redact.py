@@ -1,0 +1,433 @@
+"""Step 2 of indexing: replace secrets in file text by ``<redacted:KIND>`` before anything is
+stored, embedded or put in a prompt.
+
+Detection is detect-secrets' plugins (AWS, GitHub, Slack, Stripe, JWT, keywords, high-entropy
+strings, basic-auth URLs, ...), configured here in code: no settings file, no verification calls
+(nothing goes to the network). detect-secrets is slow per line, so one compiled prefilter regex
+first finds the few lines that could hold a secret and only those lines are scanned.
+
+The number of lines never changes, so line ranges computed on the redacted text map back to the
+file: a private-key block becomes ``<redacted:private-key>`` on its first line and empty lines
+for the rest of the block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins import (
+    artifactory,
+    aws,
+    azure_storage_key,
+    basic_auth,
+    cloudant,
+    discord,
+    github_token,
+    gitlab_token,
+    high_entropy_strings,
+    ibm_cloud_iam,
+    ibm_cos_hmac,
+    jwt,
+    keyword,
+    mailchimp,
+    npm,
+    openai,
+    pypi_token,
+    sendgrid,
+    slack,
+    softlayer,
+    square_oauth,
+    stripe,
+    telegram_token,
+    twilio,
+)
+from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+from detect_secrets.util.filetype import determine_file_type
+
+__all__ = ["Finding", "Redaction", "redact"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int  # 1-based
+    kind: str  # "aws-access-key", "private-key", "secret-keyword", "high-entropy", ...
+
+
+@dataclass
+class Redaction:
+    text: str
+    findings: list[Finding]
+
+
+# Shortest quoted string the high-entropy plugins may report: shorter random-looking strings in
+# code are colours, short hashes and test data, not credentials.
+_MIN_ENTROPY_SECRET = 20
+# Lines longer than this are scanned in overlapping windows (see _scan).
+_SCAN_WINDOW = 2000
+_WINDOW_OVERLAP = 300
+# How much text around a keyword its rules see.
+_KEYWORD_REACH = 200
+
+# The prefilter: one pass over the whole text finds the lines worth handing to detect-secrets.
+# Python's regex engine is fast only when every alternative starts with a literal character (it
+# then skips ahead to those characters in C), so each clue below is written around an "anchor"
+# character that is rare in code, with look-behinds for what comes before it. Keys are anchors.
+_CLUES = {
+    # keyword plugin: api_key, auth_key, client_key, db_key, private_key... and key_pass
+    "y": r"(?<=[ihetbvIHETBV][kK][eE]y)|(?<=[ihetbvIHETBV]_[kK][eE]y)|(?<=[kK][eE]y)_?[pP][aA]",
+    "Y": r"(?<=[ihetbvIHETBV][kK][eE]Y)|(?<=[ihetbvIHETBV]_[kK][eE]Y)|(?<=[kK][eE]Y)_?[pP][aA]",
+    # password, passwd, pwd, aws (the AWS secret-key rule needs "aws" before the value)
+    "w": r"(?<=[pP][aA][sS][sS]w)|(?<=[pP]w)[dD]|(?<=[aA]w)[sS]",
+    "W": r"(?<=[pP][aA][sS][sS]W)|(?<=[pP]W)[dD]|(?<=[aA]W)[sS]",
+    "b": r"(?<=[dD]b)_?[pP][aA][sS][sS]",  # db_pass
+    "B": r"(?<=[dD]B)_?[pP][aA][sS][sS]",
+    "c": r"(?<=[sS][eE]c)[rR][eE][tT]|ontrase",  # secret, contrasena
+    "C": r"(?<=[sS][eE]C)[rR][eE][tT]|ONTRASE",
+    # AWS key ids, Azure AccountKey=, Artifactory, PyPI, Twilio account SIDs
+    "A": r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[0-9A-Z]{16}|ccountKey=|KC[a-zA-Z0-9]{10}"
+    r"|P[\dA-F][a-zA-Z0-9]{8}|(?<=pypi-A)gE|C[a-z0-9]{32}",
+    "_": r"(?<=gh[pousr]_)|(?<=[rs]k_live_)|authToken",  # GitHub, Stripe, npm
+    # GitLab, Slack, private keys, Mailchimp
+    "-": r"(?<=glpat-)|(?<=gl[df]t-)|(?<=glrt-)|(?<=glsoat-)|(?<=glcbt-)|(?<=glimt-)"
+    r"|(?<=glptt-)|(?<=glagent-)|(?<=gloas-)|(?<=xox[aboprs]-)|----BEGIN|(?<=[0-9a-z]{32}-)us\d",
+    "G": r"R1348941",  # GitLab runner registration
+    "T": r"3BlbkFJ",  # OpenAI
+    "J": r"(?<=eyJ)",  # JWT
+    "P": r"uTTY-User-Key",
+    "S": r"G\.[\w-]{22}\.|K[a-z0-9]{32}",  # SendGrid, Twilio API keys
+    "k": r"(?<=hooks\.slack)",  # Slack webhooks
+    "q": r"(?<=sq)0csp-",  # Square
+    # basic-auth URLs, Telegram, long unquoted values (assignment-style plugins: IBM, Cloudant)
+    ":": r"//[^\s/:@]+:[^\s/@]+@|(?<=\d{8}:)[\w-]{35}|[ \t]*[A-Za-z0-9+/_-]{32,}",
+    "=": r"[ \t]*[A-Za-z0-9+/_-]{32,}",
+    "M": r"[\w-]{23,25}\.[\w-]{6}\.",  # Discord
+    "N": r"[\w-]{23,25}\.[\w-]{6}\.",
+    "O": r"[\w-]{23,25}\.[\w-]{6}\.",
+    # quoted strings long enough for the high-entropy plugins
+    '"': rf'[A-Za-z0-9+/=_-]{{{_MIN_ENTROPY_SECRET},}}"',
+    "'": rf"[A-Za-z0-9+/=_-]{{{_MIN_ENTROPY_SECRET},}}'",
+}
+PREFILTER = re.compile(
+    "|".join(f"{re.escape(anchor)}(?:{clue})" for anchor, clue in _CLUES.items())
+)
+
+_BEGIN_KEY = re.compile(r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d")
+_END_KEY = re.compile(r"-----END[ A-Z0-9]*-----|Private-MAC: *[0-9a-f]*")
+_KEY_BODY = re.compile(r"\s*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: .*)?\s*")
+_MAX_KEY_LINES = 200
+_AKIA = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")
+
+_KINDS = {
+    "AWS Access Key": "aws-access-key",
+    "Azure Storage Account access key": "azure-storage-key",
+    "Basic Auth Credentials": "basic-auth",
+    "Base64 High Entropy String": "high-entropy",
+    "Hex High Entropy String": "high-entropy",
+    "GitHub Token": "github-token",
+    "GitLab Token": "gitlab-token",
+    "JSON Web Token": "jwt",
+    "NPM tokens": "npm-token",
+    "OpenAI Token": "openai-key",
+    "PyPI Token": "pypi-token",
+    "Secret Keyword": "secret-keyword",
+    "Slack Token": "slack-token",
+    "Stripe Access Key": "stripe-key",
+}
+
+_GITLAB = gitlab_token.GitLabTokenDetector()  # its patterns' groups are prefixes, not values
+_JWT = jwt.JwtTokenDetector()
+_JWT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+/=")
+_REGEX_PLUGINS: tuple[RegexBasedDetector, ...] = (
+    aws.AWSKeyDetector(),
+    artifactory.ArtifactoryDetector(),
+    azure_storage_key.AzureStorageKeyDetector(),
+    basic_auth.BasicAuthDetector(),
+    cloudant.CloudantDetector(),
+    discord.DiscordBotTokenDetector(),
+    github_token.GitHubTokenDetector(),
+    _GITLAB,
+    ibm_cloud_iam.IbmCloudIamDetector(),
+    ibm_cos_hmac.IbmCosHmacDetector(),
+    _JWT,
+    mailchimp.MailchimpDetector(),
+    npm.NpmDetector(),
+    openai.OpenAIDetector(),
+    pypi_token.PypiTokenDetector(),
+    sendgrid.SendGridDetector(),
+    slack.SlackDetector(),
+    softlayer.SoftlayerDetector(),
+    square_oauth.SquareOAuthDetector(),
+    stripe.StripeDetector(),
+    telegram_token.TelegramBotTokenDetector(),
+    twilio.TwilioKeyDetector(),
+)
+_KEYWORD = keyword.KeywordDetector()
+# Every keyword rule contains one of detect-secrets' denylisted words: a cheap gate before them.
+_KEYWORD_GATE = re.compile(keyword.DENYLIST_REGEX, re.IGNORECASE)
+_ENTROPY: tuple[high_entropy_strings.HighEntropyStringsPlugin, ...] = (
+    high_entropy_strings.Base64HighEntropyString(limit=4.5),
+    high_entropy_strings.HexHighEntropyString(limit=3.0),
+)
+
+
+# Entropy findings made only of hex digits are digests (test vectors, checksums) unless the line
+# names a secret; alphabets ("abcdefghij...") are charsets, not secrets.
+_SECRET_CONTEXT = re.compile(r"key|secret|token|passw|pwd|auth|credential|private", re.IGNORECASE)
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_ALPHABET_RUN = 6
+# Keyword values that are settings or prose, not secrets.
+_NOT_SECRETS = frozenset({"yes", "no", "true", "false", "none", "null", "on", "off", "required"})
+
+
+def _has_alphabet_run(value: str) -> bool:
+    """``value`` holds a run like "abcdef" or "ZYXWVU" (an alphabet, not a random string)."""
+    run, step = 1, 0
+    for before, after in itertools.pairwise(value):
+        diff = ord(after) - ord(before)
+        run = run + 1 if diff in (1, -1) and diff == step else 2 if diff in (1, -1) else 1
+        step = diff
+        if run >= _ALPHABET_RUN:
+            return True
+    return False
+
+
+def _plausible_keyword(secret: str) -> bool:
+    return secret.lower() not in _NOT_SECRETS and not any(c.isspace() for c in secret)
+
+
+def _kind(plugin: BasePlugin, secret: str) -> str:
+    secret_type = str(plugin.secret_type)
+    if secret_type == "AWS Access Key" and not _AKIA.fullmatch(secret):
+        return "aws-secret-key"
+    known = _KINDS.get(secret_type)
+    if known is not None:
+        return known
+    return re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
+
+
+def _plausible(secret: str, line: str, plugin: str) -> bool:
+    """detect-secrets' own false-positive filters; ``plugin`` is "regex", "keyword" or "entropy".
+
+    Context filters apply to the heuristic plugins only, and the indirect-reference filter
+    (``secret = get_secret()``) to keywords only: a literal inside a call is still a literal.
+    """
+    if (
+        not secret
+        or heuristic.is_sequential_string(secret)
+        or heuristic.is_potential_uuid(secret)
+        or heuristic.is_templated_secret(secret)
+        or heuristic.is_not_alphanumeric_string(secret)
+    ):
+        return False
+    if plugin == "regex":
+        return True
+    if heuristic.is_likely_id_string(secret, line) or heuristic.is_prefixed_with_dollar_sign(
+        secret
+    ):
+        return False
+    return plugin != "keyword" or not heuristic.is_indirect_reference(line)
+
+
+def _regex_values(plugin: RegexBasedDetector, line: str) -> Iterator[str]:
+    """The exact secret values a regex plugin's patterns match on ``line``.
+
+    detect-secrets' own ``analyze_string`` yields a pattern's first group, which for some
+    plugins is only the token prefix ("ghp"): redaction needs the whole value.
+    """
+    for regex in plugin.denylist:
+        for match in regex.finditer(line):
+            value, end = match.group(0), match.end()
+            group = match.group(1) if regex.groups else None
+            if group and match.start(1) > match.start() and plugin is not _GITLAB:
+                value = group  # an assignment's value, a URL's password
+            elif plugin is _JWT:  # the pattern stops lazily before the signature
+                while end < len(line) and line[end] in _JWT_CHARS:
+                    end += 1
+                value = line[match.start() : end]
+                if not jwt.JwtTokenDetector.is_formally_valid(value):
+                    continue
+            value = value.strip(" \t\"'=:")
+            if value:
+                yield value
+
+
+def _scan_line(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[str, str]:
+    """The secret values found on one line, each with its kind."""
+    found: dict[str, str] = {}
+    for plugin in _REGEX_PLUGINS:
+        for secret in _regex_values(plugin, line):
+            if secret not in found and _plausible(secret, line, "regex"):
+                found[secret] = _kind(plugin, secret)
+    # detect-secrets' keyword rules report one value per rule and string: look at each keyword
+    # on the line in turn, with a little text around it.
+    pos = 0
+    while (gate := _KEYWORD_GATE.search(line, pos)) is not None:
+        low = max(pos, gate.start() - _KEYWORD_REACH)
+        segment = line[low : gate.end() + _KEYWORD_REACH]
+        pos = gate.end()
+        for secret in _KEYWORD.analyze_string(segment, denylist_regex_to_group=keyword_groups):
+            if not secret:
+                continue
+            pos = max(pos, low + segment.find(secret) + len(secret))
+            if (
+                secret not in found
+                and _plausible_keyword(secret)
+                and _plausible(secret, segment, "keyword")
+            ):
+                found[secret] = "secret-keyword"
+    context: bool | None = None  # does the line name a secret? (searched once, if needed)
+    for entropy in _ENTROPY:
+        for secret in entropy.analyze_string(line):
+            if (
+                secret in found
+                or len(secret) < _MIN_ENTROPY_SECRET
+                or _has_alphabet_run(secret)
+                or entropy.calculate_shannon_entropy(secret) <= entropy.entropy_limit
+            ):
+                continue
+            if _HEX.fullmatch(secret):
+                if context is None:
+                    context = _SECRET_CONTEXT.search(line) is not None
+                if not context:
+                    continue
+            if _plausible(secret, line, "entropy"):
+                found[secret] = "high-entropy"
+    return found
+
+
+def _scan(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[str, str]:
+    """:func:`_scan_line`, in overlapping windows for very long lines (minified files): the
+    plugins' context checks search the whole line for every value, quadratic on such lines."""
+    if len(line) <= _SCAN_WINDOW:
+        return _scan_line(line, keyword_groups)
+    found: dict[str, str] = {}
+    for start in range(0, len(line) - _WINDOW_OVERLAP, _SCAN_WINDOW - _WINDOW_OVERLAP):
+        window = line[start : start + _SCAN_WINDOW]
+        for value, kind in _scan_line(window, keyword_groups).items():
+            found.setdefault(value, kind)
+    return found
+
+
+def _occurrences(line: str, secret: str) -> Iterator[int]:
+    start = line.find(secret)
+    while start != -1:
+        yield start
+        start = line.find(secret, start + len(secret))
+
+
+def _standalone(line: str, at: int, value: str) -> bool:
+    """The occurrence of ``value`` at ``at`` is not part of a longer word (a name)."""
+    end = at + len(value)
+    before = line[at - 1] if at > 0 else " "
+    after = line[end] if end < len(line) else " "
+    starts_word = value[0].isalnum() or value[0] == "_"
+    ends_word = value[-1].isalnum() or value[-1] == "_"
+    return not (starts_word and (before.isalnum() or before == "_")) and not (
+        ends_word and (after.isalnum() or after == "_")
+    )
+
+
+def _redact_line(line: str, found: dict[str, str]) -> tuple[str, list[str]]:
+    """Replace the values, not the whole line: their standalone occurrences, else the last one.
+
+    Returns the new line and the kinds replaced (a value inside a longer one, such as a token
+    inside a keyword's value, goes with the longer one and is not counted twice).
+    """
+    spans: list[tuple[int, int, str]] = []
+    for value, kind in found.items():
+        spots = list(_occurrences(line, value))
+        chosen = [at for at in spots if _standalone(line, at, value)] or spots[-1:]
+        spans.extend((at, at + len(value), kind) for at in chosen)
+    spans.sort(key=lambda span: (span[0], -span[1]))
+    parts: list[str] = []
+    kinds: dict[str, str] = {}
+    pos = 0
+    for start, end, kind in spans:
+        if start < pos:  # overlaps a value already replaced: widen that replacement
+            pos = max(pos, end)
+            continue
+        parts += (line[pos:start], f"<redacted:{kind}>")
+        kinds.setdefault(line[start:end], kind)
+        pos = end
+    parts.append(line[pos:])
+    return "".join(parts), list(kinds.values())
+
+
+def _redact_key_block(lines: list[str], index: int, begin: re.Match[str]) -> int:
+    """Blank a private-key block starting on ``lines[index]``; returns the index of its last line."""
+    first = lines[index]
+    end = _END_KEY.search(first, begin.end())
+    if end is not None:  # the whole key on one line (e.g. a JSON string with \\n escapes)
+        lines[index] = first[: begin.start()] + "<redacted:private-key>" + first[end.end() :]
+        return index
+    lines[index] = first[: begin.start()] + "<redacted:private-key>"
+    limit = min(len(lines), index + 1 + _MAX_KEY_LINES)
+    for j in range(index + 1, limit):
+        end = _END_KEY.search(lines[j])
+        if end is not None:
+            for k in range(index + 1, j):
+                lines[k] = ""
+            lines[j] = lines[j][end.end() :]
+            return j
+    # No end marker: blank the body lines that follow (base64 and "Header: value" lines).
+    j = index + 1
+    while j < limit and lines[j].strip() and _KEY_BODY.fullmatch(lines[j]):
+        lines[j] = ""
+        j += 1
+    return j - 1
+
+
+def _candidate_lines(text: str) -> list[int]:
+    """0-based numbers of the lines the prefilter selects, in order."""
+    numbers: list[int] = []
+    line_no = 0
+    counted_to = 0
+    pos = 0
+    search = PREFILTER.search
+    while (match := search(text, pos)) is not None:
+        start = text.rfind("\n", 0, match.start()) + 1
+        line_no += text.count("\n", counted_to, start)
+        counted_to = start
+        numbers.append(line_no)
+        end = text.find("\n", match.end())
+        if end == -1:
+            break
+        pos = end + 1
+    return numbers
+
+
+def redact(text: str, path: str = "") -> Redaction:
+    """Replace the secrets in ``text`` by ``<redacted:KIND>``, keeping every line in place.
+
+    ``path`` (optional) picks detect-secrets' keyword rules for the file type (in YAML, INI,
+    TOML and similar files a keyword's value needs no quotes).
+    """
+    numbers = _candidate_lines(text)
+    if not numbers:
+        return Redaction(text, [])
+    keyword_groups = keyword.REGEX_BY_FILETYPE.get(
+        determine_file_type(path), keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+    )
+    lines = text.split("\n")
+    findings: list[Finding] = []
+    done_to = -1  # last line already handled (by a private-key block)
+    for index in numbers:
+        if index <= done_to:
+            continue
+        line = lines[index]
+        begin = _BEGIN_KEY.search(line)
+        if begin is not None:
+            findings.append(Finding(index + 1, "private-key"))
+            done_to = _redact_key_block(lines, index, begin)
+            continue
+        found = _scan(line, keyword_groups)
+        if found:
+            lines[index], kinds = _redact_line(line, found)
+            findings.extend(Finding(index + 1, kind) for kind in kinds)
+    if not findings:
+        return Redaction(text, [])
+    return Redaction("\n".join(lines), findings)
