@@ -1,0 +1,358 @@
+/**
+ * The extension's settings: the schema that mirrors the server's configuration (docs/protocol.md,
+ * indexer/config.py), the conversion of the settings a user set into `initializationOptions`,
+ * and the choice of the command that starts the server. No `vscode` import: unit-tested in Node.
+ */
+
+export type SettingType = "string" | "integer" | "number" | "boolean" | "string[]";
+
+export interface SettingSpec {
+  /** Dotted key under `enclave.`, camelCase as on the wire, e.g. "completion.debounceMs". */
+  key: string;
+  type: SettingType;
+  default: string | number | boolean | string[];
+  description: string;
+  /** VS Code configuration scope. */
+  scope: "machine" | "machine-overridable" | "window" | "resource";
+  enum?: string[];
+  /** Numbers must be at least this (the server rejects non-positive budgets). */
+  minimum?: number;
+  /** Only for the client (how to start the server); never sent to the server. */
+  clientOnly?: boolean;
+}
+
+const WINDOW = "window" as const;
+const MACHINE = "machine-overridable" as const;
+
+/** Every setting, in the order the Settings editor shows them. */
+export const SETTINGS: readonly SettingSpec[] = [
+  {
+    key: "server.path",
+    type: "string",
+    default: "enclave",
+    scope: MACHINE,
+    clientOnly: true,
+    description:
+      "The `enclave` executable that runs the language server (`enclave lsp`): a name looked up on PATH or an absolute path. Ignored when `enclave.server.pythonPath` is set.",
+  },
+  {
+    key: "server.pythonPath",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    clientOnly: true,
+    description:
+      "A Python interpreter (3.11+) that has Enclave installed. When set, the server starts as `<python> -m server.lsp` instead of through `enclave.server.path`.",
+  },
+  {
+    key: "ollama.host",
+    type: "string",
+    default: "http://127.0.0.1:11434",
+    scope: MACHINE,
+    description:
+      "The Ollama server (defaults to `OLLAMA_HOST` when that is set). Keep it on loopback so code never leaves the machine.",
+  },
+  {
+    key: "ollama.chatModel",
+    type: "string",
+    default: "deepseek-r1",
+    scope: WINDOW,
+    description: "The Ollama model that explains code and answers questions.",
+  },
+  {
+    key: "ollama.completionModel",
+    type: "string",
+    default: "",
+    scope: WINDOW,
+    description: "The Ollama model for inline completions; empty means the chat model.",
+  },
+  {
+    key: "ollama.keepAlive",
+    type: "string",
+    default: "30m",
+    scope: WINDOW,
+    description: "How long Ollama keeps a model loaded after a request (Ollama duration, e.g. `30m`).",
+  },
+  {
+    key: "ollama.connectTimeout",
+    type: "number",
+    default: 5,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds to wait for a connection to Ollama.",
+  },
+  {
+    key: "ollama.firstTokenTimeout",
+    type: "number",
+    default: 120,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds to wait for the model's first token (includes loading the model).",
+  },
+  {
+    key: "ollama.totalTimeout",
+    type: "number",
+    default: 600,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds one model request may take in total.",
+  },
+  {
+    key: "embedding.provider",
+    type: "string",
+    default: "ollama",
+    enum: ["ollama", "local", "none"],
+    scope: WINDOW,
+    description:
+      "Where the vectors for semantic search come from: `ollama` (the embedding model in Ollama), `local` (in-process sentence-transformers, needs the `local` extra) or `none` (lexical search only).",
+  },
+  {
+    key: "embedding.model",
+    type: "string",
+    default: "nomic-embed-text",
+    scope: WINDOW,
+    description: "The embedding model (an Ollama model, or a sentence-transformers model for `local`).",
+  },
+  {
+    key: "embedding.batchSize",
+    type: "integer",
+    default: 32,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Chunks embedded per request.",
+  },
+  {
+    key: "completion.enabled",
+    type: "boolean",
+    default: true,
+    scope: WINDOW,
+    description: "Offer inline completions (ghost text) from the model.",
+  },
+  {
+    key: "completion.debounceMs",
+    type: "integer",
+    default: 120,
+    minimum: 0,
+    scope: WINDOW,
+    description: "Milliseconds the server waits after the last keystroke before asking the model.",
+  },
+  {
+    key: "completion.maxTokens",
+    type: "integer",
+    default: 128,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Most tokens one completion may generate (`num_predict`).",
+  },
+  {
+    key: "completion.numCtx",
+    type: "integer",
+    default: 4096,
+    minimum: 1,
+    scope: WINDOW,
+    description: "The model's context window for completions (`num_ctx`).",
+  },
+  {
+    key: "completion.contextTokens",
+    type: "integer",
+    default: 1024,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Token budget for repository context (definitions, similar code) in a completion prompt.",
+  },
+  {
+    key: "completion.prefixTokens",
+    type: "integer",
+    default: 1200,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Token budget for the text before the cursor.",
+  },
+  {
+    key: "completion.suffixTokens",
+    type: "integer",
+    default: 400,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Token budget for the text after the cursor.",
+  },
+  {
+    key: "chat.numCtx",
+    type: "integer",
+    default: 8192,
+    minimum: 1,
+    scope: WINDOW,
+    description: "The model's context window for explanations and questions (`num_ctx`).",
+  },
+  {
+    key: "chat.maxTokens",
+    type: "integer",
+    default: 1024,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Most tokens one explanation or answer may generate.",
+  },
+  {
+    key: "chat.contextTokens",
+    type: "integer",
+    default: 3000,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Token budget for repository context in an explanation or answer.",
+  },
+  {
+    key: "chat.think",
+    type: "boolean",
+    default: true,
+    scope: WINDOW,
+    description: "Ask the model for its thinking; it is shown folded, apart from the answer.",
+  },
+  {
+    key: "index.db",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    description:
+      "Where the index lives: a directory or an `s3://` URI. Empty means `.enclave/` at the repository root.",
+  },
+  {
+    key: "index.maxFileBytes",
+    type: "integer",
+    default: 1048576,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Files larger than this many bytes are not indexed.",
+  },
+  {
+    key: "index.exclude",
+    type: "string[]",
+    default: [],
+    scope: WINDOW,
+    description: "Extra gitignore-style patterns of files not to index.",
+  },
+];
+
+export type SettingValue = string | number | boolean | string[];
+export type InitializationOptions = Record<string, Record<string, SettingValue>>;
+
+export interface Problem {
+  key: string;
+  message: string;
+}
+
+/** Check one value against its spec; returns the reason it is wrong, or undefined. */
+export function checkValue(spec: SettingSpec, value: unknown): string | undefined {
+  switch (spec.type) {
+    case "boolean":
+      return typeof value === "boolean" ? undefined : `expected true or false, got ${JSON.stringify(value)}`;
+    case "string":
+      if (typeof value !== "string") {
+        return `expected a string, got ${JSON.stringify(value)}`;
+      }
+      if (spec.enum && !spec.enum.includes(value)) {
+        return `expected one of ${spec.enum.join(", ")}, got ${JSON.stringify(value)}`;
+      }
+      return undefined;
+    case "string[]":
+      return Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? undefined
+        : `expected a list of strings, got ${JSON.stringify(value)}`;
+    case "integer":
+    case "number": {
+      const whole = spec.type === "integer";
+      if (typeof value !== "number" || !Number.isFinite(value) || (whole && !Number.isInteger(value))) {
+        return `expected ${whole ? "a whole number" : "a number"}, got ${JSON.stringify(value)}`;
+      }
+      if (spec.minimum !== undefined && value < spec.minimum) {
+        return spec.minimum > 0 && spec.minimum < 1
+          ? `must be greater than 0, got ${value}`
+          : `must be at least ${spec.minimum}, got ${value}`;
+      }
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Turn the settings the user set explicitly (dotted key -> value; unset keys absent) into the
+ * server's `initializationOptions`. Only explicit values are sent so that `.enclave.toml` and the
+ * `ENCLAVE_*` environment still apply where the user did not choose. Invalid values are left out
+ * (the server then uses its own layers) and reported.
+ */
+export function toInitializationOptions(explicit: ReadonlyMap<string, unknown>): {
+  options: InitializationOptions;
+  problems: Problem[];
+} {
+  const options: InitializationOptions = {};
+  const problems: Problem[] = [];
+  for (const spec of SETTINGS) {
+    if (spec.clientOnly || !explicit.has(spec.key)) {
+      continue;
+    }
+    const value = explicit.get(spec.key);
+    if (value === undefined || value === null) {
+      continue;
+    }
+    const reason = checkValue(spec, value);
+    if (reason !== undefined) {
+      problems.push({ key: `enclave.${spec.key}`, message: reason });
+      continue;
+    }
+    const [section, name] = spec.key.split(".", 2);
+    (options[section] ??= {})[name] = value as SettingValue;
+  }
+  return { options, problems };
+}
+
+/** A problem as the sentence the user sees. */
+export function describeProblem(problem: Problem): string {
+  return `Setting ${problem.key} is invalid (${problem.message}); the server's own value is used instead.`;
+}
+
+export interface ServerCommand {
+  command: string;
+  args: string[];
+}
+
+/** The command line that starts `enclave lsp`, from the two client-only settings. */
+export function serverCommand(path: string, pythonPath: string): ServerCommand {
+  const python = pythonPath.trim();
+  if (python !== "") {
+    return { command: python, args: ["-m", "server.lsp"] };
+  }
+  return { command: path.trim() === "" ? "enclave" : path.trim(), args: ["lsp"] };
+}
+
+/** How to install the server, shown whenever it cannot be started. */
+export const INSTALL_HINT =
+  "Install it with `python -m pip install enclave-lsp` (from a checkout of Enclave: `python -m pip install .`), or point `enclave.server.path` or `enclave.server.pythonPath` at an existing installation.";
+
+/** The message shown when the server cannot start; names the command and the fix. */
+export function startFailureMessage(cmd: ServerCommand, error: unknown): string {
+  const line = [cmd.command, ...cmd.args].join(" ");
+  const detail = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ENOENT" || /ENOENT|not found/i.test(detail)) {
+    return `Enclave: cannot start the language server: \`${cmd.command}\` was not found. ${INSTALL_HINT}`;
+  }
+  if (code === "EACCES" || /EACCES/.test(detail)) {
+    return `Enclave: cannot start the language server: \`${cmd.command}\` is not executable. ${INSTALL_HINT}`;
+  }
+  return `Enclave: the language server (\`${line}\`) failed to start: ${detail}. See the "Enclave" output for its log. ${INSTALL_HINT}`;
+}
+
+/**
+ * The answer to a `workspace/configuration` request: section `enclave` (or `enclave.<section>`)
+ * gets the same explicit settings as initializationOptions; other sections keep the editor's value.
+ */
+export function configurationResponse(
+  items: readonly { section?: string }[],
+  options: InitializationOptions,
+  editorValues: readonly unknown[],
+): unknown[] {
+  return items.map((item, i): unknown => {
+    if (item.section === "enclave") return options;
+    if (item.section?.startsWith("enclave.")) return options[item.section.slice("enclave.".length)] ?? {};
+    return editorValues[i] ?? null;
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * Integration test: with no Ollama at the configured address, the real server reports a
+ * degraded state, and the status bar renders it as a warning that names the problem and the fix.
+ */
+
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { after, test } from "node:test";
+import { Methods, parseStatus, type ServerStatus } from "../../src/lib/protocol";
+import { toInitializationOptions } from "../../src/lib/settings";
+import { fixCommand, renderStatus } from "../../src/lib/status";
+import { makeRepo, startServer, stopProcess, type Server } from "./support";
+
+/** A loopback port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
+let server: Server | undefined;
+after(async () => {
+  if (server !== undefined) {
+    await server.connection.sendRequest("shutdown").catch(() => undefined);
+    await server.connection.sendNotification("exit").catch(() => undefined);
+    await stopProcess(server.child);
+    server.connection.dispose();
+  }
+});
+
+test("Ollama not running: a degraded status with the fix, shown as a warning", async () => {
+  const repo = makeRepo({ "main.py": "def main() -> None:\n    print('hello')\n" });
+  const port = await closedPort();
+  const { options } = toInitializationOptions(
+    new Map<string, unknown>([
+      ["ollama.host", `http://127.0.0.1:${port}`],
+      ["ollama.connectTimeout", 1],
+    ]),
+  );
+  server = startServer(repo);
+  const statuses: ServerStatus[] = [];
+  const connection = server.connection;
+  connection.onNotification(Methods.status, (params: unknown) => {
+    const status = parseStatus(params);
+    if (status) statuses.push(status);
+  });
+  connection.onNotification("window/showMessage", () => undefined);
+  connection.onNotification("window/logMessage", () => undefined);
+  connection.onRequest("window/workDoneProgress/create", () => null);
+  connection.onRequest("client/registerCapability", () => null);
+  connection.onRequest("workspace/configuration", (params: { items: unknown[] }) => params.items.map(() => options));
+  connection.listen();
+  const rootUri = pathToFileURL(repo).href;
+  await connection.sendRequest("initialize", {
+    processId: process.pid,
+    rootUri,
+    workspaceFolders: [{ uri: rootUri, name: path.basename(repo) }],
+    initializationOptions: options,
+    capabilities: { window: { workDoneProgress: true }, workspace: { configuration: true } },
+  });
+  await connection.sendNotification("initialized", {});
+
+  const started = Date.now();
+  let degraded: ServerStatus | undefined;
+  while (degraded === undefined && Date.now() - started < 60_000) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    degraded = statuses.find((s) => s.state === "degraded");
+  }
+  assert.ok(degraded, `a degraded status; got ${JSON.stringify(statuses)}; stderr:\n${server.stderr().slice(-3000)}`);
+  assert.match(degraded.message ?? "", new RegExp(`127\\.0\\.0\\.1:${port}`), "the message names the address");
+  assert.ok(fixCommand(degraded.fix), `the fix carries a command: ${degraded.fix}`);
+  const view = renderStatus({ client: "running", server: degraded });
+  assert.equal(view.text, "$(warning) Enclave: degraded");
+  assert.equal(view.severity, "warning");
+  assert.ok(view.tooltip.includes(`Fix: ${degraded.fix}`));
+});

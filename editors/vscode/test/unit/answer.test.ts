@@ -1,0 +1,112 @@
+/** Unit tests: streaming an answer, rendering it with thinking folded and citations as links. */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AnswerStream, decodeTarget, renderAnswerHtml, renderMarkdown } from "../../src/lib/answer";
+import { citationLabel, citationTarget, findMentions, lineSpan } from "../../src/lib/citations";
+import type { Citation } from "../../src/lib/protocol";
+
+const cite: Citation = {
+  uri: "file:///repo/pkg/mod.py",
+  path: "pkg/mod.py",
+  range: { start: { line: 11, character: 0 }, end: { line: 20, character: 0 } },
+  symbol: "Session.request",
+};
+
+function targets(html: string): unknown[] {
+  return [...html.matchAll(/data-target="([^"]*)"/g)].map((m) =>
+    decodeTarget(m[1].replace(/&quot;/g, '"').replace(/&amp;/g, "&")),
+  );
+}
+
+test("citation labels use 1-based inclusive lines", () => {
+  assert.deepEqual(lineSpan(cite), { first: 12, last: 20 });
+  assert.equal(citationLabel(cite), "pkg/mod.py:12-20 (Session.request)");
+  const oneLine: Citation = { ...cite, symbol: undefined, range: { start: { line: 4, character: 2 }, end: { line: 4, character: 9 } } };
+  assert.equal(citationLabel(oneLine), "pkg/mod.py:5");
+  const toEndOfLine: Citation = { ...cite, range: { start: { line: 4, character: 0 }, end: { line: 6, character: 3 } } };
+  assert.deepEqual(lineSpan(toEndOfLine), { first: 5, last: 7 });
+});
+
+test("citation targets open local files only", () => {
+  assert.deepEqual(citationTarget(cite), { uri: cite.uri, startLine: 11, startCharacter: 0, endLine: 20, endCharacter: 0 });
+  assert.equal(citationTarget({ ...cite, uri: "https://example.com/x.py" }), undefined);
+});
+
+test("mentions of cited files with lines are found; other files are not", () => {
+  const text = "See pkg/mod.py:14-16 and pkg/mod.py#L3, not other.py:4 nor xpkg/mod.py:2.";
+  const mentions = findMentions(text, [cite]);
+  assert.deepEqual(
+    mentions.map((m) => [text.slice(m.index, m.index + m.length), m.target.startLine, m.target.endLine]),
+    [["pkg/mod.py:14-16", 13, 15], ["pkg/mod.py#L3", 2, 2]],
+  );
+});
+
+test("partials accumulate in order; the final answer replaces them", () => {
+  const answer = new AnswerStream("Explain pkg/mod.py:12");
+  answer.applyPartial({ thinking: "The user " });
+  answer.applyPartial({ thinking: "asks." });
+  answer.applyPartial({ markdown: "It sends " });
+  answer.applyPartial("garbage");
+  answer.applyPartial({ markdown: "a request." });
+  assert.equal(answer.thinking, "The user asks.");
+  assert.equal(answer.markdown, "It sends a request.");
+  assert.equal(answer.partials, 5);
+  const final = answer.finish({ markdown: "It sends a request.\n", thinking: "The user asks.", model: "deepseek-r1", citations: [cite, { bad: true }] });
+  assert.equal(answer.phase, "done");
+  assert.equal(answer.markdown, "It sends a request.\n");
+  assert.deepEqual(final.citations, [cite]);
+  answer.applyPartial({ markdown: "late" });
+  assert.equal(answer.markdown, "It sends a request.\n", "partials after the end are ignored");
+});
+
+test("a non-object result is an error, not an empty answer", () => {
+  assert.throws(() => new AnswerStream("x").finish(null), /not an object/);
+});
+
+test("rendering folds thinking and escapes everything the model wrote", () => {
+  const answer = new AnswerStream("Explain <b>x</b>");
+  answer.applyPartial({ thinking: "<script>alert(1)</script> hmm" });
+  let html = renderAnswerHtml(answer);
+  assert.match(html, /<details class="thinking"><summary>Thinking…<\/summary><pre>&lt;script&gt;alert\(1\)&lt;\/script&gt; hmm<\/pre><\/details>/);
+  assert.doesNotMatch(html, /<details[^>]*open/);
+  assert.doesNotMatch(html, /<script>|<b>/);
+  answer.finish({ markdown: "Uses <img src=x onerror=alert(1)> `requests`.", thinking: "hmm", citations: [cite], model: "deepseek-r1" });
+  html = renderAnswerHtml(answer);
+  assert.match(html, /<summary>Thinking<\/summary>/);
+  assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
+  assert.match(html, /<code>requests<\/code>/);
+  assert.match(html, /<p class="model">deepseek-r1<\/p>/);
+});
+
+test("citations render as links whose targets decode back", () => {
+  const answer = new AnswerStream("q");
+  answer.finish({ markdown: "Retries are set in pkg/mod.py:14.", citations: [cite] });
+  const html = renderAnswerHtml(answer);
+  assert.match(html, /<h3>Sources<\/h3><ol><li><a href="#" class="citation" data-target="[^"]+">pkg\/mod.py:12-20 \(Session.request\)<\/a><\/li><\/ol>/);
+  assert.deepEqual(targets(html), [
+    { uri: cite.uri, startLine: 13, startCharacter: 0, endLine: 13, endCharacter: Number.MAX_SAFE_INTEGER },
+    { uri: cite.uri, startLine: 11, startCharacter: 0, endLine: 20, endCharacter: 0 },
+  ]);
+});
+
+test("mentions inside code and inside existing links stay as they are", () => {
+  const html = renderMarkdown("`pkg/mod.py:3` and [here](https://x.test/pkg/mod.py:3) and\n\n```\npkg/mod.py:3\n```", [cite]);
+  assert.equal(targets(html).length, 0);
+});
+
+test("failures and cancellation are shown", () => {
+  const failed = new AnswerStream("q");
+  failed.fail("model 'deepseek-r1' is not pulled: run `ollama pull deepseek-r1`");
+  assert.match(renderAnswerHtml(failed), /<p class="error">model &#39;deepseek-r1&#39; is not pulled: run `ollama pull deepseek-r1`<\/p>/);
+  const cancelled = new AnswerStream("q");
+  cancelled.cancel();
+  assert.match(renderAnswerHtml(cancelled), /Cancelled\./);
+});
+
+test("decodeTarget accepts only well-formed file targets", () => {
+  assert.equal(decodeTarget('{"uri":"https://x","startLine":0,"startCharacter":0,"endLine":0,"endCharacter":0}'), undefined);
+  assert.equal(decodeTarget('{"uri":"file:///a","startLine":-1,"startCharacter":0,"endLine":0,"endCharacter":0}'), undefined);
+  assert.equal(decodeTarget("not json"), undefined);
+  assert.equal(decodeTarget(42), undefined);
+});
