@@ -1,0 +1,1 @@
+"""Tests of the Neovim plugin (editors/nvim) in a real headless Neovim."""

@@ -1,0 +1,86 @@
+"""The plugin's pure helpers, run in a real Neovim: Ollama host resolution, status and re-index
+summaries, citation labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.nvim.harness import Nvim
+
+
+def test_ollama_host_prefers_settings_then_env_then_default(tmp_path: Path) -> None:
+    session = Nvim(tmp_path, env={"OLLAMA_HOST": "10.0.0.5:11434/"})
+    try:
+        host = "return require('enclave.config').ollama_host(...)"
+        assert session.lua(host, {"settings": {"ollama": {"host": "http://h:1"}}}) == "http://h:1"
+        assert session.lua(host, {"settings": {}}) == "http://10.0.0.5:11434"
+        session.lua("vim.env.OLLAMA_HOST = nil")
+        assert session.lua("return require('enclave.config').ollama_host()") == (
+            "http://127.0.0.1:11434"
+        )
+    finally:
+        session.close()
+
+
+def test_status_lines_name_the_problem_and_the_fix(nvim: Nvim) -> None:
+    status = {
+        "state": "degraded",
+        "root": "/src/app",
+        "files": 120,
+        "chunks": 950,
+        "symbols": 700,
+        "semantic": False,
+        "semanticReason": "embedding model 'nomic-embed-text' is not pulled",
+        "chatModel": "deepseek-r1",
+        "completionModel": "qwen2.5-coder:1.5b",
+        "message": "Ollama is not running at http://127.0.0.1:11434",
+        "fix": "start it with `ollama serve`",
+    }
+    assert nvim.lua("return require('enclave.status').describe(...)", status) == [
+        "state: degraded",
+        "repository: /src/app",
+        "index: 120 files, 950 chunks, 700 symbols",
+        "semantic search: off (embedding model 'nomic-embed-text' is not pulled)",
+        "models: chat deepseek-r1, completion qwen2.5-coder:1.5b",
+        "problem: Ollama is not running at http://127.0.0.1:11434",
+        "fix: start it with `ollama serve`",
+    ]
+
+
+def test_reindex_summary_per_repository(nvim: Nvim) -> None:
+    result = {
+        "roots": [
+            {
+                "root": "/src/app",
+                "files_seen": 12,
+                "files_indexed": 2,
+                "files_deleted": 1,
+                "chunks_total": 40,
+                "seconds": 1.3,
+                "cancelled": True,
+                "errors": ["bad.py: cannot parse"],
+                "semantic": True,
+            },
+            {"root": "/src/lib", "error": "the index at /src/lib/.enclave is locked"},
+        ]
+    }
+    assert nvim.lua("return require('enclave.status').reindex_summary(...)", result) == (
+        "app: 12 files (2 re-indexed, 1 deleted), 40 chunks in 1.3 s (cancelled); "
+        "1 file(s) failed: bad.py: cannot parse\n"
+        "lib: failed: the index at /src/lib/.enclave is locked"
+    )
+
+
+def test_citation_labels_are_one_based_and_inclusive(nvim: Nvim) -> None:
+    label = "return require('enclave.answer').citation_label(...)"
+    whole_lines = {
+        "path": "pkg/mod.py",
+        "symbol": "Session.request",
+        "range": {"start": {"line": 9, "character": 0}, "end": {"line": 20, "character": 0}},
+    }
+    assert nvim.lua(label, 1, whole_lines) == "[1] pkg/mod.py:10-20  Session.request"
+    inside = {
+        "uri": "file:///src/pkg/util.py",
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 7}},
+    }
+    assert nvim.lua(label, 2, inside) == "[2] /src/pkg/util.py:1-3"
