@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.config import Config, load_config
+from server.cli_model import register as register_model_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("enclave")
@@ -266,12 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
     p.set_defaults(func=cmd_lsp, json=False, quiet=True)
 
-    try:
-        from server.cli_model import register
-    except ImportError:  # pragma: no cover - only while the model commands are absent
-        pass
-    else:
-        register(sub)
+    register_model_commands(sub)
     return parser
 
 

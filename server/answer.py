@@ -1,0 +1,195 @@
+"""Ask and explain: retrieve repository context, stream the model's answer, cite what was used.
+
+Used by both the CLI (`enclave ask`, `enclave explain`) and the language server. Knows nothing of
+LSP or terminals: progress goes to ``on_event`` callbacks, the result is an :class:`Answer`.
+The index may be missing or broken; then the answer is built from what the user gave alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.model import prompts
+from server.model.budget import fit_pieces, keep_head
+from server.model.client import ModelClient
+from server.types import Citation, ContextPiece
+
+log = logging.getLogger(__name__)
+
+ASK_HITS = 8
+EXPLAIN_DEFINITIONS = 5
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+_REF = re.compile(r"\[(\d{1,2})\]")
+_COMMON = {
+    "self", "cls", "None", "True", "False", "return", "def", "class", "import", "from", "for",
+    "while", "with", "not", "and", "else", "elif", "try", "except", "finally", "raise", "lambda",
+    "yield", "async", "await", "pass", "const", "let", "var", "function", "this", "new", "int",
+    "str", "bool", "float", "string", "void", "public", "private", "static", "func", "type",
+    "print", "len", "list", "dict", "set", "tuple", "range", "err", "nil", "null", "true", "false",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    thinking: str = ""
+    markdown: str = ""
+
+
+@dataclass
+class Answer:
+    markdown: str
+    thinking: str
+    citations: list[Citation] = field(default_factory=list)
+    model: str = ""
+
+
+def _overlaps(a: ContextPiece, b: ContextPiece) -> bool:
+    return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
+
+
+def _dedupe(pieces: Sequence[ContextPiece]) -> list[ContextPiece]:
+    out: list[ContextPiece] = []
+    for piece in pieces:
+        if not any(_overlaps(piece, kept) for kept in out):
+            out.append(piece)
+    return out
+
+
+async def _index_call(index: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a (blocking) index method off the event loop; None if the index cannot answer."""
+    if index is None:
+        return None
+    try:
+        return await asyncio.to_thread(getattr(index, method), *args, **kwargs)
+    except Exception as exc:  # the answer still works without repository context
+        log.warning("index %s failed, answering without that context: %s", method, exc)
+        return None
+
+
+def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:
+    est = client.estimator(client.config.ollama.chat_model)
+    texts = [f"{p.path}:{p.start_line}-{p.end_line}\n{p.text}\n" for p in pieces]
+    return fit_pieces(list(pieces), texts, budget, est)
+
+
+def _citations(markdown: str, pieces: Sequence[ContextPiece]) -> list[Citation]:
+    """The pieces the answer refers to as [n]; all pieces sent if it names none."""
+    referenced = {int(n) for n in _REF.findall(markdown)}
+    chosen = [p for i, p in enumerate(pieces, 1) if i in referenced] or list(pieces)
+    return [Citation(p.path, p.start_line, p.end_line, p.symbol) for p in chosen]
+
+
+async def _stream(
+    client: ModelClient,
+    messages: list[dict[str, str]],
+    on_event: Callable[[AnswerEvent], None] | None,
+) -> tuple[str, str]:
+    markdown: list[str] = []
+    thinking: list[str] = []
+    stream = client.chat(messages)
+    try:
+        async for delta in stream:
+            thinking.append(delta.thinking)
+            markdown.append(delta.content)
+            if on_event is not None:
+                on_event(AnswerEvent(delta.thinking, delta.content))
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return "".join(markdown).strip(), "".join(thinking).strip()
+
+
+async def ask(
+    index: Any,
+    client: ModelClient,
+    question: str,
+    *,
+    path: str | None = None,
+    start_line: int | None = None,
+    end_line: int | None = None,
+    on_event: Callable[[AnswerEvent], None] | None = None,
+) -> Answer:
+    """Answer ``question`` about the repository (optionally about a file region)."""
+    question = question.strip()
+    if not question:
+        raise ValueError("the question is empty: write what you want to know")
+    pieces: list[ContextPiece] = []
+    if path and start_line:
+        chunk = await _index_call(index, "chunk_at", path, start_line)
+        if chunk is not None:
+            pieces.append(
+                ContextPiece(
+                    chunk.path, chunk.start_line, chunk.end_line, chunk.text,
+                    "the code the question is about", chunk.symbol,
+                )
+            )  # fmt: skip
+    hits = await _index_call(index, "search", question, k=ASK_HITS, mode="hybrid") or []
+    for hit in hits:
+        pieces.append(
+            ContextPiece(
+                hit.path, hit.start_line, hit.end_line, hit.text,
+                "matches the question", hit.symbol, hit.score,
+            )
+        )  # fmt: skip
+    used = _fit(client, _dedupe(pieces), client.config.chat.context_tokens)
+    markdown, thinking = await _stream(client, prompts.ask_messages(question, used), on_event)
+    return Answer(markdown, thinking, _citations(markdown, used), client.config.ollama.chat_model)
+
+
+def _names(text: str) -> list[str]:
+    counts = Counter(n for n in _IDENT.findall(text) if n not in _COMMON)
+    return [name for name, _ in counts.most_common(20)]
+
+
+async def explain(
+    index: Any,
+    client: ModelClient,
+    *,
+    path: str,
+    text: str,
+    start_line: int,
+    end_line: int,
+    on_event: Callable[[AnswerEvent], None] | None = None,
+) -> Answer:
+    """Explain lines ``start_line``-``end_line`` of ``path`` (their ``text`` as the user sees it)."""
+    if not text.strip():
+        raise ValueError(f"{path}:{start_line}-{end_line} is empty: select some code to explain")
+    chat = client.config.chat
+    est = client.estimator(client.config.ollama.chat_model)
+    room = chat.num_ctx - chat.max_tokens - 400  # system prompt, instructions, template
+    selection = keep_head(text, max(room - chat.context_tokens // 2, 64), est)
+    if selection != text:
+        shown = start_line + selection.count("\n") - 1
+        log.warning("selection cut to lines %d-%d to fit chat.num_ctx", start_line, shown)
+        end_line = max(start_line, shown)
+    selected = ContextPiece(path, start_line, end_line, selection, "the selected code")
+    defs = await _index_call(index, "definitions", _names(selection), limit=20) or []
+    pieces: list[ContextPiece] = []
+    for d in defs:
+        piece = ContextPiece(
+            d.path, d.start_line, d.end_line, "", f"definition of `{d.name}`", d.qualified_name
+        )
+        if _overlaps(piece, selected) or any(_overlaps(piece, p) for p in pieces):
+            continue
+        chunk = await _index_call(index, "chunk_at", d.path, d.start_line)
+        if chunk is not None:
+            pieces.append(
+                ContextPiece(
+                    chunk.path, chunk.start_line, chunk.end_line, chunk.text,
+                    piece.reason, d.qualified_name,
+                )
+            )  # fmt: skip
+        if len(pieces) >= EXPLAIN_DEFINITIONS:
+            break
+    budget = min(chat.context_tokens, room - est.count(selection))
+    used = _fit(client, _dedupe(pieces), max(budget, 0))
+    messages = prompts.explain_messages(path, start_line, end_line, selection, used)
+    markdown, thinking = await _stream(client, messages, on_event)
+    citations = [Citation(path, start_line, end_line)]
+    citations += _citations(markdown, used) if used else []
+    return Answer(markdown, thinking, citations, client.config.ollama.chat_model)

@@ -1,0 +1,338 @@
+"""`enclave doctor`: is everything Enclave needs in place, and what to do when it is not.
+
+Checks, in order: OLLAMA_HOST on loopback; Ollama reachable and its version (thinking needs
+0.9, older versions have known CVEs); each configured model pulled, with its capabilities and
+whether the completion model can fill in the middle; memory against model sizes; index health.
+Each check is ``ok``, ``warn`` or ``error`` with a message and a fix. Never pulls anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from indexer.config import Config
+from server.model.client import ModelClient
+from server.model.errors import ModelError, ModelNotFound
+
+log = logging.getLogger(__name__)
+
+THINKING_VERSION = (0, 9, 0)
+# Ollama releases that fixed published vulnerabilities: running anything older is exposed.
+CVE_FIXES: tuple[tuple[tuple[int, int, int], str], ...] = (
+    ((0, 1, 34), "CVE-2024-37032 (path traversal leading to remote code execution)"),
+    ((0, 1, 47), "CVE-2024-39722, CVE-2024-45436 (file disclosure / path traversal)"),
+)
+SMALL_CHAT = "deepseek-r1:1.5b"
+SMALL_CODER = "qwen2.5-coder:1.5b"
+GB = 1024**3
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok" | "warn" | "error" | "skipped"
+    message: str
+    fix: str = ""
+
+
+@dataclass
+class ModelReport:
+    name: str
+    roles: list[str]
+    pulled: bool
+    capabilities: list[str] = field(default_factory=list)
+    fim: bool = False
+    size_bytes: int | None = None
+    context_length: int | None = None
+
+
+@dataclass
+class DoctorReport:
+    ok: bool
+    host: str
+    version: str | None
+    checks: list[Check]
+    models: list[ModelReport]
+    memory: dict[str, int]
+    index: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    numbers = []
+    for part in text.strip().lstrip("v").split("-")[0].split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        numbers.append(int(digits or 0))
+    while len(numbers) < 3:
+        numbers.append(0)
+    return numbers[0], numbers[1], numbers[2]
+
+
+def read_memory(meminfo: Path = Path("/proc/meminfo")) -> dict[str, int]:
+    """Total and available RAM in bytes ({} where the system does not say)."""
+    out: dict[str, int] = {}
+    try:
+        for line in meminfo.read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("MemTotal", "MemAvailable"):
+                value = int(rest.split()[0]) * 1024
+                out["total_bytes" if key == "MemTotal" else "available_bytes"] = value
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def check_host(host: str) -> Check:
+    name = urlsplit(host).hostname or ""
+    loopback = name == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            loopback = False
+    if loopback:
+        return Check("loopback", "ok", f"Ollama at {host} is on this machine (loopback)")
+    if name in ("0.0.0.0", "::"):
+        return Check(
+            "loopback",
+            "warn",
+            f"OLLAMA_HOST is {host}: an Ollama set up like this listens on every network "
+            "interface, so anyone who can reach this machine can use it and read prompts",
+            "set OLLAMA_HOST=127.0.0.1:11434 for both Ollama and Enclave",
+        )
+    return Check(
+        "loopback",
+        "warn",
+        f"!!! OLLAMA_HOST is {host}, NOT this machine: every prompt, including your code, "
+        "travels over the network to it",
+        "use http://127.0.0.1:11434 unless that machine is yours and the link is trusted",
+    )
+
+
+def _human(size: int | None) -> str:
+    return f"{size / GB:.1f} GB" if size else "unknown size"
+
+
+async def run_doctor(config: Config, root: Path | None) -> DoctorReport:
+    """Run every check; never raises for a failing check (it is reported instead)."""
+    host = config.ollama.host
+    checks = [check_host(host)]
+    models: list[ModelReport] = []
+    memory = read_memory()
+    client = ModelClient(config)
+    version: str | None = None
+    try:
+        try:
+            version = await client.version()
+        except ModelError as exc:
+            checks.append(Check("ollama", "error", exc.message, exc.fix))
+        else:
+            checks.append(Check("ollama", "ok", f"Ollama {version} answers at {host}"))
+            checks.extend(_version_checks(version))
+            models = await _model_checks(client, config, checks)
+            checks.extend(_memory_checks(models, memory, config))
+    finally:
+        await client.aclose()
+    index = _index_check(config, root, checks)
+    ok = not any(c.status == "error" for c in checks)
+    return DoctorReport(ok, host, version, checks, models, memory, index)
+
+
+def _version_checks(version: str) -> list[Check]:
+    found = parse_version(version)
+    out = []
+    exposed = [cves for fixed, cves in CVE_FIXES if found < fixed]
+    if exposed:
+        out.append(
+            Check(
+                "ollama-security",
+                "warn",
+                f"Ollama {version} has known vulnerabilities: {'; '.join(exposed)}",
+                "upgrade Ollama to the latest release (https://ollama.com/download)",
+            )
+        )
+    if found < THINKING_VERSION:
+        out.append(
+            Check(
+                "ollama-thinking",
+                "warn",
+                f"Ollama {version} predates 0.9: it cannot return thinking apart, so Enclave "
+                "strips <think> text from answers instead",
+                "upgrade Ollama to 0.9 or later",
+            )
+        )
+    if not out:
+        out.append(Check("ollama-version", "ok", f"Ollama {version} is recent enough"))
+    return out
+
+
+def _roles(config: Config) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    roles.setdefault(config.ollama.chat_model, []).append("chat")
+    roles.setdefault(config.ollama.effective_completion_model, []).append("completion")
+    if config.embedding.provider == "ollama":
+        roles.setdefault(config.embedding.model, []).append("embedding")
+    return roles
+
+
+async def _model_checks(
+    client: ModelClient, config: Config, checks: list[Check]
+) -> list[ModelReport]:
+    reports = []
+    for name, roles in _roles(config).items():
+        label = f"model {name} ({', '.join(roles)})"
+        try:
+            info = await client.model_info(name)
+        except ModelNotFound as exc:
+            checks.append(Check(f"model:{name}", "error", f"{label} is not pulled", exc.fix))
+            reports.append(ModelReport(name, roles, pulled=False))
+            continue
+        except ModelError as exc:
+            checks.append(Check(f"model:{name}", "error", f"{label}: {exc.message}", exc.fix))
+            reports.append(ModelReport(name, roles, pulled=False))
+            continue
+        caps = sorted(info.capabilities)
+        fim = "insert" in info.capabilities
+        reports.append(
+            ModelReport(name, roles, True, caps, fim, info.size_bytes, info.context_length)
+        )
+        checks.append(
+            Check(f"model:{name}", "ok", f"{label} is pulled; capabilities: {', '.join(caps)}")
+        )
+        if ("chat" in roles or "completion" in roles) and "completion" not in info.capabilities:
+            checks.append(
+                Check(
+                    f"model:{name}:generate",
+                    "error",
+                    f"{name} cannot generate text (capabilities: {', '.join(caps)})",
+                    f"set ollama.chat_model to a chat model, e.g. {SMALL_CHAT}",
+                )
+            )
+        if "completion" in roles:
+            if fim:
+                checks.append(
+                    Check("fim", "ok", f"{name} fills in the middle: completions use `suffix`")
+                )
+            else:
+                checks.append(
+                    Check(
+                        "fim",
+                        "warn",
+                        f"{name} has no `insert` capability: completions use a chat prompt, "
+                        "slower and less exact",
+                        f"set ollama.completion_model to a coder model with FIM, e.g. {SMALL_CODER}",
+                    )
+                )
+        if "embedding" in roles and "embedding" not in info.capabilities:
+            checks.append(
+                Check(
+                    f"model:{name}:embedding",
+                    "warn",
+                    f"{name} is not an embedding model: semantic search may be poor",
+                    "set embedding.model to an embedding model, e.g. nomic-embed-text",
+                )
+            )
+    return reports
+
+
+def _memory_checks(
+    models: list[ModelReport], memory: dict[str, int], config: Config
+) -> list[Check]:
+    available = memory.get("available_bytes") or memory.get("total_bytes")
+    if not available:
+        return [Check("memory", "skipped", "could not read this machine's memory")]
+    out = []
+    for model in models:
+        if not model.size_bytes:
+            continue
+        if model.size_bytes * 1.2 > available:
+            better = SMALL_CODER if model.roles == ["completion"] else SMALL_CHAT
+            out.append(
+                Check(
+                    f"memory:{model.name}",
+                    "warn",
+                    f"{model.name} needs about {_human(int(model.size_bytes * 1.2))} with its "
+                    f"context; {_human(available)} is available: it may not load or swap heavily",
+                    f"use a smaller model such as {better}",
+                )
+            )
+    completion = next((m for m in models if "completion" in m.roles and m.pulled), None)
+    if completion and completion.size_bytes and completion.size_bytes > 2 * GB:
+        out.append(
+            Check(
+                "memory:completion-speed",
+                "warn",
+                f"{completion.name} ({_human(completion.size_bytes)}) is large for inline "
+                "completions on a CPU: expect seconds per suggestion",
+                f"for completions on CPU use a small coder model, e.g. {SMALL_CODER}",
+            )
+        )
+    if not out:
+        out.append(Check("memory", "ok", f"{_human(available)} available fits the models"))
+    return out
+
+
+def _index_check(config: Config, root: Path | None, checks: list[Check]) -> dict[str, Any] | None:
+    if root is None:
+        checks.append(Check("index", "skipped", "not inside a repository"))
+        return None
+    try:
+        from indexer.api import Index
+
+        index = Index.open(root, config)
+        try:
+            status = index.status()
+        finally:
+            index.close()
+    except Exception as exc:
+        log.debug("index status failed", exc_info=True)
+        checks.append(
+            Check("index", "error", f"the index of {root} cannot be read: {exc}",
+                  "rebuild it with `enclave index --full`")
+        )  # fmt: skip
+        return None
+    data = asdict(status)
+    if not status.exists:
+        checks.append(
+            Check("index", "warn", f"{root} has no index yet", "run `enclave index` in it")
+        )
+    elif not status.semantic:
+        checks.append(
+            Check(
+                "index",
+                "warn",
+                f"index: {status.files} files, {status.chunks} chunks; semantic search is off "
+                f"({status.semantic_reason or 'no embeddings'})",
+                "pull the embedding model and run `enclave index`",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "index",
+                "ok",
+                f"index: {status.files} files, {status.chunks} chunks at commit "
+                f"{(status.commit or 'none')[:12]}, semantic search on ({status.embedding_model})",
+            )
+        )
+    return data
+
+
+def render(report: DoctorReport) -> str:
+    marks = {"ok": "ok  ", "warn": "WARN", "error": "FAIL", "skipped": "--  "}
+    lines = []
+    for check in report.checks:
+        line = f"[{marks.get(check.status, check.status)}] {check.message}"
+        if check.fix and check.status != "ok":
+            line += f"\n       fix: {check.fix}"
+        lines.append(line)
+    verdict = "ready" if report.ok else "not ready: fix the FAIL lines above"
+    lines.append(f"enclave doctor: {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,432 @@
+"""The one model client of a process: Ollama through the official async ``ollama`` client.
+
+- Capabilities come from ``/api/show`` (cached per model): a completion model with ``insert`` gets
+  Ollama's ``suffix`` (FIM); any other gets a chat-style prompt and an extractor.
+- Thinking is off for completions; for chat it is requested and returned apart. ``<think>`` text
+  written into the answer (servers before Ollama 0.9, models that ignore the flag) is stripped.
+- ``num_ctx`` is always sent and prompts are cut to fit it first; a ``prompt_eval_count`` that
+  fills the window means Ollama cut the prompt anyway, and is logged as a warning.
+- Streams: cancelling the awaiting task or closing the iterator closes the HTTP stream, which
+  stops generation. A stream that ends without ``done: true`` raises StreamInterrupted.
+- Errors become the few :mod:`server.model.errors` exceptions. 503 (busy) is retried a bounded
+  number of times with jittered backoff before the first token. Separate connect, first-token
+  and total timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import httpx
+import ollama
+
+from indexer.config import Config
+from server.model import prompts
+from server.model.budget import TokenEstimator, fit_pieces, keep_head, keep_tail
+from server.model.errors import (
+    ContextTooLong,
+    ModelBusy,
+    ModelError,
+    ModelLoadTimeout,
+    ModelNotFound,
+    ModelTimeout,
+    OllamaUnavailable,
+    StreamInterrupted,
+)
+from server.model.postprocess import extract_completion
+from server.model.think import ThinkSplitter
+from server.types import ContextPiece
+
+log = logging.getLogger(__name__)
+
+PROMPT_MARGIN = 48  # tokens kept free for the chat template around our text
+SINGLE_LINE_TOKENS = 48
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    capabilities: frozenset[str]
+    context_length: int | None
+    size_bytes: int | None
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    text: str
+    model: str
+    prompt_tokens: int
+    truncated: bool
+    fim: bool
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    thinking: str = ""
+    content: str = ""
+
+
+def same_model(a: str, b: str) -> bool:
+    def full(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+    return full(a) == full(b)
+
+
+class ModelClient:
+    """Talks to Ollama for completions and chat; create one per process and pass it down."""
+
+    busy_retries = 3
+    busy_backoff = 0.25  # seconds, doubled per retry, with +-50% jitter
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        o = config.ollama
+        self.host = o.host
+        timeout = httpx.Timeout(None, connect=o.connect_timeout)
+        self._ollama = ollama.AsyncClient(host=o.host, timeout=timeout)
+        self._info: dict[str, ModelInfo] = {}
+        self._estimators: dict[str, TokenEstimator] = {}
+        self.last_truncated = False
+
+    # -- errors ---------------------------------------------------------------------------------
+    def unavailable(self) -> OllamaUnavailable:
+        return OllamaUnavailable(
+            f"Ollama is not running at {self.host}",
+            "start it with `ollama serve` (or open the Ollama app), or set OLLAMA_HOST to the "
+            "address where it runs",
+        )
+
+    def _map(self, exc: BaseException, model: str) -> ModelError:
+        if isinstance(exc, ModelError):
+            return exc
+        if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
+            return self.unavailable()
+        if isinstance(exc, httpx.TransportError):
+            return StreamInterrupted(
+                f"the connection to Ollama broke while {model} was answering ({exc})",
+                "try again; if it keeps happening, check the Ollama server log",
+            )
+        if isinstance(exc, ollama.ResponseError):
+            text = str(exc.error)
+            low = text.lower()
+            if exc.status_code == 404 or "not found" in low:
+                return ModelNotFound(model)
+            if exc.status_code == 503 or "server busy" in low:
+                return ModelBusy(
+                    f"Ollama is busy and did not take the request for {model}",
+                    "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
+                )
+            if "timed out" in low and ("llama runner" in low or "load" in low):
+                return ModelLoadTimeout(
+                    f"Ollama timed out loading {model}",
+                    "the model may be too large for this machine's memory: try a smaller one "
+                    "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
+                )
+            if "context" in low and ("length" in low or "exceed" in low):
+                return ContextTooLong(
+                    f"the prompt is longer than {model}'s context window",
+                    "select less text or raise completion.num_ctx / chat.num_ctx",
+                )
+            return ModelError(f"Ollama answered: {text}", "see the Ollama server log")
+        return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
+
+    def _raise(self, exc: BaseException, model: str) -> NoReturn:
+        raise self._map(exc, model) from exc
+
+    async def _quick(self, call: Awaitable[Any], model: str = "") -> Any:
+        """A short non-streaming request with a bounded wait."""
+        try:
+            async with asyncio.timeout(max(10.0, 2 * self.config.ollama.connect_timeout)):
+                return await call
+        except TimeoutError:
+            raise ModelTimeout(
+                f"Ollama at {self.host} did not answer in time", "check that Ollama is healthy"
+            ) from None
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            self._raise(exc, model)
+
+    # -- metadata -------------------------------------------------------------------------------
+    async def version(self) -> str:
+        """The server's version (``/api/version``); raises OllamaUnavailable if unreachable."""
+        timeout = httpx.Timeout(max(10.0, 2 * self.config.ollama.connect_timeout))
+        try:
+            async with httpx.AsyncClient(base_url=self.host, timeout=timeout) as http:
+                response = await http.get("/api/version")
+        except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                raise self.unavailable() from exc
+            raise ModelTimeout(f"Ollama at {self.host} did not answer ({exc})", "") from exc
+        if response.status_code != 200:
+            raise OllamaUnavailable(
+                f"{self.host} answered HTTP {response.status_code} to /api/version",
+                "check that OLLAMA_HOST points at an Ollama server",
+            )
+        try:
+            return str(response.json()["version"])
+        except (ValueError, KeyError, TypeError):
+            raise OllamaUnavailable(
+                f"{self.host} does not look like an Ollama server",
+                "check that OLLAMA_HOST points at an Ollama server",
+            ) from None
+
+    async def model_info(self, model: str) -> ModelInfo:
+        """Capabilities, context length and size of ``model`` (cached)."""
+        if model in self._info:
+            return self._info[model]
+        shown = await self._quick(self._ollama.show(model), model)
+        context_length = None
+        for key, value in (shown.modelinfo or {}).items():
+            if key.endswith(".context_length") and isinstance(value, int):
+                context_length = value
+        size = None
+        listed = await self._quick(self._ollama.list(), model)
+        for entry in listed.models:
+            if entry.model and same_model(entry.model, model):
+                size = int(entry.size) if entry.size is not None else None
+        info = ModelInfo(model, frozenset(shown.capabilities or ()), context_length, size)
+        self._info[model] = info
+        return info
+
+    async def warm_up(self) -> None:
+        """Load the chat and completion models now, kept for ``ollama.keep_alive``."""
+        o = self.config.ollama
+        for model in dict.fromkeys([o.chat_model, o.effective_completion_model]):
+            try:
+                async with asyncio.timeout(o.first_token_timeout):
+                    await self._ollama.generate(model=model, prompt="", keep_alive=o.keep_alive)
+            except TimeoutError:
+                raise ModelLoadTimeout(
+                    f"{model} did not load within {o.first_token_timeout:g} s",
+                    "raise ollama.first_token_timeout or use a smaller model",
+                ) from None
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                self._raise(exc, model)
+
+    def estimator(self, model: str) -> TokenEstimator:
+        return self._estimators.setdefault(model, TokenEstimator())
+
+    # -- streaming core -------------------------------------------------------------------------
+    async def _parts(
+        self, model: str, start: Callable[[], Awaitable[AsyncIterator[Any]]]
+    ) -> AsyncGenerator[Any, None]:
+        """Parts of one streamed response, ending with the ``done`` part; see module doc."""
+        o = self.config.ollama
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + o.total_timeout
+        attempt = 0
+        while True:
+            stream: AsyncIterator[Any] | None = None
+            try:
+                stream = await start()
+                wait = min(o.first_token_timeout, deadline - loop.time())
+                async with asyncio.timeout(wait):
+                    first = await anext(stream)
+                break
+            except TimeoutError:
+                await _close(stream)
+                raise ModelTimeout(
+                    f"{model} produced nothing within {o.first_token_timeout:g} s",
+                    "the model may still be loading or the machine is overloaded; retry, or "
+                    "raise ollama.first_token_timeout",
+                ) from None
+            except StopAsyncIteration:
+                raise StreamInterrupted(
+                    f"Ollama closed the answer of {model} before it started",
+                    "try again; if it keeps happening, check the Ollama server log",
+                ) from None
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                await _close(stream)
+                error = self._map(exc, model)
+                if isinstance(error, ModelBusy) and attempt < self.busy_retries:
+                    delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
+                    attempt += 1
+                    log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                raise error from exc
+        try:
+            part = first
+            while True:
+                yield part
+                if part.done:
+                    return
+                try:
+                    async with asyncio.timeout(deadline - loop.time()):
+                        part = await anext(stream)
+                except StopAsyncIteration:
+                    raise StreamInterrupted(
+                        f"the answer of {model} ended before the model finished",
+                        "try again; if it keeps happening, check the Ollama server log",
+                    ) from None
+                except TimeoutError:
+                    raise ModelTimeout(
+                        f"{model} did not finish within {o.total_timeout:g} s",
+                        "raise ollama.total_timeout or ask for less",
+                    ) from None
+                except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                    self._raise(exc, model)
+        finally:
+            await _close(stream)
+
+    def _note_usage(
+        self, model: str, chars: int, prompt_eval_count: int | None, limit: int
+    ) -> bool:
+        """Learn from the server's token count; True if it shows the prompt was cut."""
+        if not prompt_eval_count:
+            return False
+        truncated = prompt_eval_count >= limit
+        if truncated:
+            log.warning(
+                "Ollama evaluated %d prompt tokens for %s, the whole usable window (%d): the start "
+                "of the prompt was probably cut; Enclave will estimate more tokens per character",
+                prompt_eval_count,
+                model,
+                limit,
+            )
+            est = self.estimator(model)
+            est.chars_per_token = max(1.0, est.chars_per_token * 0.75)
+        else:
+            self.estimator(model).learn(chars, prompt_eval_count)
+        self.last_truncated = truncated
+        return truncated
+
+    # -- completion -----------------------------------------------------------------------------
+    async def complete(
+        self,
+        *,
+        prefix: str,
+        suffix: str,
+        language: str,
+        path: str,
+        context: Sequence[ContextPiece],
+        multiline: bool,
+    ) -> CompletionResult:
+        """An inline completion at the cursor between ``prefix`` and ``suffix``."""
+        cc = self.config.completion
+        model = self.config.ollama.effective_completion_model
+        info = await self.model_info(model)
+        fim = "insert" in info.capabilities
+        est = self.estimator(model)
+        num_predict = cc.max_tokens if multiline else min(cc.max_tokens, SINGLE_LINE_TOKENS)
+        window = cc.num_ctx - num_predict - PROMPT_MARGIN
+        overhead = 0 if fim else est.count(prompts.COMPLETION_SYSTEM) + 60
+        head = keep_tail(prefix, min(cc.prefix_tokens, window - overhead), est)
+        tail = keep_head(suffix, min(cc.suffix_tokens, window - overhead - est.count(head)), est)
+        room = window - overhead - est.count(head) - est.count(tail)
+        texts = [f"{p.path}:{p.start_line}-{p.end_line}\n{p.text}\n" for p in context]
+        pieces = fit_pieces(list(context), texts, min(cc.context_tokens, max(room, 0)), est)
+        if room < 0 or (not head and prefix):
+            raise ContextTooLong(
+                f"completion.num_ctx ({cc.num_ctx}) leaves no room for the code around the cursor",
+                "raise completion.num_ctx or lower completion.max_tokens",
+            )
+        options: dict[str, Any] = {
+            "num_ctx": cc.num_ctx,
+            "num_predict": num_predict,
+            "temperature": 0.2,
+        }
+        think = False if "thinking" in info.capabilities else None
+        if fim:
+            prompt = prompts.fim_prompt(head, path, language, pieces)
+            system = ""
+            if not multiline:
+                options["stop"] = ["\n"]
+            send_suffix = tail
+        else:
+            prompt = prompts.chat_fill_prompt(
+                head, tail, path, language, pieces, multiline=multiline
+            )
+            system = prompts.COMPLETION_SYSTEM
+            send_suffix = ""
+
+        def start() -> Awaitable[AsyncIterator[Any]]:
+            return self._ollama.generate(
+                model=model,
+                prompt=prompt,
+                suffix=send_suffix,
+                system=system,
+                think=think,
+                stream=True,
+                options=options,
+                keep_alive=self.config.ollama.keep_alive,
+            )
+
+        raw: list[str] = []
+        prompt_tokens = 0
+        async with contextlib.aclosing(self._parts(model, start)) as parts:
+            async for part in parts:
+                raw.append(part.response or "")
+                if part.done:
+                    prompt_tokens = part.prompt_eval_count or 0
+        chars = len(prompt) + len(send_suffix) + len(system)
+        truncated = self._note_usage(model, chars, prompt_tokens, cc.num_ctx - num_predict)
+        text = extract_completion("".join(raw), prefix=head, suffix=tail, multiline=multiline)
+        return CompletionResult(text, model, prompt_tokens, truncated, fim)
+
+    # -- chat -----------------------------------------------------------------------------------
+    def chat(
+        self, messages: list[dict[str, str]], *, think: bool | None = None
+    ) -> AsyncIterator[ChatDelta]:
+        """Stream an answer; thinking comes apart from content. Close it to stop the model."""
+        return self._chat(messages, think)
+
+    async def _chat(
+        self, messages: list[dict[str, str]], think: bool | None
+    ) -> AsyncIterator[ChatDelta]:
+        chat = self.config.chat
+        model = self.config.ollama.chat_model
+        info = await self.model_info(model)
+        want = chat.think if think is None else think
+        think_flag = want if "thinking" in info.capabilities else None
+        est = self.estimator(model)
+        needed = sum(est.count(m.get("content", "")) + 8 for m in messages)
+        limit = chat.num_ctx - chat.max_tokens
+        if needed > limit - PROMPT_MARGIN:
+            raise ContextTooLong(
+                f"the request needs about {needed} tokens but chat.num_ctx ({chat.num_ctx}) "
+                f"leaves {limit - PROMPT_MARGIN} after the answer's {chat.max_tokens}",
+                "select less text, or raise chat.num_ctx (the model must support it)",
+            )
+        options = {"num_ctx": chat.num_ctx, "num_predict": chat.max_tokens, "temperature": 0.6}
+
+        def start() -> Awaitable[AsyncIterator[Any]]:
+            return self._ollama.chat(
+                model=model,
+                messages=messages,
+                think=think_flag,
+                stream=True,
+                options=options,
+                keep_alive=self.config.ollama.keep_alive,
+            )
+
+        splitter = ThinkSplitter()
+        async with contextlib.aclosing(self._parts(model, start)) as parts:
+            async for part in parts:
+                message = part.message
+                tagged, content = splitter.feed(message.content or "")
+                thinking = (message.thinking or "") + tagged
+                if thinking or content:
+                    yield ChatDelta(thinking, content)
+                if part.done:
+                    chars = sum(len(m.get("content", "")) for m in messages)
+                    self._note_usage(model, chars, part.prompt_eval_count, limit)
+        thinking, content = splitter.flush()
+        if thinking or content:
+            yield ChatDelta(thinking, content)
+
+    async def aclose(self) -> None:
+        await self._ollama.close()
+
+
+async def _close(stream: AsyncIterator[Any] | None) -> None:
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()

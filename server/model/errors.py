@@ -1,0 +1,56 @@
+"""The few model errors Enclave shows people: what is wrong (``message``), what to do (``fix``).
+
+Every failure of the Ollama server or of a stream is mapped to one of these by the client, so
+editors and the CLI show one clear message instead of an HTTP status or a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ModelError(Exception):
+    """Base of the model errors; ``kind`` is a stable identifier for machines (JSON, LSP)."""
+
+    kind = "model-error"
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(f"{message} ({fix})" if fix else message)
+        self.message = message
+        self.fix = fix
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message, "fix": self.fix}
+
+
+class OllamaUnavailable(ModelError):
+    kind = "ollama-unavailable"
+
+
+class ModelNotFound(ModelError):
+    kind = "model-not-found"
+
+    def __init__(self, model: str, message: str = "") -> None:
+        super().__init__(
+            message or f"the model {model} is not pulled in Ollama",
+            f"run `ollama pull {model}`",
+        )
+        self.model = model
+
+
+class ModelLoadTimeout(ModelError):
+    kind = "model-load-timeout"
+
+
+class ModelBusy(ModelError):
+    kind = "model-busy"
+
+
+class ContextTooLong(ModelError):
+    kind = "context-too-long"
+
+
+class StreamInterrupted(ModelError):
+    kind = "stream-interrupted"
+
+
+class ModelTimeout(ModelError):
+    kind = "timeout"

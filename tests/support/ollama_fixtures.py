@@ -1,0 +1,77 @@
+"""Pytest fixtures for the test Ollama server (register with ``pytest_plugins`` or import *).
+
+- ``ollama_server``: one :class:`OllamaTestServer` per test session on a free loopback port,
+  reset to a healthy state (no fault, default models, version) before each test that uses it.
+- ``ollama_config``: a :class:`Config` pointing at it, with small token limits so tests are fast.
+- ``model_client``: a :class:`ModelClient` on that config, closed after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from indexer.config import Config, load_config
+from server.model.client import ModelClient
+from tests.support.ollama_server import OllamaTestServer
+
+FAST: dict[str, dict[str, object]] = {
+    "ollama": {
+        "chat_model": "deepseek-r1",
+        "completion_model": "qwen2.5-coder:1.5b",
+        "connect_timeout": 2.0,
+        "first_token_timeout": 20.0,
+        "total_timeout": 60.0,
+    },
+    "completion": {"max_tokens": 16, "num_ctx": 1024, "context_tokens": 200},
+    "chat": {"max_tokens": 24, "num_ctx": 2048, "context_tokens": 600},
+    "embedding": {"model": "nomic-embed-text"},
+}
+
+
+@pytest.fixture(scope="session")
+def _ollama_server_session() -> Iterator[OllamaTestServer]:
+    server = OllamaTestServer(0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ollama_server(_ollama_server_session: OllamaTestServer) -> Iterator[OllamaTestServer]:
+    server = _ollama_server_session
+    server.reset()
+    yield server
+    server.reset()
+
+
+def config_for(server: OllamaTestServer, **sections: dict[str, object]) -> Config:
+    """A config aimed at ``server`` with the fast test limits, plus ``sections`` overrides."""
+    data: dict[str, dict[str, object]] = {k: dict(v) for k, v in FAST.items()}
+    data["ollama"]["host"] = server.url
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    config, problems = load_config(None, data, env={"XDG_CONFIG_HOME": "/nonexistent"})
+    assert not problems, problems
+    return config
+
+
+@pytest.fixture
+def ollama_config(ollama_server: OllamaTestServer) -> Config:
+    return config_for(ollama_server)
+
+
+@pytest.fixture
+async def model_client(ollama_config: Config) -> AsyncIterator[ModelClient]:
+    client = ModelClient(ollama_config)
+    yield client
+    await client.aclose()
+
+
+__all__ = [
+    "_ollama_server_session",
+    "config_for",
+    "model_client",
+    "ollama_config",
+    "ollama_server",
+]

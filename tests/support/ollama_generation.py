@@ -1,0 +1,127 @@
+"""How the test Ollama server turns a /api/generate or /api/chat request into model output.
+
+Validation mirrors Ollama (400 for ``think`` on a model without ``thinking``, for ``suffix`` on a
+model without ``insert``, for generation on an embedding-only model). Thinking models reason for
+real: a short generation about the question, then the answer. Servers older than 0.9 ignore
+``think`` and thinking models write ``<think>...</think>`` into their text, as old Ollama did;
+so does a current server when ``think`` is not given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.support.llama_engine import ENGINE, chatml
+
+THINK_TOKENS = 8
+DEFAULT_PREDICT = 128  # Ollama's default is unbounded; tests never want that
+END = "<|im_end|>"
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("-")[0].split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+@dataclass
+class Work:
+    prompt_text: str
+    reasoning_text: str  # "" = no thinking
+    separate_thinking: bool
+    num_ctx: int
+    num_predict: int
+    stop: list[str]
+    done_reason: str = "stop"
+    prompt_eval_count: int = 0
+    eval_count: int = 0
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+
+    def pieces(self, fault: str, record: Any) -> Iterator[tuple[str, str]]:
+        """(kind, text) pieces: kind is "thinking" or "content"; the caller holds ENGINE.lock."""
+        inline = fault == "think-tags" or (bool(self.reasoning_text) and not self.separate_thinking)
+        reasoning = self.reasoning_text or ("Let me think." if fault == "think-tags" else "")
+        if inline:
+            yield "content", "<thi"
+            yield "content", "nk>"
+        if reasoning:
+            thought = ENGINE.fit(reasoning, self.num_ctx, THINK_TOKENS)
+            for text in ENGINE.stream(thought.tokens, max_tokens=THINK_TOKENS, stop=[END]):
+                yield ("content" if inline else "thinking"), text
+        if inline:
+            yield "content", "</thi"
+            yield "content", "nk>\n\n"
+        prompt = ENGINE.fit(self.prompt_text, self.num_ctx, self.num_predict)
+        self.prompt_eval_count = len(prompt.tokens)
+        for text in ENGINE.stream(prompt.tokens, max_tokens=self.num_predict, stop=self.stop):
+            self.eval_count += 1
+            record.text += text
+            yield "content", text
+        self.done_reason = "length" if self.eval_count >= self.num_predict else "stop"
+
+
+def plan(endpoint: str, name: str, spec: Any, body: dict[str, Any], version: str) -> Work:
+    from tests.support.ollama_server import HttpError
+
+    caps = set(spec.capabilities)
+    if "completion" not in caps:
+        raise HttpError(400, f'"{name}" does not support {endpoint}')
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise HttpError(400, "json: cannot unmarshal options")
+    think = body.get("think")
+    legacy = version_tuple(version) < (0, 9)
+    if think and not legacy and "thinking" not in caps:
+        raise HttpError(400, f'"{name}" does not support thinking')
+    suffix = str(body.get("suffix") or "")
+    if endpoint == "generate" and suffix and "insert" not in caps:
+        raise HttpError(400, f"registry.ollama.ai/library/{name} does not support insert")
+
+    stop = [str(s) for s in options.get("stop") or []]
+    if endpoint == "chat":
+        messages = [
+            {"role": str(m.get("role", "user")), "content": str(m.get("content") or "")}
+            for m in body.get("messages") or []
+        ]
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        text = chatml(messages)
+        stop.append(END)
+    else:
+        prompt = str(body.get("prompt") or "")
+        question = prompt
+        if body.get("raw"):
+            text = prompt
+        elif suffix:
+            # SmolLM2 has no FIM tokens: it continues the prefix (the suffix only gates the
+            # request, as Ollama does for models without `insert`).
+            text = prompt
+        else:
+            messages = []
+            if body.get("system"):
+                messages.append({"role": "system", "content": str(body["system"])})
+            messages.append({"role": "user", "content": prompt})
+            text = chatml(messages)
+            stop.append(END)
+
+    thinks = "thinking" in caps and (legacy or think is not False)
+    reasoning = ""
+    if thinks:
+        reasoning = chatml(
+            [
+                {"role": "system", "content": "Think briefly, step by step, about the request."},
+                {"role": "user", "content": question[-2000:]},
+            ]
+        )
+    return Work(
+        prompt_text=text,
+        reasoning_text=reasoning,
+        separate_thinking=bool(think) and not legacy,
+        num_ctx=int(options.get("num_ctx") or 2048),
+        num_predict=int(options.get("num_predict") or DEFAULT_PREDICT),
+        stop=stop,
+    )

@@ -1,0 +1,612 @@
+"""An Ollama-API-compatible HTTP server for tests, answering from a real tiny model.
+
+Speaks Ollama's wire format: ``/api/generate`` and ``/api/chat`` (NDJSON streaming or one object,
+``suffix``, ``think`` with a separate ``thinking`` field, ``options``), ``/api/embed``,
+``/api/show`` (capabilities per model name), ``/api/tags``, ``/api/ps``, ``/api/version``, and
+Ollama's ``{"error": "..."}`` bodies with its status codes. Text and vectors come from
+SmolLM2-135M-Instruct through llama-cpp-python (see ``llama_engine``).
+
+Models: ``deepseek-r1`` thinks for real (a short reasoning generation, then the answer);
+``qwen2.5-coder:1.5b`` has ``insert`` (FIM: the tiny model has no FIM tokens, so it continues
+the prefix); ``smollm2:135m`` is a plain chat model; ``nomic-embed-text`` embeds.
+
+Faults (``set_fault`` or ``POST /__admin/fault {"mode", "count", "delay"}``): ``refused``
+(listening socket closed), ``not-found`` (404), ``load-timeout`` (500), ``busy`` (503),
+``cut-stream`` (stream ends without ``done``), ``slow-first-token``, ``think-tags`` (the model
+writes ``<think>...</think>`` into its text). Each generation is recorded with how and when it
+stopped, so tests can see that closing a stream stopped the model.
+
+By hand: ``python -m tests.support.ollama_server [--port N] [--version V]``.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.support.llama_engine import ENGINE
+
+FAULTS = (
+    "refused",
+    "not-found",
+    "load-timeout",
+    "busy",
+    "cut-stream",
+    "slow-first-token",
+    "think-tags",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    capabilities: tuple[str, ...]
+    size: int  # bytes on disk, as /api/tags reports
+    parameter_size: str = "135M"
+    family: str = "llama"
+    context_length: int = 8192
+
+
+def default_models() -> dict[str, ModelSpec]:
+    return {
+        "deepseek-r1:latest": ModelSpec(("completion", "thinking"), 5_200_000_000, "8.2B", "qwen3"),
+        "deepseek-r1:1.5b": ModelSpec(("completion", "thinking"), 1_100_000_000, "1.8B", "qwen2"),
+        "qwen2.5-coder:1.5b": ModelSpec(("completion", "insert"), 986_000_000, "1.5B", "qwen2"),
+        "smollm2:135m": ModelSpec(("completion",), 98_000_000),
+        "nomic-embed-text:latest": ModelSpec(("embedding",), 274_000_000, "137M", "nomic-bert"),
+    }
+
+
+def full_name(name: str) -> str:
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Fault:
+    mode: str
+    count: int | None = None  # None: until cleared
+    delay: float = 1.0  # slow-first-token
+
+
+@dataclass
+class Generation:
+    """One model run, as the tests see it."""
+
+    endpoint: str
+    model: str
+    body: dict[str, Any]
+    started_at: float
+    stopped_at: float = 0.0
+    stop: str = ""  # "done" | "client-closed" | "cut"
+    text: str = ""
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ClientGone(Exception):
+    pass
+
+
+@dataclass
+class State:
+    models: dict[str, ModelSpec] = field(default_factory=default_models)
+    version: str = "0.12.6"
+    fault: Fault | None = None
+    generations: list[Generation] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    loaded: dict[str, float] = field(default_factory=dict)  # model -> expires (epoch seconds)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fault(self, *modes: str) -> Fault | None:
+        with self.lock:
+            fault = self.fault
+            if fault is None or fault.mode not in modes:
+                return None
+            if fault.count is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.fault = None
+            return fault
+
+    def spec(self, name: str) -> tuple[str, ModelSpec]:
+        if self.take_fault("not-found"):
+            raise HttpError(404, f'model "{name}" not found, try pulling it first')
+        key = full_name(name)
+        if key not in self.models:
+            raise HttpError(404, f'model "{name}" not found, try pulling it first')
+        return key, self.models[key]
+
+
+def _keep_alive_seconds(value: Any) -> float:
+    if value is None:
+        return 300.0
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                break
+    try:
+        return float(text)
+    except ValueError:
+        raise HttpError(400, f'time: invalid duration "{text}"') from None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: OllamaTestServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read state instead
+        return
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            raise HttpError(400, "invalid character in request body") from None
+        if not isinstance(data, dict):
+            raise HttpError(400, "json: cannot unmarshal into request")
+        return data
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _client_gone(self) -> bool:
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+        return False
+
+    def _chunk(self, payload: dict[str, Any]) -> None:
+        if self._client_gone():
+            raise ClientGone
+        data = (json.dumps(payload) + "\n").encode()
+        try:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        except OSError:
+            raise ClientGone from None
+
+    def _end_chunks(self) -> None:
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass
+
+    def _dispatch(self, method: str) -> None:
+        state = self.server.state
+        try:
+            body = self._body() if method in ("POST", "DELETE") else {}
+            route = (method, self.path.split("?", 1)[0])
+            state.requests.append((route[1], body))
+            handler = ROUTES.get(route)
+            if handler is None:
+                self._send_json(404, {"error": "404 page not found"})
+                return
+            handler(self, body)
+        except HttpError as exc:
+            self._send_json(exc.status, {"error": exc.message})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    # -- simple endpoints ---------------------------------------------------------------------
+    def version(self, body: dict[str, Any]) -> None:
+        self._send_json(200, {"version": self.server.state.version})
+
+    def tags(self, body: dict[str, Any]) -> None:
+        models = [
+            {
+                "name": name,
+                "model": name,
+                "modified_at": _now(),
+                "size": spec.size,
+                "digest": f"{abs(hash(name)):064x}"[:64],
+                "details": _details(spec),
+            }
+            for name, spec in self.server.state.models.items()
+        ]
+        self._send_json(200, {"models": models})
+
+    def ps(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        out = []
+        for name, expires in state.loaded.items():
+            if expires < time.time() or name not in state.models:
+                continue
+            spec = state.models[name]
+            out.append(
+                {
+                    "name": name,
+                    "model": name,
+                    "size": spec.size,
+                    "digest": f"{abs(hash(name)):064x}"[:64],
+                    "details": _details(spec),
+                    "expires_at": datetime.fromtimestamp(expires, UTC).isoformat(),
+                    "size_vram": 0,
+                    "context_length": 4096,
+                }
+            )
+        self._send_json(200, {"models": out})
+
+    def show(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model") or body.get("name") or "")
+        state = self.server.state
+        if state.take_fault("not-found") or full_name(name) not in state.models:
+            raise HttpError(404, f"model '{name}' not found")
+        spec = state.models[full_name(name)]
+        arch = spec.family
+        self._send_json(
+            200,
+            {
+                "license": "Apache License 2.0",
+                "modelfile": f"FROM {name}\n",
+                "parameters": "temperature 0.6",
+                "template": "{{ .Prompt }}",
+                "details": _details(spec),
+                "model_info": {
+                    "general.architecture": arch,
+                    "general.parameter_count": 134_515_008,
+                    f"{arch}.context_length": spec.context_length,
+                    f"{arch}.embedding_length": 576,
+                },
+                "capabilities": list(spec.capabilities),
+                "modified_at": _now(),
+            },
+        )
+
+    def embed(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        name = str(body.get("model") or "")
+        key, _spec = state.spec(name)
+        self._load_faults()
+        raw = body.get("input", "")
+        texts = [raw] if isinstance(raw, str) else [str(t) for t in raw]
+        started = time.perf_counter_ns()
+        vectors = ENGINE.embed(texts) if texts else []
+        count = sum(len(ENGINE.tokenize(t)) for t in texts)
+        state.loaded[key] = time.time() + _keep_alive_seconds(body.get("keep_alive"))
+        self._send_json(
+            200,
+            {
+                "model": name,
+                "embeddings": vectors,
+                "total_duration": time.perf_counter_ns() - started,
+                "load_duration": 0,
+                "prompt_eval_count": count,
+            },
+        )
+
+    def _load_faults(self) -> None:
+        state = self.server.state
+        if state.take_fault("load-timeout"):
+            raise HttpError(500, "timed out waiting for llama runner to start - progress 0.00 - ")
+        if state.take_fault("busy"):
+            raise HttpError(
+                503, "server busy, please try again.  maximum pending requests exceeded"
+            )
+
+    def admin_fault(self, body: dict[str, Any]) -> None:
+        mode = str(body.get("mode", ""))
+        if mode == "refused":
+            raise HttpError(400, "use OllamaTestServer.refuse() for refused connections")
+        try:
+            self.server.set_fault(mode, count=body.get("count"), delay=body.get("delay", 1.0))
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        self._send_json(200, {"fault": mode})
+
+    def admin_clear(self, body: dict[str, Any]) -> None:
+        self.server.clear_fault()
+        self._send_json(200, {"fault": None})
+
+    def admin_state(self, body: dict[str, Any]) -> None:
+        gens = [
+            {"endpoint": g.endpoint, "model": g.model, "stop": g.stop, "text": g.text}
+            for g in self.server.state.generations
+        ]
+        self._send_json(200, {"generations": gens})
+
+    # -- generation ---------------------------------------------------------------------------
+    def generate(self, body: dict[str, Any]) -> None:
+        self._run("generate", body)
+
+    def chat(self, body: dict[str, Any]) -> None:
+        self._run("chat", body)
+
+    def _run(self, endpoint: str, body: dict[str, Any]) -> None:
+        from tests.support.ollama_generation import plan
+
+        state = self.server.state
+        name = str(body.get("model") or "")
+        if not name:
+            raise HttpError(400, "model is required")
+        key, spec = state.spec(name)
+        work = plan(endpoint, name, spec, body, state.version)
+        self._load_faults()
+        state.loaded[key] = time.time() + _keep_alive_seconds(body.get("keep_alive"))
+        if not (body.get("prompt") or body.get("suffix") or body.get("messages")):
+            # Ollama loads the model and answers at once when there is nothing to generate.
+            payload: dict[str, Any] = {"model": name, "created_at": _now(), "done": True}
+            if endpoint == "generate":
+                payload["response"] = ""
+            else:
+                payload["message"] = {"role": "assistant", "content": ""}
+            payload["done_reason"] = "load"
+            self._send_json(200, payload)
+            return
+        record = Generation(endpoint, name, body, time.monotonic())
+        state.generations.append(record)
+        stream = body.get("stream", True) is not False
+        fault = state.take_fault("cut-stream", "slow-first-token", "think-tags")
+        with ENGINE.lock:
+            pieces = work.pieces(fault.mode if fault else "", record)
+            if fault and fault.mode == "slow-first-token":
+                time.sleep(fault.delay)
+            if stream:
+                self._stream(
+                    endpoint,
+                    name,
+                    work,
+                    pieces,
+                    record,
+                    cut=fault is not None and fault.mode == "cut-stream",
+                )
+            else:
+                self._whole(endpoint, name, work, pieces, record)
+
+    def _stream(
+        self,
+        endpoint: str,
+        name: str,
+        work: Any,
+        pieces: Iterator[tuple[str, str]],
+        record: Generation,
+        *,
+        cut: bool,
+    ) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        if cut:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        try:
+            for kind, text in pieces:
+                self._chunk(_piece(endpoint, name, kind, text))
+                sent += 1
+                if cut and sent >= 3:
+                    record.stop = "cut"
+                    break
+            else:
+                self._chunk(_final(endpoint, name, work))
+                record.stop = "done"
+        except ClientGone:
+            record.stop = "client-closed"
+        finally:
+            record.stopped_at = time.monotonic()
+            if hasattr(pieces, "close"):
+                pieces.close()
+        if record.stop == "client-closed":
+            self.close_connection = True
+            return
+        self._end_chunks()
+        if cut:
+            self.close_connection = True
+
+    def _whole(
+        self,
+        endpoint: str,
+        name: str,
+        work: Any,
+        pieces: Iterator[tuple[str, str]],
+        record: Generation,
+    ) -> None:
+        thinking, content = "", ""
+        for kind, text in pieces:
+            if kind == "thinking":
+                thinking += text
+            else:
+                content += text
+        record.stop, record.stopped_at = "done", time.monotonic()
+        payload = _final(endpoint, name, work)
+        if endpoint == "generate":
+            payload["response"] = content
+            if thinking:
+                payload["thinking"] = thinking
+        else:
+            payload["message"] = {"role": "assistant", "content": content}
+            if thinking:
+                payload["message"]["thinking"] = thinking
+        self._send_json(200, payload)
+
+
+def _details(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": spec.family,
+        "families": [spec.family],
+        "parameter_size": spec.parameter_size,
+        "quantization_level": "Q4_K_M",
+    }
+
+
+def _piece(endpoint: str, name: str, kind: str, text: str) -> dict[str, Any]:
+    if endpoint == "generate":
+        out: dict[str, Any] = {"model": name, "created_at": _now(), "response": ""}
+        out["thinking" if kind == "thinking" else "response"] = text
+        out["done"] = False
+        return out
+    message = {"role": "assistant", "content": ""}
+    message["thinking" if kind == "thinking" else "content"] = text
+    return {"model": name, "created_at": _now(), "message": message, "done": False}
+
+
+def _final(endpoint: str, name: str, work: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": name, "created_at": _now()}
+    if endpoint == "generate":
+        out["response"] = ""
+    else:
+        out["message"] = {"role": "assistant", "content": ""}
+    out.update(
+        {
+            "done": True,
+            "done_reason": work.done_reason,
+            "total_duration": time.perf_counter_ns() - work.started_ns,
+            "load_duration": 0,
+            "prompt_eval_count": work.prompt_eval_count,
+            "prompt_eval_duration": 1,
+            "eval_count": work.eval_count,
+            "eval_duration": 1,
+        }
+    )
+    return out
+
+
+ROUTES = {
+    ("GET", "/api/version"): Handler.version,
+    ("GET", "/api/tags"): Handler.tags,
+    ("GET", "/api/ps"): Handler.ps,
+    ("POST", "/api/show"): Handler.show,
+    ("POST", "/api/embed"): Handler.embed,
+    ("POST", "/api/generate"): Handler.generate,
+    ("POST", "/api/chat"): Handler.chat,
+    ("POST", "/__admin/fault"): Handler.admin_fault,
+    ("DELETE", "/__admin/fault"): Handler.admin_clear,
+    ("GET", "/__admin/state"): Handler.admin_state,
+}
+
+
+class OllamaTestServer(ThreadingHTTPServer):
+    """The server on a loopback port; ``start()`` serves from a daemon thread."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0, *, version: str = "0.12.6") -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.state = State(version=version)
+        self.port = self.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (cancelled streams, closed pools) are normal here."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OllamaTestServer:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="ollama-test")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def set_fault(self, mode: str, *, count: int | None = None, delay: float = 1.0) -> None:
+        if mode not in FAULTS:
+            raise ValueError(f"unknown fault {mode!r}; one of {', '.join(FAULTS)}")
+        if mode == "refused":
+            self.refuse()
+            return
+        with self.state.lock:
+            self.state.fault = Fault(mode, count, float(delay))
+
+    def clear_fault(self) -> None:
+        with self.state.lock:
+            self.state.fault = None
+
+    def refuse(self) -> None:
+        """Stop listening: connections are refused until :meth:`resume`."""
+        self.shutdown()
+        self.socket.close()
+
+    def resume(self) -> None:
+        self.socket = socket.socket(self.address_family, self.socket_type)
+        self.server_bind()
+        self.server_activate()
+        self.start()
+
+    def reset(self) -> None:
+        """Back to a healthy default state (between tests)."""
+        self.clear_fault()
+        self.state.models = default_models()
+        self.state.version = "0.12.6"
+        self.state.generations.clear()
+        self.state.requests.clear()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=11434)
+    parser.add_argument("--version", default="0.12.6", help="the Ollama version to report")
+    args = parser.parse_args(argv)
+    server = OllamaTestServer(args.port, version=args.version)
+    print(f"test Ollama server on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
