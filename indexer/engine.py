@@ -102,7 +102,7 @@ class EngineIndex(Index):
         self._symbols: list[SymbolDef] | None = None
         self._symbols_by_name: dict[str, list[SymbolDef]] = {}
         self._symbols_version = -1
-        self._query_embedder: Embedder | None = None
+        self._embedder_cache: Embedder | None = None
         self._processed = 0
         self.semantic_note = ""  # why the last search could not use vectors ("" if it did)
 
@@ -246,7 +246,11 @@ class EngineIndex(Index):
 
     def _embedder(self, summary: IndexSummary) -> Embedder | None:
         try:
-            embedder = make_embedder(self.config)
+            # A loaded in-process model is reused; Ollama is asked again each time (it may be back).
+            embedder = self._embedder_cache
+            if embedder is None or embedder.provider != "local":
+                embedder = make_embedder(self.config)
+            self._embedder_cache = embedder
         except EmbeddingUnavailable as exc:
             summary.semantic = False
             summary.semantic_reason = str(exc)
@@ -445,15 +449,15 @@ class EngineIndex(Index):
         return matrix.top(vector, limit, path_prefix=path_prefix, language=language)
 
     def _embedder_for_queries(self, model_id: str) -> Embedder:
-        if self._query_embedder is None or self._query_embedder.model_id != model_id:
+        if self._embedder_cache is None or self._embedder_cache.model_id != model_id:
             embedder = make_embedder(self.config)
             if embedder.model_id != model_id:
                 raise EmbeddingUnavailable(
                     f"the index was embedded with {model_id} but {embedder.model_id} is configured",
                     "run `enclave index` to re-embed with the configured model",
                 )
-            self._query_embedder = embedder
-        return self._query_embedder
+            self._embedder_cache = embedder
+        return self._embedder_cache
 
     def _vector_matrix(self, store: Store) -> VectorMatrix | None:
         chunks = store.table("chunks")
