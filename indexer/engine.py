@@ -25,7 +25,7 @@ from indexer.api import Index, IndexError_, IndexStatus, IndexSummary, ProgressF
 from indexer.config import Config
 from indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
 from indexer.lock import WriteLock, lock_path_for
-from indexer.process import FileRows, process_file, process_many
+from indexer.process import FileRows, process_file, process_many, worker_init
 from indexer.search import (
     DENSE_WEIGHT,
     LEXICAL_WEIGHT,
@@ -277,7 +277,14 @@ class EngineIndex(Index):
                 yield [process_file(self.root, c) for c in batch]
             return
         # Small tasks keep both cores busy; results come back in batch order.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+        # spawn: workers are our direct children (they die with us: see worker_init) and no
+        # LanceDB thread state is forked. Scripts calling update() need the usual __main__ guard.
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=worker_init,
+            initargs=(os.getpid(),),
+        ) as pool:
             for batch in batches:
                 step = max(1, len(batch) // (workers * 4))
                 parts = [batch[i : i + step] for i in range(0, len(batch), step)]

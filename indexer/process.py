@@ -95,6 +95,32 @@ def process_file(root: Path, candidate: Candidate) -> FileRows:
     return FileRows(candidate.path, row, chunks, symbols, bytes=candidate.size)
 
 
+def worker_init(parent_pid: int) -> None:
+    """Pool worker start-up: die with the indexing process, even when it is killed with -9."""
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:  # platforms without prctl
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def process_many(root: str, candidates: list[Candidate]) -> list[FileRows]:
     """Worker entry point: a slice of files per task keeps inter-process traffic low."""
     base = Path(root)

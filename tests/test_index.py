@@ -303,8 +303,16 @@ def test_kill_during_indexing_then_rerun_converges(tmp_path: Path) -> None:
     assert victim.poll() is None, (
         "indexing finished before it could be killed: make the repo bigger"
     )
+    workers = subprocess.run(
+        ["ps", "--ppid", str(victim.pid), "-o", "pid="], capture_output=True, text=True
+    ).stdout.split()
+    assert workers, "the indexer runs its parsing in worker processes"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers"
     partial = catalog_rows(root / ".enclave")
     assert 0 < len(partial) < 400
     done = enclave("index", str(root), "-q")
