@@ -1,0 +1,585 @@
+"""Completion context: what a completion at one position sends to the model, and why.
+
+One code path serves the language server and `enclave context`: :func:`prepare_completion` cuts
+the prefix and suffix to their token budgets, decides single- vs multi-line from the syntax at the
+cursor, and gathers repository context pieces (definitions of names used near the cursor and
+imported by the file, resolved through the symbols table; recently edited buffers; similar
+chunks), each labelled with its path and reason and fitted to ``completion.context_tokens``.
+
+Positions are LSP's: 0-based ``line`` and a 0-based ``character`` counted in UTF-16 code units.
+The JSON report (:func:`context_report`) uses 1-based inclusive lines like every CLI output.
+Nothing here calls the model; index calls are synchronous (run this off the event loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from indexer.config import Config
+from indexer.languages import language_for_path
+from indexer.redact import redact
+from indexer.types import SymbolDef
+from server.model.budget import TokenEstimator
+from server.types import ContextPiece
+
+if TYPE_CHECKING:
+    from indexer.api import Index
+
+INDENT_LANGUAGES = {"python"}
+_KEYWORD_TEXT = """
+and as assert async await break case catch class const continue def default del do elif else
+enum except export extends false final finally fn for from func function go if impl import
+in interface is lambda let match mod new nil none not null or package pass pub raise return
+self static struct super switch this throw true try type use var void while with yield print
+len str int float bool dict list set tuple range object string number boolean any int64
+int32 err
+"""
+KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PY_FROM = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+\(?([^#)]*)", re.M)
+_PY_IMPORT = re.compile(r"^\s*import\s+([\w., ]+)", re.M)
+_JS_IMPORT = re.compile(r"^\s*import\s+(.+?)\s+from\s+['\"]([^'\"]+)['\"]", re.M)
+_JS_REQUIRE = re.compile(r"(?:const|let|var)\s+(\{[^}]*\}|\w+)\s*=\s*require\(['\"]([^'\"]+)")
+_BLOCK_OPENERS = (":", "{", "(", "[", "=>", "do", "then")
+
+NEAR_BEFORE = 40  # lines above the cursor whose names are looked up
+NEAR_AFTER = 10
+MAX_DEFINITIONS = 6
+LINE_TOKENS = 12  # a guess of tokens per line, to fetch only definitions that can fit
+PARSED_IMPORTS = {"python", "javascript", "typescript", "tsx"}
+MAX_SIMILAR = 4
+MAX_RECENT = 3
+RECENT_WINDOW = 8  # lines either side of a recent edit
+
+
+log = logging.getLogger(__name__)
+_ESTIMATOR = TokenEstimator()
+
+
+def estimate_tokens(text: str) -> int:
+    """Token estimate shared with the model layer (errs high: about three characters a token)."""
+    return _ESTIMATOR.count(text)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEdit:
+    """An open buffer edited recently (its unsaved text) and the 0-based line last edited."""
+
+    path: str
+    text: str
+    line: int
+
+
+@dataclass(slots=True)
+class Dropped:
+    piece: ContextPiece
+    why: str
+
+
+@dataclass(slots=True)
+class PreparedCompletion:
+    """Everything a completion sends to the model, with the reasons."""
+
+    path: str
+    language: str
+    line: int  # 0-based
+    character: int  # UTF-16 code units, as received
+    prefix: str
+    suffix: str
+    multiline: bool
+    multiline_reason: str
+    pieces: list[ContextPiece] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    budget_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def relative_path(index: Index | None, path: str | Path) -> str:
+    """A repository-relative POSIX path; absolute paths are made relative to the index root."""
+    candidate = Path(path)
+    if candidate.is_absolute() and index is not None:
+        try:
+            return candidate.resolve().relative_to(Path(index.root).resolve()).as_posix()
+        except ValueError:
+            raise ValueError(f"{path} is not inside the repository {index.root}") from None
+    return candidate.as_posix() if isinstance(path, Path) else path
+
+
+def language_of(path: str) -> str:
+    return language_for_path(path)
+
+
+def utf16_to_index(line_text: str, character: int) -> int:
+    """Convert a UTF-16 column to an index into ``line_text`` (clamped to the line)."""
+    units = 0
+    for index, char in enumerate(line_text):
+        if units >= character:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(line_text)
+
+
+def split_at(text: str, line: int, character: int) -> tuple[str, str]:
+    """The document text before and after an LSP position (clamped to the document)."""
+    lines = text.splitlines(keepends=True)
+    if line >= len(lines):
+        return text, ""
+    offset = sum(len(part) for part in lines[:line])
+    body = lines[line].rstrip("\r\n")
+    offset += utf16_to_index(body, character)
+    return text[:offset], text[offset:]
+
+
+def cut_prefix(prefix: str, tokens: int) -> str:
+    """Keep the end of ``prefix`` within ``tokens``, starting at a line boundary when cut."""
+    limit = tokens * 3
+    if len(prefix) <= limit:
+        return prefix
+    cut = prefix[-limit:]
+    newline = cut.find("\n")
+    return cut[newline + 1 :] if 0 <= newline < len(cut) - 1 else cut
+
+
+def cut_suffix(suffix: str, tokens: int) -> str:
+    """Keep the start of ``suffix`` within ``tokens``, ending at a line boundary when cut."""
+    limit = tokens * 3
+    if len(suffix) <= limit:
+        return suffix
+    cut = suffix[:limit]
+    newline = cut.rfind("\n")
+    return cut[: newline + 1] if newline > 0 else cut
+
+
+def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str]:
+    """Single- or multi-line completion, from the syntax around the cursor (with the reason)."""
+    line_before = prefix.rsplit("\n", 1)[-1]
+    line_after = suffix.split("\n", 1)[0]
+    if line_after.strip() and line_after.strip() not in (")", "]", "}", ");", "})", "];", "),"):
+        return False, "text follows the cursor on this line"
+    if line_before.strip():
+        stripped = line_before.rstrip()
+        if stripped.endswith(_BLOCK_OPENERS):
+            return True, "the line opens a block"
+        return False, "completing the rest of a line"
+    # An empty line: multi-line when it opens a block body or starts a new top-level statement.
+    previous = [part for part in prefix.split("\n")[:-1] if part.strip()]
+    last = previous[-1].rstrip() if previous else ""
+    if last.endswith(_BLOCK_OPENERS) or (language in INDENT_LANGUAGES and last.endswith(":")):
+        return True, "empty line after a block opener"
+    following = [part for part in suffix.split("\n")[1:] if part.strip()]
+    indent = len(line_before)
+    next_indent = len(following[0]) - len(following[0].lstrip()) if following else 0
+    if not following or next_indent < indent or (indent == 0 and next_indent == 0):
+        return True, "empty line at the end of a block"
+    return False, "empty line inside a block"
+
+
+def imported_names(text: str, language: str) -> dict[str, str]:
+    """Names a file imports, mapped to the module they come from (Python and JS/TS syntax)."""
+    names: dict[str, str] = {}
+    if language == "python":
+        for module, items in _PY_FROM.findall(text):
+            for item in items.replace("\n", ",").split(","):
+                parts = item.strip().split()
+                if parts and parts[0] != "*":
+                    names[parts[-1] if len(parts) == 3 else parts[0]] = module
+                    names.setdefault(parts[0], module)
+        for group in _PY_IMPORT.findall(text):
+            for item in group.split(","):
+                parts = item.strip().split()
+                if parts:
+                    names[parts[-1].split(".")[-1] if len(parts) == 3 else parts[0]] = parts[0]
+    elif language in ("javascript", "typescript", "tsx"):
+        pairs = _JS_IMPORT.findall(text) + _JS_REQUIRE.findall(text)
+        for clause, module in pairs:
+            for name in re.findall(r"[A-Za-z_$][\w$]*", clause.replace(" as ", " ")):
+                if name not in ("type", "from"):
+                    names[name] = module
+    return names
+
+
+def names_near(lines: Sequence[str], line: int) -> list[str]:
+    """Identifiers near the cursor, closest first; dotted names also give their parts."""
+    order: dict[str, int] = {}
+    start, end = max(0, line - NEAR_BEFORE), min(len(lines), line + NEAR_AFTER + 1)
+    for number in range(start, end):
+        distance = abs(line - number) * 2 + (1 if number > line else 0)
+        for match in _IDENT.finditer(lines[number].split("#", 1)[0]):
+            dotted = match.group(0)
+            parts = dotted.split(".")
+            candidates = [*parts, *(".".join(parts[i : i + 2]) for i in range(len(parts) - 1))]
+            for name in candidates:
+                if len(name) < 2 or name.lower() in KEYWORDS:
+                    continue
+                if name not in order or distance < order[name]:
+                    order[name] = distance
+    return sorted(order, key=lambda n: order[n])
+
+
+def _module_matches(module: str, path: str) -> bool:
+    """Whether an import (``pkg.mod``, ``./util``) plausibly refers to ``path``."""
+    stem = str(PurePosixPath(path).with_suffix(""))
+    if module.startswith("."):
+        tail = module.lstrip("./")
+        return bool(tail) and (stem.endswith(tail) or stem.endswith(tail + "/index"))
+    dotted = module.replace(".", "/")
+    return stem.endswith(dotted) or stem.endswith(dotted + "/__init__")
+
+
+def _clip(text: str, tokens: int) -> str:
+    """Keep whole leading lines of ``text`` within ``tokens``."""
+    if estimate_tokens(text) <= tokens:
+        return text
+    kept: list[str] = []
+    used = 0
+    for part in text.splitlines(keepends=True):
+        cost = estimate_tokens(part)
+        if used + cost > tokens:
+            break
+        kept.append(part)
+        used += cost
+    return "".join(kept)
+
+
+class _Sources:
+    """Repository files as the index stores them (secrets redacted), read once per completion.
+
+    Reading and redacting a file costs well under a millisecond, a chunk query several: the
+    definitions' text comes from here, and from the index only when the file cannot be read.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self.root = Path(index.root)
+        self._lines: dict[str, list[str] | None] = {}
+
+    def lines(self, path: str) -> list[str] | None:
+        if path not in self._lines:
+            try:
+                text = (self.root / path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                self._lines[path] = None
+            else:
+                self._lines[path] = redact(text, path).text.splitlines(keepends=True)
+        return self._lines[path]
+
+
+def _definition_text(
+    index: Index, sources: _Sources, definition: SymbolDef, cap: int
+) -> tuple[str, int, int]:
+    """The redacted text of a definition, summarised when it is over ``cap`` tokens."""
+    lines = sources.lines(definition.path)
+    first, last = definition.start_line, definition.end_line
+    if lines is not None and 1 <= first <= last <= len(lines):
+        text = "".join(lines[first - 1 : last])
+    else:
+        chunk = index.chunk_at(definition.path, definition.start_line)
+        if chunk is None:
+            head = definition.signature + (f"\n    # {definition.doc}" if definition.doc else "")
+            return head, definition.start_line, definition.start_line
+        chunk_lines = chunk.text.splitlines(keepends=True)
+        first = max(definition.start_line, chunk.start_line)
+        last = min(definition.end_line, chunk.end_line)
+        text = "".join(chunk_lines[first - chunk.start_line : last - chunk.start_line + 1])
+    if estimate_tokens(text) <= cap:
+        return text, first, last
+    if definition.kind == "class":
+        members = [
+            s
+            for s in index.file_symbols(definition.path)
+            if s.qualified_name.startswith(definition.qualified_name + ".")
+            and s.qualified_name.count(".") == definition.qualified_name.count(".") + 1
+        ]
+        head = _clip(text, cap // 2)
+        outline = "".join(f"    {s.signature} ...\n" for s in members)
+        return head + _clip(outline, cap - estimate_tokens(head)), first, last
+    clipped = _clip(text, cap)
+    return clipped, first, first + clipped.count("\n") - 1 if clipped.endswith("\n") else last
+
+
+def _overlaps(piece: ContextPiece, path: str, start: int, end: int) -> bool:
+    return piece.path == path and piece.start_line <= end and start <= piece.end_line
+
+
+def _definition_pieces(
+    index: Index,
+    path: str,
+    text: str,
+    line: int,
+    language: str,
+    window: tuple[int, int],
+    cap: int,
+    budget: int,
+    pool: ThreadPoolExecutor,
+) -> list[ContextPiece]:
+    lines = text.splitlines()
+    near = names_near(lines, line)
+    imports = imported_names(text, language)
+    ranked = sorted(near, key=lambda n: (n not in imports, near.index(n)))[:40]
+    if not ranked:
+        return []
+    # The buffer's own imports are parsed above for the languages we know; ask the index for
+    # the others (its imports are those of the saved file).
+    indexed = pool.submit(index.file_imports, path) if language not in PARSED_IMPORTS else None
+    found = index.definitions(ranked, limit=MAX_DEFINITIONS * 4)
+    modules = set(imports.values()) | set(indexed.result() if indexed else ())
+    scored: list[tuple[float, SymbolDef, str]] = []
+    for definition in found:
+        if definition.path == path and window[0] <= definition.start_line <= window[1]:
+            continue  # already visible in the prefix/suffix
+        name = definition.name if definition.name in ranked else definition.qualified_name
+        if name not in ranked:
+            continue
+        from_module = next((m for m in modules if _module_matches(m, definition.path)), "")
+        if name in imports:
+            why = f"definition of `{name}` (imported by this file from {imports[name]})"
+            score = 3.0
+        elif from_module:
+            why = f"definition of `{name}` (used near the cursor, from imported {from_module})"
+            score = 2.0
+        else:
+            why = f"definition of `{name}` (used near the cursor)"
+            score = 1.0
+        if name in imports and _module_matches(imports[name], definition.path):
+            score += 0.5
+        score -= ranked.index(name) / 100
+        scored.append((score, definition, why))
+    scored.sort(key=lambda item: -item[0])
+    chosen: list[tuple[float, SymbolDef, str]] = []
+    expected = 0  # tokens, guessed from line counts: fetch no more text than can fit
+    for score, definition, why in scored:
+        if any(
+            d.path == definition.path
+            and d.start_line <= definition.end_line
+            and definition.start_line <= d.end_line
+            for _, d, _ in chosen
+        ):
+            continue
+        chosen.append((score, definition, why))
+        expected += min(cap, (definition.end_line - definition.start_line + 1) * LINE_TOKENS)
+        if len(chosen) >= MAX_DEFINITIONS or expected >= budget:
+            break
+    sources = _Sources(index)
+    texts = [_definition_text(index, sources, item[1], cap) for item in chosen]
+    return [
+        ContextPiece(
+            path=definition.path, start_line=first, end_line=last, text=body, reason=why,
+            symbol=definition.qualified_name, score=round(score, 3),
+        )
+        for (score, definition, why), (body, first, last) in zip(chosen, texts, strict=True)
+    ]  # fmt: skip
+
+
+def _recent_pieces(path: str, recent: Sequence[RecentEdit], cap: int) -> list[ContextPiece]:
+    pieces: list[ContextPiece] = []
+    for edit in recent:
+        if edit.path == path:
+            continue
+        lines = edit.text.splitlines(keepends=True)
+        start = max(0, edit.line - RECENT_WINDOW)
+        end = min(len(lines), edit.line + RECENT_WINDOW + 1)
+        body = _clip("".join(lines[start:end]), cap)
+        if not body.strip():
+            continue
+        pieces.append(
+            ContextPiece(
+                path=edit.path, start_line=start + 1, end_line=start + len(body.splitlines()),
+                text=body, reason="recently edited (open buffer, unsaved text included)",
+                score=1.0 - len(pieces) / 10,
+            )
+        )  # fmt: skip
+        if len(pieces) >= MAX_RECENT:
+            break
+    return pieces
+
+
+def _similar_pieces(
+    index: Index, path: str, prefix: str, window: tuple[int, int], semantic: bool, cap: int
+) -> list[ContextPiece]:
+    tail = " ".join(prefix.splitlines()[-6:])
+    words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tail) if w.lower() not in KEYWORDS]
+    query = " ".join(words[-40:])  # identifiers only: quotes would make a phrase query
+    if not query:
+        return []
+    hits = index.search(query, k=MAX_SIMILAR + 3, mode="hybrid" if semantic else "lexical")
+    pieces: list[ContextPiece] = []
+    for hit in hits:
+        if hit.path == path and hit.start_line <= window[1] and window[0] <= hit.end_line:
+            continue  # the cursor's own neighbourhood
+        body = _clip(hit.text, cap)
+        label = f" `{hit.symbol}`" if hit.symbol else ""
+        pieces.append(
+            ContextPiece(
+                path=hit.path, start_line=hit.start_line,
+                end_line=hit.start_line + max(0, body.rstrip("\n").count("\n")),
+                text=body, reason=f"similar code{label} to the lines before the cursor "
+                f"({'hybrid' if semantic else 'lexical'} search)",
+                symbol=hit.symbol, score=round(hit.score, 4),
+            )
+        )  # fmt: skip
+        if len(pieces) >= MAX_SIMILAR:
+            break
+    return pieces
+
+
+def fit_pieces(
+    candidates: Sequence[ContextPiece], budget: int
+) -> tuple[list[ContextPiece], list[Dropped]]:
+    """Keep pieces in priority order while they fit ``budget`` tokens; drop duplicates."""
+    kept: list[ContextPiece] = []
+    dropped: list[Dropped] = []
+    used = 0
+    for piece in candidates:
+        if any(_overlaps(k, piece.path, piece.start_line, piece.end_line) for k in kept):
+            dropped.append(Dropped(piece, "overlaps a piece already chosen"))
+            continue
+        cost = estimate_tokens(piece.text) + estimate_tokens(piece.path) + 4
+        if used + cost > budget:
+            dropped.append(Dropped(piece, f"over the budget ({used}+{cost} > {budget} tokens)"))
+            continue
+        kept.append(piece)
+        used += cost
+    return kept, dropped
+
+
+def _guarded(
+    prepared: PreparedCompletion, what: str, gather: Callable[..., list[ContextPiece]], *args: Any
+) -> list[ContextPiece]:
+    """Run one context source; an index failure costs that source, never the completion."""
+    try:
+        return gather(*args)
+    except Exception as exc:
+        log.warning("context source %r failed: %s", what, exc, exc_info=True)
+        prepared.notes.append(f"{what} unavailable: {exc}")
+        return []
+
+
+def prepare_completion(
+    index: Index | None,
+    path: str | Path,
+    text: str,
+    line: int,
+    character: int,
+    config: Config,
+    *,
+    recent: Sequence[RecentEdit] = (),
+    semantic: bool = False,
+) -> PreparedCompletion:
+    """Cut prefix/suffix, decide multi-line, and gather the context pieces for one position.
+
+    ``path`` is repository-relative (or absolute inside the index root); ``text`` is the (possibly unsaved) document; ``line`` and
+    ``character`` are a 0-based LSP position (UTF-16 columns). ``index`` may be None (no index
+    yet): then only the recently edited buffers are used.
+    """
+    path = relative_path(index, path)
+    settings = config.completion
+    language = language_of(path)
+    before, after = split_at(text, line, character)
+    prefix = cut_prefix(before, settings.prefix_tokens)
+    suffix = cut_suffix(after, settings.suffix_tokens)
+    multiline, why = decide_multiline(prefix, suffix, language)
+    first_line = line - prefix.count("\n") + 1
+    window = (first_line, line + 1 + suffix.count("\n"))
+    budget = settings.context_tokens
+    cap = max(64, budget // 3)
+    prepared = PreparedCompletion(
+        path=path, language=language, line=line, character=character, prefix=prefix,
+        suffix=suffix, multiline=multiline, multiline_reason=why, budget_tokens=budget,
+    )  # fmt: skip
+    candidates: list[ContextPiece] = []
+    if index is None:
+        prepared.notes.append("no index yet: repository context limited to open buffers")
+        candidates += _recent_pieces(path, recent, cap)
+    else:
+        # Index queries release the GIL: the similar-code search and the definitions' texts run
+        # side by side, which keeps the whole pipeline within a few tens of milliseconds.
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
+            similar = pool.submit(_similar_pieces, index, path, prefix, window, semantic, cap)
+            candidates += _guarded(
+                prepared, "definitions", _definition_pieces, index, path, text, line, language,
+                window, cap, budget, pool,
+            )  # fmt: skip
+            candidates += _recent_pieces(path, recent, cap)
+            candidates += _guarded(prepared, "similar code", similar.result)
+    prepared.pieces, prepared.dropped = fit_pieces(candidates, budget)
+    return prepared
+
+
+def build_context(
+    index: Index | None,
+    path: str | Path,
+    text: str,
+    line: int,
+    character: int,
+    config: Config,
+    *,
+    recent: Sequence[RecentEdit] = (),
+    semantic: bool = False,
+) -> list[ContextPiece]:
+    """The pieces a completion at (0-based ``line``, UTF-16 ``character``) sends, in order."""
+    return prepare_completion(
+        index, path, text, line, character, config, recent=recent, semantic=semantic
+    ).pieces
+
+
+def _piece_json(piece: ContextPiece) -> dict[str, Any]:
+    return {
+        "path": piece.path,
+        "start_line": piece.start_line,
+        "end_line": piece.end_line,
+        "symbol": piece.symbol,
+        "reason": piece.reason,
+        "score": piece.score,
+        "tokens": estimate_tokens(piece.text),
+        "text": piece.text,
+    }
+
+
+def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
+    """JSON-ready description of a prepared completion (1-based lines)."""
+    return {
+        "path": prepared.path,
+        "line": prepared.line + 1,
+        "character": prepared.character,
+        "language": prepared.language,
+        "multiline": prepared.multiline,
+        "multiline_reason": prepared.multiline_reason,
+        "prefix_tokens": estimate_tokens(prepared.prefix),
+        "suffix_tokens": estimate_tokens(prepared.suffix),
+        "prefix": prepared.prefix,
+        "suffix": prepared.suffix,
+        "budget_tokens": prepared.budget_tokens,
+        "used_tokens": sum(estimate_tokens(p.text) for p in prepared.pieces),
+        "pieces": [_piece_json(p) for p in prepared.pieces],
+        "dropped": [{**_piece_json(d.piece), "why_dropped": d.why} for d in prepared.dropped],
+        "notes": prepared.notes,
+    }
+
+
+def context_report(
+    index: Index | None,
+    path: str | Path,
+    text: str,
+    line: int,
+    character: int,
+    config: Config,
+    *,
+    recent: Sequence[RecentEdit] = (),
+    semantic: bool | None = None,
+) -> dict[str, Any]:
+    """What `enclave context --json` prints: the pieces, in order, with why each was chosen.
+
+    ``line`` is 0-based here (the CLI converts its 1-based ``--line``); the report's lines are
+    1-based. ``semantic`` defaults to what the index status says.
+    """
+    if semantic is None:
+        semantic = bool(index is not None and index.status().semantic)
+    prepared = prepare_completion(
+        index, path, text, line, character, config, recent=recent, semantic=semantic
+    )
+    return report_of(prepared)

@@ -1,0 +1,241 @@
+"""Explanations and questions: code actions, `enclave.explain`/`enclave.ask` commands and the
+`enclave/explain` / `enclave/ask` requests.
+
+Answers stream as `$/progress` on the request's ``partialResultToken`` (values are deltas
+``{"thinking"?, "markdown"?}``) and end with the whole Answer: markdown, thinking apart, model, and
+citations as ``{uri, path, range, symbol}``. Model problems answer a JSON-RPC error whose message
+says what is wrong and how to fix it. The work itself is ``server.answer``'s; this is the glue.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+
+from server.lsp.convert import citation_json, parse_range, to_plain
+from server.lsp.services import Root, Services
+from server.lsp.status import StatusReporter
+from server.model.errors import ModelError
+
+log = logging.getLogger(__name__)
+EXPLAIN, ASK = "enclave/explain", "enclave/ask"
+MODEL_ERROR_CODE = -32001  # JSON-RPC server error: the model (Ollama) cannot answer
+CONTEXT_LINES = 20  # lines either side of the cursor when no definition encloses it
+
+
+@dataclass(slots=True)
+class Target:
+    """The code an explanation or question is about (1-based inclusive lines)."""
+
+    root: Root
+    path: str
+    text: str
+    start_line: int
+    end_line: int
+
+
+class AnswerError(JsonRpcException):
+    CODE = MODEL_ERROR_CODE
+    MESSAGE = "model error"
+
+
+def _target(services: Services, params: dict[str, Any], *, need: bool) -> Target | None:
+    document = params.get("textDocument")
+    if document is None:
+        if need:
+            raise JsonRpcInvalidParams('textDocument is required: {"textDocument": {"uri": ...}}')
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("uri"), str):
+        raise JsonRpcInvalidParams('textDocument must be {"uri": string}')
+    uri = document["uri"]
+    try:
+        selection = parse_range(params.get("range"))
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from exc
+    found = services.root_for(uri)
+    if found is None:
+        raise JsonRpcInvalidParams(f"{uri} is not inside a workspace folder Enclave indexes")
+    root, path = found
+    lines = services.server.workspace.get_text_document(uri).lines
+    if selection is not None and selection.start != selection.end:
+        first, last = selection.start.line, selection.end.line
+        if selection.end.character == 0 and last > first:
+            last -= 1
+    else:
+        line = selection.start.line if selection is not None else 0
+        first, last = _enclosing(root, path, line, len(lines))
+    first = max(0, min(first, len(lines) - 1)) if lines else 0
+    last = max(first, min(last, len(lines) - 1)) if lines else 0
+    return Target(root, path, "".join(lines[first : last + 1]), first + 1, last + 1)
+
+
+def _enclosing(root: Root, path: str, line: int, total: int) -> tuple[int, int]:
+    """0-based line range of the innermost definition around ``line`` (or a window)."""
+    if root.index is not None and root.error is None:
+        try:
+            symbols = root.index.file_symbols(path)
+        except Exception:
+            log.warning("file_symbols(%s) failed", path, exc_info=True)
+            symbols = []
+        around = [s for s in symbols if s.start_line <= line + 1 <= s.end_line]
+        if around:
+            best = min(around, key=lambda s: s.end_line - s.start_line)
+            return best.start_line - 1, best.end_line - 1
+    return max(0, line - CONTEXT_LINES), min(total - 1, line + CONTEXT_LINES)
+
+
+class Answers:
+    def __init__(self, server: LanguageServer, services: Services, status: StatusReporter) -> None:
+        self.server = server
+        self.services = services
+        self.status = status
+
+    def _stream(self, token: Any) -> Any:
+        if token is None:
+            return None
+
+        def on_event(event: Any) -> None:
+            value = {k: v for k in ("thinking", "markdown") if (v := getattr(event, k, ""))}
+            if value:
+                self.services.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
+
+        return on_event
+
+    def _model(self) -> Any:
+        if self.services.model is None:
+            raise AnswerError("the model client is not ready yet; try again in a moment")
+        return self.services.model
+
+    def _result(self, root: Root, answer: Any) -> dict[str, Any]:
+        return {
+            "markdown": answer.markdown,
+            "thinking": answer.thinking,
+            "model": answer.model,
+            "citations": [citation_json(root.path, c) for c in answer.citations],
+        }
+
+    async def _run(self, call: Any) -> Any:
+        try:
+            answer = call()
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except ValueError as exc:  # empty question or selection: the message says what to do
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        except ModelError as exc:
+            self.services.model_problem = exc
+            self.status.publish_all()
+            raise AnswerError(f"{exc.message}: {exc.fix}" if exc.fix else exc.message) from exc
+        return answer
+
+    async def explain(self, params: dict[str, Any]) -> dict[str, Any]:
+        from server.answer import explain
+
+        target = _target(self.services, params, need=True)
+        assert target is not None
+        model = self._model()
+        on_event = self._stream(params.get("partialResultToken"))
+        answer = await self._run(
+            lambda: explain(
+                target.root.index, model, path=target.path, text=target.text,
+                start_line=target.start_line, end_line=target.end_line, on_event=on_event,
+            )
+        )  # fmt: skip
+        return self._result(target.root, answer)
+
+    async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
+        from server.answer import ask
+
+        question = params.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise JsonRpcInvalidParams('question is required: {"question": "..."}')
+        target = _target(self.services, params, need=False)
+        if target is not None:
+            root = target.root
+        elif self.services.roots:
+            root = self.services.roots[0]
+        else:
+            raise JsonRpcInvalidParams("no workspace folder is open")
+        model = self._model()
+        on_event = self._stream(params.get("partialResultToken"))
+        answer = await self._run(
+            lambda: ask(
+                root.index, model, question,
+                path=target.path if target else None,
+                start_line=target.start_line if target else None,
+                end_line=target.end_line if target else None,
+                on_event=on_event,
+            )
+        )  # fmt: skip
+        return self._result(root, answer)
+
+
+def _params(raw: Any) -> dict[str, Any]:
+    value = to_plain(raw)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise JsonRpcInvalidParams("params must be an object")
+    return value
+
+
+def setup(server: LanguageServer, services: Services, answers: Answers) -> None:
+    @server.feature(EXPLAIN)
+    async def explain_request(ls: LanguageServer, params: Any) -> dict[str, Any]:
+        return await answers.explain(_params(params))
+
+    @server.feature(ASK)
+    async def ask_request(ls: LanguageServer, params: Any) -> dict[str, Any]:
+        return await answers.ask(_params(params))
+
+    @server.command("enclave.explain")
+    async def explain_command(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+        return await answers.explain(_params(args[0] if args else None))
+
+    @server.command("enclave.ask")
+    async def ask_command(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+        return await answers.ask(_params(args[0] if args else None))
+
+    kinds: list[types.CodeActionKind | str] = ["source.enclave.explain", "source.enclave.ask"]
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds)
+    )
+    def code_actions(ls: LanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        only = params.context.only
+        if only and not any(str(kind).startswith(str(o)) for o in only for kind in kinds):
+            return []
+        argument = {
+            "textDocument": {"uri": params.text_document.uri},
+            "range": {
+                "start": {
+                    "line": params.range.start.line,
+                    "character": params.range.start.character,
+                },
+                "end": {"line": params.range.end.line, "character": params.range.end.character},
+            },
+        }
+        explain_title = "Enclave: Explain" + (
+            "" if params.range.start != params.range.end else " this definition"
+        )
+        return [
+            types.CodeAction(
+                title=explain_title,
+                kind="source.enclave.explain",
+                command=types.Command(
+                    title=explain_title, command="enclave.explain", arguments=[argument]
+                ),
+            ),
+            types.CodeAction(
+                title="Enclave: Ask about this",
+                kind="source.enclave.ask",
+                command=types.Command(
+                    title="Enclave: Ask about this", command="enclave.ask", arguments=[argument]
+                ),
+            ),
+        ]

@@ -1,0 +1,121 @@
+"""Index updates run where they cost the editor least.
+
+A first build (or ``full`` rebuild) runs in a child process: building a large index takes
+hundreds of megabytes the server process would otherwise keep for its whole life. Progress
+comes back over a queue and cancellation goes out through an event. Small incremental updates
+(saves, an already indexed repository) run in a worker thread of the server, after which freed
+memory is handed back to the system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import logging
+import multiprocessing
+import queue
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from indexer.api import Index, IndexError_, IndexSummary, ProgressFn
+from indexer.config import Config
+
+log = logging.getLogger(__name__)
+POLL_S = 0.1
+
+
+def release_memory() -> None:
+    """Give memory freed by an update back to the system (Arrow's pool, then glibc's heap)."""
+    gc.collect()
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except Exception:
+        log.debug("arrow pool release failed", exc_info=True)
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _child(root: str, config: Config, full: bool, events: Any, stop: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        index = Index.open(Path(root), config)
+        summary = index.update(
+            full=full,
+            progress=lambda done, total, message: events.put(("progress", done, total, message)),
+            cancelled=stop.is_set,
+        )
+        index.close()
+        events.put(("done", summary))
+    except IndexError_ as exc:
+        events.put(("index-error", exc.message, exc.fix))
+    except BaseException as exc:
+        events.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def build_in_child(
+    root: Path,
+    config: Config,
+    *,
+    full: bool,
+    progress: ProgressFn,
+    cancelled: Callable[[], bool],
+) -> IndexSummary:
+    """Run ``Index.update`` in a spawned process; blocking (call from a worker thread)."""
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    stop = context.Event()
+    process = context.Process(
+        target=_child, args=(str(root), config, full, events, stop), daemon=False
+    )  # not a daemon: the indexer starts its own worker processes
+    process.start()
+    try:
+        while True:
+            if cancelled() and not stop.is_set():
+                stop.set()
+            try:
+                event = events.get(timeout=POLL_S)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise IndexError_(
+                        f"the indexing process ended unexpectedly (exit code {process.exitcode})",
+                        "see the Enclave server log, then run `enclave.reindex`",
+                    ) from None
+                continue
+            kind = event[0]
+            if kind == "progress":
+                progress(event[1], event[2], event[3])
+            elif kind == "done":
+                summary: IndexSummary = event[1]
+                return summary
+            elif kind == "index-error":
+                raise IndexError_(event[1], event[2])
+            else:
+                raise RuntimeError(event[1])
+    finally:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+
+
+def update(
+    index: Index,
+    *,
+    in_child: bool,
+    full: bool,
+    paths: list[str] | None,
+    progress: ProgressFn,
+    cancelled: Callable[[], bool],
+) -> IndexSummary:
+    """Update ``index``: in a child process for builds, here for small updates."""
+    if in_child:
+        return build_in_child(
+            index.root, index.config, full=full, progress=progress, cancelled=cancelled
+        )
+    try:
+        return index.update(full=full, paths=paths, progress=progress, cancelled=cancelled)
+    finally:
+        release_memory()

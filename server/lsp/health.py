@@ -1,0 +1,63 @@
+"""The model client's lifetime and health: create it from the settings, check Ollama and the
+configured models at start and after a settings change, and turn problems into status.
+
+A missing Ollama or model makes the state ``degraded`` (search and symbols keep working) with the
+fix in the `enclave/status` notification and one `window/showMessage`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from server.lsp.services import Services
+from server.lsp.status import StatusReporter
+from server.model.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+class ModelHealth:
+    def __init__(self, services: Services, status: StatusReporter) -> None:
+        self.services = services
+        self.status = status
+        self._task: asyncio.Task[Any] | None = None
+
+    def replace_client(self) -> None:
+        from server.model.client import ModelClient
+
+        self.services.model = ModelClient(self.services.config)
+
+    async def aclose_client(self) -> None:
+        model, self.services.model = self.services.model, None
+        if model is not None:
+            try:
+                await model.aclose()
+            except Exception:
+                log.warning("closing the model client failed", exc_info=True)
+
+    def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.create_task(self.check())
+
+    async def check(self) -> ModelError | None:
+        """Ask Ollama for its version and each configured model; publish the outcome."""
+        model = self.services.model
+        if model is None:
+            return None
+        ollama = self.services.config.ollama
+        problem: ModelError | None = None
+        try:
+            await model.version()
+            for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):
+                await model.model_info(name)
+        except ModelError as exc:
+            problem = exc
+        except Exception as exc:  # never let a health check take the server down
+            log.warning("model check failed", exc_info=True)
+            problem = ModelError(f"checking the model failed: {exc}", "run `enclave doctor`")
+        self.services.model_problem = problem
+        self.status.publish_all()
+        return problem

@@ -1,0 +1,149 @@
+"""The server's state, created once and handed to every feature module's ``setup``.
+
+Holds the workspace roots (each with its configuration and open index), the model client, the
+recently edited buffers and thread-safe helpers to talk to the client. No module-level state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from indexer.api import Index, IndexError_, IndexStatus, IndexSummary
+from indexer.config import Config
+from server.context import RecentEdit
+from server.lsp.convert import relative_to, uri_to_path
+
+if TYPE_CHECKING:
+    from server.model.client import ModelClient
+    from server.model.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+# Directories whose files never trigger a re-index (the index itself lives in .enclave/).
+IGNORED_DIRS = (".enclave/", ".git/")
+
+
+@dataclass(eq=False)
+class Root:
+    """One workspace folder: its configuration, its index and what we know of its state."""
+
+    path: Path
+    config: Config
+    index: Index | None = None
+    error: IndexError_ | None = None  # the index cannot be opened or updated
+    indexing: bool = False
+    ready: bool = False  # the first update finished (the index is usable before that)
+    status: IndexStatus | None = None
+    last_summary: IndexSummary | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def relative(self, path: Path) -> str | None:
+        return relative_to(self.path, path)
+
+
+class RecentEdits:
+    """Most recently edited documents (uri -> 0-based line of the last change), newest last."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._edits: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._size = size
+
+    def touch(self, uri: str, line: int) -> None:
+        self._edits.pop(uri, None)
+        self._edits[uri] = (line, time.monotonic())
+        while len(self._edits) > self._size:
+            self._edits.popitem(last=False)
+
+    def forget(self, uri: str) -> None:
+        self._edits.pop(uri, None)
+
+    def newest_first(self) -> list[tuple[str, int]]:
+        return [(uri, line) for uri, (line, _) in reversed(self._edits.items())]
+
+
+class Services:
+    """Everything the feature modules share (passed explicitly, never imported as a global)."""
+
+    def __init__(self, server: LanguageServer) -> None:
+        self.server = server
+        self.init_options: dict[str, Any] = {}
+        self.client_settings: dict[str, Any] = {}  # from workspace/configuration
+        self.roots: list[Root] = []
+        self.config = Config()  # the first root's configuration (model settings)
+        self.model: ModelClient | None = None
+        self.model_problem: ModelError | None = None
+        self.recent = RecentEdits()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- client communication (safe from any thread) -------------------------------------------
+    def _call(self, function: Any, *args: Any) -> None:
+        loop = self.loop
+        if loop is None:
+            function(*args)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            function(*args)
+        else:
+            loop.call_soon_threadsafe(function, *args)
+
+    def notify(self, method: str, params: Any) -> None:
+        self._call(self.server.protocol.notify, method, params)
+
+    def show_message(
+        self, message: str, kind: types.MessageType = types.MessageType.Warning
+    ) -> None:
+        params = types.ShowMessageParams(type=kind, message=message)
+        self._call(self.server.window_show_message, params)
+        self.log_message(message, kind)
+
+    def log_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        params = types.LogMessageParams(type=kind, message=message)
+        self._call(self.server.window_log_message, params)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def root_for(self, uri: str) -> tuple[Root, str] | None:
+        """The root holding the document at ``uri`` and its repository-relative path."""
+        path = uri_to_path(uri)
+        if path is None:
+            return None
+        best: tuple[Root, str] | None = None
+        for root in self.roots:
+            relative = root.relative(path)
+            if relative is not None and (
+                best is None or len(str(root.path)) > len(str(best[0].path))
+            ):
+                best = (root, relative)
+        return best
+
+    def recent_edits(self, limit: int = 4) -> list[RecentEdit]:
+        """Open buffers edited recently, newest first, with their current (unsaved) text."""
+        edits: list[RecentEdit] = []
+        for uri, line in self.recent.newest_first():
+            found = self.root_for(uri)
+            if found is None:
+                continue
+            try:
+                document = self.server.workspace.get_text_document(uri)
+                text = document.source
+            except Exception:  # closed or unreadable: skip it
+                continue
+            edits.append(RecentEdit(path=found[1], text=text, line=line))
+            if len(edits) >= limit:
+                break
+        return edits
+
+    def completion_model(self) -> str:
+        return self.config.ollama.effective_completion_model

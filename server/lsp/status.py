@@ -1,0 +1,87 @@
+"""`enclave/status` notifications and the visible degraded states.
+
+The state of a root is computed from what the server knows: the index cannot be opened or
+updated -> ``error``; indexing under way -> ``indexing``; the model is unreachable or missing, or
+semantic search is off -> ``degraded`` (with ``message`` and ``fix``); otherwise ``ready``. Each
+distinct degraded/error message is also shown once with `window/showMessage`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from server.lsp.services import Root, Services
+
+log = logging.getLogger(__name__)
+STATUS = "enclave/status"
+
+
+def _problem(services: Services, root: Root) -> tuple[str, str, str]:
+    """(state, message, fix) for ``root``."""
+    if root.error is not None:
+        return "error", root.error.message, root.error.fix
+    if root.indexing:
+        return "indexing", "indexing the repository", ""
+    if services.model_problem is not None:
+        problem = services.model_problem
+        message = f"{problem.message} (completions, explanations and questions are off; "
+        message += "search and symbols still work)"
+        return "degraded", message, problem.fix
+    status = root.status
+    if status is not None and not status.semantic:
+        reason = status.semantic_reason or "no embedding model"
+        fix = ""
+        if "`" in reason:  # the indexer's reasons end with the command to run
+            fix = reason[reason.index("`") :]
+        return "degraded", f"semantic search is off: {reason} (lexical search still works)", fix
+    return "ready", "", ""
+
+
+def status_payload(services: Services, root: Root) -> dict[str, Any]:
+    state, message, fix = _problem(services, root)
+    status = root.status
+    config = root.config
+    return {
+        "state": state,
+        "root": str(root.path),
+        "files": status.files if status else 0,
+        "chunks": status.chunks if status else 0,
+        "symbols": status.symbols if status else 0,
+        "semantic": bool(status and status.semantic),
+        "semanticReason": status.semantic_reason if status else "",
+        "chatModel": config.ollama.chat_model,
+        "completionModel": config.ollama.effective_completion_model,
+        "message": message,
+        "fix": fix,
+    }
+
+
+class StatusReporter:
+    """Sends `enclave/status` for each root and shows each distinct problem once."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._shown: set[tuple[str, str]] = set()
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def publish(self, root: Root) -> dict[str, Any]:
+        payload = status_payload(self.services, root)
+        self.last[str(root.path)] = payload
+        state, message = payload["state"], payload["message"]
+        if state in ("degraded", "error") and (state, message) not in self._shown:
+            self._shown.add((state, message))
+            text = f"Enclave ({state}): {message}"
+            if payload["fix"]:
+                text += f". Fix: {payload['fix']}"
+            kind = types.MessageType.Error if state == "error" else types.MessageType.Warning
+            self.services.show_message(text, kind)
+        self.services.notify(STATUS, payload)  # after the message: a client sees both in order
+        log.info("status %s: %s %s", root.path, state, message)
+        return payload
+
+    def publish_all(self) -> None:
+        for root in self.services.roots:
+            self.publish(root)

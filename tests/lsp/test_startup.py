@@ -1,0 +1,86 @@
+"""Startup: background indexing with progress and status, then workspace/symbol from the index."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lsprotocol import types
+
+from tests.lsp.conftest import Session, options_for
+from tests.support.ollama_server import OllamaTestServer
+
+
+async def test_indexes_with_progress_then_finds_symbols(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server))
+    indexing = await lsp.wait_status(lambda s: s["state"] == "indexing")
+    assert indexing["root"] == str(lsp.root)
+    ready = await lsp.wait_settled()
+    assert ready["state"] == "ready", ready
+    assert ready["files"] >= 4 and ready["symbols"] >= 4 and ready["semantic"] is True
+
+    reports: list[Any] = [r for rs in lsp.client.progress_reports.values() for r in rs]
+    kinds = [type(r).__name__ for r in reports]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd", kinds
+    assert reports[0].cancellable is True
+    assert "WorkDoneProgressReport" in kinds
+
+    found = await lsp.client.workspace_symbol_async(
+        types.WorkspaceSymbolParams(query="Rectangle.area")
+    )
+    assert found, "qualified name not found"
+    first = found[0]
+    assert isinstance(first, types.SymbolInformation)
+    assert first.name == "Rectangle.area"
+    assert first.location.uri == lsp.uri("shapes/geometry.py")
+    assert first.location.range.start.line == 10  # `def area` is line 11 (1-based)
+
+    fuzzy = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="rectperim"))
+    assert fuzzy is not None
+    assert any(s.name == "rectangle_perimeter" for s in fuzzy)
+
+
+async def test_settings_bad_keys_named_and_reread_on_change(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    options = options_for(ollama_server, completion={"debounceMs": "soon", "colour": "red"})
+    await lsp.start(options)
+    ready = await lsp.wait_settled()
+    assert ready["completionModel"] == "qwen2.5-coder:1.5b"
+    shown = " ".join(m.message for m in lsp.client.messages)
+    assert "completion.debounce_ms" in shown and "completion.colour" in shown
+
+    # workspace/configuration (section "enclave") wins over initializationOptions, re-read on
+    # didChangeConfiguration.
+    lsp.client.set_configuration({"ollama": {"completionModel": "smollm2:135m"}}, section="enclave")
+    seen = len(lsp.statuses)
+    lsp.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
+    changed = await lsp.wait_status(
+        lambda s: s in lsp.statuses[seen:] and s["completionModel"] == "smollm2:135m"
+    )
+    assert changed["state"] == "ready"
+
+
+async def test_indexing_can_be_cancelled_from_the_progress(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    for number in range(300):
+        path = lsp.root / "gen" / f"module_{number}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"def function_{number}(value: int) -> int:\n    return value + {number}\n")
+    await lsp.start(options_for(ollama_server, embedding={"provider": "none"}))
+    await lsp.wait_status(lambda s: s["state"] == "indexing")
+    for _ in range(100):  # the begin notification follows the indexing status
+        if lsp.client.progress_reports:
+            break
+        await asyncio.sleep(0.05)
+    token = next(iter(lsp.client.progress_reports))
+    lsp.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    settled = await lsp.wait_settled()
+    assert settled["state"] in ("ready", "degraded")
+    end = lsp.client.progress_reports[token][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd)
+    assert end.message is not None and end.message.startswith("cancelled"), end.message
+    assert settled["files"] < 300  # stopped early; what was indexed stays usable
