@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from lancedb.query import MatchQuery
 
 from indexer.api import Index, IndexError_, IndexStatus, IndexSummary, ProgressFn
 from indexer.config import Config
@@ -426,7 +427,9 @@ class EngineIndex(Index):
         text = query_text(query).strip()
         if not text:
             return []
-        builder = store.table("chunks").search(text, query_type="fts", fts_columns="search_text")
+        # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
+        match = MatchQuery(text, "search_text")
+        builder = store.table("chunks").search(match, query_type="fts")
         where = self._where(path_prefix, language)
         if where:
             builder = builder.where(where, prefilter=True)

@@ -169,7 +169,7 @@ class Store:
         self._tables["files"] = self.db.create_table("files", schema=FILES_SCHEMA)
         self._tables["meta"] = self.db.create_table("meta", schema=META_SCHEMA)
         self.set_meta(meta)
-        self.ensure_fts()
+        self.ensure_indexes()
 
     def _drop(self, name: str) -> None:
         try:
@@ -180,12 +180,17 @@ class Store:
 
                 shutil.rmtree(Path(self.uri) / f"{name}.lance", ignore_errors=True)
 
-    def ensure_fts(self) -> None:
+    def ensure_indexes(self) -> None:
+        """The full-text index on chunks, and path indexes for per-file lookups."""
+        from lancedb.index import FTS, BTree
+
         chunks = self.table("chunks")
         if not any(i.index_type == "FTS" for i in chunks.list_indices()):
-            from lancedb.index import FTS
-
             chunks.create_index("search_text", config=FTS(), replace=True)
+        for name in ("chunks", "symbols", "files"):
+            table = self.table(name)
+            if not any(i.columns == ["path"] for i in table.list_indices()):
+                table.create_index("path", config=BTree(), replace=True)
 
     # ---- meta ---------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
