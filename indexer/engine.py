@@ -428,7 +428,7 @@ class EngineIndex(Index):
         if not text:
             return []
         # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
-        match = MatchQuery(text, "search_text")
+        match = MatchQuery(text, "search_text")  # type: ignore[call-arg]  # pydantic defaults
         builder = store.table("chunks").search(match, query_type="fts")
         where = self._where(path_prefix, language)
         if where:

@@ -76,7 +76,10 @@ class Services:
     def __init__(self, server: LanguageServer) -> None:
         self.server = server
         self.init_options: dict[str, Any] = {}
-        self.client_settings: dict[str, Any] = {}  # from workspace/configuration
+        # From workspace/configuration or didChangeConfiguration. None until the client sent a
+        # section `enclave`; from then on it replaces initializationOptions (a setting the user
+        # removed must fall back to its default, not to the value the server started with).
+        self.client_settings: dict[str, Any] | None = None
         self.roots: list[Root] = []
         self.config = Config()  # the first root's configuration (model settings)
         self.model: ModelClient | None = None

@@ -2,15 +2,16 @@
 
 Settings are read at `initialize` (initializationOptions) and `initialized` (section ``enclave``
 of the workspace configuration, when the client supports it), and read again on
-`workspace/didChangeConfiguration`. Both layers are merged (workspace configuration wins) and
-passed to ``indexer.config.load_config`` for each root; an invalid key is reported by name
+`workspace/didChangeConfiguration`. Once the client has sent an ``enclave`` section, it replaces
+initializationOptions (so a removed setting falls back to its default); the result is passed to
+``indexer.config.load_config`` for each root; an invalid key is reported by name
 (showMessage + logMessage) and replaced by its default.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lsprotocol import types
@@ -25,19 +26,10 @@ log = logging.getLogger(__name__)
 SECTION = "enclave"
 
 
-def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge two settings mappings (``top`` wins)."""
-    out: dict[str, Any] = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def client_overrides(services: Services) -> dict[str, Any]:
-    return merge(services.init_options, services.client_settings)
+    if services.client_settings is None:
+        return dict(services.init_options)
+    return dict(services.client_settings)
 
 
 def configure_roots(services: Services) -> list[ConfigProblem]:
@@ -75,9 +67,9 @@ async def read_workspace_configuration(server: LanguageServer, services: Service
         log.warning("workspace/configuration failed: %s", exc, exc_info=True)
         return
     value = to_plain(result[0]) if result else None
-    if value is None:
-        services.client_settings = {}
-    elif isinstance(value, dict):
+    if value is None:  # the client has no `enclave` section: initializationOptions stand
+        return
+    if isinstance(value, dict):
         services.client_settings = value
     else:
         services.show_message(

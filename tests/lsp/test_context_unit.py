@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,7 +18,8 @@ from server.context import (
     names_near,
     split_at,
 )
-from server.lsp.settings import merge
+from server.lsp.services import Services
+from server.lsp.settings import client_overrides
 from server.types import ContextPiece
 
 
@@ -79,10 +83,12 @@ def test_fit_pieces_keeps_priority_order_and_drops_overlaps() -> None:
     assert estimate_tokens("abcdef") >= 2
 
 
-def test_settings_merge_is_deep_and_the_client_wins() -> None:
-    base = {"ollama": {"host": "h", "chatModel": "a"}, "completion": {"debounceMs": 1}}
-    top = {"ollama": {"chatModel": "b"}}
-    assert merge(base, top) == {
-        "ollama": {"host": "h", "chatModel": "b"},
-        "completion": {"debounceMs": 1},
-    }
+def test_client_settings_replace_initialization_options() -> None:
+    services = cast(
+        Services, SimpleNamespace(init_options={"ollama": {"chatModel": "a"}}, client_settings=None)
+    )
+    assert client_overrides(services) == {"ollama": {"chatModel": "a"}}
+    services.client_settings = {"completion": {"debounceMs": 5}}
+    assert client_overrides(services) == {"completion": {"debounceMs": 5}}
+    services.client_settings = {}  # the user removed every setting: defaults, not stale values
+    assert client_overrides(services) == {}
