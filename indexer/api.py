@@ -78,6 +78,8 @@ class Index:
 
     root: Path
     config: Config
+    # Why the last search() ran without vectors ("" when it used them): shown, never swallowed.
+    semantic_note: str = ""
 
     @classmethod
     def open(cls, root: Path, config: Config) -> Index:

@@ -147,7 +147,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     hits = index.search(
         args.query, k=args.k, mode=args.mode, path_prefix=args.path_prefix, language=args.language
     )
-    note = getattr(index, "semantic_note", "")
+    note = index.semantic_note
     if args.json:
         emit_json(
             {
