@@ -26,7 +26,7 @@ step "mypy"
 
 if [ -f editors/vscode/package.json ]; then
   step "VS Code extension (npm ci && npm test)"
-  (cd editors/vscode && npm ci --no-audit --no-fund && ENCLAVE_LSP_COMMAND="$PWD/../../.venv/bin/enclave" npm test)
+  (cd editors/vscode && npm ci --no-audit --no-fund && ENCLAVE_LSP_COMMAND="$PWD/../../.venv/bin/enclave lsp" npm test)
 fi
 
 step "pytest"
