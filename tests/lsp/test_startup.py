@@ -52,15 +52,24 @@ async def test_settings_bad_keys_named_and_reread_on_change(
     shown = " ".join(m.message for m in lsp.client.messages)
     assert "completion.debounce_ms" in shown and "completion.colour" in shown
 
-    # workspace/configuration (section "enclave") wins over initializationOptions, re-read on
-    # didChangeConfiguration.
-    lsp.client.set_configuration({"ollama": {"completionModel": "smollm2:135m"}}, section="enclave")
+    # workspace/configuration (section "enclave") replaces initializationOptions once the client
+    # has one, and is re-read on didChangeConfiguration: the bad keys removed there are gone.
+    changed_options = options_for(ollama_server, ollama={"completionModel": "smollm2:135m"})
+    lsp.client.set_configuration(changed_options, section="enclave")
     seen = len(lsp.statuses)
     lsp.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
     changed = await lsp.wait_status(
         lambda s: s in lsp.statuses[seen:] and s["completionModel"] == "smollm2:135m"
     )
     assert changed["state"] == "ready"
+    # a setting the user removed falls back to its default, not to the value sent at start
+    lsp.client.set_configuration({"ollama": {"completionModel": "smollm2:135m"}}, section="enclave")
+    seen = len(lsp.statuses)
+    lsp.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
+    fallback = await lsp.wait_status(
+        lambda s: s in lsp.statuses[seen:] and s["state"] == "degraded"
+    )
+    assert "127.0.0.1:11434" in fallback["message"]
 
 
 async def test_indexing_can_be_cancelled_from_the_progress(
