@@ -86,8 +86,17 @@ def spec_for(language: str) -> LanguageSpec:
 
 
 def query_source(language: str) -> str:
-    """The text of ``queries/<language>.scm`` (package data)."""
-    return (resources.files("indexer") / "queries" / f"{language}.scm").read_text("utf-8")
+    """The text of ``queries/<language>.scm`` (package data), after the files it inherits.
+
+    A first line ``; inherits: a, b`` puts ``a.scm`` and ``b.scm`` (recursively) before the file's
+    own patterns, so languages that share a grammar family share one set of patterns.
+    """
+    text = (resources.files("indexer") / "queries" / f"{language}.scm").read_text("utf-8")
+    first = text.split("\n", 1)[0]
+    if not first.startswith("; inherits:"):
+        return text
+    parents = [name.strip() for name in first.split(":", 1)[1].split(",") if name.strip()]
+    return "\n".join([*(query_source(parent) for parent in parents), text])
 
 
 def query_for(language: str) -> Query | None:

@@ -66,7 +66,7 @@ def all_stored_text(db: Path) -> str:
 
     conn = lancedb.connect(str(db))
     parts: list[str] = []
-    for name in conn.table_names():
+    for name in conn.list_tables().tables:
         table = conn.open_table(name).to_arrow()
         for column in table.column_names:
             if table.schema.field(column).type in ("string", "large_string"):
