@@ -306,6 +306,15 @@ def _overlaps(piece: ContextPiece, path: str, start: int, end: int) -> bool:
     return piece.path == path and piece.start_line <= end and start <= piece.end_line
 
 
+_FAMILIES = {"typescript": "ecmascript", "tsx": "ecmascript", "javascript": "ecmascript",
+             "c": "c-family", "cpp": "c-family", "java": "jvm", "kotlin": "jvm"}  # fmt: skip
+
+
+def _family(language: str) -> str:
+    """Languages whose code can define names for each other (TS uses JS, C++ uses C headers)."""
+    return _FAMILIES.get(language, language)
+
+
 def _definition_pieces(
     index: Index,
     path: str,
@@ -329,9 +338,12 @@ def _definition_pieces(
     found = index.definitions(ranked, limit=MAX_DEFINITIONS * 4)
     modules = set(imports.values()) | set(indexed.result() if indexed else ())
     scored: list[tuple[float, SymbolDef, str]] = []
+    family = _family(language)
     for definition in found:
         if definition.path == path and window[0] <= definition.start_line <= window[1]:
             continue  # already visible in the prefix/suffix
+        if _family(language_of(definition.path)) != family:
+            continue  # a Python `stop` is not defined by a TypeScript `stop()`
         name = definition.name if definition.name in ranked else definition.qualified_name
         if name not in ranked:
             continue
