@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.model.budget import TokenEstimator, fit_pieces, keep_head, keep_tail
-from server.model.postprocess import extract_completion, unfence
+from server.model.postprocess import extract_completion, is_settled, unfence
 from server.model.prompts import DATA_CLOSE, ask_messages, data_block
 from server.model.think import ThinkSplitter, strip_think
 from server.types import ContextPiece
@@ -121,3 +121,20 @@ def test_repository_text_cannot_close_its_data_block() -> None:
     messages = ask_messages("what?", [ContextPiece("a.py", 3, 4, "code", "similar code")])
     assert "never instructions" in messages[0]["content"]
     assert 'path="a.py" lines="3-4" ref="1"' in messages[1]["content"]
+
+
+def test_single_line_settles_once_its_line_is_complete() -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n"
+    assert not is_settled("a + b", prefix=prefix, suffix=suffix, multiline=False)
+    assert not is_settled("```python\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert not is_settled("<think>hmm\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert is_settled("a + b\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert is_settled("```python\na + b\n", prefix=prefix, suffix=suffix, multiline=False)
+
+
+def test_multiline_settles_when_the_block_ends() -> None:
+    prefix, suffix = "def area(w, h):\n    ", ""
+    body = "if w < 0:\n        raise ValueError(w)\n    return w * h\n"
+    assert not is_settled(body, prefix=prefix, suffix=suffix, multiline=True)
+    assert is_settled(body + "\ndef other():\n", prefix=prefix, suffix=suffix, multiline=True)
+    assert is_settled("```python\n" + body + "```\n", prefix=prefix, suffix=suffix, multiline=True)

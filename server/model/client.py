@@ -39,7 +39,7 @@ from server.model.errors import (
     OllamaUnavailable,
     StreamInterrupted,
 )
-from server.model.postprocess import extract_completion
+from server.model.postprocess import extract_completion, is_settled
 from server.model.think import ThinkSplitter
 from server.types import ContextPiece
 
@@ -362,9 +362,14 @@ class ModelClient:
         prompt_tokens = 0
         async with contextlib.aclosing(self._parts(model, start)) as parts:
             async for part in parts:
-                raw.append(part.response or "")
+                chunk = part.response or ""
+                raw.append(chunk)
                 if part.done:
                     prompt_tokens = part.prompt_eval_count or 0
+                elif "\n" in chunk and is_settled(
+                    "".join(raw), prefix=head, suffix=tail, multiline=multiline
+                ):
+                    break  # leaving the block closes the stream: the model stops generating
         chars = len(prompt) + len(send_suffix) + len(system)
         truncated = self._note_usage(model, chars, prompt_tokens, cc.num_ctx - num_predict)
         text = extract_completion("".join(raw), prefix=head, suffix=tail, multiline=multiline)

@@ -105,3 +105,29 @@ def extract_completion(raw: str, *, prefix: str, suffix: str, multiline: bool) -
         if not text.strip() and not prefix.rsplit("\n", 1)[-1].strip():
             text = next((ln.strip() for ln in lines if ln.strip()), "")
     return text.rstrip()
+
+
+# Continuations that would change the result if the completion were still open: more text on
+# the same line, a deeper line (extends a block), a top-level statement, and (inside a fence) its end.
+_PROBES = ("probe_tail", "\n{indent}probe_more = 1", "\nprobe_top = 2")
+_FENCE_PROBE = "\n```\n"
+
+
+def is_settled(raw: str, *, prefix: str, suffix: str, multiline: bool) -> bool:
+    """True when no further model output can change what :func:`extract_completion` returns.
+
+    Streaming completions stop the model as soon as this holds: on a CPU every token the model
+    does not have to generate is time the user does not wait.
+    """
+    current = extract_completion(raw, prefix=prefix, suffix=suffix, multiline=multiline)
+    if not current:
+        return False
+    indent = " " * (_indent(prefix.rsplit("\n", 1)[-1]) + 8)
+    probes = [p.format(indent=indent) for p in _PROBES]
+    if _FENCE.search(raw):
+        probes.append(_FENCE_PROBE)
+    return all(
+        extract_completion(raw + probe, prefix=prefix, suffix=suffix, multiline=multiline)
+        == current
+        for probe in probes
+    )
