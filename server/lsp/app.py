@@ -71,6 +71,27 @@ def create_server() -> tuple[LanguageServer, Services]:
         checker.start()
         await indexing.register_file_watcher(ls)
 
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def folders_changed(
+        ls: LanguageServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        """Folders added to the workspace are indexed; removed ones are closed and forgotten."""
+        removed = {uri_to_path(folder.uri) for folder in params.event.removed}
+        for root in [r for r in services.roots if r.path in removed]:
+            services.roots.remove(root)
+            await indexer.reopen(root)  # closes its index
+        known = {root.path for root in services.roots}
+        added = []
+        for folder in params.event.added:
+            path = uri_to_path(folder.uri)
+            if path is not None and path not in known:
+                added.append(Root(path=path, config=Config()))
+                known.add(path)
+        services.roots.extend(added)
+        settings.report_problems(services, settings.configure_roots(services))
+        for root in added:
+            indexer.start(root)
+
     async def on_settings_change(old: Config, new: Config) -> None:
         completer.clear()
         if old.ollama != new.ollama or old.completion != new.completion or old.chat != new.chat:

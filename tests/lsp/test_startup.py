@@ -9,6 +9,7 @@ from lsprotocol import types
 
 from tests.lsp.conftest import Session, options_for
 from tests.support.ollama_server import OllamaTestServer
+from tests.support.repos import make_repo
 
 
 async def test_indexes_with_progress_then_finds_symbols(
@@ -93,3 +94,43 @@ async def test_indexing_can_be_cancelled_from_the_progress(
     assert isinstance(end, types.WorkDoneProgressEnd)
     assert end.message is not None and end.message.startswith("cancelled"), end.message
     assert settled["files"] < 300  # stopped early; what was indexed stays usable
+
+
+async def test_workspace_folders_added_are_indexed_and_removed_ones_forgotten(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server, embedding={"provider": "none"}))
+    await lsp.wait_settled()
+    other = make_repo(
+        lsp.root.parent / "billing",
+        {"invoice.py": "def total_with_tax(amount: float) -> float:\n    return amount * 1.2\n"},
+    )
+    folder = types.WorkspaceFolder(uri=other.as_uri(), name="billing")
+    lsp.client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])
+        )
+    )
+    ready = await lsp.wait_status(
+        lambda s: s["root"] == str(other) and s["state"] in ("ready", "degraded")
+    )
+    assert ready["files"] == 1 and ready["symbols"] == 1
+    found = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="total_with"))
+    assert [s.location.uri for s in found or [] if s.name == "total_with_tax"] == [
+        (other / "invoice.py").as_uri()
+    ]
+    lsp.client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])
+        )
+    )
+    for _ in range(100):
+        found = await lsp.client.workspace_symbol_async(
+            types.WorkspaceSymbolParams(query="total_with")
+        )
+        if not found:
+            break
+        await asyncio.sleep(0.05)
+    assert not found
+    still = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
+    assert still
