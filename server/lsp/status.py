@@ -2,7 +2,8 @@
 
 The state of a root is computed from what the server knows: the index cannot be opened or
 updated -> ``error``; indexing under way -> ``indexing``; the model is unreachable or missing, or
-semantic search is off -> ``degraded`` (with ``message`` and ``fix``); otherwise ``ready``. Each
+semantic search is off though an embedding provider is configured -> ``degraded`` (with
+``message`` and ``fix``); otherwise ``ready``. Each
 distinct degraded/error message is also shown once with `window/showMessage`.
 """
 
@@ -31,7 +32,9 @@ def _problem(services: Services, root: Root) -> tuple[str, str, str]:
         message += "search and symbols still work)"
         return "degraded", message, problem.fix
     status = root.status
-    if status is not None and not status.semantic:
+    # Semantic search turned off on purpose (embedding.provider = none) is a choice, not a fault.
+    wanted = root.config.embedding.provider != "none"
+    if status is not None and not status.semantic and wanted:
         reason = status.semantic_reason or "no embedding model"
         fix = ""
         if "`" in reason:  # the indexer's reasons end with the command to run
