@@ -47,6 +47,9 @@ class Answer:
     thinking: str
     citations: list[Citation] = field(default_factory=list)
     model: str = ""
+    # What limited the answer's context (no index, semantic search off, nothing matched, a cut
+    # selection): shown to the user with the answer, never swallowed.
+    notes: list[str] = field(default_factory=list)
 
 
 def _overlaps(a: ContextPiece, b: ContextPiece) -> bool:
@@ -61,14 +64,21 @@ def _dedupe(pieces: Sequence[ContextPiece]) -> list[ContextPiece]:
     return out
 
 
-async def _index_call(index: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a (blocking) index method off the event loop; None if the index cannot answer."""
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)
+
+
+async def _index_call(index: Any, notes: list[str], method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a (blocking) index method off the event loop; None (and a note) if it cannot answer."""
     if index is None:
+        _note(notes, "no index for this repository: answered without repository context")
         return None
     try:
         return await asyncio.to_thread(getattr(index, method), *args, **kwargs)
     except Exception as exc:  # the answer still works without repository context
         log.warning("index %s failed, answering without that context: %s", method, exc)
+        _note(notes, f"the index could not be read ({exc}): answered without that context")
         return None
 
 
@@ -119,8 +129,9 @@ async def ask(
     if not question:
         raise ValueError("the question is empty: write what you want to know")
     pieces: list[ContextPiece] = []
+    notes: list[str] = []
     if path and start_line:
-        chunk = await _index_call(index, "chunk_at", path, start_line)
+        chunk = await _index_call(index, notes, "chunk_at", path, start_line)
         if chunk is not None:
             pieces.append(
                 ContextPiece(
@@ -128,7 +139,13 @@ async def ask(
                     "the code the question is about", chunk.symbol,
                 )
             )  # fmt: skip
-    hits = await _index_call(index, "search", question, k=ASK_HITS, mode="hybrid") or []
+    hits = await _index_call(index, notes, "search", question, k=ASK_HITS, mode="hybrid")
+    if hits is not None:
+        if getattr(index, "semantic_note", ""):
+            _note(notes, f"{index.semantic_note} (context from lexical matches only)")
+        if not hits:
+            _note(notes, "nothing in the index matched the question: no repository context")
+    hits = hits or []
     for hit in hits:
         pieces.append(
             ContextPiece(
@@ -138,7 +155,8 @@ async def ask(
         )  # fmt: skip
     used = _fit(client, _dedupe(pieces), client.config.chat.context_tokens)
     markdown, thinking = await _stream(client, prompts.ask_messages(question, used), on_event)
-    return Answer(markdown, thinking, _citations(markdown, used), client.config.ollama.chat_model)
+    citations = _citations(markdown, used)
+    return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
 
 
 def _names(text: str) -> list[str]:
@@ -163,12 +181,14 @@ async def explain(
     est = client.estimator(client.config.ollama.chat_model)
     room = chat.num_ctx - chat.max_tokens - 400  # system prompt, instructions, template
     selection = keep_head(text, max(room - chat.context_tokens // 2, 64), est)
+    notes: list[str] = []
     if selection != text:
         shown = start_line + selection.count("\n") - 1
         log.warning("selection cut to lines %d-%d to fit chat.num_ctx", start_line, shown)
+        _note(notes, f"only lines {start_line}-{shown} were explained: raise chat.num_ctx for more")
         end_line = max(start_line, shown)
     selected = ContextPiece(path, start_line, end_line, selection, "the selected code")
-    defs = await _index_call(index, "definitions", _names(selection), limit=20) or []
+    defs = await _index_call(index, notes, "definitions", _names(selection), limit=20) or []
     pieces: list[ContextPiece] = []
     for d in defs:
         piece = ContextPiece(
@@ -176,7 +196,7 @@ async def explain(
         )
         if _overlaps(piece, selected) or any(_overlaps(piece, p) for p in pieces):
             continue
-        chunk = await _index_call(index, "chunk_at", d.path, d.start_line)
+        chunk = await _index_call(index, notes, "chunk_at", d.path, d.start_line)
         if chunk is not None:
             pieces.append(
                 ContextPiece(
@@ -192,4 +212,4 @@ async def explain(
     markdown, thinking = await _stream(client, messages, on_event)
     citations = [Citation(path, start_line, end_line)]
     citations += _citations(markdown, used) if used else []
-    return Answer(markdown, thinking, citations, client.config.ollama.chat_model)
+    return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)

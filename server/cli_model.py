@@ -143,6 +143,7 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
                      "symbol": c.symbol}
                     for c in answer.citations
                 ],
+                "notes": answer.notes,
             },
             sys.stdout,
             indent=2,
@@ -150,6 +151,8 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
         sys.stdout.write("\n")
         return 0
     sys.stdout.write("\n")
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
     if answer.citations:
         sys.stdout.write("\nSources:\n")
         for c in answer.citations:

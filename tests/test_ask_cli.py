@@ -114,6 +114,7 @@ def test_ask_json(
     assert data["thinking"].strip()
     paths = {c["path"] for c in data["citations"]}
     assert "calc/ops.py" in paths
+    assert data["notes"] == []  # full context: semantic and lexical retrieval both worked
     scale = next(c for c in data["citations"] if c["symbol"] == "scale")
     lines = assert_real_lines(indexed, "calc/ops.py", scale["start_line"], scale["end_line"])
     assert lines[0].startswith("def scale(")
@@ -168,3 +169,19 @@ def test_enclave_ask_as_a_process(indexed: Path, cli_env: dict[str, str]) -> Non
     assert "\nSources:\n" in done.stdout and "thinking" not in done.stderr
     for path, start, end in CITATION.findall(done.stdout):
         assert_real_lines(indexed, path, int(start), int(end))
+
+
+def test_ask_says_what_limited_its_context(
+    indexed: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the query embedder is the configured model, not the one the index was built with
+    monkeypatch.setenv("ENCLAVE_EMBEDDING_MODEL", "mxbai-embed-large")
+    code = main(["ask", "--root", str(indexed), "What does scale do?"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "note: semantic search is off" in captured.err
+    assert "(context from lexical matches only)" in captured.err
+    assert "\nSources:\n" in captured.out  # lexical context was still used and cited

@@ -118,6 +118,7 @@ class Answers:
             "thinking": answer.thinking,
             "model": answer.model,
             "citations": [citation_json(root.path, c) for c in answer.citations],
+            "notes": list(answer.notes),
         }
 
     async def _run(self, call: Any) -> Any:
