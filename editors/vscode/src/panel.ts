@@ -15,6 +15,9 @@ pre { background: var(--vscode-textCodeBlock-background); padding: .5em; overflo
 details.thinking { color: var(--vscode-descriptionForeground); margin: .5em 0; }
 a.citation { color: var(--vscode-textLink-foreground); cursor: pointer; }
 .error { color: var(--vscode-errorForeground); }
+section.notes { border-left: 3px solid var(--vscode-editorWarning-foreground); padding-left: .75em; }
+section.notes h3 { margin: .25em 0; }
+section.notes ul { margin: .25em 0; padding-left: 1.25em; }
 .model, .note, .waiting { color: var(--vscode-descriptionForeground); font-style: italic; }
 `;
 

@@ -1,10 +1,13 @@
 --- Explanations and answers: sends enclave/explain or enclave/ask with a partialResultToken and
 --- streams the `$/progress` deltas ({thinking?, markdown?}) into a floating window or a split.
---- The final response replaces the streamed text and adds the citations, which <CR> jumps to
---- (and which also go to the quickfix list).
+--- The final response replaces the streamed text and adds the notes on what limited the
+--- repository context (one "Note: ..." line each) and the citations, which <CR> jumps to (and
+--- which also go to the quickfix list).
 local M = {}
 
 local api = vim.api
+M.ns = api.nvim_create_namespace("enclave.answer") -- highlights of the "Note:" prefixes
+local NOTE = "Note: "
 local views = {} ---@type table<string, table> streaming views by progress token
 local counter = 0
 
@@ -43,7 +46,7 @@ function View.new(client, title)
 	local self = setmetatable({}, View)
 	self.client_id, self.title = client.id, title
 	self.root = client.root_dir
-	self.thinking, self.markdown, self.citations = "", "", {}
+	self.thinking, self.markdown, self.citations, self.notes = "", "", {}, {}
 	self.done, self.error, self.model = false, nil, nil
 	self.deltas = 0 -- streamed $/progress values received
 	self.citation_lines = {}
@@ -78,6 +81,22 @@ local function add_lines(out, text)
 	for _, line in ipairs(vim.split(text, "\n", { plain = true })) do
 		out[#out + 1] = line
 	end
+end
+
+--- The server's `notes` (what limited the answer's repository context) as one-line strings;
+--- anything that is not a string is dropped, a missing list is empty.
+function M.parse_notes(notes)
+	local out = {}
+	if type(notes) ~= "table" then
+		return out
+	end
+	for _, note in ipairs(notes) do
+		if type(note) == "string" then
+			-- A buffer line cannot hold a newline; a note is one sentence anyway.
+			out[#out + 1] = vim.trim((note:gsub("%s*[\r\n]+%s*", " ")))
+		end
+	end
+	return out
 end
 
 --- The line shown for one citation: "[n] path:start-end  symbol" (1-based lines).
@@ -117,6 +136,15 @@ function View:render()
 	else
 		add_lines(lines, self.markdown)
 	end
+	local note_lines = {}
+	if #self.notes > 0 then
+		lines[#lines + 1] = ""
+		for _, note in ipairs(self.notes) do
+			lines[#lines + 1] = NOTE .. note
+			note_lines[#note_lines + 1] = #lines
+		end
+	end
+	-- Keyed by the 1-based buffer line each citation lands on (what <CR> reads from the cursor).
 	self.citation_lines = {}
 	if #self.citations > 0 then
 		lines[#lines + 1] = ""
@@ -129,6 +157,10 @@ function View:render()
 	vim.bo[self.buf].modifiable = true
 	api.nvim_buf_set_lines(self.buf, 0, -1, false, lines)
 	vim.bo[self.buf].modifiable = false
+	api.nvim_buf_clear_namespace(self.buf, M.ns, 0, -1)
+	for _, lnum in ipairs(note_lines) do
+		api.nvim_buf_set_extmark(self.buf, M.ns, lnum - 1, 0, { end_col = #NOTE - 1, hl_group = "DiagnosticWarn" })
+	end
 	if api.nvim_win_is_valid(self.win) then
 		api.nvim_win_call(self.win, function()
 			vim.cmd("silent! normal! zE")
@@ -166,6 +198,7 @@ function View:finish(err, result)
 		self.thinking = type(result.thinking) == "string" and result.thinking or self.thinking
 		self.model = type(result.model) == "string" and result.model or nil
 		self.citations = type(result.citations) == "table" and result.citations or {}
+		self.notes = M.parse_notes(result.notes)
 	end
 	self:render()
 	if #self.citations > 0 and cfg().quickfix then
@@ -236,7 +269,7 @@ function M.on_progress(params)
 end
 
 --- Send `method` (enclave/explain or enclave/ask) and show the streamed answer.
---- @return table view (fields: buf, win, done, markdown, thinking, citations, error)
+--- @return table view (fields: buf, win, done, markdown, thinking, citations, notes, error)
 function M.request(client, method, params, title)
 	counter = counter + 1
 	local token = ("enclave-answer-%d"):format(counter)

@@ -1,7 +1,8 @@
 /**
  * An explanation or answer as it streams in, and its rendering to HTML for the answer panel:
  * the model's thinking folded in a <details> block, the markdown rendered with raw HTML disabled,
- * mentions of cited files turned into links, and the citations listed as links.
+ * mentions of cited files turned into links, the notes on what limited the repository context,
+ * and the citations listed as links.
  */
 
 import MarkdownIt from "markdown-it";
@@ -15,6 +16,8 @@ export class AnswerStream {
   thinking = "";
   markdown = "";
   citations: Citation[] = [];
+  /** What limited the answer's repository context (from the final answer); empty otherwise. */
+  notes: string[] = [];
   model: string | undefined;
   phase: AnswerPhase = "streaming";
   error: string | undefined;
@@ -40,6 +43,7 @@ export class AnswerStream {
     this.markdown = answer.markdown;
     this.thinking = answer.thinking ?? this.thinking;
     this.citations = answer.citations;
+    this.notes = answer.notes;
     this.model = answer.model;
     this.phase = "done";
     return answer;
@@ -147,6 +151,15 @@ export function renderMarkdown(markdown: string, citations: readonly Citation[])
   return md.render(markdown);
 }
 
+/** The server's notes on what limited the repository context; nothing when there are none. */
+function noteList(notes: readonly string[]): string {
+  if (notes.length === 0) {
+    return "";
+  }
+  const items = notes.map((note) => `<li>${escapeHtml(note)}</li>`);
+  return `<section class="notes"><h3>Notes</h3><ul>${items.join("")}</ul></section>`;
+}
+
 function citationList(citations: readonly Citation[]): string {
   if (citations.length === 0) {
     return "";
@@ -183,6 +196,7 @@ export function renderAnswerHtml(answer: AnswerStream): string {
   } else if (answer.phase === "cancelled") {
     parts.push(`<p class="note">Cancelled.</p>`);
   }
+  parts.push(noteList(answer.notes));
   parts.push(citationList(answer.citations));
   if (answer.phase === "done" && answer.model) {
     parts.push(`<p class="model">${escapeHtml(answer.model)}</p>`);

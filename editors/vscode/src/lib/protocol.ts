@@ -27,6 +27,11 @@ export interface Answer {
   thinking?: string;
   model?: string;
   citations: Citation[];
+  /**
+   * What limited the answer's repository context (no index, semantic search off, nothing
+   * matched, ...), one short sentence each; empty when retrieval worked fully.
+   */
+  notes: string[];
 }
 
 /** The `value` of a `$/progress` notification on an answer's partialResultToken: deltas. */
@@ -132,7 +137,10 @@ function isRange(value: unknown): value is Range {
   );
 }
 
-/** Read an `Answer` result; citations that are malformed are dropped, not trusted. */
+/**
+ * Read an `Answer` result; citations that are malformed and notes that are not strings are
+ * dropped, not trusted (a server without `notes` yields none).
+ */
 export function parseAnswer(value: unknown): Answer {
   if (typeof value !== "object" || value === null) {
     throw new Error(`the server's answer is not an object: ${JSON.stringify(value)}`);
@@ -155,5 +163,6 @@ export function parseAnswer(value: unknown): Answer {
     thinking: optional(raw.thinking, "string"),
     model: optional(raw.model, "string"),
     citations,
+    notes: (Array.isArray(raw.notes) ? raw.notes : []).filter((n): n is string => typeof n === "string"),
   };
 }

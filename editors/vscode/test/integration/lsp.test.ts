@@ -239,6 +239,9 @@ describe("enclave lsp with the extension's client code", () => {
     assert.equal(streamed.markdown.trim(), final.markdown.trim(), "the deltas add up to the final markdown");
     assert.ok(streamed.thinking.length > 0, "deepseek-r1's thinking streamed apart from the markdown");
     assert.doesNotMatch(final.markdown, /<think>/);
+    const sentNotes = (result as { notes?: unknown }).notes;
+    assert.ok(Array.isArray(sentNotes), `the server sends notes: ${JSON.stringify(result)}`);
+    assert.deepEqual(final.notes, sentNotes, "the notes are read as the server sent them");
 
     assert.ok(final.citations.length > 0, "citations");
     for (const citation of final.citations) {
@@ -255,6 +258,7 @@ describe("enclave lsp with the extension's client code", () => {
     assert.match(html, /<details class="thinking"><summary>Thinking<\/summary>/);
     assert.match(html, /<h3>Sources<\/h3>/);
     assert.match(html, /class="citation" data-target="[^"]*pkg\/session\.py/);
+    assert.equal(html.includes('<section class="notes">'), final.notes.length > 0, `notes shown when there are any: ${JSON.stringify(final.notes)}`);
   });
 
   test("a changed setting reaches the running server through didChangeConfiguration", async () => {

@@ -1,10 +1,13 @@
-/** Unit tests: streaming an answer, rendering it with thinking folded and citations as links. */
+/**
+ * Unit tests: streaming an answer, rendering it with thinking folded, the notes on what limited
+ * the repository context, and citations as links.
+ */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AnswerStream, decodeTarget, renderAnswerHtml, renderMarkdown } from "../../src/lib/answer";
 import { citationLabel, citationTarget, findMentions, lineSpan } from "../../src/lib/citations";
-import type { Citation } from "../../src/lib/protocol";
+import { parseAnswer, type Citation } from "../../src/lib/protocol";
 
 const cite: Citation = {
   uri: "file:///repo/pkg/mod.py",
@@ -93,6 +96,50 @@ test("citations render as links whose targets decode back", () => {
 test("mentions inside code and inside existing links stay as they are", () => {
   const html = renderMarkdown("`pkg/mod.py:3` and [here](https://x.test/pkg/mod.py:3) and\n\n```\npkg/mod.py:3\n```", [cite]);
   assert.equal(targets(html).length, 0);
+});
+
+test("notes are read as strings only; junk is dropped and a missing list is empty", () => {
+  const semanticOff = "semantic search is off: provider none (context from lexical matches only)";
+  assert.deepEqual(parseAnswer({ markdown: "x", notes: [semanticOff, 3, null, { text: "n" }, ["x"], "", "cut"] }).notes, [
+    semanticOff,
+    "",
+    "cut",
+  ]);
+  assert.deepEqual(parseAnswer({ markdown: "x", citations: [] }).notes, [], "missing");
+  assert.deepEqual(parseAnswer({ markdown: "x", notes: "semantic search is off" }).notes, [], "not a list");
+  assert.deepEqual(parseAnswer({ markdown: "x", notes: null }).notes, [], "null");
+  const answer = new AnswerStream("q");
+  assert.deepEqual(answer.notes, [], "none while streaming");
+  answer.finish({ markdown: "x", notes: [semanticOff, 7] });
+  assert.deepEqual(answer.notes, [semanticOff]);
+});
+
+test("notes render escaped, before the sources; no notes section when there are none", () => {
+  const answer = new AnswerStream("q");
+  answer.finish({
+    markdown: "Retries are set in pkg/mod.py:14.",
+    citations: [cite],
+    notes: ["no index for this repository: answered without repository context", "<img src=x onerror=alert(1)> & 'cut'"],
+  });
+  const html = renderAnswerHtml(answer);
+  assert.match(
+    html,
+    /<section class="notes"><h3>Notes<\/h3><ul><li>no index for this repository: answered without repository context<\/li><li>&lt;img src=x onerror=alert\(1\)&gt; &amp; &#39;cut&#39;<\/li><\/ul><\/section>/,
+  );
+  assert.doesNotMatch(html, /<img/);
+  const notesAt = html.indexOf('<section class="notes">');
+  const sourcesAt = html.indexOf('<section class="citations">');
+  assert.ok(notesAt > html.indexOf('<div class="markdown">') && notesAt < sourcesAt, "after the answer, before the sources");
+
+  const full = new AnswerStream("q");
+  full.finish({ markdown: "x", citations: [cite], notes: [] });
+  assert.doesNotMatch(renderAnswerHtml(full), /class="notes"|<h3>Notes/);
+  const older = new AnswerStream("q");
+  older.finish({ markdown: "x", citations: [cite] });
+  assert.doesNotMatch(renderAnswerHtml(older), /class="notes"|<h3>Notes/);
+  const streaming = new AnswerStream("q");
+  streaming.applyPartial({ markdown: "x" });
+  assert.doesNotMatch(renderAnswerHtml(streaming), /class="notes"/);
 });
 
 test("failures and cancellation are shown", () => {
