@@ -24,6 +24,9 @@ step "ruff"
 step "mypy"
 .venv/bin/mypy
 
+step "stylua (Neovim plugin)"
+npx --yes @johnnymorganz/stylua-bin@2.5.2 --check --config-path editors/nvim/.stylua.toml editors/nvim
+
 if [ -f editors/vscode/package.json ]; then
   step "VS Code extension (npm ci && npm test)"
   (cd editors/vscode && npm ci --no-audit --no-fund && ENCLAVE_LSP_COMMAND="$PWD/../../.venv/bin/enclave lsp" npm test)
