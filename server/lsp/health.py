@@ -60,4 +60,15 @@ class ModelHealth:
             problem = ModelError(f"checking the model failed: {exc}", "run `enclave doctor`")
         self.services.model_problem = problem
         self.status.publish_all()
+        if problem is None:
+            await self._warm_up(model, ollama.effective_completion_model)
         return problem
+
+    async def _warm_up(self, model: Any, name: str) -> None:
+        """Load the completion model now so the first completion does not wait for it (the chat
+        model loads with the first question: loading both at once can exhaust a laptop's RAM)."""
+        try:
+            await model.warm_up([name])
+            log.info("completion model %s loaded", name)
+        except ModelError as exc:  # the first completion will report it if it persists
+            log.warning("warming up %s failed: %s (%s)", name, exc.message, exc.fix)

@@ -194,10 +194,10 @@ class ModelClient:
         self._info[model] = info
         return info
 
-    async def warm_up(self) -> None:
-        """Load the chat and completion models now, kept for ``ollama.keep_alive``."""
+    async def warm_up(self, models: Sequence[str] | None = None) -> None:
+        """Load ``models`` (default: the chat and completion models) now, kept for keep_alive."""
         o = self.config.ollama
-        for model in dict.fromkeys([o.chat_model, o.effective_completion_model]):
+        for model in dict.fromkeys(models or [o.chat_model, o.effective_completion_model]):
             try:
                 async with asyncio.timeout(o.first_token_timeout):
                     await self._ollama.generate(model=model, prompt="", keep_alive=o.keep_alive)

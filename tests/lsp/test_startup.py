@@ -133,3 +133,23 @@ async def test_workspace_folders_added_are_indexed_and_removed_ones_forgotten(
     assert not found
     still = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
     assert still
+
+
+async def test_the_completion_model_is_loaded_at_start(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+
+    def loads() -> list[dict[str, Any]]:
+        return [
+            body
+            for path, body in ollama_server.state.requests
+            if path == "/api/generate" and not body.get("prompt")
+        ]
+
+    for _ in range(200):
+        if loads():
+            break
+        await asyncio.sleep(0.05)
+    assert [(b["model"], b["keep_alive"]) for b in loads()] == [("qwen2.5-coder:1.5b", "30m")]
