@@ -10,19 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.config import Config
+from indexer.errors import EnclaveError
 from indexer.types import Chunk, SearchHit, Skipped, SymbolDef
 
 # progress(done, total, message); called from the indexing thread.
 ProgressFn = Callable[[int, int, str], None]
 
 
-class IndexError_(Exception):
+class IndexError_(EnclaveError):
     """An index problem a user can act on: ``message`` says what is wrong, ``fix`` what to do."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message if not fix else f"{message} ({fix})")
-        self.message = message
-        self.fix = fix
 
 
 @dataclass(slots=True)

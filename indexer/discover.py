@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.config import IndexConfig
+from indexer.errors import EnclaveError
 from indexer.excludes import (
     SILENT_DIRS,
     VENDORED_DIRS,
@@ -48,13 +49,8 @@ log = logging.getLogger(__name__)
 _SNIFF_BYTES = 8192
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(EnclaveError):
     """Discovery cannot start: ``message`` says what is wrong, ``fix`` what to do about it."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message if not fix else f"{message} ({fix})")
-        self.message = message
-        self.fix = fix
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from indexer.config import Config
+from indexer.errors import EnclaveError
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +20,11 @@ log = logging.getLogger(__name__)
 MAX_EMBED_CHARS = 4000
 
 
-class EmbeddingUnavailable(Exception):
-    """No vectors can be made: ``reason`` says why, ``fix`` what to do."""
+class EmbeddingUnavailable(EnclaveError):
+    """No vectors can be made: ``message`` says why, ``fix`` what to do."""
 
-    def __init__(self, reason: str, fix: str = "") -> None:
-        super().__init__(reason if not fix else f"{reason}: {fix}")
-        self.reason = reason
-        self.fix = fix
+    def __str__(self) -> str:  # read as one sentence in status lines: "reason: fix"
+        return f"{self.message}: {self.fix}" if self.fix else self.message
 
 
 class Embedder(Protocol):

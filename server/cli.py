@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from indexer.config import Config, load_config
+from indexer.errors import EnclaveError
 from server.cli_model import register as register_model_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("enclave")
 
 
-class CliError(Exception):
-    """A failure to report in one line (and the fix), then exit non-zero."""
+class CliError(EnclaveError):
+    """A failure to report in one line (and the fix), then exit with ``code``."""
 
     def __init__(self, message: str, fix: str = "", code: int = EXIT_FAIL) -> None:
-        super().__init__(message)
-        self.message, self.fix, self.code = message, fix, code
+        super().__init__(message, fix)
+        self.code = code
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -279,18 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="enclave: %(levelname)s %(name)s: %(message)s",
     )
-    from indexer.api import IndexError_
-
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
-        print(
-            f"enclave: error: {exc.message}" + (f" ({exc.fix})" if exc.fix else ""), file=sys.stderr
-        )
-        return exc.code
-    except IndexError_ as exc:
+    except EnclaveError as exc:  # a CLI, index, discovery, embedding or model problem + its fix
         print(f"enclave: error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+        return exc.code if isinstance(exc, CliError) else EXIT_FAIL
     except KeyboardInterrupt:
         print("enclave: interrupted", file=sys.stderr)
         return 130

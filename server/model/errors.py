@@ -6,16 +6,13 @@ editors and the CLI show one clear message instead of an HTTP status or a traceb
 
 from __future__ import annotations
 
+from indexer.errors import EnclaveError
 
-class ModelError(Exception):
+
+class ModelError(EnclaveError):
     """Base of the model errors; ``kind`` is a stable identifier for machines (JSON, LSP)."""
 
     kind = "model-error"
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(f"{message} ({fix})" if fix else message)
-        self.message = message
-        self.fix = fix
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "message": self.message, "fix": self.fix}
