@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from indexer.config import Config
-from indexer.languages import language_for_path
+from indexer.languages import language_for_path, parser_for
 from indexer.redact import redact
 from indexer.types import SymbolDef
 from server.model.budget import TokenEstimator
@@ -156,8 +156,33 @@ def cut_suffix(suffix: str, tokens: int) -> str:
     return cut[: newline + 1] if newline > 0 else cut
 
 
+def _literal_at_cursor(prefix: str, suffix: str, language: str) -> str:
+    """ "string" or "comment" when tree-sitter puts the cursor inside one, else "".
+
+    Parses only the prefix/suffix window (a few KB: about a millisecond), not the whole file.
+    """
+    parser = parser_for(language)
+    if parser is None:
+        return ""
+    head = prefix.encode("utf-8")
+    tree = parser.parse(head + suffix.encode("utf-8"))
+    cursor = len(head)
+    node = tree.root_node.descendant_for_byte_range(max(cursor - 1, 0), cursor)
+    while node is not None:
+        kind = node.type
+        if "comment" in kind and node.start_byte < cursor <= node.end_byte:
+            return "comment"
+        if "string" in kind and node.start_byte < cursor < node.end_byte:
+            return "string"
+        node = node.parent
+    return ""
+
+
 def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str]:
     """Single- or multi-line completion, from the syntax around the cursor (with the reason)."""
+    literal = _literal_at_cursor(prefix, suffix, language)
+    if literal:
+        return False, f"the cursor is inside a {literal}"
     line_before = prefix.rsplit("\n", 1)[-1]
     line_after = suffix.split("\n", 1)[0]
     if line_after.strip() and line_after.strip() not in (")", "]", "}", ");", "})", "];", "),"):

@@ -56,6 +56,23 @@ def test_multiline_follows_the_syntax_at_the_cursor() -> None:
     assert decide_multiline("function f() {\n  ", "\n}\n", "javascript")[0] is True
 
 
+def test_inside_a_string_or_comment_is_single_line() -> None:
+    # by the text alone each of these would be multi-line (a trailing opener, an empty line at
+    # the top level); the syntax tree knows the cursor is in a comment or a string
+    comment = decide_multiline("    # see foo(", "\n", "python")
+    assert comment == (False, "the cursor is inside a comment")
+    js = decide_multiline("function f() {\n  // as in g({", "\n}\n", "javascript")
+    assert js == (False, "the cursor is inside a comment")
+    text = decide_multiline('USAGE = """\n', '\n"""\n', "python")
+    assert text == (False, "the cursor is inside a string")
+    # right after a closing quote the cursor is not inside the string any more
+    assert decide_multiline('x = "abc"', "\n", "python") == (False, "completing the rest of a line")
+    assert decide_multiline("def f(x):\n    ", "\n", "python") == (
+        True,
+        "empty line after a block opener",
+    )
+
+
 def test_imported_names_python_and_javascript() -> None:
     python = "from pkg.models import User, make_user as mk\nimport os.path\nimport numpy as np\n"
     names = imported_names(python, "python")
