@@ -320,17 +320,20 @@ class EngineIndex(Index):
     ) -> None:
         """Embed every chunk whose text has no cached vector (new, changed, or left by a crash)."""
         cached = store.cached_hashes()
-        table = store.table("chunks").to_arrow().select(["content_hash", "path", "symbol", "text"])
-        todo: dict[str, str] = {}
-        hashes = table.column("content_hash").to_pylist()
-        missing_rows = [i for i, h in enumerate(hashes) if h not in cached]
-        if not missing_rows:
+        hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
+        missing = sorted(hashes - cached)
+        if not missing:
             return
-        subset = table.take(missing_rows).to_pydict()
+        wanted = ["content_hash", "path", "symbol", "text"]
+        # A few missing texts (an incremental update) are fetched by hash; many are read in one go.
+        where = in_clause("content_hash", missing) if len(missing) <= 1000 else None
+        subset = store.columns("chunks", wanted, where).to_pydict()
+        todo: dict[str, str] = {}
         for h, path, symbol, text in zip(
             subset["content_hash"], subset["path"], subset["symbol"], subset["text"], strict=True
         ):
-            todo.setdefault(h, embedding_input(path, symbol, text))
+            if h not in cached:
+                todo.setdefault(h, embedding_input(path, symbol, text))
         items = list(todo.items())
         size = self.config.embedding.batch_size
         for start in range(0, len(items), size):
@@ -372,7 +375,7 @@ class EngineIndex(Index):
         store.set_meta(meta)
         if summary.full or store.fragment_count() > COMPACT_FRAGMENTS:
             store.optimize()
-            keep = set(store.table("chunks").to_arrow().column("content_hash").to_pylist())
+            keep = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
             store.prune_vectors(keep)
 
     # ---- queries ------------------------------------------------------------------------
@@ -477,7 +480,7 @@ class EngineIndex(Index):
             return self._vectors
         hashes, matrix = store.load_vectors()
         position = {h: i for i, h in enumerate(hashes)}
-        meta = chunks.to_arrow().select(["id", "path", "language", "content_hash"]).to_pydict()
+        meta = store.columns("chunks", ["id", "path", "language", "content_hash"]).to_pydict()
         ids, paths, languages, rows = [], [], [], []
         for cid, path, language, h in zip(
             meta["id"], meta["path"], meta["language"], meta["content_hash"], strict=True

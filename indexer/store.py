@@ -192,6 +192,17 @@ class Store:
             if not any(i.columns == ["path"] for i in table.list_indices()):
                 table.create_index("path", config=BTree(), replace=True)
 
+    def columns(self, name: str, columns: list[str], where: str | None = None) -> pa.Table:
+        """Only ``columns`` of a table (optionally filtered): never reads the others from disk.
+
+        ``to_arrow()`` would load every column (chunk text, full-text copies, vectors) first;
+        incremental updates only need hashes and paths.
+        """
+        query = self.table(name).search().select(columns)
+        if where:
+            query = query.where(where)
+        return query.limit(None).to_arrow()
+
     # ---- meta ---------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
         rows = self.table("meta").to_arrow().to_pylist()
@@ -207,7 +218,7 @@ class Store:
     # ---- catalog ------------------------------------------------------------------------
     def catalog(self) -> dict[str, CatalogRow]:
         columns = ["path", "content_id", "size", "language", "state", "detail", "chunks"]
-        data = self.table("files").to_arrow().select(columns).to_pydict()
+        data = self.columns("files", columns).to_pydict()
         return {
             path: CatalogRow(path, cid, size, lang, state, detail, n)
             for path, cid, size, lang, state, detail, n in zip(
@@ -263,10 +274,10 @@ class Store:
                 log.warning("compacting table %s failed: %s", name, exc)
 
     def fragment_count(self) -> int:
-        try:
-            return sum(len(self.table(n).to_lance().get_fragments()) for n in ("chunks", "files"))
-        except Exception:
-            return 0
+        return sum(
+            int(self.table(n).stats()["fragment_stats"]["num_fragments"])
+            for n in ("chunks", "files")
+        )
 
     # ---- embeddings cache ---------------------------------------------------------------
     def embeddings(self, dim: int, *, reset: bool = False) -> Any:
@@ -282,8 +293,7 @@ class Store:
     def cached_hashes(self) -> set[str]:
         if "embeddings" not in self.existing():
             return set()
-        column = self.table("embeddings").to_arrow().column("content_hash")
-        return set(column.to_pylist())
+        return set(self.columns("embeddings", ["content_hash"]).column(0).to_pylist())
 
     def add_vectors(
         self, dim: int, hashes: Sequence[str], vectors: Sequence[Sequence[float]]
