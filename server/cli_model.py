@@ -162,6 +162,19 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
     return 0
 
 
+def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:
+    """Open the index (if any), run ``job(index, client)``, print the answer; the exit code."""
+    index = _open_index(root, config, args.quiet)
+    try:
+        answer = asyncio.run(_run(config, lambda client: job(index, client)))
+    except ModelError as exc:
+        return _fail(exc.message, exc.fix)
+    finally:
+        if index is not None:
+            index.close()
+    return _finish(args, answer)
+
+
 async def _run(config: Config, job: Any) -> Any:
     from server.model.client import ModelClient
 
@@ -180,17 +193,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question).strip()
     if not question:
         return _fail("the question is empty", "write what you want to know")
-    index = _open_index(root, config, args.quiet)
-    try:
-        answer = asyncio.run(
-            _run(config, lambda client: ask(index, client, question, on_event=_printer(args)))
-        )
-    except ModelError as exc:
-        return _fail(exc.message, exc.fix)
-    finally:
-        if index is not None:
-            index.close()
-    return _finish(args, answer)
+    return _answer(
+        args,
+        root,
+        config,
+        lambda index, client: ask(index, client, question, on_event=_printer(args)),
+    )
 
 
 def parse_target(target: str, root: Path) -> tuple[Path, str, int | None, int | None]:
@@ -227,20 +235,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "use FILE:START-END with 1-based inclusive line numbers",
         )
     text = "".join(lines[start - 1 : end])
-    index = _open_index(root, config, args.quiet)
-    try:
-        answer = asyncio.run(
-            _run(
-                config,
-                lambda client: explain(
-                    index, client, path=rel, text=text, start_line=start, end_line=end,
-                    on_event=_printer(args),
-                ),
-            )
-        )  # fmt: skip
-    except ModelError as exc:
-        return _fail(exc.message, exc.fix)
-    finally:
-        if index is not None:
-            index.close()
-    return _finish(args, answer)
+    return _answer(
+        args,
+        root,
+        config,
+        lambda index, client: explain(
+            index, client, path=rel, text=text, start_line=start, end_line=end,
+            on_event=_printer(args),
+        ),
+    )  # fmt: skip
