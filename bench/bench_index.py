@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.api import Index  # noqa: E402
-from indexer.config import Config, EmbeddingConfig  # noqa: E402
+from enclave.config import Config, EmbeddingConfig  # noqa: E402
+from enclave.indexer.api import Index, open_index  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
 SKIP_DIRS = {"site-packages", "__pycache__", "lib-dynload", "config-3.11-x86_64-linux-gnu"}
@@ -62,7 +62,7 @@ def vector_search(rows: int, dim: int, queries: int = 200) -> None:
     """The dense side of search: top-40 over an in-memory matrix as big as the chunk table."""
     import numpy as np
 
-    from indexer.search import VectorMatrix
+    from enclave.indexer.search import VectorMatrix
 
     rng = np.random.default_rng(3)
     matrix = rng.standard_normal((rows, dim), dtype=np.float32)
@@ -103,7 +103,7 @@ def main() -> int:
         commit_all(repo, "bench corpus")
         config = Config(embedding=EmbeddingConfig(provider=args.embedding))
 
-        index = Index.open(repo, config)
+        index = open_index(repo, config)
         started = time.perf_counter()
         summary = index.update()
         full_s = time.perf_counter() - started

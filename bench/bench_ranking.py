@@ -5,7 +5,7 @@
 
 Each documented function's docstring is removed from the corpus and its first line becomes a query;
 a hit is the chunk that contains the function's `def` line. Prints recall@5 and MRR@10 per mode and
-for several lexical weights of the fusion, so LEXICAL_WEIGHT in indexer/search.py rests on numbers.
+for several lexical weights of the fusion, so LEXICAL_WEIGHT in enclave.indexer.search rests on numbers.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import indexer.engine as engine  # noqa: E402
-from indexer.api import Index  # noqa: E402
-from indexer.config import Config, EmbeddingConfig  # noqa: E402
+import enclave.indexer.engine as engine  # noqa: E402
+from enclave.config import Config, EmbeddingConfig  # noqa: E402
+from enclave.indexer.api import Index, open_index  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def evaluate(index: Index, cases: list[tuple[str, int, str]], mode: str) -> tupl
     found5 = 0
     reciprocal = 0.0
     for path, line, query in cases:
-        hits = index.search(query, k=10, mode=mode)
+        hits = index.search(query, k=10, mode=mode).hits
         for rank, hit in enumerate(hits, 1):
             if hit.path == path and hit.start_line <= line <= hit.end_line:
                 found5 += rank <= 5
@@ -97,7 +97,7 @@ def main() -> int:
         cases = build_corpus(repo, args.packages.split(","))
         make_repo(repo, {})
         commit_all(repo, "corpus")
-        index = Index.open(repo, Config(embedding=EmbeddingConfig(provider=args.embedding)))
+        index = open_index(repo, Config(embedding=EmbeddingConfig(provider=args.embedding)))
         summary = index.update()
         print(
             f"corpus: {args.packages} ({summary.files_indexed} files, {summary.chunks_total} chunks)"

@@ -5,7 +5,7 @@ Prints three figures, with their targets:
 - completion pipeline overhead without model time: context gathering (``prepare_completion``) +
   prompt building (the model layer's budget cuts and FIM prompt) + post-processing
   (``extract_completion``), p50/p95 over random positions in standard-library files;
-- RSS of the real server process (``python -m server.lsp``) after it indexed the library;
+- RSS of the real server process (``python -P -m enclave.server.lsp``) after it indexed the library;
 - time from `initialized` to the `enclave/status` that says the index is usable, on the
   already-indexed library (a second server start).
 
@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from indexer.api import Index
-from indexer.config import load_config
-from server.context import prepare_completion
-from server.model import prompts
-from server.model.budget import TokenEstimator, fit_pieces, keep_head, keep_tail
-from server.model.postprocess import extract_completion
+from enclave.config import load_config
+from enclave.indexer.api import open_index
+from enclave.server.context import prepare_completion
+from enclave.server.model import prompts
+from enclave.server.model.budget import TokenEstimator
+from enclave.server.model.postprocess import extract_completion
 
 TARGETS = {"overhead_p95_ms": 30.0, "rss_mb": 300.0, "ready_s": 2.0}
 CANNED = "result = helper(value)\n        return result\n\n    def other(self):\n        pass\n"
@@ -93,7 +93,7 @@ async def run_server(root: Path, db: str, timeout: float) -> dict[str, float]:
     def log(ls: LanguageClient, params: Any) -> None:
         pass
 
-    await client.start_io(sys.executable, "-m", "server.lsp")
+    await client.start_io(sys.executable, "-P", "-m", "enclave.server.lsp")
     assert client._server is not None
     pid = client._server.pid
     await client.initialize_async(
@@ -120,13 +120,12 @@ async def run_server(root: Path, db: str, timeout: float) -> dict[str, float]:
 def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, float]:
     """Context + prompt + post-process per completion, no model call (milliseconds)."""
     config, _ = load_config(root, options(db), env={})
-    index = Index.open(root, config)
+    index = open_index(root, config)
     files = sorted(
         p for p in root.rglob("*.py") if "test" not in p.parts and p.stat().st_size > 2000
     )
     rng = random.Random(seed)
     est = TokenEstimator()
-    cc = config.completion
     timings: list[float] = []
     for _ in range(samples):
         path = rng.choice(files)
@@ -136,12 +135,11 @@ def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, float]:
         character = rng.randrange(len(lines[line]) + 1)
         relative = path.relative_to(root).as_posix()
         started = time.perf_counter()
-        prepared = prepare_completion(index, relative, text, line, character, config)
-        head = keep_tail(prepared.prefix, cc.prefix_tokens, est)
-        tail = keep_head(prepared.suffix, cc.suffix_tokens, est)
-        texts = [f"{p.path}:{p.start_line}-{p.end_line}\n{p.text}\n" for p in prepared.pieces]
-        pieces = fit_pieces(list(prepared.pieces), texts, cc.context_tokens, est)
-        prompts.fim_prompt(head, relative, prepared.language, pieces)
+        prepared = prepare_completion(
+            index, relative, text, line, character, config, estimator=est
+        )  # cuts the prefix/suffix and fits the pieces to their budgets
+        head, tail = prepared.prefix, prepared.suffix
+        prompts.fim_prompt(head, relative, prepared.language, prepared.pieces)
         extract_completion(CANNED, prefix=head, suffix=tail, multiline=prepared.multiline)
         timings.append((time.perf_counter() - started) * 1000)
     index.close()

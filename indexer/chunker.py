@@ -24,10 +24,10 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
-from indexer.headings import Heading, markdown_headings, rst_headings
-from indexer.langspec import LanguageSpec, error_query_for, query_for, spec_for
-from indexer.languages import parser_for
-from indexer.types import Chunk, FileAnalysis, SymbolDef
+from enclave.indexer.headings import Heading, markdown_headings, rst_headings
+from enclave.indexer.langspec import LanguageSpec, error_query_for, query_for, spec_for
+from enclave.indexer.languages import parser_for
+from enclave.indexer.types import Chunk, FileAnalysis, SymbolDef
 
 log = logging.getLogger(__name__)
 

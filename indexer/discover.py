@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.config import IndexConfig
-from indexer.errors import EnclaveError
-from indexer.excludes import (
+from enclave.config import IndexConfig
+from enclave.errors import EnclaveError
+from enclave.indexer.excludes import (
     SILENT_DIRS,
     VENDORED_DIRS,
     VIRTUALENV_DIRS,
@@ -32,8 +32,8 @@ from indexer.excludes import (
     is_secret_filename,
     vendored_dir,
 )
-from indexer.gitfiles import GitFailure, GitListing, GitUnavailable, list_git_files
-from indexer.types import Candidate, Discovery, Skipped
+from enclave.indexer.gitfiles import GitFailure, GitListing, GitUnavailable, list_git_files
+from enclave.indexer.types import Candidate, Discovery, Skipped
 
 __all__ = [
     "DiscoveryError",
@@ -210,7 +210,7 @@ class _Sorter:
 
 def discover(root: Path, cfg: IndexConfig) -> Discovery:
     """List the files under ``root`` to index (candidates) and those left out (skipped)."""
-    from indexer.languages import language_for_path
+    from enclave.indexer.languages import language_for_path
 
     root = _check_root(Path(root))
     sorter = _Sorter(root, cfg, language_for_path)

@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
-from indexer.config import Config
-from indexer.errors import EnclaveError
+from enclave.config import Config
+from enclave.errors import EnclaveError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The index engine: the implementation behind :class:`indexer.api.Index`.
+"""The index engine: the implementation behind :class:`enclave.indexer.api.Index`.
 
 Update = discover -> (read, redact, chunk in worker processes) -> store per batch -> embed what has
 no vector yet -> meta. Queries read LanceDB (full text) and in-memory copies of the vectors and
@@ -22,19 +22,26 @@ from typing import Any, TypeVar
 import numpy as np
 from lancedb.query import MatchQuery
 
-from indexer.api import Index, IndexError_, IndexStatus, IndexSummary, ProgressFn
-from indexer.config import Config
-from indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
-from indexer.lock import WriteLock, lock_path_for
-from indexer.process import FileRows, process_file, process_many, worker_init
-from indexer.search import (
+from enclave.config import Config
+from enclave.indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
+from enclave.indexer.errors import STORAGE_ERRORS, IndexProblem
+from enclave.indexer.lock import WriteLock, lock_path_for
+from enclave.indexer.process import FileRows, process_file, process_many, worker_init
+from enclave.indexer.results import (
+    IndexStatus,
+    IndexSummary,
+    ProgressFn,
+    Reason,
+    SearchResult,
+)
+from enclave.indexer.search import (
     DENSE_WEIGHT,
     LEXICAL_WEIGHT,
     VectorMatrix,
     fuse,
     symbol_score,
 )
-from indexer.store import (
+from enclave.indexer.store import (
     SCHEMA_VERSION,
     Store,
     default_db,
@@ -42,8 +49,8 @@ from indexer.store import (
     quote,
     storage_options_from_env,
 )
-from indexer.tokens import query_text
-from indexer.types import Candidate, Chunk, SearchHit, Skipped, SymbolDef
+from enclave.indexer.tokens import query_text
+from enclave.indexer.types import Candidate, Chunk, SearchHit, Skipped, SymbolDef
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +66,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reads_index(method: F) -> F:
-    """Turn a storage failure inside a query into IndexError_ saying the index is damaged."""
+    """Turn a storage failure inside a query into IndexProblem saying the index is damaged.
+
+    Only storage errors (STORAGE_ERRORS) mean that; any other exception is a bug and propagates
+    unchanged, so it is logged with its traceback where it is caught instead of being disguised
+    as damage a rebuild would fix.
+    """
 
     @functools.wraps(method)
     def wrapper(self: EngineIndex, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (IndexError_, ValueError):
+        except IndexProblem:
             raise
-        except Exception as exc:
+        except STORAGE_ERRORS as exc:
             log.warning("reading the index at %s failed", self.db_uri, exc_info=True)
-            raise IndexError_(
+            raise IndexProblem(
                 f"the index at {self.db_uri} is damaged or unreadable ({type(exc).__name__})",
                 f"run `enclave index --full {self.root}` to rebuild it",
             ) from exc
@@ -80,13 +92,15 @@ def reads_index(method: F) -> F:
 def open_index(root: Path, config: Config) -> EngineIndex:
     root = Path(root).expanduser()
     if not root.exists():
-        raise IndexError_(f"no such directory: {root}", "pass the path of a repository")
+        raise IndexProblem(f"no such directory: {root}", "pass the path of a repository")
     if not root.is_dir():
-        raise IndexError_(f"not a directory: {root}", "pass the path of a repository")
+        raise IndexProblem(f"not a directory: {root}", "pass the path of a repository")
     return EngineIndex(root.resolve(), config)
 
 
-class EngineIndex(Index):
+class EngineIndex:
+    """The LanceDB-backed implementation of :class:`enclave.indexer.api.Index`."""
+
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root
         self.config = config
@@ -105,7 +119,6 @@ class EngineIndex(Index):
         self._symbols_version = -1
         self._embedder_cache: Embedder | None = None
         self._processed = 0
-        self.semantic_note = ""  # why the last search could not use vectors ("" if it did)
 
     # ---- plumbing -----------------------------------------------------------------------
     @property
@@ -123,7 +136,7 @@ class EngineIndex(Index):
     def _ready_store(self) -> Store:
         store = self.store
         if not store.has_index():
-            raise IndexError_(
+            raise IndexProblem(
                 f"no index at {self.db_uri}", f"run `enclave index {self.root}` first"
             )
         return store
@@ -137,7 +150,7 @@ class EngineIndex(Index):
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> IndexSummary:
-        from indexer.discover import DiscoveryError, discover
+        from enclave.indexer.discover import DiscoveryError, discover
 
         started = time.perf_counter()
         summary = IndexSummary(root=str(self.root), db=self.db_uri, full=full)
@@ -148,7 +161,7 @@ class EngineIndex(Index):
             try:
                 discovery = discover(self.root, self.config.index)
             except DiscoveryError as exc:
-                raise IndexError_(exc.message, exc.fix) from exc
+                raise IndexProblem(exc.message, exc.fix) from exc
             summary.commit = discovery.head_commit
             summary.notes.extend(discovery.notes)
             summary.skipped = list(discovery.skipped)
@@ -227,7 +240,7 @@ class EngineIndex(Index):
             try:
                 store.check_readable()
                 meta = store.meta()
-            except IndexError_ as exc:
+            except IndexProblem as exc:
                 summary.notes.append(f"{exc.message}: rebuilding it from scratch")
                 rebuild = True
             if meta and meta.get("schema_version") != str(SCHEMA_VERSION):
@@ -253,8 +266,7 @@ class EngineIndex(Index):
                 embedder = make_embedder(self.config)
             self._embedder_cache = embedder
         except EmbeddingUnavailable as exc:
-            summary.semantic = False
-            summary.semantic_reason = str(exc)
+            summary.semantic_off(Reason(exc.message, exc.fix))
             return None
         summary.semantic = True
         return embedder
@@ -341,9 +353,9 @@ class EngineIndex(Index):
             try:
                 vectors = embedder.embed([text for _, text in part])
             except EmbeddingUnavailable as exc:
-                summary.semantic = False
-                summary.semantic_reason = (
-                    f"{exc} ({len(items) - start} chunks left without vectors)"
+                left = len(items) - start
+                summary.semantic_off(
+                    Reason(f"{exc.message} ({left} chunks left without vectors)", exc.fix)
                 )
                 return
             store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
@@ -367,6 +379,7 @@ class EngineIndex(Index):
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "semantic": "true" if summary.semantic else "false",
             "semantic_reason": summary.semantic_reason,
+            "semantic_fix": summary.semantic_fix,
             "embedding_provider": self.config.embedding.provider,
         }
         if embedder is not None:
@@ -388,20 +401,20 @@ class EngineIndex(Index):
         mode: str = "hybrid",
         path_prefix: str | None = None,
         language: str | None = None,
-    ) -> list[SearchHit]:
+    ) -> SearchResult:
         if mode not in ("hybrid", "lexical", "semantic"):
             raise ValueError(f"unknown search mode {mode!r}: use hybrid, lexical or semantic")
         store = self._ready_store()
-        self.semantic_note = ""
         pool = max(k * 4, 40)
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
+        off: Reason | None = None
         if mode in ("hybrid", "lexical"):
             lexical = self._lexical(store, query, pool, path_prefix, language)
         if mode in ("hybrid", "semantic"):
-            dense = self._dense(store, query, pool, path_prefix, language)
-            if mode == "semantic" and self.semantic_note:
-                raise IndexError_(self.semantic_note, "use --mode lexical, or fix semantic search")
+            dense, off = self._dense(store, query, pool, path_prefix, language)
+            if mode == "semantic" and off is not None:
+                raise IndexProblem(off.message, off.fix or "use --mode lexical")
         if not dense:
             ranked = [cid for cid, _ in lexical][:k]
             scores = {cid: score for cid, score in lexical}
@@ -413,7 +426,7 @@ class EngineIndex(Index):
                 [(DENSE_WEIGHT, [c for c, _ in dense]), (LEXICAL_WEIGHT, [c for c, _ in lexical])]
             )
             ranked = sorted(scores, key=lambda c: -scores[c])[:k]
-        return self._hits(store, ranked, scores)
+        return SearchResult(self._hits(store, ranked, scores), off)
 
     def _where(self, path_prefix: str | None, language: str | None) -> str | None:
         clauses = []
@@ -441,25 +454,24 @@ class EngineIndex(Index):
 
     def _dense(
         self, store: Store, query: str, limit: int, path_prefix: str | None, language: str | None
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[list[tuple[str, float]], Reason | None]:
+        """Dense hits, or none and the reason they could not be had."""
         meta = store.meta()
         model = meta.get("embedding_model", "")
         if meta.get("semantic") != "true" or not model:
-            self.semantic_note = "semantic search is off: " + (
-                meta.get("semantic_reason") or "the index has no vectors"
-            )
-            return []
+            why = meta.get("semantic_reason") or "the index has no vectors"
+            return [], Reason(f"semantic search is off: {why}", meta.get("semantic_fix", ""))
         matrix = self._vector_matrix(store)
         if matrix is None or not matrix.chunk_ids:
-            self.semantic_note = "semantic search is off: the index has no vectors yet"
-            return []
+            return [], Reason(
+                "semantic search is off: the index has no vectors yet", "run `enclave index`"
+            )
         try:
             embedder = self._embedder_for_queries(model)
             vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
         except EmbeddingUnavailable as exc:
-            self.semantic_note = f"semantic search is off for this query: {exc}"
-            return []
-        return matrix.top(vector, limit, path_prefix=path_prefix, language=language)
+            return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
+        return matrix.top(vector, limit, path_prefix=path_prefix, language=language), None
 
     def _embedder_for_queries(self, model_id: str) -> Embedder:
         if self._embedder_cache is None or self._embedder_cache.model_id != model_id:
@@ -551,6 +563,7 @@ class EngineIndex(Index):
         status.embedding_dim = int(meta.get("embedding_dim", "0") or 0)
         status.semantic = meta.get("semantic") == "true"
         status.semantic_reason = meta.get("semantic_reason", "")
+        status.semantic_fix = meta.get("semantic_fix", "")
         return status
 
     # ---- symbols ------------------------------------------------------------------------

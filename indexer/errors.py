@@ -1,12 +1,22 @@
-"""The one shape of every error Enclave shows a person: what is wrong, and what to do about it."""
+"""The indexer's errors: one a user can act on, and the failures that mean the storage is at fault.
+
+Only storage failures (I/O, LanceDB/Lance, Arrow) are turned into "the index is damaged or
+unreadable"; anything else (a ``TypeError``, an ``AttributeError``) is a bug and propagates as one.
+"""
 
 from __future__ import annotations
 
+import pyarrow as pa
 
-class EnclaveError(Exception):
-    """``message`` says what is wrong; ``fix`` (may be empty) says what to do about it."""
+from enclave.errors import EnclaveError
 
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(f"{message} ({fix})" if fix else message)
-        self.message = message
-        self.fix = fix
+
+class IndexProblem(EnclaveError):
+    """An index problem a user can act on: ``message`` says what is wrong, ``fix`` what to do."""
+
+
+# What LanceDB and Arrow raise when the files under an index are missing, truncated or
+# unreadable: the Rust core surfaces I/O and format errors as OSError or RuntimeError, Arrow as
+# ArrowException (its ArrowInvalid is also a ValueError, which is why ValueError is not listed:
+# our own code raises it for bad arguments).
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, pa.ArrowException)

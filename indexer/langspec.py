@@ -20,7 +20,7 @@ from importlib import resources
 
 from tree_sitter import Query, QueryError
 
-from indexer.languages import language_object
+from enclave.indexer.languages import language_object
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.tokens import search_text
-from indexer.types import Candidate, Skipped
+from enclave.indexer.tokens import search_text
+from enclave.indexer.types import Candidate, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def _file_row(
 
 def process_file(root: Path, candidate: Candidate) -> FileRows:
     """Everything the store needs for ``candidate``; never raises (errors become a row state)."""
-    from indexer.chunker import analyze
-    from indexer.discover import read_source
-    from indexer.redact import redact
+    from enclave.indexer.chunker import analyze
+    from enclave.indexer.discover import read_source
+    from enclave.indexer.redact import redact
 
     try:
         source = read_source(root, candidate)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.types import SymbolDef
+from enclave.indexer.types import SymbolDef
 
 RRF_K = 60
 DENSE_WEIGHT = 1.0

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from indexer.api import IndexError_
+from enclave.indexer.errors import IndexProblem
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Store:
                 read_consistency_interval=timedelta(seconds=0),
             )
         except Exception as exc:
-            raise IndexError_(
+            raise IndexProblem(
                 f"cannot open the index at {uri}: {exc}", "check the path or --db URI"
             ) from exc
         self._tables: dict[str, Any] = {}
@@ -133,7 +133,7 @@ class Store:
                 if not token:
                     return names
         except Exception as exc:
-            raise IndexError_(
+            raise IndexProblem(
                 f"the index at {self.uri} is unreadable ({exc})",
                 "run `enclave index --full` to rebuild it",
             ) from exc
@@ -147,14 +147,14 @@ class Store:
         return set(TABLES) <= self.existing()
 
     def check_readable(self) -> None:
-        """Raise IndexError_ if any table cannot be read (a damaged index)."""
+        """Raise IndexProblem if any table cannot be read (a damaged index)."""
         try:
             for name in TABLES:
                 self.table(name).count_rows()
-        except IndexError_:
+        except IndexProblem:
             raise
         except Exception as exc:
-            raise IndexError_(
+            raise IndexProblem(
                 f"the index at {self.uri} is damaged ({type(exc).__name__}: {exc})",
                 "run `enclave index --full` to rebuild it",
             ) from exc

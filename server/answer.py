@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.model import prompts
-from server.model.budget import fit_pieces, keep_head
-from server.model.client import ModelClient
-from server.types import Citation, ContextPiece
+from enclave.indexer.api import Index, IndexProblem
+from enclave.server.model import prompts
+from enclave.server.model.budget import fit_pieces, keep_head, overlaps
+from enclave.server.model.client import ModelClient
+from enclave.server.types import Citation, ContextPiece
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +53,21 @@ class Answer:
     notes: list[str] = field(default_factory=list)
 
 
-def _overlaps(a: ContextPiece, b: ContextPiece) -> bool:
-    return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
-
-
-def _dedupe(pieces: Sequence[ContextPiece]) -> list[ContextPiece]:
-    out: list[ContextPiece] = []
-    for piece in pieces:
-        if not any(_overlaps(piece, kept) for kept in out):
-            out.append(piece)
-    return out
-
-
 def _note(notes: list[str], text: str) -> None:
     if text not in notes:
         notes.append(text)
 
 
-async def _index_call(index: Any, notes: list[str], method: str, *args: Any, **kwargs: Any) -> Any:
+async def _index_call(
+    index: Index | None, notes: list[str], method: str, *args: Any, **kwargs: Any
+) -> Any:
     """Call a (blocking) index method off the event loop; None (and a note) if it cannot answer."""
     if index is None:
         _note(notes, "no index for this repository: answered without repository context")
         return None
     try:
         return await asyncio.to_thread(getattr(index, method), *args, **kwargs)
-    except Exception as exc:  # the answer still works without repository context
+    except IndexProblem as exc:  # the answer still works without repository context
         log.warning("index %s failed, answering without that context: %s", method, exc)
         _note(notes, f"the index could not be read ({exc}): answered without that context")
         return None
@@ -84,8 +75,7 @@ async def _index_call(index: Any, notes: list[str], method: str, *args: Any, **k
 
 def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:
     est = client.estimator(client.config.ollama.chat_model)
-    texts = [f"{p.path}:{p.start_line}-{p.end_line}\n{p.text}\n" for p in pieces]
-    return fit_pieces(list(pieces), texts, budget, est)
+    return fit_pieces(pieces, budget, est)[0]
 
 
 def _citations(markdown: str, pieces: Sequence[ContextPiece]) -> list[Citation]:
@@ -115,7 +105,7 @@ async def _stream(
 
 
 async def ask(
-    index: Any,
+    index: Index | None,
     client: ModelClient,
     question: str,
     *,
@@ -139,13 +129,13 @@ async def ask(
                     "the code the question is about", chunk.symbol,
                 )
             )  # fmt: skip
-    hits = await _index_call(index, notes, "search", question, k=ASK_HITS, mode="hybrid")
-    if hits is not None:
-        if getattr(index, "semantic_note", ""):
-            _note(notes, f"{index.semantic_note} (context from lexical matches only)")
+    found = await _index_call(index, notes, "search", question, k=ASK_HITS, mode="hybrid")
+    hits = found.hits if found is not None else []
+    if found is not None:
+        if found.semantic_off is not None:
+            _note(notes, f"{found.semantic_off.message} (context from lexical matches only)")
         if not hits:
             _note(notes, "nothing in the index matched the question: no repository context")
-    hits = hits or []
     for hit in hits:
         pieces.append(
             ContextPiece(
@@ -153,7 +143,7 @@ async def ask(
                 "matches the question", hit.symbol, hit.score,
             )
         )  # fmt: skip
-    used = _fit(client, _dedupe(pieces), client.config.chat.context_tokens)
+    used = _fit(client, pieces, client.config.chat.context_tokens)
     markdown, thinking = await _stream(client, prompts.ask_messages(question, used), on_event)
     citations = _citations(markdown, used)
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
@@ -165,7 +155,7 @@ def _names(text: str) -> list[str]:
 
 
 async def explain(
-    index: Any,
+    index: Index | None,
     client: ModelClient,
     *,
     path: str,
@@ -194,7 +184,7 @@ async def explain(
         piece = ContextPiece(
             d.path, d.start_line, d.end_line, "", f"definition of `{d.name}`", d.qualified_name
         )
-        if _overlaps(piece, selected) or any(_overlaps(piece, p) for p in pieces):
+        if overlaps(piece, selected) or any(overlaps(piece, p) for p in pieces):
             continue
         chunk = await _index_call(index, notes, "chunk_at", d.path, d.start_line)
         if chunk is not None:
@@ -207,7 +197,7 @@ async def explain(
         if len(pieces) >= EXPLAIN_DEFINITIONS:
             break
     budget = min(chat.context_tokens, room - est.count(selection))
-    used = _fit(client, _dedupe(pieces), max(budget, 0))
+    used = _fit(client, pieces, max(budget, 0))
     messages = prompts.explain_messages(path, start_line, end_line, selection, used)
     markdown, thinking = await _stream(client, messages, on_event)
     citations = [Citation(path, start_line, end_line)]

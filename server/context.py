@@ -21,15 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from indexer.config import Config
-from indexer.languages import language_for_path, parser_for
-from indexer.redact import redact
-from indexer.types import SymbolDef
-from server.model.budget import TokenEstimator
-from server.types import ContextPiece
+from enclave.config import Config
+from enclave.indexer.errors import IndexProblem
+from enclave.indexer.languages import language_for_path, parser_for
+from enclave.indexer.redact import redact
+from enclave.indexer.types import SymbolDef
+from enclave.server.model.budget import (
+    Dropped,
+    TokenEstimator,
+    fit_cursor_text,
+    fit_pieces,
+    keep_head,
+    piece_tokens,
+)
+from enclave.server.types import ContextPiece
 
 if TYPE_CHECKING:
-    from indexer.api import Index
+    from enclave.indexer.api import Index
 
 INDENT_LANGUAGES = {"python"}
 _KEYWORD_TEXT = """
@@ -59,12 +67,6 @@ RECENT_WINDOW = 8  # lines either side of a recent edit
 
 
 log = logging.getLogger(__name__)
-_ESTIMATOR = TokenEstimator()
-
-
-def estimate_tokens(text: str) -> int:
-    """Token estimate shared with the model layer (errs high: about three characters a token)."""
-    return _ESTIMATOR.count(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,6 @@ class RecentEdit:
     path: str
     text: str
     line: int
-
-
-@dataclass(slots=True)
-class Dropped:
-    piece: ContextPiece
-    why: str
 
 
 @dataclass(slots=True)
@@ -98,6 +94,7 @@ class PreparedCompletion:
     dropped: list[Dropped] = field(default_factory=list)
     budget_tokens: int = 0
     notes: list[str] = field(default_factory=list)
+    estimator: TokenEstimator = field(default_factory=TokenEstimator)
 
 
 def relative_path(index: Index | None, path: str | Path) -> str:
@@ -134,26 +131,6 @@ def split_at(text: str, line: int, character: int) -> tuple[str, str]:
     body = lines[line].rstrip("\r\n")
     offset += utf16_to_index(body, character)
     return text[:offset], text[offset:]
-
-
-def cut_prefix(prefix: str, tokens: int) -> str:
-    """Keep the end of ``prefix`` within ``tokens``, starting at a line boundary when cut."""
-    limit = tokens * 3
-    if len(prefix) <= limit:
-        return prefix
-    cut = prefix[-limit:]
-    newline = cut.find("\n")
-    return cut[newline + 1 :] if 0 <= newline < len(cut) - 1 else cut
-
-
-def cut_suffix(suffix: str, tokens: int) -> str:
-    """Keep the start of ``suffix`` within ``tokens``, ending at a line boundary when cut."""
-    limit = tokens * 3
-    if len(suffix) <= limit:
-        return suffix
-    cut = suffix[:limit]
-    newline = cut.rfind("\n")
-    return cut[: newline + 1] if newline > 0 else cut
 
 
 def _literal_at_cursor(prefix: str, suffix: str, language: str) -> str:
@@ -257,21 +234,6 @@ def _module_matches(module: str, path: str) -> bool:
     return stem.endswith(dotted) or stem.endswith(dotted + "/__init__")
 
 
-def _clip(text: str, tokens: int) -> str:
-    """Keep whole leading lines of ``text`` within ``tokens``."""
-    if estimate_tokens(text) <= tokens:
-        return text
-    kept: list[str] = []
-    used = 0
-    for part in text.splitlines(keepends=True):
-        cost = estimate_tokens(part)
-        if used + cost > tokens:
-            break
-        kept.append(part)
-        used += cost
-    return "".join(kept)
-
-
 class _Sources:
     """Repository files as the index stores them (secrets redacted), read once per completion.
 
@@ -295,7 +257,7 @@ class _Sources:
 
 
 def _definition_text(
-    index: Index, sources: _Sources, definition: SymbolDef, cap: int
+    index: Index, sources: _Sources, definition: SymbolDef, cap: int, est: TokenEstimator
 ) -> tuple[str, int, int]:
     """The redacted text of a definition, summarised when it is over ``cap`` tokens."""
     lines = sources.lines(definition.path)
@@ -311,7 +273,7 @@ def _definition_text(
         first = max(definition.start_line, chunk.start_line)
         last = min(definition.end_line, chunk.end_line)
         text = "".join(chunk_lines[first - chunk.start_line : last - chunk.start_line + 1])
-    if estimate_tokens(text) <= cap:
+    if est.count(text) <= cap:
         return text, first, last
     if definition.kind == "class":
         members = [
@@ -320,10 +282,10 @@ def _definition_text(
             if s.qualified_name.startswith(definition.qualified_name + ".")
             and s.qualified_name.count(".") == definition.qualified_name.count(".") + 1
         ]
-        head = _clip(text, cap // 2)
+        head = keep_head(text, cap // 2, est)
         outline = "".join(f"    {s.signature} ...\n" for s in members)
-        return head + _clip(outline, cap - estimate_tokens(head)), first, last
-    clipped = _clip(text, cap)
+        return head + keep_head(outline, cap - est.count(head), est), first, last
+    clipped = keep_head(text, cap, est)
     return clipped, first, first + clipped.count("\n") - 1 if clipped.endswith("\n") else last
 
 
@@ -350,6 +312,7 @@ def _definition_pieces(
     cap: int,
     budget: int,
     pool: ThreadPoolExecutor,
+    est: TokenEstimator,
 ) -> list[ContextPiece]:
     lines = text.splitlines()
     near = names_near(lines, line)
@@ -402,7 +365,7 @@ def _definition_pieces(
         if len(chosen) >= MAX_DEFINITIONS or expected >= budget:
             break
     sources = _Sources(index)
-    texts = [_definition_text(index, sources, item[1], cap) for item in chosen]
+    texts = [_definition_text(index, sources, item[1], cap, est) for item in chosen]
     return [
         ContextPiece(
             path=definition.path, start_line=first, end_line=last, text=body, reason=why,
@@ -412,7 +375,9 @@ def _definition_pieces(
     ]  # fmt: skip
 
 
-def _recent_pieces(path: str, recent: Sequence[RecentEdit], cap: int) -> list[ContextPiece]:
+def _recent_pieces(
+    path: str, recent: Sequence[RecentEdit], cap: int, est: TokenEstimator
+) -> list[ContextPiece]:
     pieces: list[ContextPiece] = []
     for edit in recent:
         if edit.path == path:
@@ -420,7 +385,7 @@ def _recent_pieces(path: str, recent: Sequence[RecentEdit], cap: int) -> list[Co
         lines = edit.text.splitlines(keepends=True)
         start = max(0, edit.line - RECENT_WINDOW)
         end = min(len(lines), edit.line + RECENT_WINDOW + 1)
-        body = _clip("".join(lines[start:end]), cap)
+        body = keep_head("".join(lines[start:end]), cap, est)
         if not body.strip():
             continue
         pieces.append(
@@ -436,19 +401,25 @@ def _recent_pieces(path: str, recent: Sequence[RecentEdit], cap: int) -> list[Co
 
 
 def _similar_pieces(
-    index: Index, path: str, prefix: str, window: tuple[int, int], semantic: bool, cap: int
+    index: Index,
+    path: str,
+    prefix: str,
+    window: tuple[int, int],
+    semantic: bool,
+    cap: int,
+    est: TokenEstimator,
 ) -> list[ContextPiece]:
     tail = " ".join(prefix.splitlines()[-6:])
     words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tail) if w.lower() not in KEYWORDS]
     query = " ".join(words[-40:])  # identifiers only: quotes would make a phrase query
     if not query:
         return []
-    hits = index.search(query, k=MAX_SIMILAR + 3, mode="hybrid" if semantic else "lexical")
+    found = index.search(query, k=MAX_SIMILAR + 3, mode="hybrid" if semantic else "lexical")
     pieces: list[ContextPiece] = []
-    for hit in hits:
+    for hit in found.hits:
         if hit.path == path and hit.start_line <= window[1] and window[0] <= hit.end_line:
             continue  # the cursor's own neighbourhood
-        body = _clip(hit.text, cap)
+        body = keep_head(hit.text, cap, est)
         label = f" `{hit.symbol}`" if hit.symbol else ""
         pieces.append(
             ContextPiece(
@@ -464,33 +435,16 @@ def _similar_pieces(
     return pieces
 
 
-def fit_pieces(
-    candidates: Sequence[ContextPiece], budget: int
-) -> tuple[list[ContextPiece], list[Dropped]]:
-    """Keep pieces in priority order while they fit ``budget`` tokens; drop duplicates."""
-    kept: list[ContextPiece] = []
-    dropped: list[Dropped] = []
-    used = 0
-    for piece in candidates:
-        if any(_overlaps(k, piece.path, piece.start_line, piece.end_line) for k in kept):
-            dropped.append(Dropped(piece, "overlaps a piece already chosen"))
-            continue
-        cost = estimate_tokens(piece.text) + estimate_tokens(piece.path) + 4
-        if used + cost > budget:
-            dropped.append(Dropped(piece, f"over the budget ({used}+{cost} > {budget} tokens)"))
-            continue
-        kept.append(piece)
-        used += cost
-    return kept, dropped
-
-
 def _guarded(
     prepared: PreparedCompletion, what: str, gather: Callable[..., list[ContextPiece]], *args: Any
 ) -> list[ContextPiece]:
-    """Run one context source; an index failure costs that source, never the completion."""
+    """Run one context source; an index failure costs that source, never the completion.
+
+    Only index problems are absorbed; any other exception is a bug and fails the request.
+    """
     try:
         return gather(*args)
-    except Exception as exc:
+    except IndexProblem as exc:
         log.warning("context source %r failed: %s", what, exc, exc_info=True)
         prepared.notes.append(f"{what} unavailable: {exc}")
         return []
@@ -506,65 +460,51 @@ def prepare_completion(
     *,
     recent: Sequence[RecentEdit] = (),
     semantic: bool = False,
+    estimator: TokenEstimator | None = None,
 ) -> PreparedCompletion:
     """Cut prefix/suffix, decide multi-line, and gather the context pieces for one position.
 
     ``path`` is repository-relative (or absolute inside the index root); ``text`` is the (possibly unsaved) document; ``line`` and
     ``character`` are a 0-based LSP position (UTF-16 columns). ``index`` may be None (no index
-    yet): then only the recently edited buffers are used.
+    yet): then only the recently edited buffers are used. ``estimator`` is the completion
+    model's (it learns from the server's token counts); every budget is measured with it.
     """
     path = relative_path(index, path)
     settings = config.completion
     language = language_of(path)
+    est = estimator or TokenEstimator()
     before, after = split_at(text, line, character)
-    prefix = cut_prefix(before, settings.prefix_tokens)
-    suffix = cut_suffix(after, settings.suffix_tokens)
+    cut = fit_cursor_text(before, after, settings, est)
+    prefix, suffix, budget = cut.prefix, cut.suffix, cut.context_tokens
     multiline, why = decide_multiline(prefix, suffix, language)
     first_line = line - prefix.count("\n") + 1
     window = (first_line, line + 1 + suffix.count("\n"))
-    budget = settings.context_tokens
     cap = max(64, budget // 3)
     prepared = PreparedCompletion(
         path=path, language=language, line=line, character=character, prefix=prefix,
         suffix=suffix, multiline=multiline, multiline_reason=why, budget_tokens=budget,
+        estimator=est,
     )  # fmt: skip
     candidates: list[ContextPiece] = []
     if index is None:
         prepared.notes.append("no index yet: repository context limited to open buffers")
-        candidates += _recent_pieces(path, recent, cap)
+        candidates += _recent_pieces(path, recent, cap, est)
     else:
         # Index queries release the GIL: the similar-code search and the definitions' texts run
         # side by side, which keeps the whole pipeline within a few tens of milliseconds.
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
-            similar = pool.submit(_similar_pieces, index, path, prefix, window, semantic, cap)
+            similar = pool.submit(_similar_pieces, index, path, prefix, window, semantic, cap, est)
             candidates += _guarded(
                 prepared, "definitions", _definition_pieces, index, path, text, line, language,
-                window, cap, budget, pool,
+                window, cap, budget, pool, est,
             )  # fmt: skip
-            candidates += _recent_pieces(path, recent, cap)
+            candidates += _recent_pieces(path, recent, cap, est)
             candidates += _guarded(prepared, "similar code", similar.result)
-    prepared.pieces, prepared.dropped = fit_pieces(candidates, budget)
+    prepared.pieces, prepared.dropped = fit_pieces(candidates, budget, est)
     return prepared
 
 
-def build_context(
-    index: Index | None,
-    path: str | Path,
-    text: str,
-    line: int,
-    character: int,
-    config: Config,
-    *,
-    recent: Sequence[RecentEdit] = (),
-    semantic: bool = False,
-) -> list[ContextPiece]:
-    """The pieces a completion at (0-based ``line``, UTF-16 ``character``) sends, in order."""
-    return prepare_completion(
-        index, path, text, line, character, config, recent=recent, semantic=semantic
-    ).pieces
-
-
-def _piece_json(piece: ContextPiece) -> dict[str, Any]:
+def _piece_json(piece: ContextPiece, est: TokenEstimator) -> dict[str, Any]:
     return {
         "path": piece.path,
         "start_line": piece.start_line,
@@ -572,13 +512,14 @@ def _piece_json(piece: ContextPiece) -> dict[str, Any]:
         "symbol": piece.symbol,
         "reason": piece.reason,
         "score": piece.score,
-        "tokens": estimate_tokens(piece.text),
+        "tokens": piece_tokens(piece, est),
         "text": piece.text,
     }
 
 
 def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
     """JSON-ready description of a prepared completion (1-based lines)."""
+    est = prepared.estimator
     return {
         "path": prepared.path,
         "line": prepared.line + 1,
@@ -586,14 +527,14 @@ def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
         "language": prepared.language,
         "multiline": prepared.multiline,
         "multiline_reason": prepared.multiline_reason,
-        "prefix_tokens": estimate_tokens(prepared.prefix),
-        "suffix_tokens": estimate_tokens(prepared.suffix),
+        "prefix_tokens": est.count(prepared.prefix),
+        "suffix_tokens": est.count(prepared.suffix),
         "prefix": prepared.prefix,
         "suffix": prepared.suffix,
         "budget_tokens": prepared.budget_tokens,
-        "used_tokens": sum(estimate_tokens(p.text) for p in prepared.pieces),
-        "pieces": [_piece_json(p) for p in prepared.pieces],
-        "dropped": [{**_piece_json(d.piece), "why_dropped": d.why} for d in prepared.dropped],
+        "used_tokens": sum(piece_tokens(p, est) for p in prepared.pieces),
+        "pieces": [_piece_json(p, est) for p in prepared.pieces],
+        "dropped": [{**_piece_json(d.piece, est), "why_dropped": d.why} for d in prepared.dropped],
         "notes": prepared.notes,
     }
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from indexer.config import Config
-from server.model.client import ModelClient
-from server.model.errors import ModelError, ModelNotFound
+from enclave.config import Config
+from enclave.server.model.client import ModelClient
+from enclave.server.model.errors import ModelError, ModelNotFound
 
 log = logging.getLogger(__name__)
 
@@ -284,9 +284,9 @@ def _index_check(config: Config, root: Path | None, checks: list[Check]) -> dict
         checks.append(Check("index", "skipped", "not inside a repository"))
         return None
     try:
-        from indexer.api import Index
+        from enclave.indexer.api import open_index
 
-        index = Index.open(root, config)
+        index = open_index(root, config)
         try:
             status = index.status()
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.config import Config, load_config, normalize_host, to_wire
+from enclave.config import Config, load_config, normalize_host, to_wire
 
 
 def test_defaults_without_any_layer(tmp_path: Path) -> None:

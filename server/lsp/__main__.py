@@ -1,8 +1,8 @@
-"""``python -m server.lsp``: run the language server over stdio (what `enclave lsp` does)."""
+"""``python -m enclave.server.lsp``: run the language server over stdio (what `enclave lsp` does)."""
 
 import sys
 
-from server.lsp.app import run_lsp
+from enclave.server.lsp.app import run_lsp
 
 # Guarded: indexing worker processes re-import the main module and must not start a server.
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ says what is wrong and how to fix it. The work itself is ``server.answer``'s; th
 
 from __future__ import annotations
 
-import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,13 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from server.lsp.convert import citation_json, parse_range, to_plain
-from server.lsp.services import Root, Services
-from server.lsp.status import StatusReporter
-from server.model.errors import ModelError
+from enclave.indexer.api import IndexProblem
+from enclave.server.answer import Answer, AnswerEvent, ask, explain
+from enclave.server.lsp.convert import citation_json, parse_range, to_plain
+from enclave.server.lsp.services import Root, Services
+from enclave.server.lsp.status import StatusReporter
+from enclave.server.model.client import ModelClient
+from enclave.server.model.errors import ModelError
 
 log = logging.getLogger(__name__)
 EXPLAIN, ASK = "enclave/explain", "enclave/ask"
@@ -80,7 +83,7 @@ def _enclosing(root: Root, path: str, line: int, total: int) -> tuple[int, int]:
     if root.index is not None and root.error is None:
         try:
             symbols = root.index.file_symbols(path)
-        except Exception:
+        except IndexProblem:
             log.warning("file_symbols(%s) failed", path, exc_info=True)
             symbols = []
         around = [s for s in symbols if s.start_line <= line + 1 <= s.end_line]
@@ -96,23 +99,24 @@ class Answers:
         self.services = services
         self.status = status
 
-    def _stream(self, token: Any) -> Any:
+    def _stream(self, token: int | str | None) -> Callable[[AnswerEvent], None] | None:
+        """Send each delta of the answer as `$/progress` on the client's partial-result token."""
         if token is None:
             return None
 
-        def on_event(event: Any) -> None:
+        def on_event(event: AnswerEvent) -> None:
             value = {k: v for k in ("thinking", "markdown") if (v := getattr(event, k, ""))}
             if value:
                 self.services.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
 
         return on_event
 
-    def _model(self) -> Any:
+    def _model(self) -> ModelClient:
         if self.services.model is None:
             raise AnswerError("the model client is not ready yet; try again in a moment")
         return self.services.model
 
-    def _result(self, root: Root, answer: Any) -> dict[str, Any]:
+    def _result(self, root: Root, answer: Answer) -> dict[str, Any]:
         return {
             "markdown": answer.markdown,
             "thinking": answer.thinking,
@@ -121,11 +125,9 @@ class Answers:
             "notes": list(answer.notes),
         }
 
-    async def _run(self, call: Any) -> Any:
+    async def _run(self, call: Callable[[], Awaitable[Answer]]) -> Answer:
         try:
-            answer = call()
-            if inspect.isawaitable(answer):
-                answer = await answer
+            answer = await call()
         except ValueError as exc:  # empty question or selection: the message says what to do
             raise JsonRpcInvalidParams(str(exc)) from exc
         except ModelError as exc:
@@ -135,12 +137,10 @@ class Answers:
         return answer
 
     async def explain(self, params: dict[str, Any]) -> dict[str, Any]:
-        from server.answer import explain
-
         target = _target(self.services, params, need=True)
         assert target is not None
         model = self._model()
-        on_event = self._stream(params.get("partialResultToken"))
+        on_event = self._stream(_token(params))
         answer = await self._run(
             lambda: explain(
                 target.root.index, model, path=target.path, text=target.text,
@@ -150,8 +150,6 @@ class Answers:
         return self._result(target.root, answer)
 
     async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        from server.answer import ask
-
         question = params.get("question")
         if not isinstance(question, str) or not question.strip():
             raise JsonRpcInvalidParams('question is required: {"question": "..."}')
@@ -163,7 +161,7 @@ class Answers:
         else:
             raise JsonRpcInvalidParams("no workspace folder is open")
         model = self._model()
-        on_event = self._stream(params.get("partialResultToken"))
+        on_event = self._stream(_token(params))
         answer = await self._run(
             lambda: ask(
                 root.index, model, question,
@@ -176,6 +174,13 @@ class Answers:
         return self._result(root, answer)
 
 
+def _token(params: dict[str, Any]) -> int | str | None:
+    token = params.get("partialResultToken")
+    if token is None or (isinstance(token, int | str) and not isinstance(token, bool)):
+        return token
+    raise JsonRpcInvalidParams("partialResultToken must be an integer or a string")
+
+
 def _params(raw: Any) -> dict[str, Any]:
     value = to_plain(raw)
     if value is None:
@@ -185,7 +190,10 @@ def _params(raw: Any) -> dict[str, Any]:
     return value
 
 
-def setup(server: LanguageServer, services: Services, answers: Answers) -> None:
+def register(server: LanguageServer, services: Services, status: StatusReporter) -> None:
+    """`enclave/explain`, `enclave/ask`, their commands and the code actions that run them."""
+    answers = Answers(server, services, status)
+
     @server.feature(EXPLAIN)
     async def explain_request(ls: LanguageServer, params: Any) -> dict[str, Any]:
         return await answers.explain(_params(params))
@@ -202,41 +210,42 @@ def setup(server: LanguageServer, services: Services, answers: Answers) -> None:
     async def ask_command(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         return await answers.ask(_params(args[0] if args else None))
 
-    kinds: list[types.CodeActionKind | str] = ["source.enclave.explain", "source.enclave.ask"]
-
     @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds)
+        types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=KINDS)
     )
     def code_actions(ls: LanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        only = params.context.only
-        if only and not any(str(kind).startswith(str(o)) for o in only for kind in kinds):
-            return []
-        argument = {
-            "textDocument": {"uri": params.text_document.uri},
-            "range": {
-                "start": {
-                    "line": params.range.start.line,
-                    "character": params.range.start.character,
-                },
-                "end": {"line": params.range.end.line, "character": params.range.end.character},
-            },
-        }
-        explain_title = "Enclave: Explain" + (
-            "" if params.range.start != params.range.end else " this definition"
-        )
-        return [
-            types.CodeAction(
-                title=explain_title,
-                kind="source.enclave.explain",
-                command=types.Command(
-                    title=explain_title, command="enclave.explain", arguments=[argument]
-                ),
+        return actions_for(params)
+
+
+KINDS: list[types.CodeActionKind | str] = ["source.enclave.explain", "source.enclave.ask"]
+
+
+def actions_for(params: types.CodeActionParams) -> list[types.CodeAction]:
+    """ "Explain" and "Ask about this" for the range (unless the client asked for other kinds)."""
+    only = params.context.only
+    if only and not any(str(kind).startswith(str(o)) for o in only for kind in KINDS):
+        return []
+    start, end = params.range.start, params.range.end
+    argument = {
+        "textDocument": {"uri": params.text_document.uri},
+        "range": {
+            "start": {"line": start.line, "character": start.character},
+            "end": {"line": end.line, "character": end.character},
+        },
+    }
+    explain_title = "Enclave: Explain" + ("" if start != end else " this definition")
+    ask_title = "Enclave: Ask about this"
+    return [
+        types.CodeAction(
+            title=explain_title,
+            kind="source.enclave.explain",
+            command=types.Command(
+                title=explain_title, command="enclave.explain", arguments=[argument]
             ),
-            types.CodeAction(
-                title="Enclave: Ask about this",
-                kind="source.enclave.ask",
-                command=types.Command(
-                    title="Enclave: Ask about this", command="enclave.ask", arguments=[argument]
-                ),
-            ),
-        ]
+        ),
+        types.CodeAction(
+            title=ask_title,
+            kind="source.enclave.ask",
+            command=types.Command(title=ask_title, command="enclave.ask", arguments=[argument]),
+        ),
+    ]

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from indexer.api import Index, IndexError_, IndexSummary, ProgressFn
-from indexer.config import Config
+from enclave.config import Config
+from enclave.indexer.api import Index, IndexProblem, IndexSummary, ProgressFn, open_index
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
@@ -42,7 +42,7 @@ def release_memory() -> None:
 def _child(root: str, config: Config, full: bool, events: Any, stop: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
     try:
-        index = Index.open(Path(root), config)
+        index = open_index(Path(root), config)
         summary = index.update(
             full=full,
             progress=lambda done, total, message: events.put(("progress", done, total, message)),
@@ -50,7 +50,7 @@ def _child(root: str, config: Config, full: bool, events: Any, stop: Any) -> Non
         )
         index.close()
         events.put(("done", summary))
-    except IndexError_ as exc:
+    except IndexProblem as exc:
         events.put(("index-error", exc.message, exc.fix))
     except BaseException as exc:
         events.put(("error", f"{type(exc).__name__}: {exc}"))
@@ -80,7 +80,7 @@ def build_in_child(
                 event = events.get(timeout=POLL_S)
             except queue.Empty:
                 if not process.is_alive():
-                    raise IndexError_(
+                    raise IndexProblem(
                         f"the indexing process ended unexpectedly (exit code {process.exitcode})",
                         "see the Enclave server log, then run `enclave.reindex`",
                     ) from None
@@ -92,7 +92,7 @@ def build_in_child(
                 summary: IndexSummary = event[1]
                 return summary
             elif kind == "index-error":
-                raise IndexError_(event[1], event[2])
+                raise IndexProblem(event[1], event[2])
             else:
                 raise RuntimeError(event[1])
     finally:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,11 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from server.context import PreparedCompletion, prepare_completion, report_of, split_at
-from server.lsp.convert import to_plain
-from server.lsp.services import Services
-from server.lsp.status import StatusReporter
-from server.model.errors import ModelError
+from enclave.server.context import PreparedCompletion, prepare_completion, report_of, split_at
+from enclave.server.lsp.convert import to_plain
+from enclave.server.lsp.services import Services
+from enclave.server.lsp.status import StatusReporter
+from enclave.server.model.errors import ModelError
 
 log = logging.getLogger(__name__)
 CONTEXT = "enclave/context"
@@ -97,10 +98,13 @@ class Completer:
         semantic = bool(root and root.status and root.status.semantic)
         recent = self.services.recent_edits()
         config = root.config if root is not None else self.services.config
+        model = self.services.model
+        # The completion model's own estimator: it learns that model's tokens per character.
+        est = model.estimator(config.ollama.effective_completion_model) if model else None
         return await asyncio.to_thread(
             prepare_completion,
             index, path, text, position.line, position.character, config,
-            recent=recent, semantic=semantic,
+            recent=recent, semantic=semantic, estimator=est,
         )  # fmt: skip
 
     async def _complete(
@@ -142,7 +146,10 @@ def _word_start(line_text: str, character: int) -> int:
     return start
 
 
-def setup(server: LanguageServer, services: Services, completer: Completer) -> None:
+def register(server: LanguageServer, services: Services, status: StatusReporter) -> Completer:
+    """Inline and classic completions, `enclave/context` and the edits that feed them."""
+    completer = Completer(services, status)
+
     @server.feature(CONTEXT)
     async def context_request(ls: LanguageServer, params: Any) -> dict[str, Any]:
         """`enclave/context`: what a completion at this position would send, and why."""
@@ -193,23 +200,35 @@ def setup(server: LanguageServer, services: Services, completer: Completer) -> N
         text = await completer.suggest(params.text_document.uri, params.position)
         if not text:
             return types.CompletionList(is_incomplete=True, items=[])
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        lines = document.lines
-        line_text = lines[params.position.line] if params.position.line < len(lines) else ""
-        character = min(params.position.character, len(line_text))
-        start = _word_start(line_text, character)
-        word = line_text[start:character]
-        edit_range = types.Range(
-            start=types.Position(line=params.position.line, character=start), end=params.position
-        )
-        label = (word + text).split("\n", 1)[0].strip() or text.strip().split("\n", 1)[0]
-        item = types.CompletionItem(
-            label=label[:80],
-            detail="Enclave",
-            kind=types.CompletionItemKind.Text,
-            insert_text_format=types.InsertTextFormat.PlainText,
-            filter_text=word + text.split("\n", 1)[0],
-            text_edit=types.TextEdit(range=edit_range, new_text=word + text),
-            sort_text="0",
-        )
+        lines = ls.workspace.get_text_document(params.text_document.uri).lines
+        item = completion_item(lines, params.position, text)
         return types.CompletionList(is_incomplete=True, items=[item])
+
+    return completer
+
+
+def completion_item(
+    lines: Sequence[str], position: types.Position, text: str
+) -> types.CompletionItem:
+    """A classic completion item that inserts ``text`` at ``position``.
+
+    The item replaces the word before the cursor with that word plus ``text``, so clients that
+    filter by the typed word keep showing it while the user types.
+    """
+    line_text = lines[position.line] if position.line < len(lines) else ""
+    character = min(position.character, len(line_text))
+    start = _word_start(line_text, character)
+    word = line_text[start:character]
+    edit_range = types.Range(
+        start=types.Position(line=position.line, character=start), end=position
+    )
+    label = (word + text).split("\n", 1)[0].strip() or text.strip().split("\n", 1)[0]
+    return types.CompletionItem(
+        label=label[:80],
+        detail="Enclave",
+        kind=types.CompletionItemKind.Text,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        filter_text=word + text.split("\n", 1)[0],
+        text_edit=types.TextEdit(range=edit_range, new_text=word + text),
+        sort_text="0",
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from server.types import Citation
+from enclave.server.types import Citation
 
 
 def uri_to_path(uri: str) -> Path | None:

@@ -11,9 +11,10 @@ import asyncio
 import logging
 from typing import Any
 
-from server.lsp.services import Services
-from server.lsp.status import StatusReporter
-from server.model.errors import ModelError
+from enclave.server.lsp.services import Services
+from enclave.server.lsp.status import StatusReporter
+from enclave.server.model.client import ModelClient
+from enclave.server.model.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ class ModelHealth:
         self._task: asyncio.Task[Any] | None = None
 
     def replace_client(self) -> None:
-        from server.model.client import ModelClient
-
         self.services.model = ModelClient(self.services.config)
 
     async def aclose_client(self) -> None:
@@ -64,7 +63,7 @@ class ModelHealth:
             await self._warm_up(model, ollama.effective_completion_model)
         return problem
 
-    async def _warm_up(self, model: Any, name: str) -> None:
+    async def _warm_up(self, model: ModelClient, name: str) -> None:
         """Load the completion model now so the first completion does not wait for it (the chat
         model loads with the first question: loading both at once can exhaust a laptop's RAM)."""
         try:

@@ -1,6 +1,6 @@
 """Indexing inside the server: open/build each root's index in the background, keep it fresh.
 
-On `initialized` the app calls :meth:`Indexing.refresh` for every root: the index is opened and
+On `initialized` the lifecycle calls :meth:`Indexing.start` for every root: the index is opened and
 updated on a worker thread while `$/progress` (cancellable) and `enclave/status` tell the client
 how far it got; the event loop stays free. `didSave` and `workspace/didChangeWatchedFiles`
 re-index just those files after a short debounce. Unsaved buffers are never written to the index.
@@ -9,32 +9,25 @@ re-index just those files after a short debounce. Unsaved buffers are never writ
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from indexer.api import Index, IndexError_, IndexSummary
-from server.lsp import builder
-from server.lsp.convert import to_plain
-from server.lsp.services import IGNORED_DIRS, Root, Services
-from server.lsp.status import StatusReporter
+from enclave.indexer.api import Index, IndexProblem, IndexSummary, open_index
+from enclave.server.lsp import builder
+from enclave.server.lsp.convert import to_plain
+from enclave.server.lsp.services import IGNORED_DIRS, Root, Services
+from enclave.server.lsp.status import StatusReporter
 
 log = logging.getLogger(__name__)
 SAVE_DEBOUNCE_S = 0.3
 REPORT_EVERY_S = 0.1
-
-
-def summary_json(summary: IndexSummary) -> dict[str, Any]:
-    data = dataclasses.asdict(summary)
-    data["skipped"] = [dataclasses.asdict(s) for s in summary.skipped]
-    return data
 
 
 class _Progress:
@@ -79,7 +72,7 @@ class _Progress:
         text = f"{done}/{total} files" + (f" ({message})" if message else "")
         value = types.WorkDoneProgressReport(message=text, percentage=percentage, cancellable=True)
         token = self.token
-        self.services._call(self.server.work_done_progress.report, token, value)
+        self.services.call_soon(self.server.work_done_progress.report, token, value)
 
     def end(self, message: str) -> None:
         if self.token is not None:
@@ -98,17 +91,16 @@ class Indexing:
         self._pending: dict[int, set[str]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.on_ready: list[Callable[[Root], None]] = []
 
     async def _open(self, root: Root) -> Index:
         if root.index is None:
-            root.index = await asyncio.to_thread(Index.open, root.path, root.config)
+            root.index = await asyncio.to_thread(open_index, root.path, root.config)
             root.status = await asyncio.to_thread(root.index.status)
             root.error = None
         return root.index
 
-    async def reopen(self, root: Root) -> None:
-        """Close and reopen the index (after index/embedding settings changed)."""
+    async def close(self, root: Root) -> None:
+        """Close the index (the next refresh opens it again, e.g. with new settings)."""
         async with root.lock:
             if root.index is not None:
                 index, root.index = root.index, None
@@ -140,12 +132,12 @@ class Indexing:
                 root.last_summary = summary
                 root.status = await asyncio.to_thread(index.status)
                 root.error = None
-            except IndexError_ as exc:
+            except IndexProblem as exc:
                 log.warning("index of %s unusable: %s", root.path, exc)
                 root.error = exc
             except Exception as exc:
                 log.exception("indexing %s failed", root.path)
-                root.error = IndexError_(
+                root.error = IndexProblem(
                     f"indexing failed: {exc}",
                     "see the Enclave server log, then run `enclave.reindex`",
                 )
@@ -161,8 +153,6 @@ class Indexing:
                 if root.error is None:
                     root.ready = True
                 self.status.publish(root)
-            for callback in self.on_ready:
-                callback(root)
             return summary
 
     def start(self, root: Root, **kwargs: Any) -> asyncio.Task[Any]:
@@ -195,7 +185,10 @@ class Indexing:
             self.start(root, paths=paths)
 
 
-def setup(server: LanguageServer, services: Services, indexing: Indexing) -> None:
+def register(server: LanguageServer, services: Services, status: StatusReporter) -> Indexing:
+    """Saves, watched files and `enclave.reindex`; returns the indexer the lifecycle starts."""
+    indexing = Indexing(server, services, status)
+
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: LanguageServer, params: types.DidSaveTextDocumentParams) -> None:
         indexing.schedule([params.text_document.uri])
@@ -208,20 +201,23 @@ def setup(server: LanguageServer, services: Services, indexing: Indexing) -> Non
     async def reindex(ls: LanguageServer, *args: Any) -> dict[str, Any]:
         options = to_plain(args[0]) if args else {}
         if not isinstance(options, dict):
-            raise ValueError('enclave.reindex takes one optional object: {"full": bool}')
-        full = bool(options.get("full", False))
-        summaries = []
-        for root in services.roots:
-            summary = await indexing.refresh(root, full=full)
-            summaries.append(
-                summary_json(summary)
-                if summary
-                else {
-                    "root": str(root.path),
-                    "error": root.error.message if root.error else "unknown",
-                }
-            )
-        return {"roots": summaries}
+            raise JsonRpcInvalidParams('enclave.reindex takes one optional object: {"full": bool}')
+        return await reindex_all(services, indexing, full=bool(options.get("full", False)))
+
+    return indexing
+
+
+async def reindex_all(services: Services, indexing: Indexing, *, full: bool) -> dict[str, Any]:
+    """Update every root's index now; one summary (or error) per root."""
+    summaries = []
+    for root in services.roots:
+        summary = await indexing.refresh(root, full=full)
+        if summary is not None:
+            summaries.append(summary.to_json())
+        else:
+            error = root.error.message if root.error else "unknown"
+            summaries.append({"root": str(root.path), "error": error})
+    return {"roots": summaries}
 
 
 async def register_file_watcher(server: LanguageServer) -> None:

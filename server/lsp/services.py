@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from indexer.api import Index, IndexError_, IndexStatus, IndexSummary
-from indexer.config import Config
-from server.context import RecentEdit
-from server.lsp.convert import relative_to, uri_to_path
+from enclave.config import Config
+from enclave.indexer.api import Index, IndexProblem, IndexStatus, IndexSummary
+from enclave.server.context import RecentEdit
+from enclave.server.lsp.convert import relative_to, uri_to_path
 
 if TYPE_CHECKING:
-    from server.model.client import ModelClient
-    from server.model.errors import ModelError
+    from enclave.server.model.client import ModelClient
+    from enclave.server.model.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Root:
     path: Path
     config: Config
     index: Index | None = None
-    error: IndexError_ | None = None  # the index cannot be opened or updated
+    error: IndexProblem | None = None  # the index cannot be opened or updated
     indexing: bool = False
     ready: bool = False  # the first update finished (the index is usable before that)
     status: IndexStatus | None = None
@@ -88,7 +89,8 @@ class Services:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- client communication (safe from any thread) -------------------------------------------
-    def _call(self, function: Any, *args: Any) -> None:
+    def call_soon(self, function: Callable[..., object], *args: Any) -> None:
+        """Run ``function(*args)`` on the server's event loop (at once when already on it)."""
         loop = self.loop
         if loop is None:
             function(*args)
@@ -103,18 +105,18 @@ class Services:
             loop.call_soon_threadsafe(function, *args)
 
     def notify(self, method: str, params: Any) -> None:
-        self._call(self.server.protocol.notify, method, params)
+        self.call_soon(self.server.protocol.notify, method, params)
 
     def show_message(
         self, message: str, kind: types.MessageType = types.MessageType.Warning
     ) -> None:
         params = types.ShowMessageParams(type=kind, message=message)
-        self._call(self.server.window_show_message, params)
+        self.call_soon(self.server.window_show_message, params)
         self.log_message(message, kind)
 
     def log_message(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
         params = types.LogMessageParams(type=kind, message=message)
-        self._call(self.server.window_log_message, params)
+        self.call_soon(self.server.window_log_message, params)
 
     # -- lookups -------------------------------------------------------------------------------
     def root_for(self, uri: str) -> tuple[Root, str] | None:

@@ -4,7 +4,7 @@ Settings are read at `initialize` (initializationOptions) and `initialized` (sec
 of the workspace configuration, when the client supports it), and read again on
 `workspace/didChangeConfiguration`. Once the client has sent an ``enclave`` section, it replaces
 initializationOptions (so a removed setting falls back to its default); the result is passed to
-``indexer.config.load_config`` for each root; an invalid key is reported by name
+``enclave.config.load_config`` for each root; an invalid key is reported by name
 (showMessage + logMessage) and replaced by its default.
 """
 
@@ -18,9 +18,9 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
-from indexer.config import Config, ConfigProblem, load_config
-from server.lsp.convert import to_plain
-from server.lsp.services import Services
+from enclave.config import Config, ConfigProblem, load_config
+from enclave.server.lsp.convert import to_plain
+from enclave.server.lsp.services import Services
 
 log = logging.getLogger(__name__)
 SECTION = "enclave"
@@ -78,7 +78,7 @@ async def read_workspace_configuration(server: LanguageServer, services: Service
         )
 
 
-def setup(
+def register(
     server: LanguageServer,
     services: Services,
     on_change: Callable[[Config, Config], Awaitable[None]],

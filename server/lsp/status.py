@@ -14,7 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from server.lsp.services import Root, Services
+from enclave.server.lsp.services import Root, Services
 
 log = logging.getLogger(__name__)
 STATUS = "enclave/status"
@@ -36,10 +36,8 @@ def _problem(services: Services, root: Root) -> tuple[str, str, str]:
     wanted = root.config.embedding.provider != "none"
     if status is not None and not status.semantic and wanted:
         reason = status.semantic_reason or "no embedding model"
-        fix = ""
-        if "`" in reason:  # the indexer's reasons end with the command to run
-            fix = reason[reason.index("`") :]
-        return "degraded", f"semantic search is off: {reason} (lexical search still works)", fix
+        message = f"semantic search is off: {reason} (lexical search still works)"
+        return "degraded", message, status.semantic_fix
     return "ready", "", ""
 
 
@@ -55,6 +53,7 @@ def status_payload(services: Services, root: Root) -> dict[str, Any]:
         "symbols": status.symbols if status else 0,
         "semantic": bool(status and status.semantic),
         "semanticReason": status.semantic_reason if status else "",
+        "semanticFix": status.semantic_fix if status else "",
         "chatModel": config.ollama.chat_model,
         "completionModel": config.ollama.effective_completion_model,
         "message": message,

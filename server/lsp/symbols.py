@@ -8,9 +8,10 @@ import logging
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from indexer.types import SymbolDef
-from server.lsp.convert import path_to_uri
-from server.lsp.services import Root, Services
+from enclave.indexer.api import IndexProblem
+from enclave.indexer.types import SymbolDef
+from enclave.server.lsp.convert import path_to_uri
+from enclave.server.lsp.services import Root, Services
 
 log = logging.getLogger(__name__)
 LIMIT = 100
@@ -56,14 +57,14 @@ def find(services: Services, query: str) -> list[types.SymbolInformation]:
             continue
         try:
             found = root.index.find_symbols(query, limit=LIMIT)
-        except Exception:
+        except IndexProblem:
             log.warning("symbol search failed in %s", root.path, exc_info=True)
             continue
         results += [symbol_information(root, symbol) for symbol in found]
     return results[:LIMIT]
 
 
-def setup(server: LanguageServer, services: Services) -> None:
+def register(server: LanguageServer, services: Services) -> None:
     @server.feature(types.WORKSPACE_SYMBOL)
     async def workspace_symbol(
         ls: LanguageServer, params: types.WorkspaceSymbolParams

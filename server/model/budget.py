@@ -1,8 +1,12 @@
-"""Token budgets: a conservative token estimate that learns, and cutting text to fit a budget.
+"""Token budgets: the one place that decides how much of each kind of text a prompt gets.
 
 Ollama silently drops the start of a prompt longer than ``num_ctx``. We never let that happen:
-every piece is measured with an estimate that errs high (about 3 characters per token, less for
+every piece is measured with one estimator that errs high (about 3 characters per token, less for
 dense text), corrected from the ``prompt_eval_count`` the server reports, and cut before sending.
+
+For a completion, :func:`fit_cursor_text` cuts the text around the cursor and says how many tokens
+are left for repository context; :func:`fit_pieces` chooses the context pieces that fit. Change
+"how much context a completion gets" here (and the ``completion.*`` settings), nowhere else.
 """
 
 from __future__ import annotations
@@ -10,9 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-T = TypeVar("T")
+from enclave.config import CompletionConfig
+from enclave.server.model.errors import ContextTooLong
+from enclave.server.model.prompts import COMPLETION_SYSTEM
+from enclave.server.types import ContextPiece
+
+PROMPT_MARGIN = 48  # tokens kept free for the model's chat template around our text
+TEMPLATE_TOKENS = 60  # the instructions and markup a chat-style completion prompt adds
+SINGLE_LINE_TOKENS = 48  # the longest answer a single-line completion may generate
 
 DEFAULT_CHARS_PER_TOKEN = 3.0
 MIN_CHARS_PER_TOKEN = 1.0
@@ -86,18 +96,90 @@ def keep_head(text: str, budget: int, estimator: TokenEstimator) -> str:
     return "".join(kept)
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A context piece left out of a prompt, and why (shown by `enclave context`)."""
+
+    piece: ContextPiece
+    why: str
+
+
+def piece_tokens(piece: ContextPiece, estimator: TokenEstimator) -> int:
+    """What a piece costs in a prompt: its text plus the delimiter that names its file and lines."""
+    header = f'<repository-data path="{piece.path}" lines="{piece.start_line}-{piece.end_line}">'
+    return estimator.count(piece.text) + estimator.count(header) + 6
+
+
+def overlaps(a: ContextPiece, b: ContextPiece) -> bool:
+    """Both pieces show some of the same lines of one file."""
+    return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
+
+
 def fit_pieces(
-    pieces: Sequence[T], texts: Sequence[str], budget: int, estimator: TokenEstimator
-) -> list[T]:
-    """The longest run of ``pieces`` (in their ranked order) whose texts fit ``budget``.
+    candidates: Sequence[ContextPiece], budget: int, estimator: TokenEstimator
+) -> tuple[list[ContextPiece], list[Dropped]]:
+    """Keep pieces in their ranked order while they fit ``budget`` tokens; drop overlaps.
 
     A piece that does not fit is skipped and smaller later ones may still go in.
     """
-    chosen: list[T] = []
+    kept: list[ContextPiece] = []
+    dropped: list[Dropped] = []
     used = 0
-    for piece, text in zip(pieces, texts, strict=True):
-        cost = estimator.count(text)
-        if used + cost <= budget:
-            chosen.append(piece)
-            used += cost
-    return chosen
+    for piece in candidates:
+        if any(overlaps(k, piece) for k in kept):
+            dropped.append(Dropped(piece, "overlaps a piece already chosen"))
+            continue
+        cost = piece_tokens(piece, estimator)
+        if used + cost > budget:
+            dropped.append(Dropped(piece, f"over the budget ({used}+{cost} > {budget} tokens)"))
+            continue
+        kept.append(piece)
+        used += cost
+    return kept, dropped
+
+
+def predict_tokens(settings: CompletionConfig, multiline: bool) -> int:
+    """How many tokens a completion may generate (``num_predict``)."""
+    return settings.max_tokens if multiline else min(settings.max_tokens, SINGLE_LINE_TOKENS)
+
+
+def completion_overhead(estimator: TokenEstimator) -> int:
+    """Tokens a completion prompt spends on anything but the user's text."""
+    return PROMPT_MARGIN + TEMPLATE_TOKENS + estimator.count(COMPLETION_SYSTEM)
+
+
+def completion_window(settings: CompletionConfig, estimator: TokenEstimator) -> int:
+    """Tokens of prompt text a completion may send.
+
+    ``num_ctx`` less the longest answer, the template and the chat-style system prompt, whatever
+    this request turns out to be (single- or multi-line, FIM or chat): the allowance does not
+    change with them, so neither does the prompt's layout.
+    """
+    return settings.num_ctx - settings.max_tokens - completion_overhead(estimator)
+
+
+@dataclass(frozen=True, slots=True)
+class CursorText:
+    """The text around the cursor cut to its budget, and the tokens left for context pieces."""
+
+    prefix: str
+    suffix: str
+    context_tokens: int
+
+
+def fit_cursor_text(
+    before: str, after: str, settings: CompletionConfig, estimator: TokenEstimator
+) -> CursorText:
+    """Cut the document around the cursor: the end of ``before``, the start of ``after``."""
+    window = completion_window(settings, estimator)
+    prefix = keep_tail(before, min(settings.prefix_tokens, window), estimator)
+    if window <= 0 or (before.strip() and not prefix):
+        raise ContextTooLong(
+            f"completion.num_ctx ({settings.num_ctx}) leaves no room for the code around the "
+            f"cursor after completion.max_tokens ({settings.max_tokens})",
+            "raise completion.num_ctx or lower completion.max_tokens",
+        )
+    used = estimator.count(prefix)
+    suffix = keep_head(after, min(settings.suffix_tokens, window - used), estimator)
+    used += estimator.count(suffix)
+    return CursorText(prefix, suffix, max(0, min(settings.context_tokens, window - used)))

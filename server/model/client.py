@@ -26,10 +26,10 @@ from typing import Any, NoReturn
 import httpx
 import ollama
 
-from indexer.config import Config
-from server.model import prompts
-from server.model.budget import TokenEstimator, fit_pieces, keep_head, keep_tail
-from server.model.errors import (
+from enclave.config import Config
+from enclave.server.model import prompts
+from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator, predict_tokens
+from enclave.server.model.errors import (
     ContextTooLong,
     ModelBusy,
     ModelError,
@@ -39,14 +39,11 @@ from server.model.errors import (
     OllamaUnavailable,
     StreamInterrupted,
 )
-from server.model.postprocess import extract_completion, is_settled
-from server.model.think import ThinkSplitter
-from server.types import ContextPiece
+from enclave.server.model.postprocess import extract_completion, is_settled
+from enclave.server.model.think import ThinkSplitter
+from enclave.server.types import ContextPiece
 
 log = logging.getLogger(__name__)
-
-PROMPT_MARGIN = 48  # tokens kept free for the chat template around our text
-SINGLE_LINE_TOKENS = 48
 
 
 @dataclass(frozen=True)
@@ -308,25 +305,19 @@ class ModelClient:
         context: Sequence[ContextPiece],
         multiline: bool,
     ) -> CompletionResult:
-        """An inline completion at the cursor between ``prefix`` and ``suffix``."""
+        """An inline completion at the cursor between ``prefix`` and ``suffix``.
+
+        The text and ``context`` come already fitted to their budgets (``budget.fit_cursor_text``
+        and ``budget.fit_pieces``, as ``context.prepare_completion`` does); a prompt that would
+        still overflow ``num_ctx`` is refused, never sent to be cut.
+        """
         cc = self.config.completion
         model = self.config.ollama.effective_completion_model
         info = await self.model_info(model)
         fim = "insert" in info.capabilities
         est = self.estimator(model)
-        num_predict = cc.max_tokens if multiline else min(cc.max_tokens, SINGLE_LINE_TOKENS)
-        window = cc.num_ctx - num_predict - PROMPT_MARGIN
-        overhead = 0 if fim else est.count(prompts.COMPLETION_SYSTEM) + 60
-        head = keep_tail(prefix, min(cc.prefix_tokens, window - overhead), est)
-        tail = keep_head(suffix, min(cc.suffix_tokens, window - overhead - est.count(head)), est)
-        room = window - overhead - est.count(head) - est.count(tail)
-        texts = [f"{p.path}:{p.start_line}-{p.end_line}\n{p.text}\n" for p in context]
-        pieces = fit_pieces(list(context), texts, min(cc.context_tokens, max(room, 0)), est)
-        if room < 0 or (not head and prefix):
-            raise ContextTooLong(
-                f"completion.num_ctx ({cc.num_ctx}) leaves no room for the code around the cursor",
-                "raise completion.num_ctx or lower completion.max_tokens",
-            )
+        num_predict = predict_tokens(cc, multiline)
+        head, tail, pieces = prefix, suffix, list(context)
         options: dict[str, Any] = {
             "num_ctx": cc.num_ctx,
             "num_predict": num_predict,
@@ -345,6 +336,15 @@ class ModelClient:
             )
             system = prompts.COMPLETION_SYSTEM
             send_suffix = ""
+
+        needed = est.count(prompt) + est.count(send_suffix) + est.count(system)
+        if needed > cc.num_ctx - num_predict - PROMPT_MARGIN:
+            # The caller fits the text with budget.fit_cursor_text; never let Ollama cut it.
+            raise ContextTooLong(
+                f"the completion prompt needs about {needed} tokens but completion.num_ctx "
+                f"({cc.num_ctx}) leaves {cc.num_ctx - num_predict - PROMPT_MARGIN}",
+                "raise completion.num_ctx or lower completion.prefix_tokens/context_tokens",
+            )
 
         def start() -> Awaitable[AsyncIterator[Any]]:
             return self._ollama.generate(

@@ -6,7 +6,7 @@ editors and the CLI show one clear message instead of an HTTP status or a traceb
 
 from __future__ import annotations
 
-from indexer.errors import EnclaveError
+from enclave.errors import EnclaveError
 
 
 class ModelError(EnclaveError):

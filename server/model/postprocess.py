@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from server.model.prompts import CURSOR
-from server.model.think import strip_think
+from enclave.server.model.prompts import CURSOR
+from enclave.server.model.think import strip_think
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n?", re.MULTILINE)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.types import ContextPiece
+from enclave.server.types import ContextPiece
 
 CURSOR = "<CURSOR>"
 DATA_OPEN = "<repository-data"

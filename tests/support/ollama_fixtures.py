@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from indexer.config import Config, load_config
-from server.model.client import ModelClient
+from enclave.config import Config, load_config
+from enclave.server.model.client import ModelClient
 from tests.support.ollama_server import OllamaTestServer
 
 FAST: dict[str, dict[str, object]] = {

@@ -1,0 +1,90 @@
+"""What the indexer returns: update summaries, index status and search results, as plain data.
+
+A result travels with its notes (why semantic search was off, what to do about it) as fields of
+one value; nothing is left on a shared object for the caller to read afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from enclave.indexer.types import SearchHit, Skipped
+
+# progress(done, total, message); called from the indexing thread.
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why something is limited or off: ``message`` says what happened, ``fix`` what to do."""
+
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.fix})" if self.fix else self.message
+
+
+@dataclass(slots=True)
+class IndexSummary:
+    root: str
+    db: str
+    files_seen: int = 0
+    files_indexed: int = 0  # added or changed files re-processed this run
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    files_skipped: int = 0
+    chunks_written: int = 0
+    chunks_total: int = 0
+    embedded: int = 0  # chunks embedded this run (cache misses)
+    bytes_indexed: int = 0
+    seconds: float = 0.0
+    semantic: bool = False
+    semantic_reason: str = ""  # why semantic search is off ("" when on)
+    semantic_fix: str = ""  # what to do about it
+    commit: str | None = None
+    cancelled: bool = False
+    full: bool = False
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # per-file problems; the rest was indexed
+    notes: list[str] = field(default_factory=list)
+
+    def semantic_off(self, reason: Reason) -> None:
+        self.semantic = False
+        self.semantic_reason, self.semantic_fix = reason.message, reason.fix
+
+    def to_json(self) -> dict[str, Any]:
+        """The `enclave index --json` document (and the `enclave.reindex` command's result)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class IndexStatus:
+    root: str
+    db: str
+    exists: bool
+    files: int = 0
+    chunks: int = 0
+    symbols: int = 0
+    commit: str | None = None
+    indexed_at: str | None = None
+    schema_version: int = 0
+    tool_version: str = ""
+    embedding_provider: str = ""
+    embedding_model: str = ""
+    embedding_dim: int = 0
+    semantic: bool = False
+    semantic_reason: str = ""
+    semantic_fix: str = ""
+    files_skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """Ranked hits, and why vectors were not used when they were asked for (None if they were)."""
+
+    hits: list[SearchHit]
+    semantic_off: Reason | None = None

@@ -1,0 +1,144 @@
+"""What every `enclave` command shares: options, finding the repository, loading the
+configuration, printing JSON and progress, and the one-line error a command fails with."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from enclave.config import Config, load_config
+from enclave.errors import EnclaveError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(EnclaveError):
+    """A failure to report in one line (and the fix), then exit with ``code``."""
+
+    def __init__(self, message: str, fix: str = "", code: int = EXIT_FAIL) -> None:
+        super().__init__(message, fix)
+        self.code = code
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, root: bool = True) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--db", help="index location: a path or a URI such as s3://bucket/prefix")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--settings",
+        metavar="JSON",
+        help='settings as an editor sends them, e.g. \'{"ollama": {"host": "..."}}\' '
+        "(highest precedence)",
+    )
+    if root:
+        parser.add_argument("--root", help="repository root (default: the one holding the cwd)")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository that holds ``start`` (cwd): the nearest folder with .git or .enclave."""
+    here = (start or Path.cwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists() or (folder / ".enclave").exists():
+            return folder
+    return here
+
+
+def root_of(args: argparse.Namespace) -> Path:
+    """``--root`` if given, else the repository holding the working directory."""
+    given = getattr(args, "root", None)
+    return Path(given).expanduser().resolve() if given else find_root()
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    raw = getattr(args, "settings", None)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"--settings is not valid JSON ({exc.msg} at character {exc.pos})",
+            'pass an object such as \'{"ollama": {"host": "http://127.0.0.1:11434"}}\'',
+            EXIT_USAGE,
+        ) from None
+    if not isinstance(value, dict):
+        raise CliError(
+            f"--settings must be a JSON object, got {type(value).__name__}",
+            'pass an object such as \'{"ollama": {"chatModel": "deepseek-r1"}}\'',
+            EXIT_USAGE,
+        )
+    return value
+
+
+def load(root: Path | None, args: argparse.Namespace) -> Config:
+    """The configuration for ``root`` with the command's flags on top; problems go to stderr."""
+    overrides: dict[str, Any] = _settings(args)
+    if getattr(args, "db", None):
+        overrides.setdefault("index", {})
+        if isinstance(overrides["index"], dict):
+            overrides["index"]["db"] = args.db
+    config, problems = load_config(root, overrides)
+    for problem in problems:
+        print(f"enclave: {problem}", file=sys.stderr)
+    return config
+
+
+def emit_json(data: Any) -> None:
+    def default(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    json.dump(data, sys.stdout, default=default, indent=2)
+    sys.stdout.write("\n")
+
+
+ProgressPrinter = tuple[Callable[[int, int, str], None], Callable[[], None]]
+
+
+def progress_printer(args: argparse.Namespace) -> ProgressPrinter:
+    """A rich progress bar on a terminal; plain lines (at most every 10%) in CI and pipes."""
+    if args.json or args.quiet:
+        return (lambda done, total, message: None), (lambda: None)
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        bar = Progress(
+            TextColumn("[bold]indexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        task = bar.add_task("", total=None)
+        bar.start()
+
+        def update(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total or None, description=message)
+
+        return update, bar.stop
+
+    last = [-1]
+
+    def plain(done: int, total: int, message: str) -> None:
+        step = (done * 10 // total) if total else 10
+        if step != last[0]:
+            last[0] = step
+            print(f"enclave: {message}", file=sys.stderr, flush=True)
+
+    return plain, lambda: None

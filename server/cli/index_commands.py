@@ -1,0 +1,172 @@
+"""The CLI commands that read the index: `enclave index`, `search`, `status`, `context`.
+
+``register(subparsers)`` adds them to the `enclave` parser (``enclave.server.cli.main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from enclave.server.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    CliError,
+    add_common_options,
+    emit_json,
+    find_root,
+    load,
+    progress_printer,
+    root_of,
+)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from enclave.indexer.api import open_index
+
+    root = Path(args.path).expanduser()
+    if not root.exists():
+        raise CliError(f"no such directory: {root}", "pass the path of a repository")
+    config = load(root, args)
+    index = open_index(root, config)
+    update, done = progress_printer(args)
+    try:
+        summary = index.update(full=args.full, progress=update)
+    finally:
+        done()
+    if args.json:
+        emit_json(summary.to_json())
+        return EXIT_OK
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for error in summary.errors[:20]:
+        print(f"warning: {error}", file=sys.stderr)
+    mb = summary.bytes_indexed / 1e6
+    print(
+        f"indexed {summary.files_indexed} file(s) ({mb:.1f} MB), {summary.files_unchanged} unchanged,"
+        f" {summary.files_deleted} removed, {summary.files_skipped} skipped;"
+        f" {summary.chunks_total} chunks in {summary.seconds:.1f} s -> {summary.db}"
+    )
+    if summary.semantic:
+        print(f"semantic search: on ({summary.embedded} chunk(s) embedded this run)")
+    else:
+        print(f"semantic search: off: {summary.semantic_reason}")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from enclave.indexer.api import open_index
+
+    root = root_of(args)
+    index = open_index(root, load(root, args))
+    found = index.search(
+        args.query, k=args.k, mode=args.mode, path_prefix=args.path_prefix, language=args.language
+    )
+    hits = found.hits
+    note = found.semantic_off.message if found.semantic_off else ""
+    if args.json:
+        emit_json(
+            {
+                "query": args.query,
+                "mode": args.mode,
+                "semantic": not note,
+                "note": note,
+                "results": [
+                    {k: v for k, v in dataclasses.asdict(h).items() if k != "text" or args.text}
+                    for h in hits
+                ],
+            }
+        )
+        return EXIT_OK
+    if note and args.mode == "hybrid":
+        print(f"note: {note} (lexical results only)", file=sys.stderr)
+    if not hits:
+        print("no results", file=sys.stderr)
+    for hit in hits:
+        label = f"{hit.path}:{hit.start_line}-{hit.end_line}"
+        print(f"{hit.score:8.4f}  {label}  {hit.kind} {hit.symbol}".rstrip())
+        if args.text:
+            for line in hit.text.splitlines()[:12]:
+                print(f"          {line}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from enclave.indexer.api import open_index
+
+    root = root_of(args)
+    status = open_index(root, load(root, args)).status()
+    if args.json:
+        emit_json(status)
+        return EXIT_OK
+    if not status.exists:
+        print(
+            f"no index for {status.root} (expected at {status.db}): run `enclave index {status.root}`"
+        )
+        return EXIT_FAIL
+    semantic = "on" if status.semantic else f"off: {status.semantic_reason}"
+    print(f"index:     {status.db}")
+    print(f"files:     {status.files} indexed, {status.files_skipped} skipped")
+    print(f"chunks:    {status.chunks}   symbols: {status.symbols}")
+    print(f"commit:    {status.commit or '-'}   indexed at {status.indexed_at}")
+    print(f"embedding: {status.embedding_model or '-'} ({status.embedding_dim} dims)")
+    print(f"semantic:  {semantic}")
+    return EXIT_OK
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    from enclave.indexer.api import open_index
+    from enclave.server.context import context_report
+
+    path = Path(args.file).expanduser().resolve()
+    if not path.is_file():
+        raise CliError(f"no such file: {args.file}")
+    root = find_root(path.parent)
+    config = load(root, args)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    report = context_report(
+        open_index(root, config), path, text, args.line - 1, args.character, config
+    )
+    if args.json:
+        emit_json(report)
+        return EXIT_OK
+    for piece in report.get("pieces", []):
+        print(f"{piece['path']}:{piece['start_line']}-{piece['end_line']}  ({piece['reason']})")
+    return EXIT_OK
+
+
+def register(subparsers: Any) -> None:
+    """Add `index`, `search`, `status` and `context` to the `enclave` command line."""
+    p = subparsers.add_parser("index", help="build or update the index of a repository")
+    p.add_argument("path", nargs="?", default=".", help="repository (default: .)")
+    p.add_argument("--full", action="store_true", help="rebuild from scratch")
+    add_common_options(p, root=False)
+    p.set_defaults(func=cmd_index)
+
+    p = subparsers.add_parser("search", help="search the index")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--mode", choices=("hybrid", "lexical", "semantic"), default="hybrid")
+    p.add_argument("--path-prefix", help="only paths starting with this")
+    p.add_argument("--language", help="only this language (python, go, ...)")
+    p.add_argument("--text", action="store_true", help="show the chunks' text")
+    add_common_options(p)
+    p.set_defaults(func=cmd_search)
+
+    p = subparsers.add_parser(
+        "status", help="what the index holds and whether semantic search is on"
+    )
+    add_common_options(p)
+    p.set_defaults(func=cmd_status)
+
+    p = subparsers.add_parser(
+        "context", help="the context a completion at FILE:LINE:CHARACTER would use"
+    )
+    p.add_argument("file")
+    p.add_argument("--line", type=int, required=True, help="1-based line")
+    p.add_argument("--character", type=int, required=True, help="0-based column")
+    add_common_options(p, root=False)
+    p.set_defaults(func=cmd_context)

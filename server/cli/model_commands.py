@@ -1,0 +1,221 @@
+"""The CLI commands that use the model: `enclave doctor`, `enclave ask`, `enclave explain`.
+
+``register(subparsers)`` adds them to the `enclave` parser (``enclave.server.cli.main``). Answers stream to
+stdout as they come; thinking goes to stderr (folded away from the answer; ``--no-thinking``
+hides it); the answer ends with the path:line citations of the repository chunks used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from enclave.config import Config
+from enclave.server.cli.common import add_common_options, load, root_of
+from enclave.server.model.errors import ModelError
+
+_RANGE = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
+
+
+def register(subparsers: Any) -> None:
+    """Add `doctor`, `ask` and `explain` to the `enclave` command line."""
+
+    p = subparsers.add_parser("doctor", help="check Ollama, the models and the index")
+    add_common_options(p)
+    p.set_defaults(func=cmd_doctor)
+
+    p = subparsers.add_parser("ask", help="ask a question about the repository")
+    p.add_argument("question", nargs="+", help="the question (quote it or not)")
+    p.add_argument("--no-thinking", action="store_true", help="do not print the model's thinking")
+    add_common_options(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = subparsers.add_parser("explain", help="explain FILE or FILE:START-END (1-based lines)")
+    p.add_argument("target", metavar="FILE[:START-END]")
+    p.add_argument("--no-thinking", action="store_true", help="do not print the model's thinking")
+    add_common_options(p)
+    p.set_defaults(func=cmd_explain)
+
+
+def _fail(message: str, fix: str = "") -> int:
+    print(f"enclave: error: {message}" + (f" ({fix})" if fix else ""), file=sys.stderr)
+    return 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from enclave.server.doctor import render, run_doctor
+
+    root = root_of(args)
+    config = load(root, args)
+    report = asyncio.run(run_doctor(config, root))
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(report))
+    return 0 if report.ok else 1
+
+
+def _open_index(root: Path, config: Config, quiet: bool) -> Any:
+    from enclave.indexer.api import IndexProblem, open_index
+
+    try:
+        index = open_index(root, config)
+        if not index.status().exists:
+            if not quiet:
+                print(
+                    f"enclave: no index at {root}: answering without repository context "
+                    "(run `enclave index` first)",
+                    file=sys.stderr,
+                )
+            index.close()
+            return None
+        return index
+    except IndexProblem as exc:
+        print(f"enclave: the index cannot be used ({exc}); answering without it", file=sys.stderr)
+        return None
+
+
+def _printer(args: argparse.Namespace) -> Any:
+    from enclave.server.answer import AnswerEvent
+
+    state = {"thinking": False}
+
+    def on_event(event: AnswerEvent) -> None:
+        if args.json:
+            return
+        if event.thinking and not args.no_thinking:
+            if not state["thinking"]:
+                sys.stderr.write("thinking: ")
+                state["thinking"] = True
+            sys.stderr.write(event.thinking)
+            sys.stderr.flush()
+        if event.markdown:
+            if state["thinking"]:
+                sys.stderr.write("\n\n")
+                sys.stderr.flush()
+                state["thinking"] = False
+            sys.stdout.write(event.markdown)
+            sys.stdout.flush()
+
+    return on_event
+
+
+def _finish(args: argparse.Namespace, answer: Any) -> int:
+    if args.json:
+        json.dump(
+            {
+                "model": answer.model,
+                "markdown": answer.markdown,
+                "thinking": answer.thinking,
+                "citations": [
+                    {"path": c.path, "start_line": c.start_line, "end_line": c.end_line,
+                     "symbol": c.symbol}
+                    for c in answer.citations
+                ],
+                "notes": answer.notes,
+            },
+            sys.stdout,
+            indent=2,
+        )  # fmt: skip
+        sys.stdout.write("\n")
+        return 0
+    sys.stdout.write("\n")
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if answer.citations:
+        sys.stdout.write("\nSources:\n")
+        for c in answer.citations:
+            symbol = f"  {c.symbol}" if c.symbol else ""
+            sys.stdout.write(f"  {c.path}:{c.start_line}-{c.end_line}{symbol}\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:
+    """Open the index (if any), run ``job(index, client)``, print the answer; the exit code."""
+    index = _open_index(root, config, args.quiet)
+    try:
+        answer = asyncio.run(_run(config, lambda client: job(index, client)))
+    except ModelError as exc:
+        return _fail(exc.message, exc.fix)
+    finally:
+        if index is not None:
+            index.close()
+    return _finish(args, answer)
+
+
+async def _run(config: Config, job: Any) -> Any:
+    from enclave.server.model.client import ModelClient
+
+    client = ModelClient(config)
+    try:
+        return await job(client)
+    finally:
+        await client.aclose()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from enclave.server.answer import ask
+
+    root = root_of(args)
+    config = load(root, args)
+    question = " ".join(args.question).strip()
+    if not question:
+        return _fail("the question is empty", "write what you want to know")
+    return _answer(
+        args,
+        root,
+        config,
+        lambda index, client: ask(index, client, question, on_event=_printer(args)),
+    )
+
+
+def parse_target(target: str, root: Path) -> tuple[Path, str, int | None, int | None]:
+    """FILE[:START[-END]] -> (absolute file, repository-relative path, start, end)."""
+    match = _RANGE.match(target)
+    raw, start, end = target, None, None
+    if match and not Path(target).exists():
+        raw, start = match["path"], int(match["start"])
+        end = int(match["end"]) if match["end"] else start
+    path = Path(raw).expanduser()
+    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = path.name
+    return path, rel, start, end
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from enclave.server.answer import explain
+
+    root = root_of(args)
+    config = load(root, args)
+    path, rel, start, end = parse_target(args.target, root)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    except OSError as exc:
+        return _fail(f"cannot read {path}: {exc.strerror}", "pass an existing file")
+    start = start or 1
+    end = end or len(lines)
+    if not lines or start < 1 or end < start or end > len(lines):
+        return _fail(
+            f"lines {start}-{end} are not in {rel} ({len(lines)} lines)",
+            "use FILE:START-END with 1-based inclusive line numbers",
+        )
+    text = "".join(lines[start - 1 : end])
+    return _answer(
+        args,
+        root,
+        config,
+        lambda index, client: explain(
+            index, client, path=rel, text=text, start_line=start, end_line=end,
+            on_event=_printer(args),
+        ),
+    )  # fmt: skip

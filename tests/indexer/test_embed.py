@@ -1,0 +1,135 @@
+"""Semantic search for real: the in-process MiniLM provider and Ollama's /api/embed (test server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enclave.config import Config, EmbeddingConfig, OllamaConfig
+from enclave.indexer.api import open_index
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.repos import git, make_repo
+
+# Docstring-free code: only meaning, not shared words, connects these queries to their functions.
+FILES = {
+    "net/backoff.py": (
+        "import random\nimport time\n\n\n"
+        "def call_with_backoff(operation, attempts=5):\n"
+        "    for attempt in range(attempts):\n"
+        "        try:\n"
+        "            return operation()\n"
+        "        except ConnectionError:\n"
+        "            time.sleep(2 ** attempt + random.random())\n"
+        "    raise RuntimeError('gave up')\n"
+    ),
+    "text/slug.py": (
+        "import re\n\n\n"
+        "def slugify(title):\n"
+        "    lowered = title.strip().lower()\n"
+        "    return re.sub(r'[^a-z0-9]+', '-', lowered).strip('-')\n"
+    ),
+    "db/pool.py": (
+        "class ConnectionPool:\n"
+        "    def __init__(self, size):\n"
+        "        self.free = [object() for _ in range(size)]\n\n"
+        "    def acquire(self):\n"
+        "        return self.free.pop()\n\n"
+        "    def release(self, conn):\n"
+        "        self.free.append(conn)\n"
+    ),
+}
+
+
+def local_config() -> Config:
+    return Config(embedding=EmbeddingConfig(provider="local"))
+
+
+@pytest.fixture(scope="module")
+def local_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_repo(tmp_path_factory.mktemp("sem") / "repo", FILES)
+    summary = open_index(root, local_config()).update()
+    assert summary.semantic, summary.semantic_reason
+    return root
+
+
+def test_local_provider_records_model_and_finds_by_meaning(local_repo: Path) -> None:
+    index = open_index(local_repo, local_config())
+    status = index.status()
+    assert status.semantic and status.embedding_model == "local:all-MiniLM-L6-v2"
+    assert status.embedding_dim == 384
+    hits = index.search(
+        "retry a network call after waiting longer each time", k=3, mode="semantic"
+    ).hits
+    assert hits[0].path == "net/backoff.py"
+    hits = index.search("turn a headline into a url friendly string", k=3, mode="semantic").hits
+    assert hits[0].path == "text/slug.py"
+    hybrid = index.search("reuse database connections", k=3)
+    assert hybrid.hits[0].path == "db/pool.py" and hybrid.semantic_off is None
+
+
+def test_moves_reuse_cached_vectors(local_repo: Path) -> None:
+    index = open_index(local_repo, local_config())
+    git(local_repo, "mv", "text/slug.py", "text/slugs.py")
+    summary = index.update()
+    assert summary.files_indexed == 1 and summary.files_deleted == 1
+    assert summary.embedded == 0  # same text, same vector: nothing re-embedded
+    assert (
+        index.search("make a title url safe", k=1, mode="semantic").hits[0].path == "text/slugs.py"
+    )
+
+
+def ollama_embedding_config(server: OllamaTestServer, model: str = "nomic-embed-text") -> Config:
+    return Config(
+        embedding=EmbeddingConfig(provider="ollama", model=model),
+        ollama=OllamaConfig(host=server.url, connect_timeout=2.0, total_timeout=60.0),
+    )
+
+
+def test_model_change_re_embeds_instead_of_mixing(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    root = make_repo(tmp_path / "repo", FILES)
+    first = open_index(root, local_config()).update()
+    assert first.semantic and first.embedded > 0
+    index = open_index(root, ollama_embedding_config(ollama_server))
+    second = index.update()
+    assert second.semantic, second.semantic_reason
+    assert any("embedding model changed" in note for note in second.notes)
+    assert second.embedded == first.embedded  # every chunk again, with the new model
+    status = index.status()
+    assert status.embedding_model == "ollama:nomic-embed-text" and status.embedding_dim != 384
+    assert index.search("connection pool", k=3, mode="semantic").hits
+    # querying with a different configured model than the index was built with is refused, loudly
+    mixed = open_index(root, local_config())
+    result = mixed.search("connection pool", k=3)
+    assert result.semantic_off is not None
+    assert "was embedded with ollama:nomic-embed-text" in result.semantic_off.message
+
+
+def test_unreachable_ollama_still_builds_lexical_and_says_why(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", FILES)
+    config = Config(ollama=OllamaConfig(host="http://127.0.0.1:9", connect_timeout=1.0))
+    index = open_index(root, config)
+    summary = index.update()
+    assert not summary.semantic
+    assert "not reachable at http://127.0.0.1:9" in summary.semantic_reason
+    assert "ollama serve" in summary.semantic_fix and "ollama serve" not in summary.semantic_reason
+    status = index.status()
+    assert (status.semantic_reason, status.semantic_fix) == (
+        summary.semantic_reason,
+        summary.semantic_fix,
+    )
+    result = index.search("slugify", k=1)
+    assert result.hits[0].path == "text/slug.py"
+    assert result.semantic_off is not None
+    assert result.semantic_off.message.startswith("semantic search is off")
+    assert "ollama serve" in result.semantic_off.fix
+
+
+def test_embedding_model_not_pulled(tmp_path: Path, ollama_server: OllamaTestServer) -> None:
+    root = make_repo(tmp_path / "repo", FILES)
+    summary = open_index(root, ollama_embedding_config(ollama_server, "mxbai-embed-large")).update()
+    assert not summary.semantic
+    assert "'mxbai-embed-large' is not pulled" in summary.semantic_reason
+    assert "ollama pull mxbai-embed-large" in summary.semantic_fix

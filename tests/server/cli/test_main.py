@@ -1,0 +1,59 @@
+"""The `enclave` command line's shared behaviour: version, settings from the command line, the
+transports `enclave lsp` accepts, and errors in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from enclave import package_version
+from enclave.server.cli import main
+from tests.support.repos import make_repo
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"enclave {package_version()}"
+    assert package_version()[0].isdigit()  # the installed distribution's, not a placeholder
+
+
+def test_settings_take_the_editor_shape_and_win(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "repo", {"a.py": "def a():\n    return 1\n"})
+    (root / ".enclave.toml").write_text('[embedding]\nprovider = "ollama"\n')
+    settings = json.dumps({"embedding": {"provider": "none"}, "index": {"maxFileBytes": 4096}})
+    assert main(["index", str(root), "--json", "--settings", settings]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["semantic"] is False and "provider = none" in summary["semantic_reason"]
+    assert summary["semantic_fix"]  # the reason and its fix travel apart
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "must be a JSON object, got list")],
+)
+def test_bad_settings_are_refused_in_one_line(
+    value: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--root", str(tmp_path), "--settings", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("enclave: error: --settings") and problem in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_lsp_accepts_stdio_and_refuses_other_transports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["lsp", "--socket"]) == 2
+    assert "stdio only, not --socket" in capsys.readouterr().err
+    # --stdio is what vscode-languageclient appends; the parser must take it (the server itself
+    # is exercised over stdio by the language-server tests).
+    from enclave.server.cli.main import build_parser
+
+    args = build_parser().parse_args(["lsp", "--stdio"])
+    assert args.stdio is True and args.transport is None

@@ -1,0 +1,165 @@
+"""Completions end to end: repository context from another file, fallback completion, cache,
+cancellation closing the model stream, and a burst of edits costing a handful of model calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+
+from tests.server.lsp.conftest import Session, options_for
+from tests.support.ollama_server import OllamaTestServer
+
+FENCE = '''from shapes.geometry import rectangle_perimeter
+
+
+def fence_length(w: float, h: float) -> float:
+    """Fence around a field."""
+    return \n'''
+
+
+def _inline(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
+    )
+
+
+def _generations(server: OllamaTestServer) -> list:
+    return [
+        g for g in server.state.generations if g.endpoint == "generate" and g.body.get("prompt")
+    ]
+
+
+async def test_inline_completion_uses_a_definition_from_another_file(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    # A budget with room for one piece (its text and the delimiter naming its file): the
+    # definition of the imported name must win it.
+    await lsp.start(options_for(ollama_server, completion={"contextTokens": 90}))
+    assert (await lsp.wait_settled())["state"] == "ready"
+    uri = lsp.open("app/fence.py", FENCE)  # an unsaved buffer: not on disk, not in the index
+
+    result = await lsp.client.text_document_inline_completion_async(_inline(uri, 5, 11))
+    assert isinstance(result, types.InlineCompletionList) and len(result.items) == 1, result
+    item = result.items[0]
+    assert isinstance(item.insert_text, str)
+    assert item.range == types.Range(start=types.Position(5, 11), end=types.Position(5, 11))
+    # The perimeter formula exists only in shapes/geometry.py: the model got it from there.
+    assert "2*(w+h)" in item.insert_text.replace(" ", ""), item.insert_text
+    sent = _generations(ollama_server)[-1].body
+    assert "shapes/geometry.py:16-18" in sent["prompt"]
+    assert "def rectangle_perimeter(width: float, height: float) -> float:" in sent["prompt"]
+
+    report = await lsp.request(
+        "enclave/context", {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 11}}
+    )
+    first = report["pieces"][0]
+    assert (first["path"], first["symbol"]) == ("shapes/geometry.py", "rectangle_perimeter")
+    assert "imported by this file" in first["reason"]
+    assert report["prefix"].endswith("    return ") and report["multiline"] is False
+
+    # The same position again: answered from the cache, no new model call; the plain
+    # textDocument/completion fallback gives the same text.
+    calls = len(_generations(ollama_server))
+    again = await lsp.client.text_document_inline_completion_async(_inline(uri, 5, 11))
+    assert isinstance(again, types.InlineCompletionList)
+    assert again.items[0].insert_text == item.insert_text
+    listed = await lsp.client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(5, 11)
+        )
+    )
+    assert isinstance(listed, types.CompletionList) and listed.items[0].detail == "Enclave"
+    assert listed.items[0].text_edit is not None
+    assert listed.items[0].text_edit.new_text == item.insert_text
+    assert len(_generations(ollama_server)) == calls
+
+
+async def test_cancelled_completion_closes_the_model_stream(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+    uri = lsp.open("app/fence.py", FENCE)
+    ollama_server.set_fault("slow-first-token", delay=3.0)
+    pending = asyncio.ensure_future(
+        lsp.client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, _inline(uri, 5, 11), msg_id="slow-one"
+        )
+    )
+    for _ in range(200):  # until the model has started on it
+        if _generations(ollama_server):
+            break
+        await asyncio.sleep(0.05)
+    generation = _generations(ollama_server)[-1]
+    lsp.client.cancel_request(types.CancelParams(id="slow-one"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(pending, 2)  # long before the first token
+    for _ in range(300):  # the server notices the closed stream when it next writes
+        if generation.stop:
+            break
+        await asyncio.sleep(0.05)
+    assert generation.stop == "client-closed"
+
+
+async def test_a_burst_of_edits_costs_a_handful_of_model_calls(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+    uri = lsp.open("app/fence.py", FENCE)
+    before = len(_generations(ollama_server))
+    typed = "".join(f"x{i % 10}" if i % 7 else " + " for i in range(1000))[:1000]
+    requests = []
+    for version, char in enumerate(typed, start=2):
+        column = 11 + version - 2
+        lsp.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(types.Position(5, column), types.Position(5, column)),
+                        text=char,
+                    )
+                ],
+            )
+        )
+        requests.append(
+            asyncio.ensure_future(
+                lsp.client.text_document_inline_completion_async(_inline(uri, 5, column + 1))
+            )
+        )
+    results = await asyncio.gather(*requests, return_exceptions=True)
+    cancelled = [r for r in results if isinstance(r, JsonRpcRequestCancelled)]
+    answered = [r for r in results if isinstance(r, types.InlineCompletionList)]
+    assert len(cancelled) + len(answered) == 1000, {type(r).__name__ for r in results}
+    assert isinstance(results[-1], types.InlineCompletionList)
+    assert len(cancelled) >= 990
+    calls = len(_generations(ollama_server)) - before
+    assert 1 <= calls <= 5, calls
+
+    report = await lsp.request(
+        "enclave/context",
+        {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 11 + len(typed)}},
+    )
+    assert report["prefix"].endswith("    return " + typed)
+    assert report["suffix"] == "\n"
+
+
+async def test_a_failing_handler_leaves_the_server_up(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+    folder = lsp.uri("shapes")  # a directory: reading it as a document fails inside the handler
+    with pytest.raises(Exception) as failure:
+        await lsp.client.text_document_inline_completion_async(_inline(folder, 0, 0))
+    assert "Directory" in str(failure.value) or "directory" in str(failure.value)
+    found = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
+    assert found is not None and any(s.name == "Rectangle" for s in found)

@@ -1,0 +1,54 @@
+"""Completion post-processing: what reaches the buffer, and when the model may stop."""
+
+from __future__ import annotations
+
+from enclave.server.model.postprocess import extract_completion, is_settled, unfence
+
+
+def test_unfence_takes_the_code_block() -> None:
+    assert unfence("Here:\n```python\nreturn 1\n```\nThat is it.") == "return 1\n"
+    assert unfence("return 1\n```\n") == "return 1\n"
+    assert unfence("no fences") == "no fences"
+
+
+def test_extract_drops_think_fences_and_echo() -> None:
+    raw = "<think>hmm</think>\n```python\n    return a + b\n```\nExplanation."
+    assert extract_completion(raw, prefix="def f(a, b):\n    ", suffix="", multiline=True) == (
+        "return a + b"
+    )
+
+
+def test_extract_cuts_at_end_of_block() -> None:
+    raw = "total = a + b\n    return total\n\nprint(f(1, 2))\n"
+    text = extract_completion(raw, prefix="def f(a, b):\n    ", suffix="", multiline=True)
+    assert text == "total = a + b\n    return total"
+
+
+def test_extract_drops_what_the_suffix_has() -> None:
+    text = extract_completion("a, b)", prefix="print(max(", suffix=")\n", multiline=False)
+    assert text == "a, b"
+    raw = "x = 1\ny = 2\nreturn x + y\n"
+    text = extract_completion(raw, prefix="", suffix="return x + y\n", multiline=True)
+    assert text == "x = 1\ny = 2"
+
+
+def test_single_line_stops_at_newline() -> None:
+    text = extract_completion("a + b\n    more()", prefix="x = ", suffix="", multiline=False)
+    assert text == "a + b"
+
+
+def test_single_line_settles_once_its_line_is_complete() -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n"
+    assert not is_settled("a + b", prefix=prefix, suffix=suffix, multiline=False)
+    assert not is_settled("```python\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert not is_settled("<think>hmm\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert is_settled("a + b\n", prefix=prefix, suffix=suffix, multiline=False)
+    assert is_settled("```python\na + b\n", prefix=prefix, suffix=suffix, multiline=False)
+
+
+def test_multiline_settles_when_the_block_ends() -> None:
+    prefix, suffix = "def area(w, h):\n    ", ""
+    body = "if w < 0:\n        raise ValueError(w)\n    return w * h\n"
+    assert not is_settled(body, prefix=prefix, suffix=suffix, multiline=True)
+    assert is_settled(body + "\ndef other():\n", prefix=prefix, suffix=suffix, multiline=True)
+    assert is_settled("```python\n" + body + "```\n", prefix=prefix, suffix=suffix, multiline=True)

@@ -1,0 +1,71 @@
+"""The pure parts of completion context: cursor positions, multi-line choice, names."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from enclave.server.context import (
+    decide_multiline,
+    imported_names,
+    names_near,
+    split_at,
+)
+
+
+def test_split_at_counts_utf16_columns() -> None:
+    text = "a = '😀x'\nb = 2\n"
+    before, after = split_at(text, 0, 7)  # the emoji is two UTF-16 units
+    assert before == "a = '😀" and after == "x'\nb = 2\n"
+    assert split_at(text, 1, 99) == ("a = '😀x'\nb = 2", "\n")
+    assert split_at(text, 5, 0) == (text, "")
+
+
+@given(st.text(alphabet="ab \n", max_size=300), st.integers(0, 40), st.integers(0, 40))
+def test_split_at_round_trips(text: str, line: int, character: int) -> None:
+    before, after = split_at(text, line, character)
+    assert before + after == text
+
+
+def test_multiline_follows_the_syntax_at_the_cursor() -> None:
+    assert decide_multiline("def f(x):\n    ", "\n", "python")[0] is True
+    assert decide_multiline("x = foo(", ")\n", "python") == (True, "the line opens a block")
+    assert decide_multiline("    total = ", "\n", "python")[0] is False
+    assert decide_multiline("    total = ", " + 1\n", "python")[0] is False
+    inside = decide_multiline("if x:\n    a = 1\n    ", "\n    b = 2\n", "python")
+    assert inside == (False, "empty line inside a block")
+    assert decide_multiline("function f() {\n  ", "\n}\n", "javascript")[0] is True
+
+
+def test_inside_a_string_or_comment_is_single_line() -> None:
+    # by the text alone each of these would be multi-line (a trailing opener, an empty line at
+    # the top level); the syntax tree knows the cursor is in a comment or a string
+    comment = decide_multiline("    # see foo(", "\n", "python")
+    assert comment == (False, "the cursor is inside a comment")
+    js = decide_multiline("function f() {\n  // as in g({", "\n}\n", "javascript")
+    assert js == (False, "the cursor is inside a comment")
+    text = decide_multiline('USAGE = """\n', '\n"""\n', "python")
+    assert text == (False, "the cursor is inside a string")
+    # right after a closing quote the cursor is not inside the string any more
+    assert decide_multiline('x = "abc"', "\n", "python") == (False, "completing the rest of a line")
+    assert decide_multiline("def f(x):\n    ", "\n", "python") == (
+        True,
+        "empty line after a block opener",
+    )
+
+
+def test_imported_names_python_and_javascript() -> None:
+    python = "from pkg.models import User, make_user as mk\nimport os.path\nimport numpy as np\n"
+    names = imported_names(python, "python")
+    assert names["User"] == "pkg.models" and names["mk"] == "pkg.models"
+    assert names["np"] == "numpy" and names["os.path"] == "os.path"
+    js = "import { a, b as c } from './util'\nconst fs = require('fs')\n"
+    found = imported_names(js, "javascript")
+    assert found["a"] == "./util" and found["c"] == "./util" and found["fs"] == "fs"
+
+
+def test_names_near_are_closest_first_without_keywords() -> None:
+    lines = ["import far_away", "", "def f(self):", "    value = helper(x)", "    return val"]
+    names = names_near(lines, 4)
+    assert names.index("val") < names.index("helper") < names.index("far_away")
+    assert "return" not in names and "self" not in names and "def" not in names

@@ -1,0 +1,247 @@
+"""The package's shape: one `enclave` namespace, nothing generic installed, no import cycles.
+
+Builds a wheel of this checkout and installs it into a scratch directory, so the check covers
+what `pip install` really puts into site-packages, not only the editable install the tests use.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.repos import make_repo
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "enclave"
+
+
+def sources(folder: Path) -> list[Path]:
+    """The .py files under ``folder``, through the enclave/indexer and enclave/server links."""
+    return sorted(
+        Path(dirpath, name)
+        for dirpath, _, names in os.walk(folder, followlinks=True)
+        for name in names
+        if name.endswith(".py")
+    )
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module under enclave/ (links followed) -> the enclave modules it imports anywhere."""
+    modules = {_module_name(p): p for p in sources(PACKAGE)}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                # "from pkg import mod" imports pkg.mod; "from mod import name" imports mod
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    for alias in node.names
+                ]
+            for target in targets:
+                # the longest known module the import names ("from a.b import c" may name a.b.c)
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]], within: str) -> list[list[str]]:
+    """Import cycles among the modules whose names start with ``within`` (Tarjan's SCCs)."""
+    nodes = {
+        n: {m for m in e if m.startswith(within)} for n, e in graph.items() if n.startswith(within)
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(nodes.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(nodes):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_graph_sees_function_level_imports() -> None:
+    graph = import_graph()
+    # api.open_index imports the engine inside the function: the graph must still see it.
+    assert len(graph) > 50  # the linked indexer and server packages are in it
+    assert "enclave.indexer.engine" in graph["enclave.indexer.api"]
+    assert cycles({"a.x": {"a.y"}, "a.y": {"a.x"}, "a.z": set()}, "a.") == [["a.x", "a.y"]]
+
+
+def test_no_import_cycle_among_the_indexer_modules() -> None:
+    assert cycles(import_graph(), "enclave.indexer") == []
+
+
+def test_no_import_cycle_anywhere_in_the_package() -> None:
+    assert cycles(import_graph(), "enclave") == []
+
+
+def test_the_indexer_is_a_library_without_the_server() -> None:
+    """A CI job can use the indexer alone: it never imports the server, pygls or lsprotocol."""
+    for path in sources(PACKAGE / "indexer"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("enclave.server", "pygls", "lsprotocol")), (path, name)
+
+
+def test_nothing_imports_the_old_top_level_names() -> None:
+    for path in [
+        *PACKAGE.rglob("*.py"),
+        *(REPO / "tests").rglob("*.py"),
+        *(REPO / "bench").rglob("*.py"),
+    ]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                assert node.module.split(".")[0] not in ("server", "indexer"), (path, node.module)
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] not in ("server", "indexer"), (path, alias.name)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what the package is made of, so setuptools' build/ stays out of the
+    # checkout; the links enclave/indexer and enclave/server are copied as links.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("enclave", "indexer", "server"):
+        shutil.copytree(
+            REPO / folder, source / folder, symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return next(out.glob("enclave_lsp-*.whl"))
+
+
+def test_the_wheel_installs_only_the_enclave_namespace(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top == {"enclave"}, top
+    assert "enclave/indexer/queries/python.scm" in names  # package data travels
+    assert {"enclave/py.typed", "enclave/indexer/py.typed", "enclave/server/py.typed"} <= set(names)
+
+
+def test_a_normal_install_imports_from_anywhere(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
+    assert installed in ({"enclave"}, {"enclave", "bin"}), installed  # bin/: the console script
+    probe = (
+        "import enclave.indexer.api, enclave.server.cli, enclave.server.lsp.app, sys; "
+        "print(enclave.indexer.api.__file__); "
+        "import importlib.util as u; print(u.find_spec('server'), u.find_spec('indexer'))"
+    )
+    # -I: only the scratch install and the venv's site-packages (for dependencies) are seen.
+    site = next(Path(p) for p in sys.path if p.endswith("site-packages"))
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path[:0] = [{str(target)!r}, {str(site)!r}]; {probe}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith(str(target / "enclave" / "indexer"))
+    assert second == "None None"  # no top-level `server` or `indexer` anywhere on the path
+
+
+def poisoned_workspace(root: Path) -> Path:
+    """A repository whose own packages are named like ours and fail loudly if imported."""
+    trap = "import pathlib; pathlib.Path(__file__).with_name('IMPORTED').touch(); raise SystemExit('shadowed')\n"
+    files = {"app.py": "def main():\n    return 1\n"}
+    for package in ("server", "server/lsp", "server/cli", "indexer", "enclave", "enclave/server",
+                    "enclave/server/lsp", "enclave/server/cli", "enclave/indexer"):  # fmt: skip
+        files[f"{package}/__init__.py"] = trap
+        files[f"{package}/__main__.py"] = trap
+    return make_repo(root, files)
+
+
+def _imported(root: Path) -> list[Path]:
+    return sorted(root.rglob("IMPORTED"))
+
+
+def test_the_console_script_cannot_be_shadowed_by_the_workspace(tmp_path: Path) -> None:
+    root = poisoned_workspace(tmp_path / "repo")
+    enclave = Path(sys.executable).with_name("enclave")
+    done = subprocess.run(
+        [str(enclave), "index", ".", "--json", "--settings", '{"embedding": {"provider": "none"}}'],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _imported(root) == []
+    # The danger is real: `python -m` from the workspace runs the workspace's package...
+    shadowed = subprocess.run(
+        [sys.executable, "-m", "enclave", "--version"], cwd=root, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert shadowed.returncode != 0 and "shadowed" in shadowed.stderr
+    assert _imported(root)
+    for marker in _imported(root):
+        marker.unlink()
+    # ...and -P (what the editors use with a Python interpreter) keeps the workspace off sys.path.
+    safe = subprocess.run(
+        [sys.executable, "-P", "-m", "enclave", "--version"], cwd=root, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert safe.returncode == 0 and safe.stdout.startswith("enclave "), safe.stderr
+    assert _imported(root) == []
