@@ -91,7 +91,7 @@ def query_source(language: str) -> str:
     A first line ``; inherits: a, b`` puts ``a.scm`` and ``b.scm`` (recursively) before the file's
     own patterns, so languages that share a grammar family share one set of patterns.
     """
-    text = (resources.files("indexer") / "queries" / f"{language}.scm").read_text("utf-8")
+    text = (resources.files("enclave.indexer") / "queries" / f"{language}.scm").read_text("utf-8")
     first = text.split("\n", 1)[0]
     if not first.startswith("; inherits:"):
         return text

@@ -7,6 +7,7 @@ what `pip install` really puts into site-packages, not only the editable install
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -228,6 +229,11 @@ def test_the_console_script_cannot_be_shadowed_by_the_workspace(tmp_path: Path) 
         cwd=root, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    # every file really indexed (a package-relative resource read by the old name would fail
+    # here, and only for installed users: the tests' own sys.path has the checkout on it)
+    assert summary["errors"] == [] and summary["chunks_total"] > 0
+    assert summary["files_indexed"] == summary["files_seen"] > 0
     assert _imported(root) == []
     # The danger is real: `python -m` from the workspace runs the workspace's package...
     shadowed = subprocess.run(

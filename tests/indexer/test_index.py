@@ -100,7 +100,7 @@ def enclave(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "enclave.server.cli", *args],
+        [sys.executable, "-P", "-m", "enclave.server.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -294,7 +294,7 @@ def test_kill_during_indexing_then_rerun_converges(tmp_path: Path) -> None:
     clean_db = tmp_path / "clean"
     assert enclave("index", str(root), "--db", str(clean_db), "-q").returncode == 0
     victim = subprocess.Popen(
-        [sys.executable, "-m", "enclave.server.cli", "index", str(root), "-q"],
+        [sys.executable, "-P", "-m", "enclave.server.cli", "index", str(root), "-q"],
         env={**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -332,7 +332,7 @@ def test_two_concurrent_indexers_leave_a_consistent_index(tmp_path: Path) -> Non
     env = {**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "enclave.server.cli", "index", str(root), "--json"],
+            [sys.executable, "-P", "-m", "enclave.server.cli", "index", str(root), "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -64,7 +64,7 @@ def test_docstring_words_rank_the_defining_chunk_in_top_5(corpus: Path) -> None:
 def test_cli_json_ranks_the_defining_chunk(corpus: Path) -> None:
     path, line, doc = next(f for f in documented_functions(corpus) if f[0] == "indexer/tokens.py")
     done = subprocess.run(
-        [sys.executable, "-m", "enclave.server.cli", "search", doc, "--json", "--k", "5"],
+        [sys.executable, "-P", "-m", "enclave.server.cli", "search", doc, "--json", "--k", "5"],
         cwd=corpus,
         capture_output=True,
         text=True,

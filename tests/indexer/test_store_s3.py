@@ -78,7 +78,7 @@ def test_index_in_s3_then_search_it(tmp_path: Path, s3_endpoint: str) -> None:
 
     def enclave(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "enclave.server.cli", *args],
+            [sys.executable, "-P", "-m", "enclave.server.cli", *args],
             cwd=cwd,
             env=env,
             capture_output=True,

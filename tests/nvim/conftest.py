@@ -3,7 +3,7 @@ a Neovim editing a real git repository with the real `enclave lsp` attached."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -63,10 +63,15 @@ def nvim(tmp_path: Path) -> Iterator[Nvim]:
         session.close()
 
 
-def start_editing(workdir: Path, ollama_url: str) -> Nvim:
-    """Neovim in a new git repository, set up with the real server, editing geometry/shapes.py,
-    once the server has said `ready`."""
-    repo = make_repo(workdir / "repo", REPO_FILES)
+def start_editing(
+    workdir: Path,
+    ollama_url: str,
+    files: Mapping[str, str] = REPO_FILES,
+    path: str = "geometry/shapes.py",
+) -> Nvim:
+    """Neovim in a new git repository holding ``files`` (its working directory), set up with the
+    real server, editing ``path``, once the server has said `ready`."""
+    repo = make_repo(workdir / "repo", files)
     session = Nvim(workdir, env=SERVER_ENV, cwd=repo)
     try:
         cmd = "{ " + ", ".join(f"'{part}'" for part in server_command()) + " }"
@@ -74,7 +79,7 @@ def start_editing(workdir: Path, ollama_url: str) -> Nvim:
             f"return require('enclave').setup({{ cmd = {cmd}, settings = {settings_lua(ollama_url)} }})"
         )
         assert ok, session.messages()
-        session.api.command("edit geometry/shapes.py")
+        session.api.command(f"edit {path}")
         session.wait_for(
             "the server to attach",
             lambda: session.lua("return require('enclave').client(0) ~= nil"),

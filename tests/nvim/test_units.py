@@ -1,25 +1,9 @@
-"""The plugin's pure helpers, run in a real Neovim: Ollama host resolution, status and re-index
-summaries, citation labels."""
+"""The plugin's pure helpers, run in a real Neovim: status and re-index summaries, citation
+labels."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.nvim.harness import Nvim
-
-
-def test_ollama_host_prefers_settings_then_env_then_default(tmp_path: Path) -> None:
-    session = Nvim(tmp_path, env={"OLLAMA_HOST": "10.0.0.5:11434/"})
-    try:
-        host = "return require('enclave.config').ollama_host(...)"
-        assert session.lua(host, {"settings": {"ollama": {"host": "http://h:1"}}}) == "http://h:1"
-        assert session.lua(host, {"settings": {}}) == "http://10.0.0.5:11434"
-        session.lua("vim.env.OLLAMA_HOST = nil")
-        assert session.lua("return require('enclave.config').ollama_host()") == (
-            "http://127.0.0.1:11434"
-        )
-    finally:
-        session.close()
 
 
 def test_status_lines_name_the_problem_and_the_fix(nvim: Nvim) -> None:

@@ -147,10 +147,19 @@ def test_checkhealth_reports_the_running_server_and_its_index(editing: Nvim) -> 
     assert not any("ERROR" in text or "WARNING" in text for text in lines), lines
     running = [text for text in lines if text.startswith("- ✅ OK running for ")]
     assert len(running) == 1
-    index = [text for text in lines if text.startswith("- ✅ OK state: ready; repository: ")]
+    index = [
+        text for text in lines if text.startswith("- ✅ OK server: state: ready; repository: ")
+    ]
     assert len(index) == 1
     assert "; index: 3 files, " in index[0]
     assert "; semantic search: on; " in index[0]
+    # The doctor, run for the buffer's repository, reads the same index from disk.
+    on_disk = [text for text in lines if text.startswith("- ✅ OK index at ")]
+    assert len(on_disk) == 1
+    assert re.fullmatch(
+        r"- ✅ OK index at /.+/repo/\.enclave: 3 files, \d+ chunks, \d+ symbols; semantic search on",
+        on_disk[0],
+    ), on_disk
 
 
 def test_ask_in_a_split_after_setup_is_called_again(editing: Nvim) -> None:

@@ -158,9 +158,9 @@ def test_ask_when_ollama_is_down_says_how_to_start_it(
 
 def test_enclave_ask_as_a_process(indexed: Path, cli_env: dict[str, str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "enclave.server.cli", "ask", "--no-thinking", "What is Calc?"],
+        [str(Path(sys.executable).with_name("enclave")), "ask", "--no-thinking", "What is Calc?"],
         cwd=indexed,
-        env={**cli_env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env=cli_env,
         capture_output=True,
         text=True,
         timeout=240,

@@ -169,7 +169,7 @@ def make_client() -> LanguageClient:
 @pytest_lsp.fixture(
     params=CLIENTS,
     config=ClientServerConfig(
-        server_command=[sys.executable, "-m", "enclave.server.lsp"],
+        server_command=[sys.executable, "-P", "-m", "enclave.server.lsp"],
         server_env=_server_env(),
         client_factory=make_client,
     ),

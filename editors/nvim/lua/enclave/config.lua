@@ -236,19 +236,16 @@ function M.resolve(opts)
   return merged, nil, warnings
 end
 
---- The Ollama host the server will use: settings, then $OLLAMA_HOST, then the default.
-function M.ollama_host(cfg)
-  local host = vim.tbl_get(cfg or {}, 'settings', 'ollama', 'host')
-  if host == nil or host == '' then
-    host = vim.env.OLLAMA_HOST
+--- Settings as JSON objects: empty tables would otherwise be encoded as JSON arrays.
+function M.as_object(value)
+  if type(value) ~= 'table' or (vim.islist(value) and next(value) ~= nil) then
+    return value
   end
-  if host == nil or host == '' then
-    host = 'http://127.0.0.1:11434'
+  local out = vim.empty_dict()
+  for k, v in pairs(value) do
+    out[k] = M.as_object(v)
   end
-  if not host:match('^%a[%w+.-]*://') then
-    host = 'http://' .. host
-  end
-  return (host:gsub('/+$', ''))
+  return out
 end
 
 return M

@@ -1,8 +1,23 @@
---- :checkhealth enclave — Neovim version, configuration, the server command, Ollama (reachable,
---- version, models pulled) and the index of the current repository.
+--- :checkhealth enclave — Neovim version, configuration and the server command here; Ollama,
+--- the models, memory and the index come from `enclave doctor --json`, the one source of truth
+--- (the plugin never talks to the model server itself).
 local M = {}
 
 local health = vim.health
+
+--- How long `enclave doctor` may take before it is reported as hanging.
+M.timeout_ms = 15000
+
+--- The buffer being edited: :checkhealth shows its report in a scratch buffer of its own, which
+--- makes the user's buffer the alternate one.
+local function user_buffer()
+  for _, buf in ipairs({ vim.api.nvim_get_current_buf(), vim.fn.bufnr('#') }) do
+    if buf > 0 and vim.bo[buf].buftype == '' and vim.api.nvim_buf_get_name(buf) ~= '' then
+      return buf
+    end
+  end
+  return nil
+end
 
 local function check_neovim()
   health.start('Neovim')
@@ -33,7 +48,24 @@ local function check_config()
   return require('enclave.config').defaults
 end
 
-local function check_server(cfg)
+--- True when `cmd` runs `python -m ...` without -P (or -I, which implies it): that puts the
+--- working directory (the workspace) first on sys.path, so its files can shadow Enclave's.
+local function python_m_without_p(cmd)
+  local program = vim.fs.basename(cmd[1] or '')
+  if not program:match('^python[%d.]*$') then
+    return false
+  end
+  for i = 2, #cmd do
+    if cmd[i] == '-P' or cmd[i] == '-I' then
+      return false
+    elseif cmd[i] == '-m' then
+      return true
+    end
+  end
+  return false
+end
+
+local function check_server(cfg, buf)
   health.start('Language server')
   local exe = cfg.cmd[1]
   if vim.fn.executable(exe) == 1 then
@@ -44,7 +76,12 @@ local function check_server(cfg)
       'or point `cmd` in setup() at it, e.g. { "/path/to/venv/bin/enclave", "lsp" }',
     })
   end
-  local client = require('enclave').client()
+  if python_m_without_p(cfg.cmd) then
+    health.warn('cmd runs `python -m` without -P: files of the workspace can shadow Enclave', {
+      'use { "python", "-P", "-m", "enclave", "lsp" } or the `enclave` script itself',
+    })
+  end
+  local client = require('enclave').client(buf)
   if client then
     health.ok(('running for %s (client %d)'):format(client.root_dir or '?', client.id))
   else
@@ -53,104 +90,182 @@ local function check_server(cfg)
   return client
 end
 
---- True when Ollama lists `name` ("deepseek-r1" matches "deepseek-r1:latest").
-local function pulled(names, name)
-  for _, have in ipairs(names) do
-    if have == name or have == name .. ':latest' or name == have .. ':latest' then
-      return true
-    end
+--- The doctor command for the server command `cmd`: its elements before a trailing 'lsp'
+--- ({ 'enclave', 'lsp' } -> { 'enclave', 'doctor' }), or nil when `cmd` has no such form.
+function M.doctor_cmd(cmd)
+  if #cmd < 2 or cmd[#cmd] ~= 'lsp' then
+    return nil
   end
-  return false
+  local out = vim.list_slice(cmd, 1, #cmd - 1)
+  out[#out + 1] = 'doctor'
+  return out
 end
 
-local function check_ollama(cfg)
-  health.start('Ollama')
-  local http = require('enclave.http')
-  local host = require('enclave.config').ollama_host(cfg)
-  local version, err = http.get_json(host .. '/api/version', 3000)
-  if not version then
-    health.error(('Ollama is not reachable at %s: %s'):format(host, err), {
-      'start it with `ollama serve`',
-      'or set settings.ollama.host in setup() (or $OLLAMA_HOST) to where it runs',
-    })
-    return
+local function first_line(text)
+  return vim.trim(text or ''):match('^[^\n]*')
+end
+
+--- Run `enclave doctor --json`; returns the decoded report, or nil, what went wrong and whether
+--- the program is missing.
+local function run_doctor(argv)
+  if vim.fn.executable(argv[1]) == 0 then
+    return nil, ('cannot run the doctor: %s is not executable'):format(argv[1]), true
   end
-  health.ok(('Ollama %s reachable at %s'):format(tostring(version.version or '?'), host))
-  local tags, terr = http.get_json(host .. '/api/tags', 3000)
-  if not tags then
-    health.error('cannot list the models: ' .. terr)
-    return
+  local ok, proc = pcall(vim.system, argv, { text = true, timeout = M.timeout_ms })
+  if not ok then
+    return nil, ('cannot run %s: %s'):format(argv[1], tostring(proc))
   end
-  local names = {}
-  for _, m in ipairs(tags.models or {}) do
-    names[#names + 1] = m.name or m.model
+  local done = proc:wait()
+  if done.code == 124 then
+    return nil, ('`%s doctor` did not finish within %g s'):format(argv[1], M.timeout_ms / 1000)
   end
-  local s = cfg.settings or {}
-  local chat = vim.tbl_get(s, 'ollama', 'chatModel') or 'deepseek-r1'
-  local completion = vim.tbl_get(s, 'ollama', 'completionModel')
-  if completion == nil or completion == '' then
-    completion = chat
+  local decoded, report =
+    pcall(vim.json.decode, done.stdout or '', { luanil = { object = true, array = true } })
+  if not decoded or type(report) ~= 'table' or type(report.checks) ~= 'table' then
+    local why = first_line(done.stderr)
+    if why == '' then
+      why = ('exit code %d and no JSON on stdout'):format(done.code)
+    end
+    return nil, ('`%s doctor --json` gave no report: %s'):format(argv[1], why)
   end
-  local wanted =
-    { { 'chat model', chat, health.error }, { 'completion model', completion, health.error } }
-  local provider = vim.tbl_get(s, 'embedding', 'provider') or 'ollama'
-  if provider == 'ollama' then
-    local embed = vim.tbl_get(s, 'embedding', 'model') or 'nomic-embed-text'
-    wanted[#wanted + 1] = { 'embedding model', embed, health.warn }
+  return report
+end
+
+--- The doctor's command line for `cfg`, or nil when `cmd` does not end with 'lsp'.
+local function doctor_argv(cfg, buf)
+  local argv = M.doctor_cmd(cfg.cmd)
+  if not argv then
+    return nil
+  end
+  local settings = require('enclave.config').as_object(cfg.settings or {})
+  vim.list_extend(argv, { '--json', '--settings', vim.json.encode(settings) })
+  local root = buf and vim.fs.root(buf, cfg.root_markers)
+  if root then
+    vim.list_extend(argv, { '--root', root })
+  end
+  return argv
+end
+
+--- One check of the doctor's report, with its fix as advice.
+local function show_check(check)
+  local message = tostring(check.message or check.name or '?')
+  local advice = (type(check.fix) == 'string' and check.fix ~= '') and { check.fix } or nil
+  if check.status == 'ok' then
+    health.ok(message)
+  elseif check.status == 'error' then
+    health.error(message, advice)
+  elseif check.status == 'skipped' then
+    health.info(message .. ' (skipped)')
   else
-    health.info(('embeddings come from provider %q, not Ollama'):format(provider))
-  end
-  for _, w in ipairs(wanted) do
-    if pulled(names, w[2]) then
-      health.ok(('%s %s is pulled'):format(w[1], w[2]))
-    else
-      w[3](('%s %s is not pulled'):format(w[1], w[2]), { ('run `ollama pull %s`'):format(w[2]) })
-    end
+    health.warn(message, advice)
   end
 end
 
-local function check_index(cfg, client)
-  health.start('Index')
-  local status = client and require('enclave.status').get(client)
-  if status then
-    local text = table.concat(require('enclave.status').describe(status), '; ')
-    if status.state == 'ready' then
+--- The report of `enclave doctor`, each of its checks shown; nil when it could not be had.
+local function check_doctor(cfg, buf)
+  health.start('enclave doctor')
+  local argv = doctor_argv(cfg, buf)
+  if not argv then
+    health.warn(
+      ('cmd = %s does not end with the "lsp" argument: cannot derive `doctor` from it'):format(
+        vim.inspect(cfg.cmd, { newline = ' ', indent = '' })
+      ),
+      {
+        'set cmd to { "/path/to/venv/bin/enclave", "lsp" }',
+        'or to { "python", "-P", "-m", "enclave", "lsp" }',
+        'or run `enclave doctor` in a terminal',
+      }
+    )
+    return nil
+  end
+  local report, err, missing = run_doctor(argv)
+  if not report then
+    local doctor = table.concat(M.doctor_cmd(cfg.cmd), ' ')
+    local advice = ('run `%s --json` in a terminal to see what it says'):format(doctor)
+    if missing then
+      advice = 'install Enclave (`pip install -e .` in its repository) or point `cmd` at it'
+    end
+    health.error(err, { advice })
+    return nil
+  end
+  health.info(('Ollama host %s, version %s'):format(report.host or '?', report.version or '?'))
+  for _, check in ipairs(report.checks) do
+    show_check(check)
+  end
+  return report
+end
+
+local function check_models(report)
+  health.start('Models')
+  if #(report.models or {}) == 0 then
+    health.info('no models reported (see enclave doctor above)')
+    return
+  end
+  for _, m in ipairs(report.models) do
+    local text = ('%s (%s): %s; capabilities: %s; fill-in-the-middle: %s'):format(
+      m.name,
+      table.concat(m.roles or {}, ', '),
+      m.pulled and 'pulled' or 'not pulled',
+      #(m.capabilities or {}) > 0 and table.concat(m.capabilities, ', ') or 'unknown',
+      m.fim and 'yes' or 'no'
+    )
+    if m.pulled then
       health.ok(text)
-    elseif status.state == 'indexing' then
-      health.info(text)
-    elseif status.state == 'degraded' then
-      health.warn(text, status.fix and { status.fix } or nil)
     else
-      health.error(text, status.fix and { status.fix } or nil)
+      health.info(text)
     end
+  end
+end
+
+local function check_running_index(client)
+  local status = client and require('enclave.status').get(client)
+  if not status then
     return
   end
-  local root = vim.fs.root(0, cfg.root_markers)
-  if not root then
-    health.info('the current buffer is not inside a git repository')
-    return
-  end
-  local db = vim.tbl_get(cfg.settings or {}, 'index', 'db')
-  if db == nil or db == '' then
-    db = vim.fs.joinpath(root, '.enclave')
-  end
-  if db:match('^%a+://') then
-    health.info('index at ' .. db .. ' (remote; its state is known once the server runs)')
-  elseif vim.fn.isdirectory(db) == 1 then
-    health.ok('index found at ' .. db)
+  local text = 'server: ' .. table.concat(require('enclave.status').describe(status), '; ')
+  if status.state == 'ready' then
+    health.ok(text)
+  elseif status.state == 'indexing' then
+    health.info(text)
+  elseif status.state == 'degraded' then
+    health.warn(text, status.fix and { status.fix } or nil)
   else
-    health.warn('no index at ' .. db .. ' yet', {
-      'open a file of the repository (the server indexes it) or run :EnclaveIndex',
-    })
+    health.error(text, status.fix and { status.fix } or nil)
   end
+end
+
+local function check_index(report, client)
+  health.start('Index')
+  check_running_index(client)
+  local index = report and report.index
+  if not index then
+    health.info(report and 'no repository to check' or 'unknown (enclave doctor gave no report)')
+    return
+  end
+  if not index.exists then
+    health.info(('no index at %s yet'):format(index.db or '?'))
+    return
+  end
+  local text = ('index at %s: %d files, %d chunks, %d symbols; semantic search %s'):format(
+    index.db or index.root or '?',
+    index.files or 0,
+    index.chunks or 0,
+    index.symbols or 0,
+    index.semantic and 'on' or ('off (' .. tostring(index.semantic_reason or '?') .. ')')
+  )
+  health.ok(text)
 end
 
 function M.check()
   check_neovim()
   local cfg = check_config()
-  local client = check_server(cfg)
-  check_ollama(cfg)
-  check_index(cfg, client)
+  local buf = user_buffer()
+  local client = check_server(cfg, buf)
+  local report = check_doctor(cfg, buf)
+  if report then
+    check_models(report)
+  end
+  check_index(report, client)
 end
 
 return M

@@ -37,17 +37,7 @@ local function client_capabilities()
   return caps
 end
 
---- Settings as JSON objects: empty tables would otherwise be encoded as JSON arrays.
-local function as_object(value)
-  if type(value) ~= 'table' or (vim.islist(value) and next(value) ~= nil) then
-    return value
-  end
-  local out = vim.empty_dict()
-  for k, v in pairs(value) do
-    out[k] = as_object(v)
-  end
-  return out
-end
+local as_object = require('enclave.config').as_object
 
 local function lsp_config(cfg)
   local settings = as_object(cfg.settings)
