@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
+import pytest
+
 pytest_plugins = ["tests.support.ollama_fixtures"]
 
 NOT_PACKAGES = ("indexer", "server")
@@ -32,3 +34,10 @@ class _NoTopLevelFolders(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, _NoTopLevelFolders())
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_safe_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's main() sets PYTHONSAFEPATH for the processes it starts; run in-process, it would
+    stay set for every later test's subprocesses and make them safer than a user's are."""
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)

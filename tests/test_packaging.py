@@ -209,9 +209,12 @@ def test_a_normal_install_imports_from_anywhere(wheel: Path, tmp_path: Path) -> 
 def poisoned_workspace(root: Path) -> Path:
     """A repository whose own packages are named like ours and fail loudly if imported."""
     trap = "import pathlib; pathlib.Path(__file__).with_name('IMPORTED').touch(); raise SystemExit('shadowed')\n"
-    files = {"app.py": "def main():\n    return 1\n"}
+    # enough files that indexing starts its worker processes (python -c ...: cwd first on
+    # sys.path unless told otherwise), and a package named like a module they import first
+    files = {f"app/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(80)}
     for package in ("server", "server/lsp", "server/cli", "indexer", "enclave", "enclave/server",
-                    "enclave/server/lsp", "enclave/server/cli", "enclave/indexer"):  # fmt: skip
+                    "enclave/server/lsp", "enclave/server/cli", "enclave/indexer",
+                    "multiprocessing"):  # fmt: skip
         files[f"{package}/__init__.py"] = trap
         files[f"{package}/__main__.py"] = trap
     return make_repo(root, files)

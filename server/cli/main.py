@@ -50,7 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def keep_workspaces_off_sys_path() -> None:
+    """Child processes (indexing workers are started as ``python -c ...``) must not put their
+    working directory, a workspace, first on ``sys.path``: a workspace with its own
+    ``multiprocessing/`` (or ``enclave/``) package would run in their place. PYTHONSAFEPATH is
+    ``-P`` for every Python started from here."""
+    os.environ["PYTHONSAFEPATH"] = "1"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_workspaces_off_sys_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

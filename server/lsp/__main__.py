@@ -2,8 +2,10 @@
 
 import sys
 
+from enclave.server.cli.main import keep_workspaces_off_sys_path
 from enclave.server.lsp.app import run_lsp
 
 # Guarded: indexing worker processes re-import the main module and must not start a server.
 if __name__ == "__main__":
+    keep_workspaces_off_sys_path()
     sys.exit(run_lsp())

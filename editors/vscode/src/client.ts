@@ -89,7 +89,7 @@ export class EnclaveClient implements vscode.Disposable {
       command: executable,
       args: cmd.args,
       transport: TransportKind.stdio,
-      options: { cwd, env: { ...process.env } },
+      options: { cwd, env: { ...process.env, ...cmd.env } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }],

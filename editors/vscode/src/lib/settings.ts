@@ -1,6 +1,6 @@
 /**
  * The extension's settings: the schema that mirrors the server's configuration (docs/protocol.md,
- * indexer/config.py), the conversion of the settings a user set into `initializationOptions`,
+ * enclave/config.py), the conversion of the settings a user set into `initializationOptions`,
  * and the choice of the command that starts the server. No `vscode` import: unit-tested in Node.
  */
 
@@ -23,6 +23,7 @@ export interface SettingSpec {
 
 const WINDOW = "window" as const;
 const MACHINE = "machine-overridable" as const;
+const ONLY_USER = "machine" as const;
 
 /** Every setting, in the order the Settings editor shows them. */
 export const SETTINGS: readonly SettingSpec[] = [
@@ -42,7 +43,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     scope: MACHINE,
     clientOnly: true,
     description:
-      "A Python interpreter (3.11+) that has Enclave installed. When set, the server starts as `<python> -m server.lsp` instead of through `enclave.server.path`.",
+      "A Python interpreter (3.11+) that has Enclave installed. When set, the server starts as `<python> -P -m enclave.server.lsp` instead of through `enclave.server.path` (`-P`: the workspace's own files are never imported in place of Enclave's).",
   },
   {
     key: "ollama.host",
@@ -90,6 +91,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: "Seconds to wait for the model's first token (includes loading the model).",
   },
   {
+    key: "ollama.idleTimeout",
+    type: "number",
+    default: 30,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds a model's answer may pause between two parts before it is given up as stuck.",
+  },
+  {
     key: "ollama.totalTimeout",
     type: "number",
     default: 600,
@@ -120,6 +129,22 @@ export const SETTINGS: readonly SettingSpec[] = [
     minimum: 1,
     scope: WINDOW,
     description: "Chunks embedded per request.",
+  },
+  {
+    key: "embedding.timeout",
+    type: "number",
+    default: 60,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds Ollama may take to embed one batch while indexing; past it, indexing finishes without vectors and says why.",
+  },
+  {
+    key: "embedding.queryTimeout",
+    type: "number",
+    default: 1,
+    minimum: 0.001,
+    scope: WINDOW,
+    description: "Seconds Ollama may take to embed a search's query; past it, the search returns lexical results and says why.",
   },
   {
     key: "completion.enabled",
@@ -230,6 +255,24 @@ export const SETTINGS: readonly SettingSpec[] = [
     scope: WINDOW,
     description: "Extra gitignore-style patterns of files not to index.",
   },
+  {
+    key: "trust.neverSend",
+    type: "string[]",
+    default: [],
+    scope: WINDOW,
+    description:
+      "Gitignore-style patterns of files that are indexed for search but never put in a prompt (nor sent to an embedding server).",
+  },
+  {
+    key: "trust.allowedHosts",
+    type: "string[]",
+    default: [],
+    // Only in user settings: a repository's own .vscode/settings.json must not be able to send
+    // the user's code to a server of its choosing.
+    scope: ONLY_USER,
+    description:
+      "Hosts (names, `*.domain`, IP addresses or CIDR ranges) prompts may be sent to besides this machine. Any other `enclave.ollama.host` is refused. User settings only.",
+  },
 ];
 
 export type SettingValue = string | number | boolean | string[];
@@ -312,15 +355,28 @@ export function describeProblem(problem: Problem): string {
 export interface ServerCommand {
   command: string;
   args: string[];
+  /** Added to the server's environment. */
+  env: Record<string, string>;
 }
+
+/**
+ * Python must never import from the workspace: the server runs with the workspace folder as its
+ * working directory, and a workspace with its own `enclave/`, `server/` or even `multiprocessing/`
+ * package would otherwise run that code instead of ours. `-P` keeps the working directory off
+ * `sys.path` for `-m`; PYTHONSAFEPATH does the same for every Python the server starts, which
+ * matters for the console script: its indexing processes are started as `python -c ...`, whose
+ * `sys.path[0]` is the working directory unless this is set (Python 3.11+, as Enclave requires).
+ */
+const SAFE_PATH_ENV: Readonly<Record<string, string>> = { PYTHONSAFEPATH: "1" };
 
 /** The command line that starts `enclave lsp`, from the two client-only settings. */
 export function serverCommand(path: string, pythonPath: string): ServerCommand {
   const python = pythonPath.trim();
   if (python !== "") {
-    return { command: python, args: ["-m", "server.lsp"] };
+    return { command: python, args: ["-P", "-m", "enclave.server.lsp"], env: { ...SAFE_PATH_ENV } };
   }
-  return { command: path.trim() === "" ? "enclave" : path.trim(), args: ["lsp"] };
+  // A console script is safe itself: its sys.path[0] is its own bin directory, not the cwd.
+  return { command: path.trim() === "" ? "enclave" : path.trim(), args: ["lsp"], env: { ...SAFE_PATH_ENV } };
 }
 
 /** How to install the server, shown whenever it cannot be started. */
@@ -328,7 +384,7 @@ export const INSTALL_HINT =
   "Install it with `python -m pip install enclave-lsp` (from a checkout of Enclave: `python -m pip install .`), or point `enclave.server.path` or `enclave.server.pythonPath` at an existing installation.";
 
 /** The message shown when the server cannot start; names the command and the fix. */
-export function startFailureMessage(cmd: ServerCommand, error: unknown): string {
+export function startFailureMessage(cmd: Pick<ServerCommand, "command" | "args">, error: unknown): string {
   const line = [cmd.command, ...cmd.args].join(" ");
   const detail = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;

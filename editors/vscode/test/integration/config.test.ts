@@ -6,8 +6,8 @@ import { test } from "node:test";
 import { SETTINGS } from "../../src/lib/settings";
 import { pythonCommand, REPO_ROOT } from "./support";
 
-test("every server setting and default matches indexer/config.py", () => {
-  const script = "import json; from indexer.config import Config, to_wire; print(json.dumps(to_wire(Config())))";
+test("every server setting and default matches enclave/config.py", () => {
+  const script = "import json; from enclave.config import Config, to_wire; print(json.dumps(to_wire(Config())))";
   const result = spawnSync(pythonCommand(), ["-c", script], { cwd: REPO_ROOT, encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr);
   const wire = JSON.parse(result.stdout) as Record<string, Record<string, unknown>>;

@@ -4,26 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, test } from "node:test";
 import { Methods, parseStatus, type ServerStatus } from "../../src/lib/protocol";
 import { toInitializationOptions } from "../../src/lib/settings";
 import { fixCommand, renderStatus } from "../../src/lib/status";
-import { makeRepo, startServer, stopProcess, type Server } from "./support";
-
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
+import { closedPort, makeRepo, startServer, stopProcess, type Server } from "./support";
 
 let server: Server | undefined;
 after(async () => {

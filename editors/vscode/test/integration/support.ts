@@ -6,6 +6,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import {
@@ -124,16 +125,37 @@ export interface Server {
   stderr: () => string;
 }
 
-/** Start `enclave lsp` in `cwd` with a clean environment (no user config, no OLLAMA_HOST). */
-export function startServer(cwd: string): Server {
-  const [command, ...args] = lspCommand();
+/** A command line and what it adds to the environment, like the extension's `serverCommand`. */
+export interface Launch {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+/**
+ * The environment the server gets: no user config, no OLLAMA_HOST, no ENCLAVE_* and no
+ * PYTHONSAFEPATH from the shell running the tests (a launch that needs it says so in its env).
+ */
+export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const home = mkdtempSync(path.join(tmpdir(), "enclave-home-"));
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: home, ENCLAVE_LOG_LEVEL: "INFO" };
   delete env.OLLAMA_HOST;
+  delete env.PYTHONSAFEPATH;
   for (const name of Object.keys(env)) {
     if (name.startsWith("ENCLAVE_") && name !== "ENCLAVE_LOG_LEVEL") delete env[name];
   }
-  const child = spawn(command, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+  return { ...env, ...extra };
+}
+
+function defaultLaunch(): Launch {
+  const [command, ...args] = lspCommand();
+  return { command, args };
+}
+
+/** Start the server (by default `enclave lsp`) in `cwd` with a clean environment (`serverEnv`). */
+export function startServer(cwd: string, launch: Launch = defaultLaunch()): Server {
+  const env = serverEnv(launch.env);
+  const child = spawn(launch.command, launch.args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   if (child.stdout === null || child.stdin === null) {
@@ -141,4 +163,16 @@ export function startServer(cwd: string): Server {
   }
   const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
   return { child, connection, stderr: () => stderr };
+}
+
+/** A loopback port nothing listens on. */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
 }

@@ -105,12 +105,24 @@ test("every server setting in docs/protocol.md has a VS Code setting", () => {
 });
 
 test("serverCommand: the enclave executable, or a Python interpreter", () => {
-  assert.deepEqual(serverCommand("enclave", ""), { command: "enclave", args: ["lsp"] });
-  assert.deepEqual(serverCommand("  ", ""), { command: "enclave", args: ["lsp"] });
+  const safe = { PYTHONSAFEPATH: "1" };
+  assert.deepEqual(serverCommand("enclave", ""), { command: "enclave", args: ["lsp"], env: safe });
+  assert.deepEqual(serverCommand("  ", ""), { command: "enclave", args: ["lsp"], env: safe });
   assert.deepEqual(serverCommand("enclave", " /venv/bin/python "), {
     command: "/venv/bin/python",
-    args: ["-m", "server.lsp"],
+    args: ["-P", "-m", "enclave.server.lsp"],
+    env: safe,
   });
+});
+
+test("serverCommand never lets Python import from the working directory (the workspace)", () => {
+  // -P before -m: the interpreter reads its options only up to the module name.
+  const python = serverCommand("", "/venv/bin/python").args;
+  assert.ok(python.indexOf("-P") >= 0 && python.indexOf("-P") < python.indexOf("-m"), python.join(" "));
+  // The console script's own processes (indexing runs in `python -c` children) need the env.
+  for (const cmd of [serverCommand("enclave", ""), serverCommand("", "python3")]) {
+    assert.equal(cmd.env.PYTHONSAFEPATH, "1", cmd.command);
+  }
 });
 
 test("a missing server names the command and how to install it", () => {
@@ -119,8 +131,8 @@ test("a missing server names the command and how to install it", () => {
   assert.match(message, /`enclave` was not found/);
   assert.match(message, /python -m pip install enclave-lsp/);
   assert.match(message, /enclave\.server\.path/);
-  const other = startFailureMessage({ command: "/venv/bin/python", args: ["-m", "server.lsp"] }, new Error("exit code 1"));
-  assert.match(other, /\(`\/venv\/bin\/python -m server.lsp`\) failed to start: exit code 1/);
+  const other = startFailureMessage(serverCommand("", "/venv/bin/python"), new Error("exit code 1"));
+  assert.match(other, /\(`\/venv\/bin\/python -P -m enclave\.server\.lsp`\) failed to start: exit code 1/);
   assert.match(other, /"Enclave" output/);
 });
 
