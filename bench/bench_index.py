@@ -4,7 +4,8 @@
     python bench/bench_index.py --source DIR    # any directory (copied into a temporary git repo)
 
 Prints files, MB, chunks, full-index seconds and MB/s, the incremental update after editing one file
-(seconds, files parsed), and search latency p50/p95 over 200 queries (warm).
+(seconds, files parsed; every update starts with the index's self-check), the self-check alone
+(`status()`), and search latency p50/p95 over 200 queries (warm).
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ def main() -> int:
         print(
             f"incremental (1 file edited): median {statistics.median(incremental):.3f} s "
             f"of {', '.join(f'{t:.3f}' for t in incremental)}, files parsed: 1"
+        )
+
+        checks = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert index.status().healthy
+            checks.append(time.perf_counter() - started)
+        print(
+            f"status (self-check): median {statistics.median(checks) * 1000:.0f} ms "
+            f"of {', '.join(f'{t * 1000:.0f}' for t in checks)}"
         )
 
         queries = queries_from(index, args.queries)

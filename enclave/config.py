@@ -11,6 +11,7 @@ show the problems to the user (CLI: stderr; server: showMessage + log).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -34,6 +35,8 @@ class EmbeddingConfig:
     provider: str = "ollama"  # "ollama" | "local" | "none"
     model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
     batch_size: int = 32
+    timeout: float = 60.0  # seconds one batch may take while indexing
+    query_timeout: float = 1.0  # seconds the one query embedding of a search may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class OllamaConfig:
     keep_alive: str = "30m"
     connect_timeout: float = 5.0
     first_token_timeout: float = 120.0
+    idle_timeout: float = 30.0  # seconds a stream may go silent between two parts
     total_timeout: float = 600.0
 
     @property
@@ -71,12 +75,25 @@ class ChatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustConfig:
+    """What may reach a model, and where (enforced by the trust boundary, enclave.server.trust)."""
+
+    # gitignore-style patterns of files that are indexed for search but never put in a prompt
+    # (nor sent to an embedding server).
+    never_send: tuple[str, ...] = ()
+    # Hosts (names, IP addresses or CIDR ranges) a prompt may be sent to besides this machine.
+    # Loopback is always allowed; anything else must be listed here.
+    allowed_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     ollama: OllamaConfig = field(default_factory=OllamaConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +112,7 @@ _SECTIONS: dict[str, type] = {
     "ollama": OllamaConfig,
     "completion": CompletionConfig,
     "chat": ChatConfig,
+    "trust": TrustConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -104,8 +122,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _POSITIVE = {
     "index.max_file_bytes",
     "embedding.batch_size",
+    "embedding.timeout",
+    "embedding.query_timeout",
     "ollama.connect_timeout",
     "ollama.first_token_timeout",
+    "ollama.idle_timeout",
     "ollama.total_timeout",
     "completion.max_tokens",
     "completion.num_ctx",
@@ -115,6 +136,16 @@ _POSITIVE = {
     "chat.num_ctx",
     "chat.max_tokens",
     "chat.context_tokens",
+}
+
+
+REPOSITORY_FILE = ".enclave.toml"
+
+# Keys a repository must not set for itself: a cloned repository could otherwise allow its own
+# server to receive prompts (and with them the user's other code). Ignored there, with a message.
+_USER_ONLY = {
+    "trust.allowed_hosts": "a repository cannot allow hosts for itself: set it in the user "
+    "configuration, the environment or the editor's settings",
 }
 
 
@@ -144,7 +175,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ValueError(f"expected a whole number, got {value!r}")
         try:
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if isinstance(value, float) and value != number:
             raise ValueError(f"expected a whole number, got {value!r}")
@@ -158,10 +189,14 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ValueError(f"expected a number, got {value!r}")
         try:
             number_f = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a huge JSON integer
             raise ValueError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number_f):  # nan compares false with everything: check it first
+            raise ValueError(f"expected a finite number, got {value!r}")
         if key in _POSITIVE and number_f <= 0:
-            raise ValueError(f"must be greater than 0, got {number_f}")
+            raise ValueError(f"must be greater than 0, got {number_f:g}")
+        if number_f < 0:
+            raise ValueError(f"must not be negative, got {number_f:g}")
         return number_f
     if isinstance(default, tuple):
         if isinstance(value, str):
@@ -214,6 +249,9 @@ def _apply(
                 continue
             if value is None:
                 continue
+            if dotted in _USER_ONLY and source == REPOSITORY_FILE:
+                problems.append(ConfigProblem(dotted, source, _USER_ONLY[dotted]))
+                continue
             try:
                 changes[key] = _coerce(dotted, value, getattr(_SECTIONS[section](), key))
             except ValueError as exc:
@@ -231,6 +269,15 @@ def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         problems.append(
             ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored")
+        )
+        return {}
+    except UnicodeDecodeError as exc:
+        problems.append(
+            ConfigProblem(
+                str(path),
+                str(path),
+                f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8. Ignored",
+            )
         )
         return {}
 
@@ -270,8 +317,8 @@ def load_config(
     user = user_config_path(env)
     config = _apply(config, _read_toml(user, problems), str(user), problems)
     if root is not None:
-        repo_file = root / ".enclave.toml"
-        config = _apply(config, _read_toml(repo_file, problems), ".enclave.toml", problems)
+        repo_file = root / REPOSITORY_FILE
+        config = _apply(config, _read_toml(repo_file, problems), REPOSITORY_FILE, problems)
     for section, values in _env_layer(env).items():
         source = (
             "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"

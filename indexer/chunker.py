@@ -9,6 +9,13 @@ every non-blank line exactly once, start and end on non-blank lines, and their t
 their 1-based inclusive line range of the file. Oversized definitions split along their child
 definitions (the header keeps the definition's kind and name, the lines between children become
 "block" chunks named after the parent); what is still too large is cut into line windows.
+
+Memory stays proportional to the text, whatever it holds: signatures, docs and names are clipped
+(SIGNATURE_CHARS, DOC_CHARS, NAME_CHARS), so a definition-dense long line is not copied once per
+symbol; and a text with a line over ``excludes.LONG_LINE_CHARS`` (minified; the indexer skips
+such files before they get here) is not parsed: it becomes plain windows whose over-long lines
+are cut to the chunk size, the one case where a chunk's text is not exactly its lines. No chunk
+is then longer than max(max_chunk_chars, LONG_LINE_CHARS) characters.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, QueryCursor
 
+from enclave.indexer.excludes import LONG_LINE_CHARS
 from enclave.indexer.headings import Heading, markdown_headings, rst_headings
 from enclave.indexer.langspec import LanguageSpec, error_query_for, query_for, spec_for
 from enclave.indexer.languages import parser_for
@@ -32,6 +40,10 @@ from enclave.indexer.types import Chunk, FileAnalysis, SymbolDef
 log = logging.getLogger(__name__)
 
 WINDOW_LINES = 60  # size of the plain line windows used for files without a grammar
+SIGNATURE_CHARS = 240  # a symbol's signature (its first line) is clipped to this
+DOC_CHARS = 240  # and its doc line
+NAME_CHARS = 200  # names, scopes and imports
+QUALIFIED_CHARS = 400  # qualified names and heading paths
 _ANONYMOUS = "<anonymous>"
 _IMPORT_TRIM = "\"'`<> \t"
 _XML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
@@ -170,6 +182,9 @@ def analyze(
             f"max_chunk_chars={max_chunk_chars}); fix the [index] chunk settings"
         )
     file = _File(text)
+    longest = max(map(len, file.lines))
+    if longest > LONG_LINE_CHARS:
+        return _long_lines(path, language, file, longest, max_chunk_lines, max_chunk_chars)
     em = _Emitter(path, language, file, max_chunk_lines, max_chunk_chars)
     if language == "rst":
         symbols = _sections(em, rst_headings(file.lines))
@@ -202,8 +217,8 @@ def analyze(
             path=path,
             start_line=d.first + 1,
             end_line=d.end + 1,
-            signature=file.lines[d.sig_row].strip(),
-            doc=d.doc,
+            signature=_clip(file.lines[d.sig_row].strip(), SIGNATURE_CHARS),
+            doc=_clip(d.doc, DOC_CHARS),
         )
         for d in defs
     ]
@@ -226,8 +241,7 @@ def _collect(
                 kind, node = capture[11:], nodes[0]
             elif capture == "import":
                 for n in nodes:
-                    name = src[n.start_byte : n.end_byte].decode("utf-8", "replace")
-                    name = name.strip(_IMPORT_TRIM)
+                    name = _text(src, n, NAME_CHARS).strip(_IMPORT_TRIM)
                     if name and name not in imports:
                         imports.append(name)
         if node is None:
@@ -241,9 +255,9 @@ def _collect(
             continue
         seen.add(key)
         names = captures.get("name")
-        name = _text(src, names[0]) if names else _ANONYMOUS
+        name = _text(src, names[0], NAME_CHARS) if names else _ANONYMOUS
         scopes = captures.get("scope")
-        scope = _text(src, scopes[0]) if scopes else ""
+        scope = _text(src, scopes[0], NAME_CHARS) if scopes else ""
         end = outer.end_point
         d = _Def(
             kind, name, node, outer.start_point.row, end.row - (end.column == 0 and end.row > 0)
@@ -268,6 +282,7 @@ def _collect(
             d.qualified = f"{parent_def.qualified}.{local}"
         else:
             d.qualified = local
+        d.qualified = _clip(d.qualified, QUALIFIED_CHARS)
         if (
             d.kind == "function"
             and parent_def is not None
@@ -403,7 +418,7 @@ def _sections(em: _Emitter, headings: list[Heading]) -> list[SymbolDef]:
         while path and path[-1].level >= heading.level:
             path.pop()
         path.append(heading)
-        name = " > ".join(h.title for h in path)
+        name = _clip(" > ".join(_clip(h.title, NAME_CHARS) for h in path), QUALIFIED_CHARS)
         end = headings[i + 1].row - 1 if i + 1 < len(headings) else last_row
         em.window(heading.row, end, "section", name)
         scope_end = last_row
@@ -415,13 +430,13 @@ def _sections(em: _Emitter, headings: list[Heading]) -> list[SymbolDef]:
             scope_end -= 1
         symbols.append(
             SymbolDef(
-                name=heading.title,
+                name=_clip(heading.title, NAME_CHARS),
                 qualified_name=name,
                 kind="section",
                 path=em.path,
                 start_line=heading.row + 1,
                 end_line=scope_end + 1,
-                signature=file.lines[heading.title_row].strip(),
+                signature=_clip(file.lines[heading.title_row].strip(), SIGNATURE_CHARS),
                 doc="",
             )
         )
@@ -433,6 +448,27 @@ def _sections(em: _Emitter, headings: list[Heading]) -> list[SymbolDef]:
 def _windows(em: _Emitter, note: str) -> FileAnalysis:
     em.window(0, len(em.file.lines) - 1, "window", "", size=WINDOW_LINES)
     return FileAnalysis(em.chunks, [], [], note=note)
+
+
+def _long_lines(
+    path: str, language: str, file: _File, longest: int, max_lines: int, max_chars: int
+) -> FileAnalysis:
+    """A text with a line over LONG_LINE_CHARS (minified): not parsed (no symbols, whose
+    signatures would each copy the line), plain windows of its lines, each cut to the chunk size."""
+    cut = min(LONG_LINE_CHARS, max_chars)
+    row = next(i for i, line in enumerate(file.lines) if len(line) == longest)
+    clipped = _File("\n".join(line[:cut] for line in file.lines))
+    em = _Emitter(path, language, clipped, max_lines, max_chars)
+    note = (
+        f"line {row + 1} has {longest:,} characters (over {LONG_LINE_CHARS:,}): minified or"
+        f" generated; plain windows, lines cut at {cut:,} characters"
+    )
+    return _windows(em, note)
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters (an ellipsis marks the cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _no_grammar_note(path: str, language: str) -> str:
@@ -452,5 +488,9 @@ def _count_errors(root: Node, language: str) -> int:
     return sum(len(nodes) for nodes in captures.values()) or 1
 
 
-def _text(src: bytes, node: Node) -> str:
-    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+def _text(src: bytes, node: Node, limit: int = 0) -> str:
+    """The node's source text; with ``limit``, at most that many characters (clipped)."""
+    if not limit:
+        return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+    end = min(node.end_byte, node.start_byte + 4 * limit + 4)  # UTF-8: at most 4 bytes a char
+    return _clip(src[node.start_byte : end].decode("utf-8", "replace"), limit)

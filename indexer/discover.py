@@ -30,6 +30,7 @@ from enclave.indexer.excludes import (
     first_decision,
     in_silent_dir,
     is_secret_filename,
+    minified_reason,
     vendored_dir,
 )
 from enclave.indexer.gitfiles import GitFailure, GitListing, GitUnavailable, list_git_files
@@ -272,7 +273,8 @@ def _walk(sorter: _Sorter, rel_dir: str, gitignores: tuple[IgnoreRules, ...] = (
 
 
 def read_source(root: Path, candidate: Candidate) -> SourceText | Skipped:
-    """Read a candidate's text: decoded, BOM stripped, newlines normalised; or why it was not."""
+    """Read a candidate's text: decoded, BOM stripped, newlines normalised; or why it was not
+    (minified or generated content among the reasons: see ``excludes.minified_reason``)."""
     root = Path(root).resolve()
     full = root / candidate.path
     resolved = Path(os.path.realpath(full))
@@ -298,4 +300,7 @@ def read_source(root: Path, candidate: Candidate) -> SourceText | Skipped:
         note = "invalid UTF-8 replaced"
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    minified = minified_reason(text)
+    if minified is not None:
+        return Skipped(candidate.path, "minified", minified)
     return SourceText(candidate.path, text, note)

@@ -2,6 +2,12 @@
 
 Either way the caller gets an :class:`Embedder` or the reason there is none (with the fix), never a
 silent fallback. The index records ``Embedder.model_id`` and refuses to mix vectors of two models.
+
+Ollama's answers are bounded and checked: a batch while indexing may take ``embedding.timeout``
+seconds, the one query embedding of a search ``embedding.query_timeout`` (short, so a hung server
+turns semantic search off for that query instead of holding it up); a server that is silent
+longer, answers something that is not Ollama's JSON, or the wrong number or shape of vectors,
+raises EmbeddingUnavailable with the reason and the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Protocol
 
 from enclave.config import Config
 from enclave.errors import EnclaveError
+from enclave.hosts import HostNotAllowed, check_host
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,9 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
+        """Unit vectors for ``texts``; ``query``: the one text a search embeds (a shorter wait)."""
+        ...
 
 
 def embedding_input(path: str, symbol: str, text: str) -> str:
@@ -50,6 +59,12 @@ def _normalise(vector: Sequence[float]) -> list[float]:
     return [v / norm for v in vector]
 
 
+def _brief(value: object, limit: int = 160) -> str:
+    """``value`` as one short line (an error body may be a whole HTML page)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class OllamaEmbedder:
     provider = "ollama"
 
@@ -59,12 +74,20 @@ class OllamaEmbedder:
 
         self.model = config.embedding.model
         self.host = config.ollama.host
-        self._client = ollama.Client(
-            host=self.host,
-            timeout=httpx.Timeout(
-                config.ollama.total_timeout, connect=config.ollama.connect_timeout
-            ),
-        )
+        # (seconds, setting) per kind of request: a batch while indexing, or a search's query.
+        self._waits = {
+            False: (config.embedding.timeout, "embedding.timeout"),
+            True: (config.embedding.query_timeout, "embedding.query_timeout"),
+        }
+        # httpx has no overall deadline: the read timeout bounds how long Ollama may stay silent,
+        # which for /api/embed (one JSON body once the vectors are made) is the whole answer.
+        self._clients = {
+            query: ollama.Client(
+                host=self.host,
+                timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
+            )
+            for query, (wait, _) in self._waits.items()
+        }
         self._keep_alive = config.ollama.keep_alive
         self._dim = 0
 
@@ -75,20 +98,43 @@ class OllamaEmbedder:
     @property
     def dim(self) -> int:
         if not self._dim:
-            self._dim = len(self.embed(["dimension probe"])[0])
+            self.probe()
         return self._dim
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def probe(self, *, query: bool = False) -> int:
+        """Embed a probe text (with the wait of a query, or of a batch); the vectors' size."""
+        self._dim = len(self.embed(["dimension probe"], query=query)[0])
+        return self._dim
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
+        import httpx
         import ollama
 
+        if not texts:
+            return []
+        wait, setting = self._waits[query]
         try:
-            response = self._client.embed(
+            response = self._clients[query].embed(
                 model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
             )
-        except ConnectionError:
+        except (ConnectionError, httpx.ConnectTimeout):
             raise EmbeddingUnavailable(
                 f"Ollama is not reachable at {self.host}",
                 "start it with `ollama serve` (or set OLLAMA_HOST), then run `enclave index` again",
+            ) from None
+        except httpx.TimeoutException:
+            if query:
+                raise EmbeddingUnavailable(
+                    f"Ollama at {self.host} did not embed the query within {wait:g} s ({setting})",
+                    "check that Ollama is healthy (`enclave doctor`); if it is only slow (the "
+                    "first query after the embedding model was unloaded loads it), raise "
+                    f"{setting}",
+                ) from None
+            raise EmbeddingUnavailable(
+                f"Ollama at {self.host} did not embed a batch of {len(texts)} chunks within "
+                f"{wait:g} s ({setting})",
+                "check that Ollama is healthy (`enclave doctor`); if it is only slow, raise "
+                f"{setting} or lower embedding.batch_size, then run `enclave index` again",
             ) from None
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
@@ -102,18 +148,38 @@ class OllamaEmbedder:
                     "set embedding.model to an embedding model such as nomic-embed-text",
                 ) from None
             raise EmbeddingUnavailable(
-                f"Ollama failed to embed with '{self.model}': {exc.error} (HTTP {exc.status_code})",
+                f"Ollama failed to embed with '{self.model}': {_brief(exc.error)} "
+                f"(HTTP {exc.status_code})",
                 "check `enclave doctor`",
             ) from None
-        except Exception as exc:  # httpx timeouts and transport errors are not wrapped by ollama
+        except (ValueError, TypeError, AttributeError, httpx.DecodingError) as exc:
+            # What the ollama client raises for a body that is not Ollama's JSON (JSONDecodeError,
+            # pydantic's ValidationError; AttributeError/TypeError for JSON that is not an object).
+            raise self._malformed(f"{type(exc).__name__}: {_brief(exc, 100)}") from None
+        except Exception as exc:  # httpx transport errors are not wrapped by ollama
             raise EmbeddingUnavailable(
-                f"Ollama embedding request failed: {type(exc).__name__}: {exc}",
+                f"Ollama embedding request failed: {type(exc).__name__}: {_brief(exc)}",
                 "check `enclave doctor`",
             ) from None
-        vectors = [_normalise(v) for v in response.embeddings]
-        if vectors:
-            self._dim = len(vectors[0])
+        embeddings = response.embeddings
+        sizes = {len(v) for v in embeddings}
+        if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:
+            raise self._malformed(
+                f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {len(texts)} texts"
+            )
+        if not all(math.isfinite(x) for v in embeddings for x in v):
+            raise self._malformed("vectors with NaN or infinite numbers")
+        vectors = [_normalise(v) for v in embeddings]
+        self._dim = len(vectors[0])
         return vectors
+
+    def _malformed(self, detail: str) -> EmbeddingUnavailable:
+        return EmbeddingUnavailable(
+            f"Ollama at {self.host} answered the embedding request with something that is not "
+            f"Ollama's embedding JSON ({detail})",
+            "check that ollama.host (or OLLAMA_HOST) points at an Ollama server and not at a "
+            "proxy or another service (`enclave doctor`), then run `enclave index` again",
+        )
 
 
 class LocalEmbedder:
@@ -173,7 +239,7 @@ class LocalEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
         vectors = self._model.encode(
             list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
         )
@@ -198,15 +264,28 @@ def _package_model_dir(module: object) -> str:
     )
 
 
-def make_embedder(config: Config) -> Embedder:
-    """The configured embedder, checked to work; raises EmbeddingUnavailable with the reason."""
+def make_embedder(config: Config, *, query: bool = False) -> Embedder:
+    """The configured embedder, checked to work; raises EmbeddingUnavailable with the reason.
+
+    ``query``: it is made to embed a search's query, so the check waits as long as a query may.
+    """
     provider = config.embedding.provider
     if provider == "none":
         raise EmbeddingUnavailable(
             "semantic search is turned off (embedding.provider = none)",
             "set embedding.provider to ollama or local to turn it on",
         )
-    embedder: Embedder = LocalEmbedder(config) if provider == "local" else OllamaEmbedder(config)
+    embedder: Embedder
+    if provider == "local":
+        embedder = LocalEmbedder(config)
+    else:
+        try:  # chunk text is code: it goes only where prompts may go
+            check_host(config.ollama.host, config.trust.allowed_hosts, what="the embedding server")
+        except HostNotAllowed as exc:
+            raise EmbeddingUnavailable(exc.message, exc.fix) from None
+        remote = OllamaEmbedder(config)
+        remote.probe(query=query)  # reachable, the model pulled, vectors of a size
+        embedder = remote
     if embedder.dim <= 0:
         raise EmbeddingUnavailable(f"embedding model '{embedder.model}' returned empty vectors")
     return embedder

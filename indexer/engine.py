@@ -7,6 +7,7 @@ symbols, refreshed when another writer changed the tables.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
@@ -24,7 +25,8 @@ from lancedb.query import MatchQuery
 
 from enclave.config import Config
 from enclave.indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
-from enclave.indexer.errors import STORAGE_ERRORS, IndexProblem
+from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
+from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.lock import WriteLock, lock_path_for
 from enclave.indexer.process import FileRows, process_file, process_many, worker_init
 from enclave.indexer.results import (
@@ -43,6 +45,7 @@ from enclave.indexer.search import (
 )
 from enclave.indexer.store import (
     SCHEMA_VERSION,
+    UPDATE_STARTED,
     Store,
     default_db,
     in_clause,
@@ -68,9 +71,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def reads_index(method: F) -> F:
     """Turn a storage failure inside a query into IndexProblem saying the index is damaged.
 
-    Only storage errors (STORAGE_ERRORS) mean that; any other exception is a bug and propagates
-    unchanged, so it is logged with its traceback where it is caught instead of being disguised
-    as damage a rebuild would fix.
+    Only storage errors (``is_storage_error``: STORAGE_ERRORS, and the ValueError LanceDB raises
+    for a table whose manifests are gone) mean that; any other exception, our own ValueErrors
+    included, is a bug or a bad argument and propagates unchanged, so it is not disguised as
+    damage a rebuild would fix.
     """
 
     @functools.wraps(method)
@@ -79,8 +83,12 @@ def reads_index(method: F) -> F:
             return method(self, *args, **kwargs)
         except IndexProblem:
             raise
-        except STORAGE_ERRORS as exc:
-            log.warning("reading the index at %s failed", self.db_uri, exc_info=True)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            # one line; the traceback only with -v (a damaged index is not a bug to debug)
+            log.warning("reading the index at %s failed: %s", self.db_uri, brief(exc))
+            log.debug("reading the index at %s failed", self.db_uri, exc_info=True)
             raise IndexProblem(
                 f"the index at {self.db_uri} is damaged or unreadable ({type(exc).__name__})",
                 f"run `enclave index --full {self.root}` to rebuild it",
@@ -119,13 +127,25 @@ class EngineIndex:
         self._symbols_version = -1
         self._embedder_cache: Embedder | None = None
         self._processed = 0
+        self._completing = False  # this update completes one that did not finish
+        self._meta_version = -1
+        self._meta_started = ""  # meta.update_started as of _meta_version
 
     # ---- plumbing -----------------------------------------------------------------------
     @property
     def store(self) -> Store:
-        if self._store is None:
+        # A store opened where no index existed yet is opened again: another process (the
+        # server's first build runs in a child) may have created it since.
+        if self._store is None or self._store.db is None:
             options = storage_options_from_env() if "://" in self.db_uri else None
             self._store = Store(self.db_uri, options)
+        return self._store
+
+    def _writable_store(self) -> Store:
+        """The store, its directory created if this is the first write."""
+        if self._store is None or self._store.db is None:
+            options = storage_options_from_env() if "://" in self.db_uri else None
+            self._store = Store(self.db_uri, options, create=True)
         return self._store
 
     def close(self) -> None:
@@ -139,7 +159,45 @@ class EngineIndex:
             raise IndexProblem(
                 f"no index at {self.db_uri}", f"run `enclave index {self.root}` first"
             )
+        self._check_complete(store)
         return store
+
+    def _check_complete(self, store: Store) -> None:
+        """Refuse to answer from an index whose last update started and never finished: it
+        holds part of the repository. While a writer is at work, readers see its commits."""
+        meta = store.table("meta")
+        version = meta.version
+        if version != self._meta_version:
+            self._meta_started = store.meta().get(UPDATE_STARTED, "")
+            self._meta_version = version
+        if self._meta_started and not self._writer_active():
+            problem = self._incomplete(self._meta_started)
+            raise IndexProblem(problem.message, problem.fix)
+
+    def _incomplete(self, started: str) -> Reason:
+        return Reason(
+            f"the index at {self.db_uri} is incomplete: the update started at"
+            f" {started} did not finish, so it holds only part of the repository",
+            f"run `enclave index {self.root}` to complete it",
+        )
+
+    def _writer_active(self) -> bool:
+        """Some process (this one included) holds the write lock of this index right now."""
+        try:
+            fd = os.open(lock_path_for(self.db_uri), os.O_RDONLY)
+        except OSError:
+            return False  # never locked here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
 
     # ---- update -------------------------------------------------------------------------
     def update(
@@ -150,14 +208,43 @@ class EngineIndex:
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> IndexSummary:
+        """Verify the index (rebuilding it when damaged), then bring it up to date. A full disk,
+        read-only storage or another storage failure ends in one IndexProblem; an update that
+        does not finish leaves the index marked incomplete until the next one completes it."""
+        try:
+            return self._update(full=full, paths=paths, progress=progress, cancelled=cancelled)
+        except IndexProblem:
+            raise
+        except TimeoutError as exc:  # the write lock: another writer for 10 minutes
+            raise IndexProblem(
+                str(exc), "wait for the other `enclave index` (or the editor's server) to finish"
+            ) from exc
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            log.debug("updating the index at %s failed", self.db_uri, exc_info=True)  # -v
+            raise write_problem(exc, self.db_uri) or IndexProblem(
+                f"updating the index at {self.db_uri} failed ({brief(exc)})",
+                f"run `enclave index {self.root}` again: it checks the index and repairs it",
+            ) from exc
+
+    def _update(
+        self,
+        *,
+        full: bool,
+        paths: Sequence[str] | None,
+        progress: ProgressFn | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> IndexSummary:
         from enclave.indexer.discover import DiscoveryError, discover
 
         started = time.perf_counter()
         summary = IndexSummary(root=str(self.root), db=self.db_uri, full=full)
         report = progress or (lambda done, total, message: None)
         stop = cancelled or (lambda: False)
+        self._writable_store()  # the location is checked (and made) before the lock file in it
         with self._lock, WriteLock(lock_path_for(self.db_uri)):
-            store = self.store
+            store = self._writable_store()
             try:
                 discovery = discover(self.root, self.config.index)
             except DiscoveryError as exc:
@@ -187,6 +274,9 @@ class EngineIndex:
             ):
                 store.embeddings(embedder.dim, reset=True)
 
+            if paths is not None and (summary.full or self._completing):
+                summary.notes.append("every file is indexed, not only the paths asked for")
+                paths = None
             catalog = store.catalog()
             current = {c.path: c for c in discovery.candidates}
             if paths is not None:
@@ -217,9 +307,10 @@ class EngineIndex:
                     break
 
             if embedder is not None and not summary.cancelled:
+                store.set_meta({UPDATE_STARTED: ""})  # every file's rows are in; vectors next
                 self._embed_missing(store, embedder, summary, report, stop)
             self._finish(store, discovery.head_commit, embedder, summary)
-        summary.chunks_total = self.store.table("chunks").count_rows()
+            summary.chunks_total = store.table("chunks").count_rows()
         summary.seconds = time.perf_counter() - started
         report(total, total, "done")
         return summary
@@ -234,26 +325,43 @@ class EngineIndex:
         return candidate.as_posix()
 
     def _meta_or_rebuild(self, store: Store, full: bool, summary: IndexSummary) -> dict[str, str]:
+        """Verify the index, rebuild it when it is damaged (or asked to), and mark the update
+        as started (meta.update_started) before anything else is written."""
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        found = store.verify()
         meta: dict[str, str] = {}
         rebuild = full
-        if store.has_index():
-            try:
-                store.check_readable()
-                meta = store.meta()
-            except IndexProblem as exc:
-                summary.notes.append(f"{exc.message}: rebuilding it from scratch")
-                rebuild = True
-            if meta and meta.get("schema_version") != str(SCHEMA_VERSION):
+        self._completing = False
+        if found.problem:
+            rebuild = True
+            if not found.absent:
+                summary.notes.append(f"{found.problem}: rebuilding it from scratch")
+        else:
+            meta = found.meta
+            if meta.get("schema_version") != str(SCHEMA_VERSION):
                 summary.notes.append(
                     f"index schema {meta.get('schema_version')} is not {SCHEMA_VERSION}: rebuilding"
                 )
                 rebuild = True
-        else:
-            rebuild = True
+            elif found.interrupted and not full:
+                summary.notes.append(
+                    f"the update started at {meta[UPDATE_STARTED]} did not finish: completing it"
+                )
+                self._completing = True
+            elif meta.get("partial") == "true" and not full:
+                summary.notes.append("the last update was cancelled: finishing it")
+                self._completing = True
         if rebuild:
             summary.full = True
-            store.create({"schema_version": str(SCHEMA_VERSION), "tool_version": TOOL_VERSION})
-            meta = store.meta()
+            meta = {
+                "schema_version": str(SCHEMA_VERSION),
+                "tool_version": TOOL_VERSION,
+                UPDATE_STARTED: started,
+            }
+            store.create(meta, reset_cache=found.damaged == "embeddings")
+        else:
+            store.set_meta({UPDATE_STARTED: started})
+            meta = {**meta, UPDATE_STARTED: started}
         self._vectors = None
         self._symbols = None
         return meta
@@ -341,10 +449,13 @@ class EngineIndex:
         where = in_clause("content_hash", missing) if len(missing) <= 1000 else None
         subset = store.columns("chunks", wanted, where).to_pydict()
         todo: dict[str, str] = {}
+        # Files of trust.never_send are searchable by their words but never leave the machine
+        # for an embedding server: their chunks get no vectors.
+        never_send = IgnoreRules(self.config.trust.never_send, source="trust.never_send")
         for h, path, symbol, text in zip(
             subset["content_hash"], subset["path"], subset["symbol"], subset["text"], strict=True
         ):
-            if h not in cached:
+            if h not in cached and not never_send.decide(path):
                 todo.setdefault(h, embedding_input(path, symbol, text))
         items = list(todo.items())
         size = self.config.embedding.batch_size
@@ -382,11 +493,16 @@ class EngineIndex:
             "semantic_fix": summary.semantic_fix,
             "embedding_provider": self.config.embedding.provider,
         }
+        # Cancelling stops between batches, so what was written is consistent: the index is
+        # served, and marked partial until an update finishes (files not reached are new then).
+        meta[UPDATE_STARTED] = ""
+        meta["partial"] = "true" if summary.cancelled else ""
         if embedder is not None:
             meta["embedding_model"] = embedder.model_id
             meta["embedding_dim"] = str(embedder.dim)
         store.set_meta(meta)
-        if summary.full or store.fragment_count() > COMPACT_FRAGMENTS:
+        store.tidy_meta()
+        if summary.full or self._completing or store.fragment_count() > COMPACT_FRAGMENTS:
             store.optimize()
             keep = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
             store.prune_vectors(keep)
@@ -468,14 +584,14 @@ class EngineIndex:
             )
         try:
             embedder = self._embedder_for_queries(model)
-            vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+            vector = np.asarray(embedder.embed([query], query=True)[0], dtype=np.float32)
         except EmbeddingUnavailable as exc:
             return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
         return matrix.top(vector, limit, path_prefix=path_prefix, language=language), None
 
     def _embedder_for_queries(self, model_id: str) -> Embedder:
         if self._embedder_cache is None or self._embedder_cache.model_id != model_id:
-            embedder = make_embedder(self.config)
+            embedder = make_embedder(self.config, query=True)
             if embedder.model_id != model_id:
                 raise EmbeddingUnavailable(
                     f"the index was embedded with {model_id} but {embedder.model_id} is configured",
@@ -542,18 +658,29 @@ class EngineIndex:
 
     @reads_index
     def status(self) -> IndexStatus:
-        store = self.store
-        status = IndexStatus(root=str(self.root), db=self.db_uri, exists=store.has_index())
-        if not status.exists:
+        """What the index holds, after a verification (Store.verify): damage, an unfinished
+        update and a stale schema make it unhealthy, with the problem and the fix."""
+        status = IndexStatus(root=str(self.root), db=self.db_uri, exists=True)
+        try:
+            store = self.store
+        except IndexProblem as exc:  # e.g. no index directory, and none can be made
+            status.exists = status.healthy = False
+            status.problem, status.fix = exc.message, exc.fix
+            return status
+        found = store.verify()
+        meta = found.meta
+        writing = (found.problem or found.interrupted) and self._writer_active()
+        if found.absent:
+            status.exists = status.healthy = False
+            status.updating = bool(writing)
+            status.problem = found.problem
+            status.fix = f"run `enclave index {self.root}`"
             status.semantic_reason = "not indexed yet"
             return status
-        store.check_readable()
-        meta = store.meta()
-        catalog = store.catalog()
-        status.files = sum(1 for row in catalog.values() if row.state == "indexed")
-        status.files_skipped = sum(1 for row in catalog.values() if row.state != "indexed")
-        status.chunks = store.table("chunks").count_rows()
-        status.symbols = store.table("symbols").count_rows()
+        status.files = found.files
+        status.files_skipped = found.files_skipped
+        status.chunks = found.chunks
+        status.symbols = found.symbols
         status.commit = meta.get("last_commit") or None
         status.indexed_at = meta.get("indexed_at")
         status.schema_version = int(meta.get("schema_version", "0") or 0)
@@ -564,6 +691,32 @@ class EngineIndex:
         status.semantic = meta.get("semantic") == "true"
         status.semantic_reason = meta.get("semantic_reason", "")
         status.semantic_fix = meta.get("semantic_fix", "")
+        status.partial = meta.get("partial") == "true"
+        if found.problem and writing:  # e.g. a rebuild between dropping and creating tables
+            status.healthy, status.updating = False, True
+            status.problem = (
+                f"the index at {self.db_uri} is being written by another update and cannot be"
+                f" checked now ({found.problem})"
+            )
+            status.fix = "wait for that update to finish"
+        elif found.problem:
+            status.healthy = False
+            status.problem = found.problem
+            status.fix = f"run `enclave index {self.root}` to rebuild it"
+        elif found.interrupted:
+            if writing:
+                status.updating = True
+            else:
+                incomplete = self._incomplete(meta[UPDATE_STARTED])
+                status.healthy = False
+                status.problem, status.fix = incomplete.message, incomplete.fix
+        elif status.schema_version != SCHEMA_VERSION:
+            status.healthy = False
+            status.problem = (
+                f"the index at {self.db_uri} has schema {status.schema_version},"
+                f" this version of Enclave reads {SCHEMA_VERSION}"
+            )
+            status.fix = f"run `enclave index {self.root}` to rebuild it"
         return status
 
     # ---- symbols ------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 
 Only storage failures (I/O, LanceDB/Lance, Arrow) are turned into "the index is damaged or
 unreadable"; anything else (a ``TypeError``, an ``AttributeError``) is a bug and propagates as one.
+A full disk and read-only storage are told apart from damage (:func:`write_problem`): rebuilding
+would not help there, freeing space or pointing ``--db`` elsewhere does.
 """
 
 from __future__ import annotations
+
+import errno
+import os
+import re
 
 import pyarrow as pa
 
@@ -18,5 +24,73 @@ class IndexProblem(EnclaveError):
 # What LanceDB and Arrow raise when the files under an index are missing, truncated or
 # unreadable: the Rust core surfaces I/O and format errors as OSError or RuntimeError, Arrow as
 # ArrowException (its ArrowInvalid is also a ValueError, which is why ValueError is not listed:
-# our own code raises it for bad arguments).
+# our own code raises it for bad arguments; see is_storage_error for LanceDB's own ValueErrors).
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, pa.ArrowException)
+
+# LanceDB raises ValueError from its own code for a table it cannot open (its manifests are gone).
+_STORAGE_PACKAGES = ("lancedb", "lance")
+# Lance reports I/O errors as text: "... No space left on device (os error 28), ...".
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """``exc`` comes from the storage: one of STORAGE_ERRORS, or a ValueError raised inside
+    LanceDB itself. A ValueError raised by our code (a bad argument) is not."""
+    if isinstance(exc, IndexProblem):
+        return False
+    if isinstance(exc, STORAGE_ERRORS):
+        return True
+    if isinstance(exc, ValueError):
+        tb = exc.__traceback__
+        if tb is None:
+            return False
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        return module.split(".", 1)[0] in _STORAGE_PACKAGES
+    return False
+
+
+def brief(exc: BaseException) -> str:
+    """An exception as a short line: Lance's messages carry Rust source locations."""
+    lines = str(exc).strip().splitlines()
+    text = re.sub(r",\s*/\S+\.rs:\d+:\d+", "", lines[0] if lines else "")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+def os_errno(exc: BaseException) -> int | None:
+    """The operating-system error behind ``exc`` (or its causes), from OSError.errno or from the
+    "(os error N)" Lance puts in its messages; None if there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno:
+            return current.errno
+        found = _OS_ERROR.search(str(current))
+        if found:
+            return int(found.group(1))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def write_problem(exc: BaseException, db: str) -> IndexProblem | None:
+    """One line for a write that failed because the storage is full or read-only; None when
+    ``exc`` is neither (damage, a bug, ...)."""
+    code = os_errno(exc)
+    if code in NO_SPACE:
+        return IndexProblem(
+            f"no space left on the device holding the index at {db}",
+            "free some space there or point --db at a place with room, then run"
+            " `enclave index` again",
+        )
+    if code in READ_ONLY:
+        assert code is not None
+        return IndexProblem(
+            f"the index at {db} cannot be written ({os.strerror(code)})",
+            f"point --db at a writable place or make {db} writable",
+        )
+    return None

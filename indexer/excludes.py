@@ -2,7 +2,8 @@
 lockfiles, minified/generated files and binary file types, plus gitignore-style rule sets.
 
 Everything here works on repository-relative POSIX paths ("src/app/main.py") and never touches
-the disk, so it is cheap enough to run on every path of a large repository.
+the disk, so it is cheap enough to run on every path of a large repository. The one content rule,
+:func:`minified_reason`, looks at a file's text once it has been read.
 """
 
 from __future__ import annotations
@@ -96,6 +97,36 @@ _SECRET_NAME_GLOBS = (
 )
 _SECRET_PATH_TAILS = (".aws/credentials", ".docker/config.json", ".kube/config", ".ssh/config")
 _SECRET_NAME_RE = re.compile("|".join(fnmatch.translate(glob) for glob in _SECRET_NAME_GLOBS))
+
+
+# Minified or generated content, whatever the file is called: a line longer than LONG_LINE_CHARS
+# (bundles, inlined data), or lines averaging over MINIFIED_MEAN_CHARS in a file of at least
+# MINIFIED_MIN_CHARS (bundles wrapped at a fixed width). Such files are skipped ("minified"): their
+# lines are no unit a person reads or searches, and the chunker can only cut them blindly.
+LONG_LINE_CHARS = 4000
+MINIFIED_MEAN_CHARS = 1000
+MINIFIED_MIN_CHARS = 16 * 1024
+
+
+def minified_reason(text: str) -> str | None:
+    """Why ``text`` ("\n" newlines) looks minified or generated, or None if it does not."""
+    if len(text) <= LONG_LINE_CHARS:
+        return None
+    lengths = [len(line) for line in text.split("\n")]
+    longest = max(lengths)
+    if longest > LONG_LINE_CHARS:
+        row = lengths.index(longest) + 1
+        return (
+            f"line {row} has {longest:,} characters (over {LONG_LINE_CHARS:,}):"
+            " minified or generated"
+        )
+    mean = len(text) / len(lengths)
+    if len(text) >= MINIFIED_MIN_CHARS and mean > MINIFIED_MEAN_CHARS:
+        return (
+            f"lines average {mean:,.0f} characters (over {MINIFIED_MEAN_CHARS:,}):"
+            " minified or generated"
+        )
+    return None
 
 
 def is_secret_filename(path: str) -> bool:

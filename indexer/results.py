@@ -63,9 +63,23 @@ class IndexSummary:
 
 @dataclass(slots=True)
 class IndexStatus:
+    """What the index holds, and whether it can be trusted.
+
+    ``healthy`` is False when there is no index, when its verification found damage, or when an
+    update started and did not finish (the index holds only part of the repository): ``problem``
+    says which, ``fix`` what to do. ``updating`` is True while another writer is at work.
+    """
+
     root: str
     db: str
     exists: bool
+    healthy: bool = True
+    problem: str = ""  # what is wrong ("" when healthy)
+    fix: str = ""  # what to do about it
+    updating: bool = False  # an update is running right now (this or another process)
+    # The last update was cancelled: what it wrote is consistent and served, but files it did
+    # not reach are missing or stale until the next update finishes.
+    partial: bool = False
     files: int = 0
     chunks: int = 0
     symbols: int = 0

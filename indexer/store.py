@@ -5,15 +5,21 @@ Tables (docs/index-schema.md): ``chunks``, ``symbols``, ``files`` (the catalog),
 
 Write order per batch of files: delete their old chunks/symbols, add the new ones, then replace
 their catalog rows. A crash at any point leaves catalog rows that describe older content than the
-working tree, so the next run re-processes those files and converges.
+working tree, so the next run re-processes those files and converges. ``meta.update_started`` is
+set (one atomic meta write) before an update writes anything and cleared when it is done, so an
+update that never finished is seen as such, never as a complete index.
+
+:meth:`Store.verify` is the cheap self-check behind `enclave status` and the start of every update.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +27,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from enclave.indexer.errors import IndexProblem
+from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 TABLES = ("chunks", "symbols", "files", "meta")
+# meta key holding when the update now writing (or the last one, killed) started; "" when done.
+UPDATE_STARTED = "update_started"
+META_FRAGMENTS = 16  # compact the meta table (a few rows, one fragment per write) past this
 
 CHUNKS_SCHEMA = pa.schema(
     [
@@ -81,6 +90,25 @@ def in_clause(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({', '.join(quote(v) for v in values)})"
 
 
+@dataclass(slots=True)
+class Verification:
+    """What :meth:`Store.verify` found: ``problem`` is "" for an index that reads back whole."""
+
+    problem: str = ""
+    damaged: str = ""  # the table at fault, when it is one table
+    absent: bool = False  # no table at all: not indexed yet
+    meta: dict[str, str] = field(default_factory=dict)
+    files: int = 0  # catalog rows of indexed files
+    files_skipped: int = 0
+    chunks: int = 0
+    symbols: int = 0
+
+    @property
+    def interrupted(self) -> bool:
+        """An update started and has not finished (it is running, or it was killed)."""
+        return bool(self.meta.get(UPDATE_STARTED))
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogRow:
     path: str
@@ -99,16 +127,39 @@ def default_db(root: Path) -> str:
 class Store:
     """Open tables of one index. Not itself locked: the engine takes the write lock."""
 
-    def __init__(self, uri: str, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, uri: str, storage_options: dict[str, str] | None = None, *, create: bool = False
+    ) -> None:
+        """Open the index at ``uri``; a local directory is made only when ``create`` (writing):
+        reading where nothing was indexed leaves no trace on disk."""
         import lancedb
 
         self.uri = uri
         self.is_local = "://" not in uri
+        self._tables: dict[str, Any] = {}
+        self.db: Any = None
         if self.is_local:
-            Path(uri).mkdir(parents=True, exist_ok=True)
+            where = Path(uri)
+            if where.exists() and not where.is_dir():
+                raise IndexProblem(
+                    f"the index location {uri} is not a directory",
+                    "point --db at a directory (it is created when missing)",
+                )
+            if not where.exists() and not create:
+                return  # nothing indexed here: every table is absent
+            try:
+                Path(uri).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise write_problem(exc, uri) or IndexProblem(
+                    f"cannot create the index directory {uri} ({exc.strerror})",
+                    "point --db at a writable place",
+                ) from exc
             ignore = Path(uri) / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Enclave's index: never commit it.\n*\n")
+            try:
+                if not ignore.exists():
+                    ignore.write_text("# Enclave's index: never commit it.\n*\n")
+            except OSError as exc:  # a read-only index can still be read; writing it tells
+                log.debug("cannot write %s: %s", ignore, exc)
         try:
             self.db = lancedb.connect(
                 uri,
@@ -119,10 +170,11 @@ class Store:
             raise IndexProblem(
                 f"cannot open the index at {uri}: {exc}", "check the path or --db URI"
             ) from exc
-        self._tables: dict[str, Any] = {}
 
     # ---- tables -------------------------------------------------------------------------
     def existing(self) -> set[str]:
+        if self.db is None:
+            return set()
         try:
             names: set[str] = set()
             token = None
@@ -139,6 +191,8 @@ class Store:
             ) from exc
 
     def table(self, name: str) -> Any:
+        if self.db is None:
+            raise IndexProblem(f"no index at {self.uri}", "run `enclave index` first")
         if name not in self._tables:
             self._tables[name] = self.db.open_table(name)
         return self._tables[name]
@@ -146,39 +200,157 @@ class Store:
     def has_index(self) -> bool:
         return set(TABLES) <= self.existing()
 
-    def check_readable(self) -> None:
-        """Raise IndexProblem if any table cannot be read (a damaged index)."""
+    def verify(self) -> Verification:
+        """Check that the index reads back whole, cheaply: every table opens (manifests) and its
+        row count reads; a small column of every table reads in full (every data file, the
+        catalog included) and holds as many rows as counted; the full-text index on chunks is
+        there and answers; path lookups answer; the chunks match the catalog file by file. The
+        last check is skipped while ``meta.update_started`` is set (the caller decides whether
+        that update is running or was killed). Damage is returned, never raised; a bug raises.
+        """
+        found = Verification()
         try:
-            for name in TABLES:
-                self.table(name).count_rows()
-        except IndexProblem:
-            raise
-        except Exception as exc:
-            raise IndexProblem(
-                f"the index at {self.uri} is damaged ({type(exc).__name__}: {exc})",
-                "run `enclave index --full` to rebuild it",
-            ) from exc
+            names = self.existing()
+        except IndexProblem as exc:
+            found.problem = exc.message
+            return found
+        missing = [name for name in TABLES if name not in names]
+        if len(missing) == len(TABLES):
+            found.problem, found.absent = f"no index at {self.uri}", True
+            return found
+        if missing:
+            found.problem = f"the index at {self.uri} lacks its {', '.join(missing)} table(s)"
+            return found
+        tables = [*TABLES, "embeddings"] if "embeddings" in names else list(TABLES)
+        for _attempt in range(3):
+            current = ""
+            try:
+                before: dict[str, int] = {}
+                for current in tables:  # opening reads the manifest
+                    before[current] = self.table(current).version
+                current = "meta"
+                found = Verification(meta=self.meta())
+                if not found.meta.get("schema_version"):
+                    found.problem = f"the index at {self.uri} is damaged: its meta table is empty"
+                    found.damaged = "meta"
+                    return found
+                current = "files"
+                data = self.columns("files", ["path", "state", "chunks"]).to_pydict()
+                self._same_count("files", len(data["path"]))
+                current = "chunks"
+                chunk_paths = self.columns("chunks", ["path"]).column(0).to_pylist()
+                self._same_count("chunks", len(chunk_paths))
+                self._probe_full_text()
+                current = "symbols"
+                found.symbols = self._same_count(
+                    "symbols", len(self.columns("symbols", ["start_line"]))
+                )
+                if data["path"]:
+                    for current in ("files", "chunks", "symbols"):
+                        self._probe_path(current, data["path"][0])
+                if "embeddings" in tables:
+                    current = "embeddings"
+                    self._same_count(
+                        "embeddings", len(self.columns("embeddings", ["content_hash"]))
+                    )
+                after = {name: self.table(name).version for name in tables}
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                if len(before) == len(tables) and self._moved(before):
+                    continue  # a writer committed between two reads: look again
+                found.problem = (
+                    f"the index at {self.uri} is damaged: its {current} table does not read"
+                    f" back ({brief(exc)})"
+                )
+                found.damaged = current
+                return found
+            found.chunks = len(chunk_paths)
+            found.files = sum(1 for state in data["state"] if state == "indexed")
+            found.files_skipped = len(data["state"]) - found.files
+            if after != before:
+                continue  # a writer committed meanwhile: the columns may be of two versions
+            if not found.interrupted:
+                found.problem = self._mismatch(data, chunk_paths)
+                found.damaged = "chunks" if found.problem else ""
+            return found
+        return found  # busy writers all along: nothing to compare at rest, nothing found damaged
 
-    def create(self, meta: dict[str, str]) -> None:
-        """Drop everything and create empty tables (a full rebuild)."""
+    def _moved(self, versions: dict[str, int]) -> bool:
+        try:
+            return any(self.table(name).version != v for name, v in versions.items())
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            return False
+
+    def _same_count(self, name: str, read: int) -> int:
+        counted = int(self.table(name).count_rows())
+        if counted != read:
+            raise RuntimeError(f"{counted} rows counted but {read} read back")
+        return counted
+
+    def _probe_full_text(self) -> None:
+        from lancedb.query import MatchQuery
+
+        chunks = self.table("chunks")
+        if not any(
+            i.index_type == "FTS" and list(i.columns) == ["search_text"]
+            for i in chunks.list_indices()
+        ):
+            raise RuntimeError("the full-text index is missing")
+        match = MatchQuery("enclave", "search_text")  # type: ignore[call-arg]  # pydantic defaults
+        chunks.search(match, query_type="fts").select(["id", "_score"]).limit(1).to_list()
+
+    def _probe_path(self, name: str, path: str) -> None:
+        self.table(name).search().where(f"path = {quote(path)}").select(["path"]).limit(1).to_list()
+
+    def _mismatch(self, files: dict[str, list[Any]], chunk_paths: list[str]) -> str:
+        """Where the chunks disagree with the catalog ("" when they agree file by file)."""
+        have = Counter(chunk_paths)
+        expected = {
+            path: (int(n or 0) if state == "indexed" else 0)
+            for path, state, n in zip(files["path"], files["state"], files["chunks"], strict=True)
+        }
+        if len(expected) != len(files["path"]):
+            return f"the index at {self.uri} is inconsistent: its catalog lists a file twice"
+        wrong = sorted(p for p, n in expected.items() if have.get(p, 0) != n)
+        stray = sorted(p for p in have if p not in expected)
+        if not wrong and not stray:
+            return ""
+        example = (wrong or stray)[0]
+        return (
+            f"the index at {self.uri} is inconsistent: {len(wrong) + len(stray)} file(s) have"
+            f" chunks the catalog does not account for (e.g. {example}: catalog"
+            f" {expected.get(example, 0)}, stored {have.get(example, 0)})"
+        )
+
+    def create(self, meta: dict[str, str], *, reset_cache: bool = False) -> None:
+        """Drop everything and create empty tables (a full rebuild); the embedding cache too
+        when ``reset_cache``. ``meta`` is written with the meta table, which comes last: until
+        it exists, the index is "not indexed yet", never an empty index."""
         self._tables.clear()
-        for name in [*TABLES, "embeddings_new"]:
+        for name in [*TABLES, "embeddings_new", *(["embeddings"] if reset_cache else [])]:
             self._drop(name)
         self._tables["chunks"] = self.db.create_table("chunks", schema=CHUNKS_SCHEMA)
         self._tables["symbols"] = self.db.create_table("symbols", schema=SYMBOLS_SCHEMA)
         self._tables["files"] = self.db.create_table("files", schema=FILES_SCHEMA)
-        self._tables["meta"] = self.db.create_table("meta", schema=META_SCHEMA)
-        self.set_meta(meta)
+        rows = [{"key": k, "value": v} for k, v in meta.items()]
+        self._tables["meta"] = self.db.create_table(
+            "meta", data=pa.Table.from_pylist(rows, schema=META_SCHEMA), schema=META_SCHEMA
+        )
         self.ensure_indexes()
 
     def _drop(self, name: str) -> None:
+        """Drop a table, whatever state its files are in (damaged tables included)."""
+        self._tables.pop(name, None)
         try:
             self.db.drop_table(name)
-        except Exception:
-            if self.is_local:
-                import shutil
-
-                shutil.rmtree(Path(self.uri) / f"{name}.lance", ignore_errors=True)
+        except Exception as exc:
+            log.debug("dropping table %s: %s", name, exc)
+        folder = Path(self.uri) / f"{name}.lance"
+        if self.is_local and folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
     def ensure_indexes(self) -> None:
         """The full-text index on chunks, and path indexes for per-file lookups."""
@@ -209,11 +381,28 @@ class Store:
         return {row["key"]: row["value"] for row in rows}
 
     def set_meta(self, values: dict[str, str]) -> None:
-        table = self.table("meta")
+        """Set keys in one commit (an upsert): a failure leaves the old values, never none."""
         if not values:
             return
-        table.delete(in_clause("key", values))
-        table.add([{"key": k, "value": v} for k, v in values.items()])
+        rows = pa.Table.from_pylist(
+            [{"key": k, "value": v} for k, v in values.items()], schema=META_SCHEMA
+        )
+        (
+            self.table("meta")
+            .merge_insert("key")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(rows)
+        )
+
+    def tidy_meta(self) -> None:
+        """Compact the meta table when its writes (one fragment each) have piled up."""
+        table = self.table("meta")
+        try:
+            if int(table.stats()["fragment_stats"]["num_fragments"]) > META_FRAGMENTS:
+                table.optimize(cleanup_older_than=timedelta(minutes=5))
+        except Exception as exc:  # an optimisation; never fail an update on it
+            log.warning("compacting table meta failed: %s", exc)
 
     # ---- catalog ------------------------------------------------------------------------
     def catalog(self) -> dict[str, CatalogRow]:

@@ -27,7 +27,9 @@ class Skipped:
     """A file that discovery saw and deliberately left out, with the reason (shown to users)."""
 
     path: str
-    reason: str  # "too-large" | "secret-file" | "symlink-outside" | "excluded" | "unreadable" | "binary"
+    # "too-large" | "secret-file" | "symlink-outside" | "excluded" | "unreadable" | "binary" |
+    # "minified"
+    reason: str
     detail: str = ""
 
 

@@ -19,6 +19,7 @@ from enclave.indexer.api import Index, IndexProblem
 from enclave.server.model import prompts
 from enclave.server.model.budget import fit_pieces, keep_head, overlaps
 from enclave.server.model.client import ModelClient
+from enclave.server.trust import Admitted, Material
 from enclave.server.types import Citation, ContextPiece
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ async def _index_call(
         return None
 
 
+def _admit(client: ModelClient, material: Material, notes: list[str]) -> Admitted:
+    """Pass the trust boundary (raises Refused for a file that must not be sent)."""
+    sealed = client.admit(material)
+    if sealed.dropped:
+        _note(notes, f"{len(sealed.dropped)} context piece(s) left out: never sent to a model")
+    return sealed
+
+
 def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:
     est = client.estimator(client.config.ollama.chat_model)
     return fit_pieces(pieces, budget, est)[0]
@@ -118,6 +127,8 @@ async def ask(
     question = question.strip()
     if not question:
         raise ValueError("the question is empty: write what you want to know")
+    if path:
+        client.admit(Material(path, ()))  # refused before anything is gathered
     pieces: list[ContextPiece] = []
     notes: list[str] = []
     if path and start_line:
@@ -144,8 +155,10 @@ async def ask(
             )
         )  # fmt: skip
     used = _fit(client, pieces, client.config.chat.context_tokens)
-    markdown, thinking = await _stream(client, prompts.ask_messages(question, used), on_event)
-    citations = _citations(markdown, used)
+    sealed = _admit(client, Material(path, (question,), tuple(used)), notes)
+    messages = prompts.ask_messages(sealed.texts[0], sealed.pieces)
+    markdown, thinking = await _stream(client, messages, on_event)
+    citations = _citations(markdown, sealed.pieces)
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
 
 
@@ -167,6 +180,7 @@ async def explain(
     """Explain lines ``start_line``-``end_line`` of ``path`` (their ``text`` as the user sees it)."""
     if not text.strip():
         raise ValueError(f"{path}:{start_line}-{end_line} is empty: select some code to explain")
+    client.admit(Material(path, ()))  # a file that must never be sent is refused before anything
     chat = client.config.chat
     est = client.estimator(client.config.ollama.chat_model)
     room = chat.num_ctx - chat.max_tokens - 400  # system prompt, instructions, template
@@ -198,8 +212,9 @@ async def explain(
             break
     budget = min(chat.context_tokens, room - est.count(selection))
     used = _fit(client, pieces, max(budget, 0))
-    messages = prompts.explain_messages(path, start_line, end_line, selection, used)
+    sealed = _admit(client, Material(path, (selection,), tuple(used)), notes)
+    messages = prompts.explain_messages(path, start_line, end_line, sealed.texts[0], sealed.pieces)
     markdown, thinking = await _stream(client, messages, on_event)
     citations = [Citation(path, start_line, end_line)]
-    citations += _citations(markdown, used) if used else []
+    citations += _citations(markdown, sealed.pieces) if sealed.pieces else []
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)

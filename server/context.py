@@ -34,6 +34,7 @@ from enclave.server.model.budget import (
     keep_head,
     piece_tokens,
 )
+from enclave.server.trust import Boundary, Material
 from enclave.server.types import ContextPiece
 
 if TYPE_CHECKING:
@@ -445,7 +446,7 @@ def _guarded(
     try:
         return gather(*args)
     except IndexProblem as exc:
-        log.warning("context source %r failed: %s", what, exc, exc_info=True)
+        log.warning("context source %r failed: %s", what, exc)
         prepared.notes.append(f"{what} unavailable: {exc}")
         return []
 
@@ -470,6 +471,8 @@ def prepare_completion(
     model's (it learns from the server's token counts); every budget is measured with it.
     """
     path = relative_path(index, path)
+    boundary = Boundary(config)
+    boundary.admit(Material(path, ()))  # a file that must never be sent gets no completion
     settings = config.completion
     language = language_of(path)
     est = estimator or TokenEstimator()
@@ -500,7 +503,15 @@ def prepare_completion(
             )  # fmt: skip
             candidates += _recent_pieces(path, recent, cap, est)
             candidates += _guarded(prepared, "similar code", similar.result)
-    prepared.pieces, prepared.dropped = fit_pieces(candidates, budget, est)
+    pieces, prepared.dropped = fit_pieces(candidates, budget, est)
+    # What the model client will send, exactly: the trust boundary redacts the text around the
+    # cursor and every piece, and leaves out pieces from files that must not be sent.
+    sealed = boundary.admit(Material(path, (prefix, suffix), tuple(pieces)))
+    prepared.prefix, prepared.suffix = sealed.texts
+    prepared.pieces = list(sealed.pieces)
+    prepared.dropped += [Dropped(piece, f"never sent: {why}") for piece, why in sealed.dropped]
+    if sealed.redactions:
+        prepared.notes.append(f"{sealed.redactions} secret(s) redacted before sending")
     return prepared
 
 

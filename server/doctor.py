@@ -8,14 +8,14 @@ Each check is ``ok``, ``warn`` or ``error`` with a message and a fix. Never pull
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from enclave import hosts
 from enclave.config import Config
+from enclave.hosts import HostNotAllowed, display_url, host_of, is_loopback
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import ModelError, ModelNotFound
 
@@ -89,16 +89,9 @@ def read_memory(meminfo: Path = Path("/proc/meminfo")) -> dict[str, int]:
     return out
 
 
-def check_host(host: str) -> Check:
-    name = urlsplit(host).hostname or ""
-    loopback = name == "localhost"
-    if not loopback:
-        try:
-            loopback = ipaddress.ip_address(name).is_loopback
-        except ValueError:
-            loopback = False
-    if loopback:
-        return Check("loopback", "ok", f"Ollama at {host} is on this machine (loopback)")
+def check_host(url: str, allowed: tuple[str, ...] = ()) -> Check:
+    host = display_url(url)  # never the credentials a URL may carry
+    name = host_of(url)
     if name in ("0.0.0.0", "::"):
         return Check(
             "loopback",
@@ -107,6 +100,12 @@ def check_host(host: str) -> Check:
             "interface, so anyone who can reach this machine can use it and read prompts",
             "set OLLAMA_HOST=127.0.0.1:11434 for both Ollama and Enclave",
         )
+    if is_loopback(url):
+        return Check("loopback", "ok", f"Ollama at {host} is on this machine (loopback)")
+    try:
+        hosts.check_host(url, allowed)
+    except HostNotAllowed as exc:
+        return Check("loopback", "error", exc.message, exc.fix)
     return Check(
         "loopback",
         "warn",
@@ -122,8 +121,8 @@ def _human(size: int | None) -> str:
 
 async def run_doctor(config: Config, root: Path | None) -> DoctorReport:
     """Run every check; never raises for a failing check (it is reported instead)."""
-    host = config.ollama.host
-    checks = [check_host(host)]
+    host = display_url(config.ollama.host)
+    checks = [check_host(config.ollama.host, config.trust.allowed_hosts)]
     models: list[ModelReport] = []
     memory = read_memory()
     client = ModelClient(config)
@@ -283,26 +282,25 @@ def _index_check(config: Config, root: Path | None, checks: list[Check]) -> dict
     if root is None:
         checks.append(Check("index", "skipped", "not inside a repository"))
         return None
-    try:
-        from enclave.indexer.api import open_index
+    from enclave.indexer.api import IndexProblem, open_index
 
+    try:
         index = open_index(root, config)
         try:
             status = index.status()
         finally:
             index.close()
-    except Exception as exc:
+    except IndexProblem as exc:
         log.debug("index status failed", exc_info=True)
-        checks.append(
-            Check("index", "error", f"the index of {root} cannot be read: {exc}",
-                  "rebuild it with `enclave index --full`")
-        )  # fmt: skip
+        checks.append(Check("index", "error", exc.message, exc.fix))
         return None
     data = asdict(status)
     if not status.exists:
         checks.append(
             Check("index", "warn", f"{root} has no index yet", "run `enclave index` in it")
         )
+    elif not status.healthy:
+        checks.append(Check("index", "error", status.problem, status.fix))
     elif not status.semantic:
         checks.append(
             Check(
@@ -310,7 +308,7 @@ def _index_check(config: Config, root: Path | None, checks: list[Check]) -> dict
                 "warn",
                 f"index: {status.files} files, {status.chunks} chunks; semantic search is off "
                 f"({status.semantic_reason or 'no embeddings'})",
-                "pull the embedding model and run `enclave index`",
+                status.semantic_fix or "run `enclave index` once semantic search can work",
             )
         )
     else:

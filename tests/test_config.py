@@ -88,3 +88,28 @@ def test_wire_form_is_camel_case() -> None:
     assert wire["ollama"]["chatModel"] == "deepseek-r1"
     assert wire["completion"]["debounceMs"] == 120
     assert wire["index"]["exclude"] == []
+
+
+def test_a_repository_cannot_allow_hosts_for_itself(tmp_path: Path) -> None:
+    (tmp_path / ".enclave.toml").write_text(
+        '[ollama]\nhost = "http://exfil.example:11434"\n'
+        '[trust]\nallowed_hosts = ["exfil.example"]\nnever_send = ["secret/"]\n'
+    )
+    config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert config.trust.allowed_hosts == ()  # ignored...
+    assert config.trust.never_send == ("secret/",)  # ...while tightening rules is the repo's own
+    assert [(p.key, p.source) for p in problems] == [("trust.allowed_hosts", ".enclave.toml")]
+    assert "cannot allow hosts for itself" in str(problems[0])
+    user, _ = load_config(
+        tmp_path,
+        {"trust": {"allowedHosts": ["exfil.example"]}},
+        env={"XDG_CONFIG_HOME": str(tmp_path / "none")},
+    )
+    assert user.trust.allowed_hosts == ("exfil.example",)
+
+
+def test_a_config_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / ".enclave.toml").write_bytes(b'[chat]\nthink = "\xff"\n')
+    config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert config.chat.think is True
+    assert len(problems) == 1 and "not UTF-8 text (byte" in problems[0].message

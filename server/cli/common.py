@@ -14,6 +14,7 @@ from typing import Any
 
 from enclave.config import Config, load_config
 from enclave.errors import EnclaveError
+from enclave.hosts import remote_note
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -40,13 +41,34 @@ def add_common_options(parser: argparse.ArgumentParser, *, root: bool = True) ->
         parser.add_argument("--root", help="repository root (default: the one holding the cwd)")
 
 
-def find_root(start: Path | None = None) -> Path:
+def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (the parser names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse
+
+
+def find_repository(start: Path | None = None) -> Path | None:
     """The repository that holds ``start`` (cwd): the nearest folder with .git or .enclave."""
     here = (start or Path.cwd()).expanduser().resolve()
     for folder in (here, *here.parents):
         if (folder / ".git").exists() or (folder / ".enclave").exists():
             return folder
-    return here
+    return None
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository that holds ``start`` (cwd), or ``start`` itself when none does."""
+    return find_repository(start) or (start or Path.cwd()).expanduser().resolve()
 
 
 def root_of(args: argparse.Namespace) -> Path:
@@ -87,6 +109,15 @@ def load(root: Path | None, args: argparse.Namespace) -> Config:
     for problem in problems:
         print(f"enclave: {problem}", file=sys.stderr)
     return config
+
+
+def note_remote_host(config: Config, *, embedding: bool = False) -> None:
+    """Say on stderr when what this command sends goes to another machine (allowed or not)."""
+    if embedding and config.embedding.provider != "ollama":
+        return
+    note = remote_note(config.ollama.host)
+    if note:
+        print(f"enclave: note: {note}", file=sys.stderr)
 
 
 def emit_json(data: Any) -> None:

@@ -14,14 +14,19 @@ from typing import Any
 from enclave.server.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     add_common_options,
+    bounded_int,
     emit_json,
-    find_root,
+    find_repository,
     load,
+    note_remote_host,
     progress_printer,
     root_of,
 )
+
+MAX_K = 1000  # results a search may return
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -31,6 +36,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not root.exists():
         raise CliError(f"no such directory: {root}", "pass the path of a repository")
     config = load(root, args)
+    note_remote_host(config, embedding=True)
     index = open_index(root, config)
     update, done = progress_printer(args)
     try:
@@ -61,7 +67,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from enclave.indexer.api import open_index
 
     root = root_of(args)
-    index = open_index(root, load(root, args))
+    config = load(root, args)
+    if args.mode != "lexical":
+        note_remote_host(config, embedding=True)
+    index = open_index(root, config)
     found = index.search(
         args.query, k=args.k, mode=args.mode, path_prefix=args.path_prefix, language=args.language
     )
@@ -101,7 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = open_index(root, load(root, args)).status()
     if args.json:
         emit_json(status)
-        return EXIT_OK
+        return EXIT_FAIL if status.exists and not status.healthy else EXIT_OK
     if not status.exists:
         print(
             f"no index for {status.root} (expected at {status.db}): run `enclave index {status.root}`"
@@ -109,27 +118,48 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     semantic = "on" if status.semantic else f"off: {status.semantic_reason}"
     print(f"index:     {status.db}")
+    if not status.healthy:
+        print(f"problem:   {status.problem}")
+        print(f"fix:       {status.fix}")
+    elif status.updating:
+        print("state:     being updated (by `enclave index` or the editor's server)")
+    if status.partial:
+        print("state:     partial: the last update was cancelled; run `enclave index` to finish")
     print(f"files:     {status.files} indexed, {status.files_skipped} skipped")
     print(f"chunks:    {status.chunks}   symbols: {status.symbols}")
     print(f"commit:    {status.commit or '-'}   indexed at {status.indexed_at}")
     print(f"embedding: {status.embedding_model or '-'} ({status.embedding_dim} dims)")
     print(f"semantic:  {semantic}")
-    return EXIT_OK
+    return EXIT_OK if status.healthy else EXIT_FAIL
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    from enclave.indexer.api import open_index
+    from enclave.indexer.api import Index, open_index
     from enclave.server.context import context_report
+    from enclave.server.trust import Boundary
 
-    path = Path(args.file).expanduser().resolve()
-    if not path.is_file():
-        raise CliError(f"no such file: {args.file}")
-    root = find_root(path.parent)
+    given = Path(args.file).expanduser()
+    root = find_repository(given.resolve().parent)
+    if root is None:
+        raise CliError(
+            f"{args.file} is not inside a repository",
+            "pass a file of a git repository (or of a folder indexed with `enclave index`)",
+        )
     config = load(root, args)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    report = context_report(
-        open_index(root, config), path, text, args.line - 1, args.character, config
-    )
+    found = Boundary(config, [root]).read_file(given)  # the trust boundary reads it
+    lines = found.text.count("\n") + (0 if found.text.endswith("\n") else 1)
+    if args.line > max(lines, 1):
+        raise CliError(
+            f"line {args.line} is past the end of {found.path} ({lines} lines)",
+            "pass --line between 1 and the number of lines",
+            EXIT_USAGE,
+        )
+    index: Index | None = open_index(root, config)
+    if index is not None and not index.status().exists:
+        print(f"note: no index for {root}: run `enclave index {root}`", file=sys.stderr)
+        index.close()
+        index = None
+    report = context_report(index, found.path, found.text, args.line - 1, args.character, config)
     if args.json:
         emit_json(report)
         return EXIT_OK
@@ -148,7 +178,12 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("search", help="search the index")
     p.add_argument("query")
-    p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument(
+        "--k",
+        type=bounded_int(1, MAX_K),
+        default=10,
+        help=f"number of results, 1-{MAX_K} (default 10)",
+    )
     p.add_argument("--mode", choices=("hybrid", "lexical", "semantic"), default="hybrid")
     p.add_argument("--path-prefix", help="only paths starting with this")
     p.add_argument("--language", help="only this language (python, go, ...)")
@@ -166,7 +201,7 @@ def register(subparsers: Any) -> None:
         "context", help="the context a completion at FILE:LINE:CHARACTER would use"
     )
     p.add_argument("file")
-    p.add_argument("--line", type=int, required=True, help="1-based line")
-    p.add_argument("--character", type=int, required=True, help="0-based column")
+    p.add_argument("--line", type=bounded_int(1), required=True, help="1-based line")
+    p.add_argument("--character", type=bounded_int(0), required=True, help="0-based column")
     add_common_options(p, root=False)
     p.set_defaults(func=cmd_context)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave.config import Config
-from enclave.server.cli.common import add_common_options, load, root_of
+from enclave.server.cli.common import add_common_options, load, note_remote_host, root_of
 from enclave.server.model.errors import ModelError
 
 _RANGE = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
@@ -139,6 +139,7 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
 
 def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:
     """Open the index (if any), run ``job(index, client)``, print the answer; the exit code."""
+    note_remote_host(config)
     index = _open_index(root, config, args.quiet)
     try:
         answer = asyncio.run(_run(config, lambda client: job(index, client)))
@@ -176,32 +177,29 @@ def cmd_ask(args: argparse.Namespace) -> int:
     )
 
 
-def parse_target(target: str, root: Path) -> tuple[Path, str, int | None, int | None]:
-    """FILE[:START[-END]] -> (absolute file, repository-relative path, start, end)."""
+def parse_target(target: str) -> tuple[Path, int | None, int | None]:
+    """FILE[:START[-END]] -> (the file as given, start, end); lines are 1-based."""
     match = _RANGE.match(target)
     raw, start, end = target, None, None
     if match and not Path(target).exists():
         raw, start = match["path"], int(match["start"])
         end = int(match["end"]) if match["end"] else start
     path = Path(raw).expanduser()
-    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
-    try:
-        rel = path.relative_to(root).as_posix()
-    except ValueError:
-        rel = path.name
-    return path, rel, start, end
+    return (path if path.is_absolute() else Path.cwd() / path), start, end
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from enclave.server.answer import explain
+    from enclave.server.trust import Boundary
 
     root = root_of(args)
     config = load(root, args)
-    path, rel, start, end = parse_target(args.target, root)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    except OSError as exc:
-        return _fail(f"cannot read {path}: {exc.strerror}", "pass an existing file")
+    path, start, end = parse_target(args.target)
+    # The trust boundary reads the file: inside the repository, a regular file, not a secret
+    # file or one of trust.never_send, under the size cap.
+    found = Boundary(config, [root]).read_file(path)
+    rel = found.path
+    lines = found.text.splitlines(keepends=True)
     start = start or 1
     end = end or len(lines)
     if not lines or start < 1 or end < start or end > len(lines):

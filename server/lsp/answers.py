@@ -25,6 +25,7 @@ from enclave.server.lsp.services import Root, Services
 from enclave.server.lsp.status import StatusReporter
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import ModelError
+from enclave.server.trust import Refused
 
 log = logging.getLogger(__name__)
 EXPLAIN, ASK = "enclave/explain", "enclave/ask"
@@ -61,11 +62,12 @@ def _target(services: Services, params: dict[str, Any], *, need: bool) -> Target
         selection = parse_range(params.get("range"))
     except ValueError as exc:
         raise JsonRpcInvalidParams(str(exc)) from exc
-    found = services.root_for(uri)
-    if found is None:
-        raise JsonRpcInvalidParams(f"{uri} is not inside a workspace folder Enclave indexes")
-    root, path = found
-    lines = services.server.workspace.get_text_document(uri).lines
+    try:
+        opened = services.document(uri)  # inside the workspace; unopened files read bounded
+    except Refused as exc:
+        raise JsonRpcInvalidParams(str(exc)) from exc
+    root, path = opened.root, opened.path
+    lines = opened.text.splitlines(keepends=True)
     if selection is not None and selection.start != selection.end:
         first, last = selection.start.line, selection.end.line
         if selection.end.character == 0 and last > first:
@@ -129,6 +131,8 @@ class Answers:
         try:
             answer = await call()
         except ValueError as exc:  # empty question or selection: the message says what to do
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        except Refused as exc:  # a file that must never be sent: the message says why
             raise JsonRpcInvalidParams(str(exc)) from exc
         except ModelError as exc:
             self.services.model_problem = exc

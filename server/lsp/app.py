@@ -21,6 +21,7 @@ from enclave.server.lsp import answers, completion, indexing, lifecycle, symbols
 from enclave.server.lsp.health import ModelHealth
 from enclave.server.lsp.services import Services
 from enclave.server.lsp.status import StatusReporter
+from enclave.server.lsp.transport import run_stdio
 
 log = logging.getLogger(__name__)
 
@@ -55,5 +56,4 @@ def run_lsp() -> int:
     """Run the language server on stdio until the client says exit; returns the exit code."""
     configure_logging()
     server, _ = create_server()
-    server.start_io()
-    return 0
+    return run_stdio(server)

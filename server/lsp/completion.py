@@ -24,9 +24,10 @@ from pygls.lsp.server import LanguageServer
 
 from enclave.server.context import PreparedCompletion, prepare_completion, report_of, split_at
 from enclave.server.lsp.convert import to_plain
-from enclave.server.lsp.services import Services
+from enclave.server.lsp.services import Document, Services
 from enclave.server.lsp.status import StatusReporter
 from enclave.server.model.errors import ModelError
+from enclave.server.trust import Refused
 
 log = logging.getLogger(__name__)
 CONTEXT = "enclave/context"
@@ -67,8 +68,12 @@ class Completer:
         config = self.services.config
         if not config.completion.enabled:
             return ""
-        document = self.services.server.workspace.get_text_document(uri)
-        text = document.source
+        try:
+            document = self.services.document(uri)
+        except Refused as exc:  # outside the workspace, a secret file, never_send, too large
+            log.info("no completion for %s: %s", uri, exc)
+            return ""
+        text = document.text
         key = self._key(uri, text, position.line, position.character)
         if key in self.cache:
             self.cache.move_to_end(key)
@@ -82,7 +87,7 @@ class Completer:
             self.inflight[uri] = current
         try:
             await asyncio.sleep(config.completion.debounce_ms / 1000)
-            return await self._complete(uri, text, position, key)
+            return await self._complete(document, position, key)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             raise
@@ -90,30 +95,33 @@ class Completer:
             if current is not None and self.inflight.get(uri) is current:
                 del self.inflight[uri]
 
-    async def prepare(self, uri: str, text: str, position: types.Position) -> PreparedCompletion:
-        found = self.services.root_for(uri)
-        path = found[1] if found else (uri.rsplit("/", 1)[-1] or "untitled")
-        root = found[0] if found else None
-        index = root.index if root is not None and root.error is None else None
-        semantic = bool(root and root.status and root.status.semantic)
+    async def prepare(self, document: Document, position: types.Position) -> PreparedCompletion:
+        """What a completion at ``position`` sends (raises Refused for a file never sent)."""
+        root = document.root
+        index = root.index if root.error is None else None
+        semantic = bool(root.status and root.status.semantic)
         recent = self.services.recent_edits()
-        config = root.config if root is not None else self.services.config
+        config = root.config
         model = self.services.model
         # The completion model's own estimator: it learns that model's tokens per character.
         est = model.estimator(config.ollama.effective_completion_model) if model else None
         return await asyncio.to_thread(
             prepare_completion,
-            index, path, text, position.line, position.character, config,
+            index, document.path, document.text, position.line, position.character, config,
             recent=recent, semantic=semantic, estimator=est,
         )  # fmt: skip
 
     async def _complete(
-        self, uri: str, text: str, position: types.Position, key: tuple[str, str, int, int]
+        self, document: Document, position: types.Position, key: tuple[str, str, int, int]
     ) -> str:
         model = self.services.model
         if model is None:
             return ""
-        prepared = await self.prepare(uri, text, position)
+        try:
+            prepared = await self.prepare(document, position)
+        except Refused as exc:
+            log.info("no completion for %s: %s", document.path, exc)
+            return ""
         self.stats.model_calls += 1
         try:
             result = await model.complete(
@@ -163,8 +171,11 @@ def register(server: LanguageServer, services: Services, status: StatusReporter)
             raise JsonRpcInvalidParams(
                 'params must be {"textDocument": {"uri"}, "position": {"line", "character"}}'
             ) from exc
-        text = ls.workspace.get_text_document(uri).source
-        return report_of(await completer.prepare(uri, text, position))
+        try:
+            document = services.document(uri)
+            return report_of(await completer.prepare(document, position))
+        except Refused as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -200,7 +211,7 @@ def register(server: LanguageServer, services: Services, status: StatusReporter)
         text = await completer.suggest(params.text_document.uri, params.position)
         if not text:
             return types.CompletionList(is_incomplete=True, items=[])
-        lines = ls.workspace.get_text_document(params.text_document.uri).lines
+        lines = services.document(params.text_document.uri).text.splitlines(keepends=True)
         item = completion_item(lines, params.position, text)
         return types.CompletionList(is_incomplete=True, items=[item])
 

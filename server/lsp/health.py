@@ -11,6 +11,9 @@ import asyncio
 import logging
 from typing import Any
 
+from lsprotocol import types
+
+from enclave.hosts import remote_note
 from enclave.server.lsp.services import Services
 from enclave.server.lsp.status import StatusReporter
 from enclave.server.model.client import ModelClient
@@ -24,6 +27,7 @@ class ModelHealth:
         self.services = services
         self.status = status
         self._task: asyncio.Task[Any] | None = None
+        self._warned: set[str] = set()
 
     def replace_client(self) -> None:
         self.services.model = ModelClient(self.services.config)
@@ -47,6 +51,10 @@ class ModelHealth:
         if model is None:
             return None
         ollama = self.services.config.ollama
+        note = remote_note(ollama.host)
+        if note and note not in self._warned:  # allowed, but not this machine: say it once
+            self._warned.add(note)
+            self.services.show_message(f"Enclave: {note}", types.MessageType.Warning)
         problem: ModelError | None = None
         try:
             await model.version()

@@ -119,7 +119,9 @@ class Indexing:
             summary: IndexSummary | None = None
             try:
                 index = await self._open(root)
-                exists = root.status is not None and root.status.exists
+                status = root.status
+                # a first build or a rebuild of a damaged index is heavy: a child process
+                exists = status is not None and status.exists and status.healthy
                 summary = await asyncio.to_thread(
                     builder.update,
                     index,

@@ -22,6 +22,7 @@ from enclave.config import Config
 from enclave.indexer.api import Index, IndexProblem, IndexStatus, IndexSummary
 from enclave.server.context import RecentEdit
 from enclave.server.lsp.convert import relative_to, uri_to_path
+from enclave.server.trust import Boundary, Refused
 
 if TYPE_CHECKING:
     from enclave.server.model.client import ModelClient
@@ -49,6 +50,15 @@ class Root:
 
     def relative(self, path: Path) -> str | None:
         return relative_to(self.path, path)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document of a workspace root as a prompt may use it."""
+
+    root: Root
+    path: str  # repository-relative
+    text: str
 
 
 class RecentEdits:
@@ -133,6 +143,26 @@ class Services:
                 best = (root, relative)
         return best
 
+    def document(self, uri: str) -> Document:
+        """The document at ``uri`` as a prompt may use it, or :class:`Refused` saying why not.
+
+        It must be inside a workspace folder. An open document is its buffer (unsaved text
+        included); one the client has not opened is read through the trust boundary (a regular
+        file of the workspace, under the size cap), never by pygls from anywhere on disk.
+        """
+        found = self.root_for(uri)
+        if found is None:
+            raise Refused(
+                f"{uri} is not inside a workspace folder Enclave indexes",
+                "open the file from a workspace folder",
+            )
+        root, path = found
+        opened = self.server.workspace.text_documents.get(uri)
+        if opened is not None:
+            return Document(root, path, opened.source)
+        file = Boundary(root.config, [root.path]).read_file(root.path / path)
+        return Document(root, file.path, file.text)
+
     def recent_edits(self, limit: int = 4) -> list[RecentEdit]:
         """Open buffers edited recently, newest first, with their current (unsaved) text."""
         edits: list[RecentEdit] = []
@@ -140,11 +170,10 @@ class Services:
             found = self.root_for(uri)
             if found is None:
                 continue
-            try:
-                document = self.server.workspace.get_text_document(uri)
-                text = document.source
-            except Exception:  # closed or unreadable: skip it
+            document = self.server.workspace.text_documents.get(uri)
+            if document is None:  # closed since: its unsaved text is gone
                 continue
+            text = document.source
             edits.append(RecentEdit(path=found[1], text=text, line=line))
             if len(edits) >= limit:
                 break

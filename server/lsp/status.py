@@ -14,6 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from enclave.hosts import display_url, is_loopback
 from enclave.server.lsp.services import Root, Services
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,13 @@ def _problem(services: Services, root: Root) -> tuple[str, str, str]:
         return "error", root.error.message, root.error.fix
     if root.indexing:
         return "indexing", "indexing the repository", ""
+    if root.status is not None and root.status.exists and not root.status.healthy:
+        return "error", root.status.problem, root.status.fix
+    if root.status is not None and root.status.partial:
+        message = (
+            f"indexing was cancelled before it finished: {root.status.files} files indexed so far"
+        )
+        return "degraded", message, "run `enclave.reindex` (Enclave: Reindex) to finish it"
     if services.model_problem is not None:
         problem = services.model_problem
         message = f"{problem.message} (completions, explanations and questions are off; "
@@ -54,6 +62,8 @@ def status_payload(services: Services, root: Root) -> dict[str, Any]:
         "semantic": bool(status and status.semantic),
         "semanticReason": status.semantic_reason if status else "",
         "semanticFix": status.semantic_fix if status else "",
+        "modelHost": display_url(config.ollama.host),
+        "modelHostLocal": is_loopback(config.ollama.host),
         "chatModel": config.ollama.chat_model,
         "completionModel": config.ollama.effective_completion_model,
         "message": message,

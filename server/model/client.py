@@ -8,9 +8,15 @@
   fills the window means Ollama cut the prompt anyway, and is logged as a warning.
 - Streams: cancelling the awaiting task or closing the iterator closes the HTTP stream, which
   stops generation. A stream that ends without ``done: true`` raises StreamInterrupted.
-- Errors become the few :mod:`server.model.errors` exceptions. 503 (busy) is retried a bounded
-  number of times with jittered backoff before the first token. Separate connect, first-token
-  and total timeouts.
+- Errors become the few :mod:`server.model.errors` exceptions, each with a fix: nothing the server
+  sends (an error status, a body or an NDJSON line that is not Ollama's JSON, silence) escapes as
+  anything else. 503 (busy) is retried a bounded number of times with jittered backoff before the
+  first token.
+- Timeouts: ``connect_timeout`` (the TCP connection); ``first_token_timeout`` from sending a
+  request to its first part (headers included, so a server that accepts and says nothing is
+  bounded by it); ``idle_timeout`` between two parts of a stream; ``total_timeout`` for a whole
+  answer. Short metadata requests wait at most ``first_token_timeout`` (and at most
+  ``max(10 s, 2 * connect_timeout)``).
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ import httpx
 import ollama
 
 from enclave.config import Config
+from enclave.hosts import HostNotAllowed, check_host, display_url
 from enclave.server.model import prompts
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator, predict_tokens
 from enclave.server.model.errors import (
     ContextTooLong,
+    HostRefused,
+    MalformedResponse,
     ModelBusy,
     ModelError,
     ModelLoadTimeout,
@@ -41,9 +50,34 @@ from enclave.server.model.errors import (
 )
 from enclave.server.model.postprocess import extract_completion, is_settled
 from enclave.server.model.think import ThinkSplitter
+from enclave.server.trust import Admitted, Boundary, Material
 from enclave.server.types import ContextPiece
 
 log = logging.getLogger(__name__)
+
+# What the ollama client raises when the server's answer is not Ollama's JSON: json.JSONDecodeError,
+# pydantic's ValidationError and UnicodeDecodeError (all ValueError) for a body or an NDJSON line
+# that does not parse or does not fit, AttributeError / TypeError for JSON that is not an object
+# (it calls ``part.get(...)`` and ``cls(**part)``); httpx.DecodingError for a broken encoding.
+MALFORMED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    httpx.DecodingError,
+)
+# Everything a request to Ollama can fail with (besides timeouts, which are handled apart).
+FAULTS: tuple[type[BaseException], ...] = (
+    ollama.ResponseError,
+    ConnectionError,
+    httpx.HTTPError,
+    *MALFORMED,
+)
+
+
+def brief(value: object, limit: int = 160) -> str:
+    """``value`` as one short line (server error texts may be whole HTML pages)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -85,12 +119,30 @@ class ModelClient:
     def __init__(self, config: Config) -> None:
         self.config = config
         o = config.ollama
-        self.host = o.host
+        self._url = o.host
+        self.host = display_url(o.host)  # for messages: never the credentials a URL may carry
+        # Everything this client sends passes the trust boundary first (see ``_admit``).
+        self.boundary = Boundary(config)
+        self._host_problem: HostRefused | None = None
+        try:
+            check_host(o.host, config.trust.allowed_hosts)
+        except HostNotAllowed as exc:
+            self._host_problem = HostRefused(exc.message, exc.fix)
         timeout = httpx.Timeout(None, connect=o.connect_timeout)
         self._ollama = ollama.AsyncClient(host=o.host, timeout=timeout)
         self._info: dict[str, ModelInfo] = {}
         self._estimators: dict[str, TokenEstimator] = {}
         self.last_truncated = False
+
+    # -- the trust boundary -----------------------------------------------------------------------
+    def _check_host(self) -> None:
+        """Refuse to talk to a host the configuration does not allow (before any request)."""
+        if self._host_problem is not None:
+            raise self._host_problem
+
+    def admit(self, material: Material) -> Admitted:
+        """The trust boundary (``enclave.server.trust``) that every prompt passes before it is sent."""
+        return self.boundary.admit(material)
 
     # -- errors ---------------------------------------------------------------------------------
     def unavailable(self) -> OllamaUnavailable:
@@ -100,18 +152,36 @@ class ModelClient:
             "address where it runs",
         )
 
-    def _map(self, exc: BaseException, model: str) -> ModelError:
+    def malformed(self, exc: BaseException, what: str) -> MalformedResponse:
+        return MalformedResponse(
+            f"Ollama at {self.host} answered {what} with something that is not Ollama's JSON "
+            f"({type(exc).__name__}: {brief(exc, 100)})",
+            "check that ollama.host (or OLLAMA_HOST) points at an Ollama server and not at a "
+            "proxy or another service; if it does, try again and check the Ollama server log",
+        )
+
+    def _map(self, exc: BaseException, model: str, *, midstream: bool = False) -> ModelError:
         if isinstance(exc, ModelError):
             return exc
         if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
             return self.unavailable()
         if isinstance(exc, httpx.TransportError):
+            during = f"while {model} was answering" if model else "during a request"
             return StreamInterrupted(
-                f"the connection to Ollama broke while {model} was answering ({exc})",
+                f"the connection to Ollama broke {during} ({type(exc).__name__}: {brief(exc)})",
                 "try again; if it keeps happening, check the Ollama server log",
             )
+        if isinstance(exc, MALFORMED):
+            if midstream:
+                return MalformedResponse(
+                    f"the answer of {model} broke off with a line that is not Ollama's JSON "
+                    f"({type(exc).__name__}: {brief(exc, 100)})",
+                    "try again; if it keeps happening, check the Ollama server log and that "
+                    "nothing between Enclave and Ollama (a proxy) rewrites the stream",
+                )
+            return self.malformed(exc, f"the request for {model}" if model else "a request")
         if isinstance(exc, ollama.ResponseError):
-            text = str(exc.error)
+            text = brief(exc.error)
             low = text.lower()
             if exc.status_code == 404 or "not found" in low:
                 return ModelNotFound(model)
@@ -131,35 +201,61 @@ class ModelClient:
                     f"the prompt is longer than {model}'s context window",
                     "select less text or raise completion.num_ctx / chat.num_ctx",
                 )
-            return ModelError(f"Ollama answered: {text}", "see the Ollama server log")
+            status = f" (HTTP {exc.status_code})" if exc.status_code > 0 else ""
+            return ModelError(
+                f"Ollama failed{status}: {text}",
+                "try again; if it keeps happening, check the Ollama server log",
+            )
         return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
 
     def _raise(self, exc: BaseException, model: str) -> NoReturn:
         raise self._map(exc, model) from exc
 
-    async def _quick(self, call: Awaitable[Any], model: str = "") -> Any:
+    def _quick_wait(self) -> tuple[float, str]:
+        """How long a short metadata request may take, and the setting that says so."""
+        o = self.config.ollama
+        ceiling = max(10.0, 2 * o.connect_timeout)
+        if o.first_token_timeout < ceiling:
+            return o.first_token_timeout, "ollama.first_token_timeout"
+        return ceiling, "ollama.connect_timeout"
+
+    def _quick_timeout(self, what: str) -> ModelTimeout:
+        wait, setting = self._quick_wait()
+        return ModelTimeout(
+            f"Ollama at {self.host} did not answer {what} within {wait:g} s",
+            "check that Ollama is healthy (`ollama ps`, its server log); if it is only slow, "
+            f"raise {setting}",
+        )
+
+    async def _quick(self, call: Awaitable[Any], model: str = "", what: str = "") -> Any:
         """A short non-streaming request with a bounded wait."""
+        self._check_host()
         try:
-            async with asyncio.timeout(max(10.0, 2 * self.config.ollama.connect_timeout)):
+            async with asyncio.timeout(self._quick_wait()[0]):
                 return await call
         except TimeoutError:
-            raise ModelTimeout(
-                f"Ollama at {self.host} did not answer in time", "check that Ollama is healthy"
-            ) from None
-        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise self._quick_timeout(what or "a request") from None
+        except FAULTS as exc:
             self._raise(exc, model)
 
     # -- metadata -------------------------------------------------------------------------------
     async def version(self) -> str:
         """The server's version (``/api/version``); raises OllamaUnavailable if unreachable."""
-        timeout = httpx.Timeout(max(10.0, 2 * self.config.ollama.connect_timeout))
+        self._check_host()
+        wait, _ = self._quick_wait()
+        timeout = httpx.Timeout(wait, connect=min(wait, self.config.ollama.connect_timeout))
         try:
-            async with httpx.AsyncClient(base_url=self.host, timeout=timeout) as http:
+            async with (
+                asyncio.timeout(wait),
+                httpx.AsyncClient(base_url=self._url, timeout=timeout) as http,
+            ):
                 response = await http.get("/api/version")
-        except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
                 raise self.unavailable() from exc
-            raise ModelTimeout(f"Ollama at {self.host} did not answer ({exc})", "") from exc
+            raise self._quick_timeout("/api/version") from None
+        except httpx.HTTPError as exc:
+            self._raise(exc, "")
         if response.status_code != 200:
             raise OllamaUnavailable(
                 f"{self.host} answered HTTP {response.status_code} to /api/version",
@@ -177,13 +273,13 @@ class ModelClient:
         """Capabilities, context length and size of ``model`` (cached)."""
         if model in self._info:
             return self._info[model]
-        shown = await self._quick(self._ollama.show(model), model)
+        shown = await self._quick(self._ollama.show(model), model, f"/api/show for {model}")
         context_length = None
         for key, value in (shown.modelinfo or {}).items():
             if key.endswith(".context_length") and isinstance(value, int):
                 context_length = value
         size = None
-        listed = await self._quick(self._ollama.list(), model)
+        listed = await self._quick(self._ollama.list(), model, "/api/tags")
         for entry in listed.models:
             if entry.model and same_model(entry.model, model):
                 size = int(entry.size) if entry.size is not None else None
@@ -193,6 +289,7 @@ class ModelClient:
 
     async def warm_up(self, models: Sequence[str] | None = None) -> None:
         """Load ``models`` (default: the chat and completion models) now, kept for keep_alive."""
+        self._check_host()
         o = self.config.ollama
         for model in dict.fromkeys(models or [o.chat_model, o.effective_completion_model]):
             try:
@@ -203,7 +300,7 @@ class ModelClient:
                     f"{model} did not load within {o.first_token_timeout:g} s",
                     "raise ollama.first_token_timeout or use a smaller model",
                 ) from None
-            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            except FAULTS as exc:
                 self._raise(exc, model)
 
     def estimator(self, model: str) -> TokenEstimator:
@@ -220,25 +317,29 @@ class ModelClient:
         attempt = 0
         while True:
             stream: AsyncIterator[Any] | None = None
+            left = deadline - loop.time()
             try:
-                stream = await start()
-                wait = min(o.first_token_timeout, deadline - loop.time())
-                async with asyncio.timeout(wait):
+                # The request is sent, and its headers awaited, inside the first-token wait.
+                async with asyncio.timeout(min(o.first_token_timeout, left)):
+                    stream = await start()
                     first = await anext(stream)
                 break
             except TimeoutError:
                 await _close(stream)
+                if left < o.first_token_timeout:
+                    raise self._total_timeout(model) from None
                 raise ModelTimeout(
                     f"{model} produced nothing within {o.first_token_timeout:g} s",
                     "the model may still be loading or the machine is overloaded; retry, or "
                     "raise ollama.first_token_timeout",
                 ) from None
             except StopAsyncIteration:
+                await _close(stream)
                 raise StreamInterrupted(
                     f"Ollama closed the answer of {model} before it started",
                     "try again; if it keeps happening, check the Ollama server log",
                 ) from None
-            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            except FAULTS as exc:
                 await _close(stream)
                 error = self._map(exc, model)
                 if isinstance(error, ModelBusy) and attempt < self.busy_retries:
@@ -254,8 +355,9 @@ class ModelClient:
                 yield part
                 if part.done:
                     return
+                left = deadline - loop.time()
                 try:
-                    async with asyncio.timeout(deadline - loop.time()):
+                    async with asyncio.timeout(min(o.idle_timeout, left)):
                         part = await anext(stream)
                 except StopAsyncIteration:
                     raise StreamInterrupted(
@@ -263,14 +365,24 @@ class ModelClient:
                         "try again; if it keeps happening, check the Ollama server log",
                     ) from None
                 except TimeoutError:
+                    if left <= o.idle_timeout:
+                        raise self._total_timeout(model) from None
                     raise ModelTimeout(
-                        f"{model} did not finish within {o.total_timeout:g} s",
-                        "raise ollama.total_timeout or ask for less",
+                        f"{model} stopped answering: nothing for {o.idle_timeout:g} s in the "
+                        "middle of its answer",
+                        "the model or the machine may be stuck: retry; if it is only slow, raise "
+                        "ollama.idle_timeout",
                     ) from None
-                except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-                    self._raise(exc, model)
+                except FAULTS as exc:
+                    raise self._map(exc, model, midstream=True) from exc
         finally:
             await _close(stream)
+
+    def _total_timeout(self, model: str) -> ModelTimeout:
+        return ModelTimeout(
+            f"{model} did not finish within {self.config.ollama.total_timeout:g} s",
+            "raise ollama.total_timeout or ask for less",
+        )
 
     def _note_usage(
         self, model: str, chars: int, prompt_eval_count: int | None, limit: int
@@ -311,13 +423,15 @@ class ModelClient:
         and ``budget.fit_pieces``, as ``context.prepare_completion`` does); a prompt that would
         still overflow ``num_ctx`` is refused, never sent to be cut.
         """
+        self._check_host()
+        sealed = self.admit(Material(path, (prefix, suffix), tuple(context)))
         cc = self.config.completion
         model = self.config.ollama.effective_completion_model
         info = await self.model_info(model)
         fim = "insert" in info.capabilities
         est = self.estimator(model)
         num_predict = predict_tokens(cc, multiline)
-        head, tail, pieces = prefix, suffix, list(context)
+        (head, tail), pieces = sealed.texts, list(sealed.pieces)
         options: dict[str, Any] = {
             "num_ctx": cc.num_ctx,
             "num_predict": num_predict,
@@ -385,6 +499,11 @@ class ModelClient:
     async def _chat(
         self, messages: list[dict[str, str]], think: bool | None
     ) -> AsyncIterator[ChatDelta]:
+        self._check_host()
+        # The rendered messages pass the boundary too (redaction, size); the pieces in them
+        # passed it as Material in enclave.server.answer, which knows their files.
+        contents = self.admit(Material(None, tuple(m.get("content", "") for m in messages))).texts
+        messages = [{**m, "content": c} for m, c in zip(messages, contents, strict=True)]
         chat = self.config.chat
         model = self.config.ollama.chat_model
         info = await self.model_info(model)

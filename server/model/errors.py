@@ -51,3 +51,15 @@ class StreamInterrupted(ModelError):
 
 class ModelTimeout(ModelError):
     kind = "timeout"
+
+
+class HostRefused(ModelError):
+    """The configured server is not on this machine and not in ``trust.allowed_hosts``."""
+
+    kind = "host-not-allowed"
+
+
+class MalformedResponse(ModelError):
+    """The server answered, but not with Ollama's JSON (a proxy page, a broken line mid-stream)."""
+
+    kind = "malformed-response"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from enclave.config import Config, EmbeddingConfig, OllamaConfig
+from enclave.config import Config, EmbeddingConfig, OllamaConfig, TrustConfig
 from enclave.indexer.api import open_index
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import git, make_repo
@@ -133,3 +135,30 @@ def test_embedding_model_not_pulled(tmp_path: Path, ollama_server: OllamaTestSer
     assert not summary.semantic
     assert "'mxbai-embed-large' is not pulled" in summary.semantic_reason
     assert "ollama pull mxbai-embed-large" in summary.semantic_fix
+
+
+def test_never_send_files_are_not_embedded(tmp_path: Path, ollama_server: OllamaTestServer) -> None:
+    files = {**FILES, "internal/pricing.py": "def margin_for(customer):\n    return 0.42\n"}
+    root = make_repo(tmp_path / "repo", files)
+    base = ollama_embedding_config(ollama_server)
+    config = replace(base, trust=TrustConfig(never_send=("internal/",)))
+    ollama_server.state.requests.clear()
+    summary = open_index(root, config).update()
+    assert summary.semantic and summary.embedded > 0
+    sent = json.dumps([body for path, body in ollama_server.state.requests if path == "/api/embed"])
+    assert "call_with_backoff" in sent  # other files were embedded...
+    assert "margin_for" not in sent  # ...this one never left the machine
+    hits = open_index(root, config).search("margin_for customer", k=3, mode="lexical").hits
+    assert hits and hits[0].path == "internal/pricing.py"  # still found by its words
+
+
+def test_an_embedding_server_not_allowed_is_never_contacted(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", FILES)
+    config = Config(
+        embedding=EmbeddingConfig(provider="ollama"),
+        ollama=OllamaConfig(host="http://203.0.113.7:11434", connect_timeout=30.0),
+    )
+    summary = open_index(root, config).update()  # would wait 30 s if it tried to connect
+    assert not summary.semantic and summary.seconds < 20
+    assert "not on this machine and not allowed" in summary.semantic_reason
+    assert "trust.allowed_hosts" in summary.semantic_fix

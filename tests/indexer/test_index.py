@@ -404,3 +404,27 @@ def test_semantic_off_travels_as_reason_and_fix(repo: Path) -> None:
     assert result.hits and result.semantic_off is not None
     assert result.semantic_off.fix == status.semantic_fix
     assert index.search("retries", k=3, mode="lexical").semantic_off is None
+
+
+def test_reading_where_nothing_was_indexed_leaves_no_trace(repo: Path) -> None:
+    index = open_index(repo, lexical_config())
+    assert index.status().exists is False
+    with pytest.raises(IndexProblem, match="no index at"):
+        index.search("retries")
+    with pytest.raises(IndexProblem, match="no index at"):
+        index.find_symbols("Session")
+    assert not (repo / ".enclave").exists()  # status and queries created nothing
+
+
+def test_an_index_location_that_is_not_a_directory(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from enclave.server.cli import main
+
+    for location in ("/dev/null", str(repo / "app" / "session.py")):
+        assert main(["index", str(repo), "--db", location]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"enclave: error: the index location {location} is not a directory "
+            "(point --db at a directory (it is created when missing))\n"
+        )

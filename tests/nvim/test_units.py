@@ -68,3 +68,13 @@ def test_citation_labels_are_one_based_and_inclusive(nvim: Nvim) -> None:
         "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 7}},
     }
     assert nvim.lua(label, 2, inside) == "[2] /src/pkg/util.py:1-3"
+
+
+def test_the_plugin_knows_every_server_setting(nvim: Nvim) -> None:
+    """The plugin validates settings against its own table: it must match the server's."""
+    from enclave.config import Config, to_wire
+
+    known = nvim.lua("return require('enclave.config').setting_types")
+    assert {section: sorted(keys) for section, keys in known.items()} == {
+        section: sorted(keys) for section, keys in to_wire(Config()).items()
+    }

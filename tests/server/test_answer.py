@@ -15,6 +15,7 @@ import pytest
 from enclave.config import load_config
 from enclave.indexer.api import open_index
 from enclave.server.cli import main
+from tests.support.ollama_fixtures import env_for
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
@@ -31,20 +32,6 @@ FILES = {
     ),
     "README.md": "# Calc\n\nA tiny calculator library.\n",
 }
-
-
-def env_for(server: OllamaTestServer, xdg: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    env.update(
-        {
-            "OLLAMA_HOST": server.url,
-            "XDG_CONFIG_HOME": str(xdg),
-            "ENCLAVE_OLLAMA_CHAT_MODEL": "deepseek-r1",
-            "ENCLAVE_EMBEDDING_MODEL": "nomic-embed-text",
-            "ENCLAVE_CHAT_MAX_TOKENS": "24",
-        }
-    )
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,10 @@ def test_host_not_on_loopback_is_loud(
     _, report = doctor(repo, capsys)
     check = by_name(report)["loopback"]
     assert check["status"] == "warn" and "every network interface" in check["message"]
-    assert check_host("http://10.1.2.3:11434").message.startswith("!!! OLLAMA_HOST")
+    refused = check_host("http://10.1.2.3:11434")  # not this machine, not allowed
+    assert refused.status == "error" and "trust.allowed_hosts" in refused.fix
+    allowed = check_host("http://10.1.2.3:11434", ("10.0.0.0/8",))  # allowed, still loud
+    assert allowed.status == "warn" and allowed.message.startswith("!!! OLLAMA_HOST")
     assert check_host("http://[::1]:11434").status == "ok"
     assert check_host("http://localhost:11434").status == "ok"
 

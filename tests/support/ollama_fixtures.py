@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,18 @@ __all__ = [
     "ollama_config",
     "ollama_server",
 ]
+
+
+def env_for(server: OllamaTestServer, xdg: Path) -> dict[str, str]:
+    """The environment of a CLI run aimed at ``server`` (no stray ENCLAVE_* settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+    env.update(
+        {
+            "OLLAMA_HOST": server.url,
+            "XDG_CONFIG_HOME": str(xdg),
+            "ENCLAVE_OLLAMA_CHAT_MODEL": "deepseek-r1",
+            "ENCLAVE_EMBEDDING_MODEL": "nomic-embed-text",
+            "ENCLAVE_CHAT_MAX_TOKENS": "24",
+        }
+    )
+    return env

@@ -10,11 +10,31 @@ Models: ``deepseek-r1`` thinks for real (a short reasoning generation, then the 
 ``qwen2.5-coder:1.5b`` has ``insert`` (FIM: the tiny model has no FIM tokens, so it continues
 the prefix); ``smollm2:135m`` is a plain chat model; ``nomic-embed-text`` embeds.
 
-Faults (``set_fault`` or ``POST /__admin/fault {"mode", "count", "delay"}``): ``refused``
-(listening socket closed), ``not-found`` (404), ``load-timeout`` (500), ``busy`` (503),
-``cut-stream`` (stream ends without ``done``), ``slow-first-token``, ``think-tags`` (the model
-writes ``<think>...</think>`` into its text). Each generation is recorded with how and when it
-stopped, so tests can see that closing a stream stopped the model.
+Faults (``set_fault(mode, count=, delay=, endpoint=)`` or ``POST /__admin/fault {"mode", "count",
+"delay", "endpoint"}``): ``count`` requests get it (None: until cleared); ``endpoint`` (e.g.
+``/api/embed`` or ``embed``) limits it to one endpoint, else the first request it applies to
+takes it. Modes:
+
+- ``refused``: the listening socket is closed (``set_fault`` only; ``resume()`` reopens it).
+- ``not-found`` (404), ``load-timeout`` (500, Ollama's runner message), ``busy`` (503).
+- ``error-500``: Ollama's ``{"error": ...}`` body with status 500 (a crashed runner).
+- ``malformed-body``: status 200 with a body that is not JSON (a proxy's HTML page).
+- ``hang-before-headers``: the connection is accepted, the request read, then nothing is sent
+  for ``delay`` seconds; then the request is answered normally.
+- ``hang-after-first-token``: a stream sends its first part (a whole answer: its headers and
+  the first half of its body), then nothing for ``delay`` seconds; then it finishes.
+- ``malformed-chunk``: a stream sends two parts, then a line that is not JSON, then goes on (a
+  whole answer: its body is cut by garbage in the middle).
+- ``cut-stream``: the stream ends without ``done``; ``slow-first-token``: ``delay`` seconds
+  before the first part (holding the model); ``think-tags``: the model writes
+  ``<think>...</think>`` into its text.
+
+The first five apply to /api/generate, /api/chat, /api/embed, /api/show, /api/version,
+/api/tags and /api/ps; the two ``hang``/``malformed-chunk`` stream modes to streams of
+/api/generate and /api/chat, and to the whole answers of all of those. A hang ends early when
+the client hangs up (checked every 20 ms), so a test that gives up never leaves a server thread
+stuck for longer than that. Each generation is recorded with how and when it stopped, so tests
+can see that closing a stream (or giving up on a fault) stopped the model.
 
 By hand: ``python -m tests.support.ollama_server [--port N] [--version V]``.
 """
@@ -42,7 +62,24 @@ FAULTS = (
     "cut-stream",
     "slow-first-token",
     "think-tags",
+    "error-500",
+    "malformed-body",
+    "hang-before-headers",
+    "hang-after-first-token",
+    "malformed-chunk",
 )
+# The endpoints a model server answers (the fault modes apply to these, not to /__admin).
+MODEL_PATHS = (
+    "/api/generate",
+    "/api/chat",
+    "/api/embed",
+    "/api/show",
+    "/api/version",
+    "/api/tags",
+    "/api/ps",
+)
+MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream sent garbage</p></body></html>\n"
+HANG_POLL = 0.02  # seconds between checks that a hung-on client is still there
 
 
 @dataclass(frozen=True)
@@ -76,7 +113,8 @@ def _now() -> str:
 class Fault:
     mode: str
     count: int | None = None  # None: until cleared
-    delay: float = 1.0  # slow-first-token
+    delay: float = 1.0  # slow-first-token and the hangs
+    endpoint: str | None = None  # only requests to this path ("/api/embed"); None: any
 
 
 @dataclass
@@ -90,6 +128,16 @@ class Generation:
     stopped_at: float = 0.0
     stop: str = ""  # "done" | "client-closed" | "cut"
     text: str = ""
+
+
+@dataclass
+class Hang:
+    """One hang fault as it happened: tests check it ended when the client gave up."""
+
+    path: str
+    started_at: float  # time.monotonic()
+    ended_at: float = 0.0
+    client_gone: bool = False
 
 
 class HttpError(Exception):
@@ -109,14 +157,17 @@ class State:
     version: str = "0.12.6"
     fault: Fault | None = None
     generations: list[Generation] = field(default_factory=list)
+    hangs: list[Hang] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     loaded: dict[str, float] = field(default_factory=dict)  # model -> expires (epoch seconds)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take_fault(self, *modes: str) -> Fault | None:
+    def take_fault(self, *modes: str, path: str = "") -> Fault | None:
         with self.lock:
             fault = self.fault
             if fault is None or fault.mode not in modes:
+                return None
+            if fault.endpoint is not None and path != fault.endpoint:
                 return None
             if fault.count is not None:
                 fault.count -= 1
@@ -124,8 +175,8 @@ class State:
                     self.fault = None
             return fault
 
-    def spec(self, name: str) -> tuple[str, ModelSpec]:
-        if self.take_fault("not-found"):
+    def spec(self, name: str, path: str = "") -> tuple[str, ModelSpec]:
+        if self.take_fault("not-found", path=path):
             raise HttpError(404, f'model "{name}" not found, try pulling it first')
         key = full_name(name)
         if key not in self.models:
@@ -155,6 +206,7 @@ def _keep_alive_seconds(value: Any) -> float:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OllamaTestServer
+    route = ""  # the path of the request being answered
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read state instead
         return
@@ -201,6 +253,63 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             raise ClientGone from None
 
+    def _fault(self, *modes: str) -> Fault | None:
+        return self.server.state.take_fault(*modes, path=self.route)
+
+    def _hang(self, delay: float) -> bool:
+        """Send nothing for ``delay`` seconds or until the client hangs up; True if it did."""
+        hang = Hang(self.route, time.monotonic())
+        self.server.state.hangs.append(hang)
+        try:
+            while time.monotonic() < hang.started_at + delay:
+                if self._client_gone():
+                    self.close_connection = True
+                    hang.client_gone = True
+                    return True
+                time.sleep(HANG_POLL)
+            return False
+        finally:
+            hang.ended_at = time.monotonic()
+
+    def _before_answer(self) -> bool:
+        """The faults that strike before any answer; True if the request is done with."""
+        fault = self._fault("hang-before-headers", "error-500", "malformed-body")
+        if fault is None:
+            return False
+        if fault.mode == "hang-before-headers":
+            return self._hang(fault.delay)
+        if fault.mode == "error-500":
+            raise HttpError(500, "llama runner process has terminated: exit status 2")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(MALFORMED_BODY)))
+        self.end_headers()
+        self.wfile.write(MALFORMED_BODY)
+        return True
+
+    def _answer(self, payload: Any) -> None:
+        """A whole 200 answer of a model endpoint, unless a fault cuts it (see module doc)."""
+        fault = self._fault("hang-after-first-token", "malformed-chunk")
+        if fault is None:
+            self._send_json(200, payload)
+            return
+        data = json.dumps(payload).encode()
+        half = len(data) // 2
+        if fault.mode == "malformed-chunk":
+            data = data[:half] + b"\x00not json\n" + data[half:]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data[:half])
+            self.wfile.flush()
+            if fault.mode == "hang-after-first-token" and self._hang(fault.delay):
+                return
+            self.wfile.write(data[half:])
+        except OSError:
+            self.close_connection = True
+
     def _end_chunks(self) -> None:
         try:
             self.wfile.write(b"0\r\n\r\n")
@@ -213,10 +322,13 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._body() if method in ("POST", "DELETE") else {}
             route = (method, self.path.split("?", 1)[0])
+            self.route = route[1]
             state.requests.append((route[1], body))
             handler = ROUTES.get(route)
             if handler is None:
                 self._send_json(404, {"error": "404 page not found"})
+                return
+            if route[1] in MODEL_PATHS and self._before_answer():
                 return
             handler(self, body)
         except HttpError as exc:
@@ -238,7 +350,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- simple endpoints ---------------------------------------------------------------------
     def version(self, body: dict[str, Any]) -> None:
-        self._send_json(200, {"version": self.server.state.version})
+        self._answer({"version": self.server.state.version})
 
     def tags(self, body: dict[str, Any]) -> None:
         models = [
@@ -252,7 +364,7 @@ class Handler(BaseHTTPRequestHandler):
             }
             for name, spec in self.server.state.models.items()
         ]
-        self._send_json(200, {"models": models})
+        self._answer({"models": models})
 
     def ps(self, body: dict[str, Any]) -> None:
         state = self.server.state
@@ -273,17 +385,16 @@ class Handler(BaseHTTPRequestHandler):
                     "context_length": 4096,
                 }
             )
-        self._send_json(200, {"models": out})
+        self._answer({"models": out})
 
     def show(self, body: dict[str, Any]) -> None:
         name = str(body.get("model") or body.get("name") or "")
         state = self.server.state
-        if state.take_fault("not-found") or full_name(name) not in state.models:
+        if self._fault("not-found") or full_name(name) not in state.models:
             raise HttpError(404, f"model '{name}' not found")
         spec = state.models[full_name(name)]
         arch = spec.family
-        self._send_json(
-            200,
+        self._answer(
             {
                 "license": "Apache License 2.0",
                 "modelfile": f"FROM {name}\n",
@@ -304,7 +415,7 @@ class Handler(BaseHTTPRequestHandler):
     def embed(self, body: dict[str, Any]) -> None:
         state = self.server.state
         name = str(body.get("model") or "")
-        key, _spec = state.spec(name)
+        key, _spec = state.spec(name, self.route)
         self._load_faults()
         raw = body.get("input", "")
         texts = [raw] if isinstance(raw, str) else [str(t) for t in raw]
@@ -312,8 +423,7 @@ class Handler(BaseHTTPRequestHandler):
         vectors = ENGINE.embed(texts) if texts else []
         count = sum(len(ENGINE.tokenize(t)) for t in texts)
         state.loaded[key] = time.time() + _keep_alive_seconds(body.get("keep_alive"))
-        self._send_json(
-            200,
+        self._answer(
             {
                 "model": name,
                 "embeddings": vectors,
@@ -324,10 +434,9 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _load_faults(self) -> None:
-        state = self.server.state
-        if state.take_fault("load-timeout"):
+        if self._fault("load-timeout"):
             raise HttpError(500, "timed out waiting for llama runner to start - progress 0.00 - ")
-        if state.take_fault("busy"):
+        if self._fault("busy"):
             raise HttpError(
                 503, "server busy, please try again.  maximum pending requests exceeded"
             )
@@ -337,7 +446,12 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "refused":
             raise HttpError(400, "use OllamaTestServer.refuse() for refused connections")
         try:
-            self.server.set_fault(mode, count=body.get("count"), delay=body.get("delay", 1.0))
+            self.server.set_fault(
+                mode,
+                count=body.get("count"),
+                delay=body.get("delay", 1.0),
+                endpoint=body.get("endpoint"),
+            )
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
         self._send_json(200, {"fault": mode})
@@ -367,7 +481,7 @@ class Handler(BaseHTTPRequestHandler):
         name = str(body.get("model") or "")
         if not name:
             raise HttpError(400, "model is required")
-        key, spec = state.spec(name)
+        key, spec = state.spec(name, self.route)
         work = plan(endpoint, name, spec, body, state.version)
         self._load_faults()
         state.loaded[key] = time.time() + _keep_alive_seconds(body.get("keep_alive"))
@@ -379,12 +493,16 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 payload["message"] = {"role": "assistant", "content": ""}
             payload["done_reason"] = "load"
-            self._send_json(200, payload)
+            self._answer(payload)
             return
         record = Generation(endpoint, name, body, time.monotonic())
         state.generations.append(record)
         stream = body.get("stream", True) is not False
-        fault = state.take_fault("cut-stream", "slow-first-token", "think-tags")
+        if stream and (hung := self._fault("hang-after-first-token")):
+            self._hang_after_first(endpoint, name, work, record, hung.delay)
+            return
+        modes = ("cut-stream", "slow-first-token", "think-tags")
+        fault = self._fault(*modes, "malformed-chunk") if stream else self._fault(*modes)
         with ENGINE.lock:
             pieces = work.pieces(fault.mode if fault else "", record)
             if fault and fault.mode == "slow-first-token":
@@ -397,6 +515,7 @@ class Handler(BaseHTTPRequestHandler):
                     pieces,
                     record,
                     cut=fault is not None and fault.mode == "cut-stream",
+                    garbage=fault is not None and fault.mode == "malformed-chunk",
                 )
             else:
                 self._whole(endpoint, name, work, pieces, record)
@@ -410,6 +529,7 @@ class Handler(BaseHTTPRequestHandler):
         record: Generation,
         *,
         cut: bool,
+        garbage: bool = False,
     ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
@@ -422,6 +542,8 @@ class Handler(BaseHTTPRequestHandler):
             for kind, text in pieces:
                 self._chunk(_piece(endpoint, name, kind, text))
                 sent += 1
+                if garbage and sent == 2:  # a line cut short, as a broken proxy might send
+                    self._raw_line(f'{{"model": "{name}", "created_at": "{_now()}", "respo')
                 if cut and sent >= 3:
                     record.stop = "cut"
                     break
@@ -440,6 +562,44 @@ class Handler(BaseHTTPRequestHandler):
         self._end_chunks()
         if cut:
             self.close_connection = True
+
+    def _raw_line(self, line: str) -> None:
+        if self._client_gone():
+            raise ClientGone
+        data = (line + "\n").encode()
+        try:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        except OSError:
+            raise ClientGone from None
+
+    def _hang_after_first(
+        self, endpoint: str, name: str, work: Any, record: Generation, delay: float
+    ) -> None:
+        """One real part from the model, then silence for ``delay`` s (the model is not held)."""
+        with ENGINE.lock:
+            pieces = work.pieces("", record)
+            try:
+                first = next(pieces, ("content", ""))
+            finally:
+                pieces.close()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self._chunk(_piece(endpoint, name, *first))
+            if self._hang(delay):
+                raise ClientGone
+            self._chunk(_final(endpoint, name, work))
+            record.stop = "done"
+        except ClientGone:
+            record.stop = "client-closed"
+            self.close_connection = True
+        finally:
+            record.stopped_at = time.monotonic()
+        if record.stop == "done":
+            self._end_chunks()
 
     def _whole(
         self,
@@ -465,7 +625,7 @@ class Handler(BaseHTTPRequestHandler):
             payload["message"] = {"role": "assistant", "content": content}
             if thinking:
                 payload["message"]["thinking"] = thinking
-        self._send_json(200, payload)
+        self._answer(payload)
 
 
 def _details(spec: ModelSpec) -> dict[str, Any]:
@@ -558,14 +718,25 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
-    def set_fault(self, mode: str, *, count: int | None = None, delay: float = 1.0) -> None:
+    def set_fault(
+        self,
+        mode: str,
+        *,
+        count: int | None = None,
+        delay: float = 1.0,
+        endpoint: str | None = None,
+    ) -> None:
         if mode not in FAULTS:
             raise ValueError(f"unknown fault {mode!r}; one of {', '.join(FAULTS)}")
+        if endpoint is not None:
+            endpoint = endpoint if endpoint.startswith("/") else f"/api/{endpoint}"
+            if endpoint not in MODEL_PATHS:
+                raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(MODEL_PATHS)}")
         if mode == "refused":
             self.refuse()
             return
         with self.state.lock:
-            self.state.fault = Fault(mode, count, float(delay))
+            self.state.fault = Fault(mode, count, float(delay), endpoint)
 
     def clear_fault(self) -> None:
         with self.state.lock:
@@ -588,6 +759,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.models = default_models()
         self.state.version = "0.12.6"
         self.state.generations.clear()
+        self.state.hangs.clear()
         self.state.requests.clear()
 
 

@@ -57,3 +57,49 @@ def test_lsp_accepts_stdio_and_refuses_other_transports(
 
     args = build_parser().parse_args(["lsp", "--stdio"])
     assert args.stdio is True and args.transport is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["search", "x", "--k", "-1"], "argument --k: must be from 1 to 1000, got -1"),
+        (["search", "x", "--k", "99999999999"], "argument --k: must be from 1 to 1000"),
+        (["search", "x", "--k", "ten"], "argument --k: expected a whole number, got 'ten'"),
+        (["context", "a.py", "--line", "0", "--character", "0"], "--line: must be 1 or more"),
+        (["context", "a.py", "--line", "-181", "--character", "0"], "--line: must be 1 or more"),
+        (["context", "a.py", "--line", "1", "--character", "-1"], "--character: must be 0 or"),
+    ],
+)
+def test_invalid_numbers_are_refused_by_the_parser(
+    argv: list[str], problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
+
+
+def test_context_past_the_end_and_without_an_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "repo", {"a.py": "def a():\n    return 1\n"})
+    monkeypatch.chdir(root)
+    assert main(["context", "a.py", "--line", "3", "--character", "0"]) == 2
+    assert "line 3 is past the end of a.py (2 lines)" in capsys.readouterr().err
+    assert main(["context", "a.py", "--line", "2", "--character", "4", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["prefix"].endswith("    ")
+    assert "no index for" in captured.err and "Traceback" not in captured.err
+
+
+def test_a_config_file_that_is_not_utf8_is_reported_and_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    (root / ".enclave.toml").write_bytes(b'[ollama]\nchat_model = "caf\xe9"\n')
+    assert (
+        main(["index", str(root), "-q", "--settings", '{"embedding": {"provider": "none"}}']) == 0
+    )
+    err = capsys.readouterr().err
+    assert ".enclave.toml" in err and "not UTF-8" in err and "Traceback" not in err

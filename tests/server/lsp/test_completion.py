@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 
 from tests.server.lsp.conftest import Session, options_for
 from tests.support.ollama_server import OllamaTestServer
@@ -148,18 +148,29 @@ async def test_a_burst_of_edits_costs_a_handful_of_model_calls(
         "enclave/context",
         {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 11 + len(typed)}},
     )
-    assert report["prefix"].endswith("    return " + typed)
+    # the last state of the buffer, cut to the prefix budget (the estimator has learned the
+    # test model's dense tokens for this text, so the start of the long line may be cut)
+    last_line = report["prefix"].rsplit("\n", 1)[-1]
+    assert len(last_line) >= 300 and ("    return " + typed).endswith(last_line)
     assert report["suffix"] == "\n"
 
 
-async def test_a_failing_handler_leaves_the_server_up(
+async def test_a_document_that_cannot_be_read_is_refused_and_the_server_stays_up(
     lsp: Session, ollama_server: OllamaTestServer
 ) -> None:
     await lsp.start(options_for(ollama_server))
     await lsp.wait_settled()
-    folder = lsp.uri("shapes")  # a directory: reading it as a document fails inside the handler
-    with pytest.raises(Exception) as failure:
-        await lsp.client.text_document_inline_completion_async(_inline(folder, 0, 0))
-    assert "Directory" in str(failure.value) or "directory" in str(failure.value)
+    folder = lsp.uri("shapes")  # a directory: the trust boundary refuses to read it
+    result = await lsp.client.text_document_inline_completion_async(_inline(folder, 0, 0))
+    assert isinstance(result, types.InlineCompletionList) and not result.items
+    try:
+        await lsp.request(
+            "enclave/context",
+            {"textDocument": {"uri": folder}, "position": {"line": 0, "character": 0}},
+        )
+    except JsonRpcInvalidParams as exc:
+        assert "not a regular file" in str(exc)
+    else:
+        raise AssertionError("enclave/context on a directory must be refused")
     found = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
     assert found is not None and any(s.name == "Rectangle" for s in found)

@@ -14,9 +14,16 @@ M.setting_types = {
     keepAlive = 'string',
     connectTimeout = 'number',
     firstTokenTimeout = 'number',
+    idleTimeout = 'number',
     totalTimeout = 'number',
   },
-  embedding = { provider = 'string', model = 'string', batchSize = 'integer' },
+  embedding = {
+    provider = 'string',
+    model = 'string',
+    batchSize = 'integer',
+    timeout = 'number',
+    queryTimeout = 'number',
+  },
   completion = {
     enabled = 'boolean',
     debounceMs = 'integer',
@@ -28,6 +35,7 @@ M.setting_types = {
   },
   chat = { numCtx = 'integer', maxTokens = 'integer', contextTokens = 'integer', think = 'boolean' },
   index = { db = 'string', maxFileBytes = 'integer', exclude = 'string[]' },
+  trust = { neverSend = 'string[]', allowedHosts = 'string[]' },
 }
 
 M.defaults = {

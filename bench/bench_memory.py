@@ -1,0 +1,124 @@
+"""Memory benchmark: peak RSS and time of indexing adversarial files (prints figures, asserts nothing).
+
+    python bench/bench_memory.py              # 1 MB inputs
+    python bench/bench_memory.py --mb 5       # 5 MB inputs (the size cap is raised to fit)
+
+Each case is a temporary git repository indexed by `enclave index` in a child process (lexical
+index); the peak RSS is the child's own (``os.wait4``), the time its wall-clock time:
+
+- baseline: one small Python file (what starting Python, LanceDB and tree-sitter costs);
+- one-line bundle: minified JavaScript on one line, definitions back to back (skipped: minified);
+- dense lines: definition-dense lines just under the long-line limit among short lines (indexed:
+  thousands of symbols whose signature line is ~4,000 characters);
+- chunker only: ``analyze()`` on the one-line bundle itself (its own bound: plain windows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from enclave.indexer.excludes import LONG_LINE_CHARS  # noqa: E402
+from tests.support.repos import make_repo  # noqa: E402
+
+CHUNKER_ONLY = """
+import sys, time
+from enclave.indexer.chunker import analyze
+text = open(sys.argv[1], encoding="utf-8").read()
+started = time.perf_counter()
+result = analyze("dist/bundle.js", text, "javascript")
+print(time.perf_counter() - started, len(result.chunks), len(result.symbols))
+"""
+
+
+def one_line_bundle(size: int) -> str:
+    parts: list[str] = []
+    total, i = 0, 0
+    while total < size:
+        part = f"function f{i}(a,b){{var c=a+b;return c*{i}}}var o{i}={{m{i}:function(x){{return x}}}};"
+        parts.append(part)
+        total += len(part)
+        i += 1
+    return "".join(parts)[:size]
+
+
+def dense_lines(size: int) -> str:
+    line = one_line_bundle(LONG_LINE_CHARS - 10) + "\n" + "\n".join(["x = 1;"] * 6)
+    return "\n".join([line] * max(1, size // (len(line) + 1))) + "\n"
+
+
+def run_child(args: list[str], out: Path) -> tuple[float, float, int]:
+    """(peak RSS MB, wall seconds, exit code) of one child process."""
+    started = time.perf_counter()
+    with out.open("w") as stdout:
+        child = subprocess.Popen(
+            args,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"},
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+    return usage.ru_maxrss / 1024, time.perf_counter() - started, os.waitstatus_to_exitcode(status)
+
+
+def index_case(work: Path, name: str, files: dict[str, str], cap: int) -> None:
+    config = {".enclave.toml": f"[index]\nmax_file_bytes = {cap}\n"}
+    root = make_repo(work / name, {**files, **config})
+    out = work / f"{name}.json"
+    command = [sys.executable, "-m", "enclave.server.cli", "index", str(root), "--json", "-q"]
+    peak, seconds, code = run_child(command, out)
+    if code != 0:
+        print(f"{name:18s} failed (exit {code})")
+        return
+    summary = json.loads(out.read_text())
+    skipped = [f"{s['path']}: {s['reason']}" for s in summary["skipped"]]
+    import lancedb
+
+    symbols = lancedb.connect(str(root / ".enclave")).open_table("symbols").to_arrow()
+    longest = max((len(s) for s in symbols.column("signature").to_pylist()), default=0)
+    print(
+        f"{name:18s} peak RSS {peak:6.0f} MB  {seconds:5.1f} s  {summary['chunks_total']} chunks,"
+        f" {symbols.num_rows} symbols (longest signature {longest}); skipped: {skipped or '-'}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--mb", type=float, default=1.0, help="input size in MB (default 1)")
+    args = parser.parse_args()
+    size = int(args.mb * 1024 * 1024) - 4096  # under a 1 MiB cap with the other files
+    cap = max(1024 * 1024, size + 4096)  # the default cap for --mb 1
+    work = Path(tempfile.mkdtemp(prefix="enclave-bench-memory-"))
+    try:
+        bundle = one_line_bundle(size)
+        app = {"src/app.py": "def main():\n    return 1\n"}
+        print(f"input: {size:,} bytes per file, index.max_file_bytes = {cap:,}")
+        index_case(work, "baseline", app, cap)
+        index_case(work, "one-line bundle", {**app, "dist/bundle.js": bundle}, cap)
+        index_case(work, "dense lines", {**app, "src/dense.js": dense_lines(size)}, cap)
+        source = work / "bundle.js"
+        source.write_text(bundle, encoding="utf-8")
+        out = work / "chunker.txt"
+        peak, seconds, code = run_child([sys.executable, "-c", CHUNKER_ONLY, str(source)], out)
+        took, chunks, symbols = out.read_text().split() if code == 0 else ("nan", "?", "?")
+        print(
+            f"{'chunker only':18s} peak RSS {peak:6.0f} MB  {seconds:5.1f} s"
+            f" (analyze {float(took) * 1000:.1f} ms): {chunks} window chunk(s), {symbols} symbols"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The trust boundary: what may reach a model, whatever path it came by.
+
+Two gates, one for each way text enters a prompt:
+
+- :meth:`Boundary.read_file` is how a file of the workspace is read for a prompt (`enclave explain
+  FILE`, `enclave context FILE`, an editor asking about a document it has not opened): the resolved
+  path must be a regular file inside a workspace root (no device files, FIFOs, ``/proc``, links
+  leading out), not a secret-bearing file, not matched by ``trust.never_send``, and under the size
+  cap; it is read with a bounded read.
+- :meth:`Boundary.admit` is the one function every prompt's material passes through on its way to
+  a model (completions, explanations and questions; CLI and language server alike; the model client
+  calls it itself before it sends anything): the file the request is about must be sendable,
+  every text (prefix, suffix, buffer, selection, question) and every context piece is redacted
+  with line numbers kept, pieces from files that must not be sent are dropped, and sizes are
+  capped. ``enclave context --json`` shows what it admits.
+
+Where a prompt may go is :func:`enclave.hosts.check_host` (``trust.allowed_hosts``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from enclave.config import Config
+from enclave.errors import EnclaveError
+from enclave.indexer.excludes import IgnoreRules, is_secret_filename
+from enclave.indexer.redact import redact
+from enclave.server.types import ContextPiece
+
+# Pseudo file systems whose "files" are the machine's state, never code.
+SYSTEM_TREES = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+class Refused(EnclaveError):
+    """Text that may not be sent to a model: ``message`` says why, ``fix`` what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Material:
+    """Everything a prompt carries, before it is rendered.
+
+    ``path`` is the repository-relative file the request is about (None for a question about the
+    whole repository); ``texts`` come from that file or from the user (a completion's prefix and
+    suffix, a selection, a question); ``pieces`` are repository context from other places.
+    """
+
+    path: str | None
+    texts: tuple[str, ...]
+    pieces: tuple[ContextPiece, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """Material that passed the boundary: redacted texts, the pieces allowed, and what was left."""
+
+    path: str | None
+    texts: tuple[str, ...]
+    pieces: tuple[ContextPiece, ...]
+    dropped: tuple[tuple[ContextPiece, str], ...] = field(default=())
+    redactions: int = 0  # secrets replaced, over all texts and pieces
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceFile:
+    root: Path
+    path: str  # repository-relative POSIX path
+    text: str  # as read (admit() redacts it on its way to a model)
+
+
+class Boundary:
+    """The rules of one configuration (and, for reading files, the workspace roots)."""
+
+    def __init__(self, config: Config, roots: Sequence[Path] = ()) -> None:
+        self.max_bytes = config.index.max_file_bytes
+        self.roots = [Path(root).resolve() for root in roots]
+        self._never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
+
+    # -- rules ---------------------------------------------------------------------------------
+    def why_not_sent(self, path: str) -> str | None:
+        """Why the file at repository-relative ``path`` may not reach a model (None if it may)."""
+        posix = path.replace("\\", "/")
+        if posix.startswith("/") or ".." in PurePosixPath(posix).parts:
+            return "it is outside the workspace"
+        if is_secret_filename(posix):
+            return "it is a secret-bearing file (such files are never read)"
+        if self._never_send.decide(posix):
+            return "it matches trust.never_send"
+        return None
+
+    def _refuse(self, path: str, why: str) -> Refused:
+        fix = (
+            "remove the pattern from trust.never_send to allow it"
+            if "never_send" in why
+            else "ask about a file of the repository that holds no credentials"
+        )
+        return Refused(f"{path} is never sent to a model: {why}", fix)
+
+    # -- the one function every prompt passes through --------------------------------------------
+    def admit(self, material: Material) -> Admitted:
+        """Check, redact and cap ``material``; raises :class:`Refused` for a forbidden file."""
+        if material.path is not None:
+            why = self.why_not_sent(material.path)
+            if why is not None:
+                raise self._refuse(material.path, why)
+        redactions = 0
+        texts: list[str] = []
+        for text in material.texts:
+            if len(text) > self.max_bytes:
+                raise Refused(
+                    f"the text to send is {len(text):,} characters, over the "
+                    f"{self.max_bytes:,} cap (index.max_file_bytes)",
+                    "select less text, or raise index.max_file_bytes",
+                )
+            cleaned = redact(text, material.path or "")
+            redactions += len(cleaned.findings)
+            texts.append(cleaned.text)
+        pieces: list[ContextPiece] = []
+        dropped: list[tuple[ContextPiece, str]] = []
+        for piece in material.pieces:
+            why = self.why_not_sent(piece.path)
+            if why is None and len(piece.text) > self.max_bytes:
+                why = "it is over the size cap (index.max_file_bytes)"
+            if why is not None:
+                dropped.append((piece, why))
+                continue
+            cleaned = redact(piece.text, piece.path)
+            redactions += len(cleaned.findings)
+            pieces.append(_with_text(piece, cleaned.text))
+        return Admitted(material.path, tuple(texts), tuple(pieces), tuple(dropped), redactions)
+
+    # -- files of the workspace ------------------------------------------------------------------
+    def read_file(self, path: Path) -> WorkspaceFile:
+        """Read a workspace file for a prompt, or raise :class:`Refused` saying why not."""
+        shown = str(path)
+        try:
+            real = Path(path).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise Refused(
+                f"no such file: {shown}", "pass an existing file of the repository"
+            ) from None
+        if any(real == tree or tree in real.parents for tree in SYSTEM_TREES):
+            raise Refused(f"{shown} is a system file, not code", "pass a file of the repository")
+        root = next((r for r in self.roots if r == real or r in real.parents), None)
+        if root is None:
+            where = ", ".join(str(r) for r in self.roots) or "no workspace folder"
+            raise Refused(
+                f"{shown} is outside the workspace ({where})",
+                "pass a file inside the repository; Enclave never sends other files",
+            )
+        relative = real.relative_to(root).as_posix()
+        why = self.why_not_sent(relative)
+        if why is not None:
+            raise self._refuse(relative, why)
+        try:
+            info = os.stat(real)
+        except OSError as exc:
+            raise Refused(f"cannot read {shown}: {exc.strerror}", "check the file") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(
+                f"{shown} is not a regular file (a directory, device, FIFO or socket)",
+                "pass a file of source code",
+            )
+        if info.st_size > self.max_bytes:
+            raise Refused(
+                f"{relative} is {info.st_size:,} bytes, over the {self.max_bytes:,} byte cap",
+                "select a part of it, or raise index.max_file_bytes",
+            )
+        try:
+            with open(real, "rb") as handle:
+                data = handle.read(self.max_bytes + 1)  # bounded even if the file grows
+        except OSError as exc:
+            raise Refused(f"cannot read {shown}: {exc.strerror}", "check the file") from None
+        if len(data) > self.max_bytes:
+            raise Refused(f"{relative} grew past the size cap while being read", "try again")
+        if b"\0" in data[:8192]:
+            raise Refused(f"{relative} is a binary file", "pass a text file")
+        return WorkspaceFile(root, relative, data.decode("utf-8", errors="replace"))
+
+
+def _with_text(piece: ContextPiece, text: str) -> ContextPiece:
+    if text == piece.text:
+        return piece
+    return ContextPiece(
+        piece.path, piece.start_line, piece.end_line, text, piece.reason, piece.symbol, piece.score
+    )
