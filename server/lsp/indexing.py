@@ -133,6 +133,8 @@ class Indexing:
                 )
                 root.last_summary = summary
                 root.status = await asyncio.to_thread(index.status)
+                # the self-check reads columns; hand what it read back to the system
+                await asyncio.to_thread(builder.release_memory)
                 root.error = None
             except IndexProblem as exc:
                 log.warning("index of %s unusable: %s", root.path, exc)
