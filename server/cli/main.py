@@ -27,7 +27,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
         )
     from enclave.server.lsp.app import run_lsp
 
-    return run_lsp()
+    return run_lsp(verbose=args.verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_workspaces_off_sys_path()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="enclave: %(levelname)s %(name)s: %(message)s",
-    )
+    if args.command != "lsp":  # the server configures its own logging (INFO, to the client too)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING,
+            stream=sys.stderr,
+            format="enclave: %(levelname)s %(name)s: %(message)s",
+        )
     try:
         return int(args.func(args) or 0)
     except EnclaveError as exc:  # a CLI, index, discovery, embedding or model problem + its fix

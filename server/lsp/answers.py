@@ -143,6 +143,7 @@ class Answers:
     async def explain(self, params: dict[str, Any]) -> dict[str, Any]:
         target = _target(self.services, params, need=True)
         assert target is not None
+        await self.services.wait_opened(target.root)
         model = self._model()
         on_event = self._stream(_token(params))
         answer = await self._run(
@@ -164,6 +165,7 @@ class Answers:
             root = self.services.roots[0]
         else:
             raise JsonRpcInvalidParams("no workspace folder is open")
+        await self.services.wait_opened(root)
         model = self._model()
         on_event = self._stream(_token(params))
         answer = await self._run(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from typing import ClassVar
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -42,18 +44,55 @@ def create_server() -> tuple[LanguageServer, Services]:
     return server, services
 
 
-def configure_logging() -> None:
-    """Logs go to stderr (stdout is the LSP channel); pygls' per-message logs stay quiet."""
-    level = os.environ.get("ENCLAVE_LOG_LEVEL", "INFO").upper()
+class ClientLog(logging.Handler):
+    """Enclave's log records, also sent to the client as `window/logMessage` (the editor's
+    "Enclave" output). Records logged while sending one are not sent again."""
+
+    KINDS: ClassVar[dict[int, types.MessageType]] = {
+        logging.ERROR: types.MessageType.Error,
+        logging.WARNING: types.MessageType.Warning,
+        logging.INFO: types.MessageType.Info,
+    }
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(level=logging.INFO)
+        self.services = services
+        self._sending = threading.local()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.services.loop is None or getattr(self._sending, "on", False):
+            return  # before `initialized` the client cannot take it (stderr has it)
+        kind = self.KINDS.get(record.levelno, types.MessageType.Log)
+        if record.levelno > logging.ERROR:
+            kind = types.MessageType.Error
+        self._sending.on = True
+        try:
+            self.services.log_message(self.format(record), kind)
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._sending.on = False
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Logs go to stderr (stdout is the LSP channel), at ENCLAVE_LOG_LEVEL (INFO; DEBUG with
+    -v); pygls' per-message logs stay quiet. Configured here once, for the server."""
+    level = "DEBUG" if verbose else os.environ.get("ENCLAVE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        stream=sys.stderr,
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     for noisy in ("pygls", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_lsp() -> int:
+def run_lsp(verbose: bool = False) -> int:
     """Run the language server on stdio until the client says exit; returns the exit code."""
-    configure_logging()
-    server, _ = create_server()
+    configure_logging(verbose)
+    server, services = create_server()
+    logging.getLogger("enclave").addHandler(ClientLog(services))
+    log.info("Enclave %s language server starting (pid %d)", package_version(), os.getpid())
     return run_stdio(server)

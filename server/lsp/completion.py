@@ -98,6 +98,7 @@ class Completer:
     async def prepare(self, document: Document, position: types.Position) -> PreparedCompletion:
         """What a completion at ``position`` sends (raises Refused for a file never sent)."""
         root = document.root
+        await self.services.wait_opened(root, 1.0)
         index = root.index if root.error is None else None
         semantic = bool(root.status and root.status.semantic)
         recent = self.services.recent_edits()

@@ -97,11 +97,13 @@ class Indexing:
             root.index = await asyncio.to_thread(open_index, root.path, root.config)
             root.status = await asyncio.to_thread(root.index.status)
             root.error = None
+        root.opened.set()
         return root.index
 
     async def close(self, root: Root) -> None:
         """Close the index (the next refresh opens it again, e.g. with new settings)."""
         async with root.lock:
+            root.opened.clear()
             if root.index is not None:
                 index, root.index = root.index, None
                 await asyncio.to_thread(index.close)
@@ -146,6 +148,7 @@ class Indexing:
                     "see the Enclave server log, then run `enclave.reindex`",
                 )
             finally:
+                root.opened.set()  # opened, or it never will be: nobody waits in vain
                 root.indexing = False
                 if summary is not None:
                     done = "cancelled" if summary.cancelled else "done"

@@ -7,6 +7,7 @@ recently edited buffers and thread-safe helpers to talk to the client. No module
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Directories whose files never trigger a re-index (the index itself lives in .enclave/).
 IGNORED_DIRS = (".enclave/", ".git/")
+# How long a request waits for an index that is still being opened (about a second at start).
+OPEN_WAIT_S = 5.0
 
 
 @dataclass(eq=False)
@@ -47,6 +50,9 @@ class Root:
     status: IndexStatus | None = None
     last_summary: IndexSummary | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set once the index has been opened (or could not be): requests that arrive right after
+    # `initialized` wait for it instead of answering from no index.
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
 
     def relative(self, path: Path) -> str | None:
         return relative_to(self.path, path)
@@ -129,6 +135,11 @@ class Services:
         self.call_soon(self.server.window_log_message, params)
 
     # -- lookups -------------------------------------------------------------------------------
+    async def wait_opened(self, root: Root, timeout: float = OPEN_WAIT_S) -> None:
+        """Wait (at most ``timeout``) until ``root``'s index has been opened."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(root.opened.wait(), timeout)
+
     def root_for(self, uri: str) -> tuple[Root, str] | None:
         """The root holding the document at ``uri`` and its repository-relative path."""
         path = uri_to_path(uri)

@@ -69,4 +69,6 @@ def register(server: LanguageServer, services: Services) -> None:
     async def workspace_symbol(
         ls: LanguageServer, params: types.WorkspaceSymbolParams
     ) -> list[types.SymbolInformation]:
+        for root in list(services.roots):  # right after start the indexes may still be opening
+            await services.wait_opened(root)
         return await asyncio.to_thread(find, services, params.query)

@@ -9,10 +9,35 @@ from __future__ import annotations
 
 import re
 
-from enclave.server.model.prompts import CURSOR
+from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN, INSERT_AT
 from enclave.server.model.think import strip_think
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n?", re.MULTILINE)
+
+# The prompts' own markup, which a small model sometimes writes back: the repository-data
+# delimiters (escaped or not), the cursor marker, stray thinking tags.
+_TAG = "|".join(
+    [
+        re.escape(DATA_OPEN) + r"\b[^>\n]*>",
+        re.escape(DATA_CLOSE),
+        re.escape(DATA_CLOSE.replace("/", "\\/")),
+        re.escape(CURSOR),
+        r"</?think>",
+    ]
+)
+_MARKUP_LINE = re.compile(rf"^[ \t]*(?:{_TAG})(?:[ \t]*(?:{_TAG}))*[ \t]*(?:\n|$)", re.MULTILINE)
+_MARKUP = re.compile(_TAG)
+# The chat prompt's last line ("Code to insert at <CURSOR>:") echoed at the start of the answer.
+_ECHOED_INSTRUCTION = re.compile(
+    rf"^[ \t]*{re.escape(INSERT_AT)}[ \t]*(?:{re.escape(CURSOR)})?[ \t]*:?[ \t]*(?:\n|$)"
+)
+
+
+def strip_prompt_markup(text: str) -> str:
+    """Remove every piece of the prompts' markup: lines that hold only markup go whole."""
+    text = _ECHOED_INSTRUCTION.sub("", text, count=1)
+    text = _MARKUP_LINE.sub("", text)
+    return _MARKUP.sub("", text)
 
 
 def _indent(line: str) -> int:
@@ -94,6 +119,7 @@ def extract_completion(raw: str, *, prefix: str, suffix: str, multiline: bool) -
     thinking, text = strip_think(raw)
     if thinking:
         text = text.lstrip("\n")  # the blank lines that followed </think>
+    text = strip_prompt_markup(text)
     text = unfence(text)
     text = drop_line_echo(text, prefix)
     text = drop_suffix_overlap(text, suffix)

@@ -71,6 +71,8 @@ def fim_prompt(prefix: str, path: str, language: str, context: Sequence[ContextP
     return (f"{header}\n\n" if header else "") + file_line + prefix
 
 
+INSERT_AT = "Code to insert at"  # the chat-fill prompt's last line, before the cursor marker
+
 COMPLETION_SYSTEM = (
     "You are a code completion engine. You are shown a file with the marker <CURSOR> where the "
     "user's cursor is. Reply with only the code to insert at <CURSOR>: no explanation, no "
@@ -96,7 +98,7 @@ def chat_fill_prompt(
         f"Complete the {language or 'code'} file {path or '(unsaved)'} at {CURSOR} "
         f"with {shape}.\n" + data_block(path or "(unsaved)", 1, 1, prefix + CURSOR + suffix)
     )
-    parts.append(f"Code to insert at {CURSOR}:")
+    parts.append(f"{INSERT_AT} {CURSOR}:")
     return "\n\n".join(parts)
 
 

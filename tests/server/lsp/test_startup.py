@@ -153,3 +153,17 @@ async def test_the_completion_model_is_loaded_at_start(
             break
         await asyncio.sleep(0.05)
     assert [(b["model"], b["keep_alive"]) for b in loads()] == [("qwen2.5-coder:1.5b", "30m")]
+
+
+async def test_symbols_asked_for_right_after_start_wait_for_the_index(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """Editors ask for workspace symbols right after `initialized`, while an index that exists
+    on disk is still being opened (about a second): the answer waits for it, it is not empty."""
+    from enclave.config import Config, EmbeddingConfig
+    from enclave.indexer.api import open_index
+
+    open_index(lsp.root, Config(embedding=EmbeddingConfig(provider="none"))).update()
+    await lsp.start(options_for(ollama_server, embedding={"provider": "none"}))
+    found = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
+    assert found and any(s.name == "Rectangle" for s in found), found

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from enclave.server.model.postprocess import extract_completion, is_settled, unfence
+from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN, INSERT_AT
 
 
 def test_unfence_takes_the_code_block() -> None:
@@ -52,3 +55,25 @@ def test_multiline_settles_when_the_block_ends() -> None:
     assert not is_settled(body, prefix=prefix, suffix=suffix, multiline=True)
     assert is_settled(body + "\ndef other():\n", prefix=prefix, suffix=suffix, multiline=True)
     assert is_settled("```python\n" + body + "```\n", prefix=prefix, suffix=suffix, multiline=True)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DATA_OPEN + ">",  # the suggestion a real user saw: the delimiter alone
+        f'{DATA_OPEN} path="app/x.py" lines="1-3">\nvalue + 1\n{DATA_CLOSE}',
+        f'{DATA_OPEN} path="app/x.py" lines="1-3" ref="2">value + 1{DATA_CLOSE}',
+        "value + 1" + DATA_CLOSE.replace("/", "\\/"),
+        f"{INSERT_AT} {CURSOR}:\nvalue + 1",
+        f"{CURSOR}value + 1{CURSOR}",
+        f"<think></think>{CURSOR}\nvalue + 1",
+    ],
+)
+@pytest.mark.parametrize("multiline", [False, True])
+def test_the_prompts_markup_never_reaches_the_buffer(raw: str, multiline: bool) -> None:
+    text = extract_completion(
+        raw, prefix="def f(value):\n    return ", suffix="\n", multiline=multiline
+    )
+    for markup in (DATA_OPEN, DATA_CLOSE, "<\\/repository-data>", CURSOR, INSERT_AT, "think>"):
+        assert markup not in text, (raw, text)
+    assert text in ("", "value + 1"), text
