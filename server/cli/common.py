@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ def emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+PLAIN_EVERY_S = 30.0
 ProgressPrinter = tuple[Callable[[int, int, str], None], Callable[[], None]]
 
 
@@ -164,12 +166,15 @@ def progress_printer(args: argparse.Namespace) -> ProgressPrinter:
 
         return update, bar.stop
 
-    last = [-1]
+    last = {"step": -1, "at": 0.0}
 
     def plain(done: int, total: int, message: str) -> None:
+        # a line per tenth of each phase (files, then chunks to embed), and at least one every
+        # PLAIN_EVERY_S seconds while a slow phase goes on: silence looks like a hang
         step = (done * 10 // total) if total else 10
-        if step != last[0]:
-            last[0] = step
+        now = time.monotonic()
+        if step != last["step"] or now - last["at"] >= PLAIN_EVERY_S:
+            last["step"], last["at"] = step, now
             print(f"enclave: {message}", file=sys.stderr, flush=True)
 
     return plain, lambda: None

@@ -69,7 +69,7 @@ class _Progress:
             return
         self._last = now
         percentage = int(done * 100 / total) if total else 0
-        text = f"{done}/{total} files" + (f" ({message})" if message else "")
+        text = message or f"{done}/{total} files"  # the indexer's own words: files or chunks
         value = types.WorkDoneProgressReport(message=text, percentage=percentage, cancellable=True)
         token = self.token
         self.services.call_soon(self.server.work_done_progress.report, token, value)

@@ -162,3 +162,23 @@ def test_an_embedding_server_not_allowed_is_never_contacted(tmp_path: Path) -> N
     assert not summary.semantic and summary.seconds < 20
     assert "not on this machine and not allowed" in summary.semantic_reason
     assert "trust.allowed_hosts" in summary.semantic_fix
+
+
+def test_embedding_progress_is_shown_while_it_runs(
+    tmp_path: Path, ollama_server: OllamaTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Embedding is the slow step on a CPU: a terminal-less run prints chunks, rate and time left."""
+    from enclave.server.cli import main
+
+    root = make_repo(tmp_path / "repo", FILES)
+    settings = {
+        "ollama": {"host": ollama_server.url},
+        "embedding": {"provider": "ollama", "model": "nomic-embed-text", "batchSize": 2},
+    }
+    assert main(["index", str(root), "--settings", json.dumps(settings)]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "chunks" in line]
+    assert any(line.startswith("enclave: embedding ") for line in lines), err
+    progress = [line for line in lines if line.startswith("enclave: embedded ")]
+    assert len(progress) >= 2 and "/s, " in progress[0], err
+    assert progress[-1].endswith("done)"), progress
