@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 TOOL_VERSION = "0.1.0"
 BATCH_FILES = 256
 BATCH_BYTES = 8 * 1024 * 1024
+VECTORS_MISSING = "vectors_missing"  # meta: chunks still to embed (set while embedding)
 POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
 COMPACT_FRAGMENTS = 64
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
@@ -315,10 +316,20 @@ class EngineIndex:
                     summary.cancelled = True
                     break
 
+            interrupted = False
             if embedder is not None and not summary.cancelled:
                 store.set_meta({UPDATE_STARTED: ""})  # every file's rows are in; vectors next
-                self._embed_missing(store, embedder, summary, report, stop)
+                try:
+                    self._embed_missing(store, embedder, summary, report, stop)
+                except KeyboardInterrupt:  # Ctrl-C while embedding: keep every finished batch
+                    summary.cancelled = interrupted = True
+                    summary.notes.append(
+                        f"interrupted while embedding after {summary.embedded} chunks: they are "
+                        "kept, and `enclave index` embeds the rest"
+                    )
             self._finish(store, discovery.head_commit, embedder, summary)
+            if interrupted:
+                raise KeyboardInterrupt
             summary.chunks_total = store.table("chunks").count_rows()
         summary.seconds = time.perf_counter() - started
         report(total, total, "done")
@@ -481,6 +492,20 @@ class EngineIndex:
                 )
                 return
             store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
+            left = len(items) - start - len(part)
+            # After every batch: semantic search works on what is embedded so far, even if this
+            # process is killed now, and the index says how much is still missing.
+            store.set_meta(
+                {
+                    "semantic": "true",
+                    "semantic_reason": "",
+                    "semantic_fix": "",
+                    "embedding_provider": self.config.embedding.provider,
+                    "embedding_model": embedder.model_id,
+                    "embedding_dim": str(embedder.dim),
+                    VECTORS_MISSING: str(left),
+                }
+            )
             summary.embedded += len(part)
             report(
                 summary.embedded,
@@ -494,7 +519,7 @@ class EngineIndex:
     def _finish(
         self, store: Store, commit: str | None, embedder: Embedder | None, summary: IndexSummary
     ) -> None:
-        meta = {
+        meta = {  # (VECTORS_MISSING is kept as the embedding loop last wrote it)
             "schema_version": str(SCHEMA_VERSION),
             "tool_version": TOOL_VERSION,
             "last_commit": commit or "",
@@ -703,6 +728,7 @@ class EngineIndex:
         status.semantic_reason = meta.get("semantic_reason", "")
         status.semantic_fix = meta.get("semantic_fix", "")
         status.partial = meta.get("partial") == "true"
+        status.vectors_missing = int(meta.get(VECTORS_MISSING) or 0)
         if found.problem and writing:  # e.g. a rebuild between dropping and creating tables
             status.healthy, status.updating = False, True
             status.problem = (

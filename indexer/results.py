@@ -80,6 +80,8 @@ class IndexStatus:
     # The last update was cancelled: what it wrote is consistent and served, but files it did
     # not reach are missing or stale until the next update finishes.
     partial: bool = False
+    # Chunks without a vector yet: an update embedding them was interrupted (or is running).
+    vectors_missing: int = 0
     files: int = 0
     chunks: int = 0
     symbols: int = 0

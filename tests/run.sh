@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything from scratch and run every check: ruff, mypy, pytest (Python, language server,
-# Neovim plugin against a real headless Neovim) and the VS Code extension's npm test.
+# Neovim plugin against a real headless Neovim), the VS Code extension's npm test, and the
+# extension installed in a real VS Code (code-server, driven by chromium; tests/vscode/setup.sh
+# installs what it needs: Debian packages, Node 24 and code-server from npm, Playwright).
 # Needs python3 (>= 3.11), git, node + npm; everything else comes from the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +36,8 @@ fi
 
 step "pytest"
 export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/vscode "$@"
+
+step "VS Code extension in a real VS Code (code-server + chromium, end to end)"
+bash tests/vscode/setup.sh
+.venv/bin/python -m pytest -q -p no:cacheprovider --rootdir=. tests/vscode

@@ -117,6 +117,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         return EXIT_FAIL
     semantic = "on" if status.semantic else f"off: {status.semantic_reason}"
+    if status.semantic and status.vectors_missing:
+        semantic += f" ({status.vectors_missing} chunks not embedded yet: run `enclave index`)"
     print(f"index:     {status.db}")
     if not status.healthy:
         print(f"problem:   {status.problem}")

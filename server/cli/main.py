@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"enclave: error: {exc}", file=sys.stderr)
         return exc.code if isinstance(exc, CliError) else EXIT_FAIL
     except KeyboardInterrupt:
-        print("enclave: interrupted", file=sys.stderr)
+        print("enclave: interrupted (what was finished is kept)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `enclave search ... | head`: the reader is gone, nothing to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (stdout's final flush must not fail)

@@ -27,6 +27,9 @@ _TAG = "|".join(
 )
 _MARKUP_LINE = re.compile(rf"^[ \t]*(?:{_TAG})(?:[ \t]*(?:{_TAG}))*[ \t]*(?:\n|$)", re.MULTILINE)
 _MARKUP = re.compile(_TAG)
+# The FIM prompt names each context piece in a comment, "# path/to/file.py:16-18": a small model
+# continues with one. A comment holding nothing but a path and a line range is that header.
+_PIECE_HEADER = re.compile(r"[ \t]*(?:#|//|--)[ \t]*[\w./\\-]+:\d+-\d+[ \t]*$", re.MULTILINE)
 # The chat prompt's last line ("Code to insert at <CURSOR>:") echoed at the start of the answer.
 _ECHOED_INSTRUCTION = re.compile(
     rf"^[ \t]*{re.escape(INSERT_AT)}[ \t]*(?:{re.escape(CURSOR)})?[ \t]*:?[ \t]*(?:\n|$)"
@@ -37,6 +40,7 @@ def strip_prompt_markup(text: str) -> str:
     """Remove every piece of the prompts' markup: lines that hold only markup go whole."""
     text = _ECHOED_INSTRUCTION.sub("", text, count=1)
     text = _MARKUP_LINE.sub("", text)
+    text = _PIECE_HEADER.sub("", text)
     return _MARKUP.sub("", text)
 
 

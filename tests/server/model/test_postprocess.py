@@ -67,6 +67,9 @@ def test_multiline_settles_when_the_block_ends() -> None:
         f"{INSERT_AT} {CURSOR}:\nvalue + 1",
         f"{CURSOR}value + 1{CURSOR}",
         f"<think></think>{CURSOR}\nvalue + 1",
+        "# shapes/geometry.py:16-18",  # the FIM prompt's header of a context piece
+        "value + 1  # app/x.py:3-9",
+        "// web/src/util.ts:1-12\nvalue + 1",
     ],
 )
 @pytest.mark.parametrize("multiline", [False, True])
