@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.support.repos import make_repo
+from tests.support.shapes import FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION_DIR = ROOT / "editors" / "vscode"
@@ -39,43 +40,6 @@ STATUS_ITEM_ID = f"{EXTENSION_ID}.enclave.status"
 SETUP_HINT = (
     "run tests/vscode/setup.sh first (it installs code-server, Node 24, chromium and Playwright)"
 )
-
-GEOMETRY = '''"""Plane geometry helpers."""
-
-
-class Rectangle:
-    """An axis-aligned rectangle."""
-
-    def __init__(self, width: float, height: float) -> None:
-        self.width = width
-        self.height = height
-
-    def area(self) -> float:
-        """The rectangle's area."""
-        return self.width * self.height
-
-
-def rectangle_perimeter(width: float, height: float) -> float:
-    """Perimeter of a width x height rectangle."""
-    return 2 * (width + height)
-'''
-
-REPORT = """from shapes.geometry import Rectangle, rectangle_perimeter
-
-
-def describe(width: float, height: float) -> str:
-    shape = Rectangle(width, height)
-    perimeter = rectangle_perimeter(width, height)
-    return f"area {shape.area()} perimeter {perimeter}"
-"""
-
-FILES = {
-    "shapes/__init__.py": "",
-    "shapes/geometry.py": GEOMETRY,
-    "app/__init__.py": "",
-    "app/report.py": REPORT,
-    "README.md": "# Shapes\n\nA tiny repository for Enclave's VS Code end-to-end test.\n",
-}
 
 # lib/status.ts renderStatus (what statusBar.ts shows); "~spin" is a modifier class, not a name.
 READY_TEXTS = ("$(check) Enclave", "$(check) Enclave (lexical)")
