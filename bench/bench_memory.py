@@ -19,16 +19,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from enclave.indexer.excludes import LONG_LINE_CHARS  # noqa: E402
+from tests.support.inputs import dense_lines, one_line_bundle, run_measured  # noqa: E402
 from tests.support.repos import make_repo  # noqa: E402
 
 CHUNKER_ONLY = """
@@ -41,41 +39,23 @@ print(time.perf_counter() - started, len(result.chunks), len(result.symbols))
 """
 
 
-def one_line_bundle(size: int) -> str:
-    parts: list[str] = []
-    total, i = 0, 0
-    while total < size:
-        part = f"function f{i}(a,b){{var c=a+b;return c*{i}}}var o{i}={{m{i}:function(x){{return x}}}};"
-        parts.append(part)
-        total += len(part)
-        i += 1
-    return "".join(parts)[:size]
-
-
-def dense_lines(size: int) -> str:
-    line = one_line_bundle(LONG_LINE_CHARS - 10) + "\n" + "\n".join(["x = 1;"] * 6)
-    return "\n".join([line] * max(1, size // (len(line) + 1))) + "\n"
+def dense_text(size: int) -> str:
+    """About ``size`` bytes of definition-dense lines."""
+    return dense_lines(max(1, size // len(dense_lines(1))))
 
 
 def run_child(args: list[str], out: Path) -> tuple[float, float, int]:
-    """(peak RSS MB, wall seconds, exit code) of one child process."""
-    started = time.perf_counter()
-    with out.open("w") as stdout:
-        child = subprocess.Popen(
-            args,
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"},
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-    return usage.ru_maxrss / 1024, time.perf_counter() - started, os.waitstatus_to_exitcode(status)
+    """(peak RSS MB, wall seconds, exit code) of one child process (``args`` after python)."""
+    env = {**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"}
+    code, peak, seconds = run_measured(args, out, env)
+    return peak, seconds, code
 
 
 def index_case(work: Path, name: str, files: dict[str, str], cap: int) -> None:
     config = {".enclave.toml": f"[index]\nmax_file_bytes = {cap}\n"}
     root = make_repo(work / name, {**files, **config})
     out = work / f"{name}.json"
-    command = [sys.executable, "-m", "enclave.server.cli", "index", str(root), "--json", "-q"]
+    command = ["-m", "enclave.server.cli", "index", str(root), "--json", "-q"]
     peak, seconds, code = run_child(command, out)
     if code != 0:
         print(f"{name:18s} failed (exit {code})")
@@ -105,11 +85,11 @@ def main() -> int:
         print(f"input: {size:,} bytes per file, index.max_file_bytes = {cap:,}")
         index_case(work, "baseline", app, cap)
         index_case(work, "one-line bundle", {**app, "dist/bundle.js": bundle}, cap)
-        index_case(work, "dense lines", {**app, "src/dense.js": dense_lines(size)}, cap)
+        index_case(work, "dense lines", {**app, "src/dense.js": dense_text(size)}, cap)
         source = work / "bundle.js"
         source.write_text(bundle, encoding="utf-8")
         out = work / "chunker.txt"
-        peak, seconds, code = run_child([sys.executable, "-c", CHUNKER_ONLY, str(source)], out)
+        peak, seconds, code = run_child(["-c", CHUNKER_ONLY, str(source)], out)
         took, chunks, symbols = out.read_text().split() if code == 0 else ("nan", "?", "?")
         print(
             f"{'chunker only':18s} peak RSS {peak:6.0f} MB  {seconds:5.1f} s"

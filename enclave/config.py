@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -149,8 +149,20 @@ _USER_ONLY = {
 }
 
 
+_Number = TypeVar("_Number", int, float)
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _in_range(key: str, number: _Number) -> _Number:
+    """Numbers are never negative; the keys in _POSITIVE must be above zero."""
+    if key in _POSITIVE and number <= 0:
+        raise ValueError(f"must be greater than 0, got {number:g}")
+    if number < 0:
+        raise ValueError(f"must not be negative, got {number:g}")
+    return number
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -179,11 +191,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if isinstance(value, float) and value != number:
             raise ValueError(f"expected a whole number, got {value!r}")
-        if key in _POSITIVE and number <= 0:
-            raise ValueError(f"must be greater than 0, got {number}")
-        if number < 0:
-            raise ValueError(f"must not be negative, got {number}")
-        return number
+        return _in_range(key, number)
     if isinstance(default, float):
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
@@ -193,11 +201,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ValueError(f"expected a number, got {value!r}") from None
         if not math.isfinite(number_f):  # nan compares false with everything: check it first
             raise ValueError(f"expected a finite number, got {value!r}")
-        if key in _POSITIVE and number_f <= 0:
-            raise ValueError(f"must be greater than 0, got {number_f:g}")
-        if number_f < 0:
-            raise ValueError(f"must not be negative, got {number_f:g}")
-        return number_f
+        return _in_range(key, number_f)
     if isinstance(default, tuple):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]

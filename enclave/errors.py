@@ -10,3 +10,9 @@ class EnclaveError(Exception):
         super().__init__(f"{message} ({fix})" if fix else message)
         self.message = message
         self.fix = fix
+
+
+def one_line(value: object, limit: int = 160) -> str:
+    """``value`` as one short line for a message: a server's error text may be a whole HTML page."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

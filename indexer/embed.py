@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from enclave.config import Config
-from enclave.errors import EnclaveError
+from enclave.errors import EnclaveError, one_line
 from enclave.hosts import HostNotAllowed, check_host
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,6 @@ def embedding_input(path: str, symbol: str, text: str) -> str:
 def _normalise(vector: Sequence[float]) -> list[float]:
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
     return [v / norm for v in vector]
-
-
-def _brief(value: object, limit: int = 160) -> str:
-    """``value`` as one short line (an error body may be a whole HTML page)."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class OllamaEmbedder:
@@ -148,17 +142,17 @@ class OllamaEmbedder:
                     "set embedding.model to an embedding model such as nomic-embed-text",
                 ) from None
             raise EmbeddingUnavailable(
-                f"Ollama failed to embed with '{self.model}': {_brief(exc.error)} "
+                f"Ollama failed to embed with '{self.model}': {one_line(exc.error)} "
                 f"(HTTP {exc.status_code})",
                 "check `enclave doctor`",
             ) from None
         except (ValueError, TypeError, AttributeError, httpx.DecodingError) as exc:
             # What the ollama client raises for a body that is not Ollama's JSON (JSONDecodeError,
             # pydantic's ValidationError; AttributeError/TypeError for JSON that is not an object).
-            raise self._malformed(f"{type(exc).__name__}: {_brief(exc, 100)}") from None
+            raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
         except Exception as exc:  # httpx transport errors are not wrapped by ollama
             raise EmbeddingUnavailable(
-                f"Ollama embedding request failed: {type(exc).__name__}: {_brief(exc)}",
+                f"Ollama embedding request failed: {type(exc).__name__}: {one_line(exc)}",
                 "check `enclave doctor`",
             ) from None
         embeddings = response.embeddings

@@ -144,18 +144,18 @@ class EngineIndex:
     # ---- plumbing -----------------------------------------------------------------------
     @property
     def store(self) -> Store:
+        return self._open_store(create=False)
+
+    def _writable_store(self) -> Store:
+        """The store, its directory created if this is the first write."""
+        return self._open_store(create=True)
+
+    def _open_store(self, *, create: bool) -> Store:
         # A store opened where no index existed yet is opened again: another process (the
         # server's first build runs in a child) may have created it since.
         if self._store is None or self._store.db is None:
             options = storage_options_from_env() if "://" in self.db_uri else None
-            self._store = Store(self.db_uri, options)
-        return self._store
-
-    def _writable_store(self) -> Store:
-        """The store, its directory created if this is the first write."""
-        if self._store is None or self._store.db is None:
-            options = storage_options_from_env() if "://" in self.db_uri else None
-            self._store = Store(self.db_uri, options, create=True)
+            self._store = Store(self.db_uri, options, create=create)
         return self._store
 
     def close(self) -> None:
@@ -500,9 +500,7 @@ class EngineIndex:
                     "semantic": "true",
                     "semantic_reason": "",
                     "semantic_fix": "",
-                    "embedding_provider": self.config.embedding.provider,
-                    "embedding_model": embedder.model_id,
-                    "embedding_dim": str(embedder.dim),
+                    **self._embedding_meta(embedder),
                     VECTORS_MISSING: str(left),
                 }
             )
@@ -516,6 +514,14 @@ class EngineIndex:
                 summary.cancelled = True
                 return
 
+    def _embedding_meta(self, embedder: Embedder | None) -> dict[str, str]:
+        """Which provider (and model, and vector size) the stored vectors come from."""
+        meta = {"embedding_provider": self.config.embedding.provider}
+        if embedder is not None:
+            meta["embedding_model"] = embedder.model_id
+            meta["embedding_dim"] = str(embedder.dim)
+        return meta
+
     def _finish(
         self, store: Store, commit: str | None, embedder: Embedder | None, summary: IndexSummary
     ) -> None:
@@ -527,15 +533,12 @@ class EngineIndex:
             "semantic": "true" if summary.semantic else "false",
             "semantic_reason": summary.semantic_reason,
             "semantic_fix": summary.semantic_fix,
-            "embedding_provider": self.config.embedding.provider,
+            **self._embedding_meta(embedder),
         }
         # Cancelling stops between batches, so what was written is consistent: the index is
         # served, and marked partial until an update finishes (files not reached are new then).
         meta[UPDATE_STARTED] = ""
         meta["partial"] = "true" if summary.cancelled else ""
-        if embedder is not None:
-            meta["embedding_model"] = embedder.model_id
-            meta["embedding_dim"] = str(embedder.dim)
         store.set_meta(meta)
         store.tidy_meta()
         if summary.full or self._completing or store.fragment_count() > COMPACT_FRAGMENTS:

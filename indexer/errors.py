@@ -14,7 +14,7 @@ import re
 
 import pyarrow as pa
 
-from enclave.errors import EnclaveError
+from enclave.errors import EnclaveError, one_line
 
 
 class IndexProblem(EnclaveError):
@@ -57,8 +57,7 @@ def brief(exc: BaseException) -> str:
     """An exception as a short line: Lance's messages carry Rust source locations."""
     lines = str(exc).strip().splitlines()
     text = re.sub(r",\s*/\S+\.rs:\d+:\d+", "", lines[0] if lines else "")
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= 240 else text[:237] + "..."
+    return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, 240)
 
 
 def os_errno(exc: BaseException) -> int | None:

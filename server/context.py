@@ -7,7 +7,7 @@ imported by the file, resolved through the symbols table; recently edited buffer
 chunks), each labelled with its path and reason and fitted to ``completion.context_tokens``.
 
 Positions are LSP's: 0-based ``line`` and a 0-based ``character`` counted in UTF-16 code units.
-The JSON report (:func:`context_report`) uses 1-based inclusive lines like every CLI output.
+The JSON report (:func:`report_of`) uses 1-based inclusive lines like every CLI output.
 Nothing here calls the model; index calls are synchronous (run this off the event loop).
 """
 
@@ -548,27 +548,3 @@ def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
         "dropped": [{**_piece_json(d.piece, est), "why_dropped": d.why} for d in prepared.dropped],
         "notes": prepared.notes,
     }
-
-
-def context_report(
-    index: Index | None,
-    path: str | Path,
-    text: str,
-    line: int,
-    character: int,
-    config: Config,
-    *,
-    recent: Sequence[RecentEdit] = (),
-    semantic: bool | None = None,
-) -> dict[str, Any]:
-    """What `enclave context --json` prints: the pieces, in order, with why each was chosen.
-
-    ``line`` is 0-based here (the CLI converts its 1-based ``--line``); the report's lines are
-    1-based. ``semantic`` defaults to what the index status says.
-    """
-    if semantic is None:
-        semantic = bool(index is not None and index.status().semantic)
-    prepared = prepare_completion(
-        index, path, text, line, character, config, recent=recent, semantic=semantic
-    )
-    return report_of(prepared)

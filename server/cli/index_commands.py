@@ -137,7 +137,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_context(args: argparse.Namespace) -> int:
     from enclave.indexer.api import Index, open_index
-    from enclave.server.context import context_report
+    from enclave.server.context import prepare_completion, report_of
     from enclave.server.trust import Boundary
 
     given = Path(args.file).expanduser()
@@ -156,12 +156,18 @@ def cmd_context(args: argparse.Namespace) -> int:
             "pass --line between 1 and the number of lines",
             EXIT_USAGE,
         )
-    index: Index | None = open_index(root, config)
-    if index is not None and not index.status().exists:
+    opened = open_index(root, config)
+    status = opened.status()
+    index: Index | None = opened
+    if not status.exists:
         print(f"note: no index for {root}: run `enclave index {root}`", file=sys.stderr)
-        index.close()
+        opened.close()
         index = None
-    report = context_report(index, found.path, found.text, args.line - 1, args.character, config)
+    prepared = prepare_completion(
+        index, found.path, found.text, args.line - 1, args.character, config,
+        semantic=status.semantic,
+    )  # fmt: skip
+    report = report_of(prepared)
     if args.json:
         emit_json(report)
         return EXIT_OK

@@ -33,6 +33,7 @@ import httpx
 import ollama
 
 from enclave.config import Config
+from enclave.errors import one_line
 from enclave.hosts import HostNotAllowed, check_host, display_url
 from enclave.server.model import prompts
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator, predict_tokens
@@ -72,12 +73,6 @@ FAULTS: tuple[type[BaseException], ...] = (
     httpx.HTTPError,
     *MALFORMED,
 )
-
-
-def brief(value: object, limit: int = 160) -> str:
-    """``value`` as one short line (server error texts may be whole HTML pages)."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,7 @@ class ModelClient:
     def malformed(self, exc: BaseException, what: str) -> MalformedResponse:
         return MalformedResponse(
             f"Ollama at {self.host} answered {what} with something that is not Ollama's JSON "
-            f"({type(exc).__name__}: {brief(exc, 100)})",
+            f"({type(exc).__name__}: {one_line(exc, 100)})",
             "check that ollama.host (or OLLAMA_HOST) points at an Ollama server and not at a "
             "proxy or another service; if it does, try again and check the Ollama server log",
         )
@@ -168,20 +163,20 @@ class ModelClient:
         if isinstance(exc, httpx.TransportError):
             during = f"while {model} was answering" if model else "during a request"
             return StreamInterrupted(
-                f"the connection to Ollama broke {during} ({type(exc).__name__}: {brief(exc)})",
+                f"the connection to Ollama broke {during} ({type(exc).__name__}: {one_line(exc)})",
                 "try again; if it keeps happening, check the Ollama server log",
             )
         if isinstance(exc, MALFORMED):
             if midstream:
                 return MalformedResponse(
                     f"the answer of {model} broke off with a line that is not Ollama's JSON "
-                    f"({type(exc).__name__}: {brief(exc, 100)})",
+                    f"({type(exc).__name__}: {one_line(exc, 100)})",
                     "try again; if it keeps happening, check the Ollama server log and that "
                     "nothing between Enclave and Ollama (a proxy) rewrites the stream",
                 )
             return self.malformed(exc, f"the request for {model}" if model else "a request")
         if isinstance(exc, ollama.ResponseError):
-            text = brief(exc.error)
+            text = one_line(exc.error)
             low = text.lower()
             if exc.status_code == 404 or "not found" in low:
                 return ModelNotFound(model)

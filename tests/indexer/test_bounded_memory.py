@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lancedb
@@ -15,44 +13,20 @@ from enclave.indexer.chunker import DOC_CHARS, NAME_CHARS, SIGNATURE_CHARS, anal
 from enclave.indexer.discover import read_source
 from enclave.indexer.excludes import LONG_LINE_CHARS, minified_reason
 from enclave.indexer.types import Candidate, Skipped
+from tests.support.inputs import dense_lines, one_line_bundle, run_measured
 from tests.support.repos import make_repo
 
 PEAK_RSS_MB = 600
 
 
-def one_line_bundle(size: int) -> str:
-    """Minified JavaScript: definitions back to back on one line (each one a symbol)."""
-    parts: list[str] = []
-    total, i = 0, 0
-    while total < size:
-        part = f"function f{i}(a,b){{var c=a+b;return c*{i}}}var o{i}={{m{i}:function(x){{return x}}}};"
-        parts.append(part)
-        total += len(part)
-        i += 1
-    return "".join(parts)[:size]
-
-
-def dense_lines(lines: int) -> str:
-    """Definition-dense lines just under the long-line limit, among short ones (not minified by
-    either rule): each symbol's signature line is ~4,000 characters."""
-    line = one_line_bundle(LONG_LINE_CHARS - 10)
-    return "\n".join(line + "\n" + "\n".join(["x = 1;"] * 6) for _ in range(lines)) + "\n"
-
-
 def index_in_child(root: Path, tmp_path: Path) -> tuple[dict[str, object], float]:
-    """`enclave index --json` in a child process: its summary and its peak RSS in MB."""
+    """`enclave index --json` in a child process: its summary and its own peak RSS in MB."""
     out = tmp_path / "summary.json"
-    with out.open("w") as stdout:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "enclave.server.cli", "index", str(root), "--json", "-q"],
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"},
-        )
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (kB on Linux)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 0, out.read_text()
-    return json.loads(out.read_text()), usage.ru_maxrss / 1024
+    env = {**os.environ, "ENCLAVE_EMBEDDING_PROVIDER": "none"}
+    args = ["-m", "enclave.server.cli", "index", str(root), "--json", "-q"]
+    code, peak_mb, _ = run_measured(args, out, env)
+    assert code == 0, out.read_text()
+    return json.loads(out.read_text()), peak_mb
 
 
 def test_indexing_a_one_line_bundle_and_dense_lines_stays_bounded(tmp_path: Path) -> None:

@@ -18,24 +18,11 @@ from enclave.config import Config, load_config
 from enclave.indexer.api import open_index
 from enclave.indexer.embed import EmbeddingUnavailable, OllamaEmbedder
 from enclave.server.cli.main import main as enclave_main
+from tests.support.meaning import MEANING
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import commit_all, make_repo, write_files
 
-FILES = {
-    "text/slug.py": (
-        "import re\n\n\n"
-        "def slugify(title):\n"
-        "    lowered = title.strip().lower()\n"
-        "    return re.sub(r'[^a-z0-9]+', '-', lowered).strip('-')\n"
-    ),
-    "db/pool.py": (
-        "class ConnectionPool:\n"
-        "    def __init__(self, size):\n"
-        "        self.free = [object() for _ in range(size)]\n\n"
-        "    def acquire(self):\n"
-        "        return self.free.pop()\n"
-    ),
-}
+FILES = {path: MEANING[path] for path in ("text/slug.py", "db/pool.py")}
 QUERY_TIMEOUT = 1.0  # the default of embedding.query_timeout, which these tests rely on
 SLACK = 1.5  # how much later than its timeout a fallback may come on a loaded 2-core machine
 HANG = 30.0  # how long the server hangs: far longer than any timeout here
