@@ -5,6 +5,7 @@ jump to, :EnclaveStatus and :EnclaveIndex report the index."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from tests.nvim.harness import Nvim
@@ -26,7 +27,13 @@ def line(nvim: Nvim, row: int) -> str:
     return str(nvim.lua("return vim.api.nvim_buf_get_lines(0, ..., ... + 1, false)[1]", row))
 
 
-def test_ghost_text_appears_and_tab_accepts_it(editing: Nvim) -> None:
+def completion_calls(server: OllamaTestServer) -> int:
+    return sum(1 for path, _ in server.state.requests if path in ("/api/generate", "/api/chat"))
+
+
+def test_ghost_text_appears_and_tab_accepts_it(
+    editing: Nvim, ollama_server: OllamaTestServer
+) -> None:
     nvim = editing
     nvim.lua(
         "vim.api.nvim_buf_set_lines(0, -1, -1, false, ...)",
@@ -57,6 +64,15 @@ def test_ghost_text_appears_and_tab_accepts_it(editing: Nvim) -> None:
     cursor = nvim.lua("return vim.api.nvim_win_get_cursor(0)")
     if ghost["extra"] == 0:
         assert cursor == [row + 1, len(accepted.encode())]
+
+    # Accepting asks the model for nothing: the next request waits for the user's next key
+    # (the plugin's debounce is 60 ms, the server's 10 ms here: a request would be out by now).
+    calls = completion_calls(ollama_server)
+    time.sleep(1.5)
+    assert completion_calls(ollama_server) == calls
+    assert nvim.lua(GHOST) is None
+    nvim.input("x")  # ...and the next key does ask
+    nvim.wait_for("a model call", lambda: completion_calls(ollama_server) > calls, timeout=30)
 
 
 def test_keys_fall_through_when_no_ghost_text_is_shown(editing: Nvim) -> None:

@@ -21,6 +21,10 @@ local state = {
   index = 1,
   request = nil, ---@type {client: vim.lsp.Client, id: integer}?
   timer = nil, ---@type uv.uv_timer_t?
+  -- The buffer's changedtick right after an accepted suggestion was inserted: that change is
+  -- ours, not the user's, and asks for nothing (the model would be busy with a request nobody
+  -- waits for while the user types the next key).
+  accepted = nil, ---@type {bufnr: integer, tick: integer}?
 }
 
 --- True when Neovim draws inline completions itself (0.12+).
@@ -178,9 +182,18 @@ function M.trigger(invoked)
   end
 end
 
-local function schedule_trigger()
+local function schedule_trigger(args)
   cancel_request()
   M.clear()
+  local accepted = state.accepted
+  state.accepted = nil
+  if
+    accepted
+    and accepted.bufnr == args.buf
+    and accepted.tick == api.nvim_buf_get_changedtick(args.buf)
+  then
+    return -- the insertion of an accepted suggestion: wait for the user to type
+  end
   state.timer = state.timer or assert(vim.uv.new_timer())
   state.timer:start(
     opts.debounce_ms,
@@ -211,6 +224,7 @@ function M.accept()
   local row = edit.srow + #lines - 1
   local col = #lines == 1 and edit.scol + #lines[1] or #lines[#lines]
   api.nvim_win_set_cursor(0, { row + 1, col })
+  state.accepted = { bufnr = state.bufnr, tick = api.nvim_buf_get_changedtick(state.bufnr) }
   return true
 end
 
