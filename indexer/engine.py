@@ -24,7 +24,14 @@ import numpy as np
 from lancedb.query import MatchQuery
 
 from enclave.config import Config
-from enclave.indexer.embed import Embedder, EmbeddingUnavailable, embedding_input, make_embedder
+from enclave.indexer.embed import (
+    Embedder,
+    EmbeddingUnavailable,
+    check_embedding,
+    configured_model_id,
+    embedding_input,
+    make_embedder,
+)
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
 from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.lock import WriteLock, lock_path_for
@@ -53,7 +60,7 @@ from enclave.indexer.store import (
     storage_options_from_env,
 )
 from enclave.indexer.tokens import query_text
-from enclave.indexer.types import Candidate, Chunk, SearchHit, Skipped, SymbolDef
+from enclave.indexer.types import Candidate, Chunk, Discovery, SearchHit, Skipped, SymbolDef
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,8 @@ BATCH_BYTES = 8 * 1024 * 1024
 VECTORS_MISSING = "vectors_missing"  # meta: chunks still to embed (set while embedding)
 POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
 COMPACT_FRAGMENTS = 64
+DISCOVERY_SKIPPED = "discovery_skipped"  # meta: files left out before reading (see status)
+EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
 
 
@@ -136,6 +145,7 @@ class EngineIndex:
         self._symbols_by_name: dict[str, list[SymbolDef]] = {}
         self._symbols_version = -1
         self._embedder_cache: Embedder | None = None
+        self._embedding_check: tuple[float, Reason | None] | None = None
         self._processed = 0
         self._completing = False  # this update completes one that did not finish
         self._meta_version = -1
@@ -262,7 +272,6 @@ class EngineIndex:
             summary.commit = discovery.head_commit
             summary.notes.extend(discovery.notes)
             summary.skipped = list(discovery.skipped)
-            summary.files_skipped = len(discovery.skipped)
 
             meta = self._meta_or_rebuild(store, full, summary)
             embedder = self._embedder(summary)
@@ -327,10 +336,15 @@ class EngineIndex:
                         f"interrupted while embedding after {summary.embedded} chunks: they are "
                         "kept, and `enclave index` embeds the rest"
                     )
-            self._finish(store, discovery.head_commit, embedder, summary)
+            self._finish(store, discovery, embedder, meta, summary)
             if interrupted:
                 raise KeyboardInterrupt
             summary.chunks_total = store.table("chunks").count_rows()
+            # every file left out of the index now, as `status` counts them
+            states = store.columns("files", ["state"]).column(0).to_pylist()
+            summary.files_skipped = len(discovery.skipped) + sum(
+                1 for state in states if state.startswith("skipped:")
+            )
         summary.seconds = time.perf_counter() - started
         report(total, total, "done")
         return summary
@@ -442,7 +456,6 @@ class EngineIndex:
             if rows.error:
                 summary.errors.append(f"{rows.path}: {rows.error}")
             elif rows.file["state"].startswith("skipped:"):
-                summary.files_skipped += 1
                 summary.skipped.append(
                     Skipped(rows.path, rows.file["state"][8:], rows.file["detail"])
                 )
@@ -495,15 +508,7 @@ class EngineIndex:
             left = len(items) - start - len(part)
             # After every batch: semantic search works on what is embedded so far, even if this
             # process is killed now, and the index says how much is still missing.
-            store.set_meta(
-                {
-                    "semantic": "true",
-                    "semantic_reason": "",
-                    "semantic_fix": "",
-                    **self._embedding_meta(embedder),
-                    VECTORS_MISSING: str(left),
-                }
-            )
+            store.set_meta({**self._embedding_meta(embedder), VECTORS_MISSING: str(left)})
             summary.embedded += len(part)
             report(
                 summary.embedded,
@@ -523,18 +528,28 @@ class EngineIndex:
         return meta
 
     def _finish(
-        self, store: Store, commit: str | None, embedder: Embedder | None, summary: IndexSummary
+        self,
+        store: Store,
+        discovery: Discovery,
+        embedder: Embedder | None,
+        meta_before: dict[str, str],
+        summary: IndexSummary,
     ) -> None:
-        meta = {  # (VECTORS_MISSING is kept as the embedding loop last wrote it)
+        # Facts only (what was indexed, which model made the vectors): whether semantic search
+        # works is decided when asked (_semantic_off), from the configuration then.
+        meta = {
             "schema_version": str(SCHEMA_VERSION),
             "tool_version": TOOL_VERSION,
-            "last_commit": commit or "",
+            "last_commit": discovery.head_commit or "",
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "semantic": "true" if summary.semantic else "false",
-            "semantic_reason": summary.semantic_reason,
-            "semantic_fix": summary.semantic_fix,
+            DISCOVERY_SKIPPED: str(len(discovery.skipped)),
             **self._embedding_meta(embedder),
         }
+        if embedder is None and meta_before.get("embedding_model"):
+            # Vectors of an earlier run stay usable; count what this run added without one.
+            # (With an embedder, the embedding loop keeps VECTORS_MISSING as it goes.)
+            hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
+            meta[VECTORS_MISSING] = str(len(hashes - store.cached_hashes()))
         # Cancelling stops between batches, so what was written is consistent: the index is
         # served, and marked partial until an update finishes (files not reached are new then).
         meta[UPDATE_STARTED] = ""
@@ -612,21 +627,52 @@ class EngineIndex:
     ) -> tuple[list[tuple[str, float]], Reason | None]:
         """Dense hits, or none and the reason they could not be had."""
         meta = store.meta()
-        model = meta.get("embedding_model", "")
-        if meta.get("semantic") != "true" or not model:
-            why = meta.get("semantic_reason") or "the index has no vectors"
-            return [], Reason(f"semantic search is off: {why}", meta.get("semantic_fix", ""))
-        matrix = self._vector_matrix(store)
+        # The query's embedding is the live check here: only what no request can tell is asked.
+        off = self._semantic_off(meta, live=not meta.get("embedding_model"))
+        matrix = None if off else self._vector_matrix(store)
         if matrix is None or not matrix.chunk_ids:
-            return [], Reason(
-                "semantic search is off: the index has no vectors yet", "run `enclave index`"
-            )
+            off = off or self._no_vectors()
+            return [], Reason(f"semantic search is off: {off.message}", off.fix)
         try:
-            embedder = self._embedder_for_queries(model)
+            embedder = self._embedder_for_queries(meta["embedding_model"])
             vector = np.asarray(embedder.embed([query], query=True)[0], dtype=np.float32)
         except EmbeddingUnavailable as exc:
             return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
         return matrix.top(vector, limit, path_prefix=path_prefix, language=language), None
+
+    def _semantic_off(self, meta: dict[str, str], *, live: bool = True) -> Reason | None:
+        """Why semantic search cannot work now (None: it can), derived from the configuration
+        now, the facts the index holds (which model made its vectors) and, with ``live``, a
+        check of the embedding provider (trusted for EMBEDDING_CHECK_TTL seconds). Nothing an
+        earlier process concluded is read back."""
+        stored = meta.get("embedding_model", "")
+        if self.config.embedding.provider != "none" and stored:
+            wanted = configured_model_id(self.config)
+            if stored != wanted:
+                return Reason(
+                    f"the index was embedded with {stored} but {wanted} is configured",
+                    f"run `enclave index {self.root}` to re-embed with the configured model",
+                )
+        if live or self.config.embedding.provider == "none":
+            problem = self._check_embedding()
+            if problem is not None:
+                return problem
+        return None if stored else self._no_vectors()
+
+    def _no_vectors(self) -> Reason:
+        return Reason("the index has no vectors yet", f"run `enclave index {self.root}`")
+
+    def _check_embedding(self) -> Reason | None:
+        now = time.monotonic()
+        if self._embedding_check and now - self._embedding_check[0] < EMBEDDING_CHECK_TTL:
+            return self._embedding_check[1]
+        try:
+            check_embedding(self.config)
+            problem = None
+        except EmbeddingUnavailable as exc:
+            problem = Reason(exc.message, exc.fix)
+        self._embedding_check = (time.monotonic(), problem)
+        return problem
 
     def _embedder_for_queries(self, model_id: str) -> Embedder:
         if self._embedder_cache is None or self._embedder_cache.model_id != model_id:
@@ -639,7 +685,7 @@ class EngineIndex:
             self._embedder_cache = embedder
         return self._embedder_cache
 
-    def _vector_matrix(self, store: Store) -> VectorMatrix | None:
+    def _vector_matrix(self, store: Store) -> VectorMatrix:
         chunks = store.table("chunks")
         emb_version = store.table("embeddings").version if "embeddings" in store.existing() else -1
         key = (chunks.version, emb_version)
@@ -717,7 +763,7 @@ class EngineIndex:
             status.semantic_reason = "not indexed yet"
             return status
         status.files = found.files
-        status.files_skipped = found.files_skipped
+        status.files_skipped = found.files_skipped + int(meta.get(DISCOVERY_SKIPPED) or 0)
         status.chunks = found.chunks
         status.symbols = found.symbols
         status.commit = meta.get("last_commit") or None
@@ -727,9 +773,9 @@ class EngineIndex:
         status.embedding_provider = meta.get("embedding_provider", "")
         status.embedding_model = meta.get("embedding_model", "")
         status.embedding_dim = int(meta.get("embedding_dim", "0") or 0)
-        status.semantic = meta.get("semantic") == "true"
-        status.semantic_reason = meta.get("semantic_reason", "")
-        status.semantic_fix = meta.get("semantic_fix", "")
+        off = self._semantic_off(meta)
+        status.semantic = off is None
+        status.semantic_reason, status.semantic_fix = (off.message, off.fix) if off else ("", "")
         status.partial = meta.get("partial") == "true"
         status.vectors_missing = int(meta.get(VECTORS_MISSING) or 0)
         if found.problem and writing:  # e.g. a rebuild between dropping and creating tables

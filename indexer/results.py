@@ -36,7 +36,7 @@ class IndexSummary:
     files_indexed: int = 0  # added or changed files re-processed this run
     files_unchanged: int = 0
     files_deleted: int = 0
-    files_skipped: int = 0
+    files_skipped: int = 0  # files left out of the index now (as `status` counts them)
     chunks_written: int = 0
     chunks_total: int = 0
     embedded: int = 0  # chunks embedded this run (cache misses)
@@ -48,7 +48,7 @@ class IndexSummary:
     commit: str | None = None
     cancelled: bool = False
     full: bool = False
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # those this run looked at
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest was indexed
     notes: list[str] = field(default_factory=list)
 

@@ -109,7 +109,13 @@ def register(
             await health.aclose_client()
             health.replace_client()
             health.start()
-        if old.index != new.index or old.embedding != new.embedding:
+        # the index embeds through Ollama and checks it for the status: it is opened anew
+        embedding = (old.embedding, old.ollama.host, old.trust) != (
+            new.embedding,
+            new.ollama.host,
+            new.trust,
+        )
+        if old.index != new.index or embedding:
             for root in services.roots:
                 await indexing.close(root)
                 indexing.start(root)

@@ -154,3 +154,49 @@ def test_embedding_progress_is_shown_while_it_runs(
     progress = [line for line in lines if line.startswith("enclave: embedded ")]
     assert len(progress) >= 2 and "/s, " in progress[0], err
     assert progress[-1].endswith("done)"), progress
+
+
+def test_semantic_state_follows_the_configuration_now_not_the_last_update(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    """The reason semantic search is off is derived when asked: the index only records which
+    model made its vectors, never what an earlier process concluded."""
+    root = make_repo(tmp_path / "repo", FILES)
+    working = ollama_embedding_config(ollama_server)
+    down = Config(ollama=OllamaConfig(host="http://127.0.0.1:9", connect_timeout=1.0))
+    turned_off = Config(embedding=EmbeddingConfig(provider="none"))
+    open_index(root, turned_off).update()  # e.g. an editor session with provider = none
+
+    def state(config: Config) -> tuple[bool, str, str]:
+        status = open_index(root, config).status()
+        return status.semantic, status.semantic_reason, status.semantic_fix
+
+    # Ollama works now: what is missing is vectors, and indexing is the fix
+    assert state(working) == (False, "the index has no vectors yet", f"run `enclave index {root}`")
+    semantic, reason, fix = state(down)  # Ollama at another address, down
+    assert not semantic and reason == "Ollama is not reachable at http://127.0.0.1:9"
+    assert "ollama serve" in fix
+    absent = ollama_embedding_config(ollama_server, "mxbai-embed-large")
+    assert state(absent)[1] == "embedding model 'mxbai-embed-large' is not pulled"
+    chat_model = ollama_embedding_config(ollama_server, "deepseek-r1")
+    assert state(chat_model)[1].startswith("model 'deepseek-r1' cannot make embeddings")
+    assert "provider = none" in state(turned_off)[1]
+
+    assert open_index(root, working).update().semantic
+    assert state(working) == (True, "", "")
+    # the same vectors, judged with other settings and no update in between
+    assert state(down)[:2] == (False, "Ollama is not reachable at http://127.0.0.1:9")
+    assert "provider = none" in state(turned_off)[1]
+    semantic, reason, fix = state(local_config())
+    assert reason == (
+        "the index was embedded with ollama:nomic-embed-text but local:all-MiniLM-L6-v2 is "
+        "configured"
+    )
+    assert "re-embed" in fix
+    assert state(working) == (True, "", "")
+    # a search says the same as the status, with the same fix
+    result = open_index(root, down).search("connection pool", k=3)
+    assert result.hits and result.semantic_off is not None
+    assert "not reachable at http://127.0.0.1:9" in result.semantic_off.message
+    assert result.semantic_off.fix == state(down)[2]
+
