@@ -35,6 +35,7 @@ class EmbeddingConfig:
     provider: str = "ollama"  # "ollama" | "local" | "none"
     model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
     batch_size: int = 32
+    concurrency: int = 2  # embedding requests to Ollama in flight while indexing
     timeout: float = 60.0  # seconds one batch may take while indexing
     query_timeout: float = 1.0  # seconds the one query embedding of a search may take
 
@@ -122,6 +123,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _POSITIVE = {
     "index.max_file_bytes",
     "embedding.batch_size",
+    "embedding.concurrency",
     "embedding.timeout",
     "embedding.query_timeout",
     "ollama.connect_timeout",

@@ -13,8 +13,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -492,20 +493,21 @@ class EngineIndex:
                 todo.setdefault(h, embedding_input(path, symbol, text))
         items = list(todo.items())
         size = self.config.embedding.batch_size
+        parts = [items[start : start + size] for start in range(0, len(items), size)]
+        # Ollama gets the next batches while the last one's vectors are written: the server is
+        # never idle waiting for us (in-process models use every core already: one at a time).
+        depth = self.config.embedding.concurrency if embedder.provider == "ollama" else 1
         began = time.perf_counter()
         report(0, len(items), f"embedding {len(items)} chunks")
-        for start in range(0, len(items), size):
-            part = items[start : start + size]
-            try:
-                vectors = embedder.embed([text for _, text in part])
-            except EmbeddingUnavailable as exc:
-                left = len(items) - start
+        left = len(items)
+        for part, vectors in _pipelined(embedder, parts, depth):
+            if isinstance(vectors, EmbeddingUnavailable):
                 summary.semantic_off(
-                    Reason(f"{exc.message} ({left} chunks left without vectors)", exc.fix)
+                    Reason(f"{vectors.message} ({left} chunks left without vectors)", vectors.fix)
                 )
                 return
             store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
-            left = len(items) - start - len(part)
+            left -= len(part)
             # After every batch: semantic search works on what is embedded so far, even if this
             # process is killed now, and the index says how much is still missing.
             store.set_meta({**self._embedding_meta(embedder), VECTORS_MISSING: str(left)})
@@ -877,3 +879,41 @@ class EngineIndex:
             text=row["text"],
             content_hash=row["content_hash"],
         )
+
+
+def _pipelined(
+    embedder: Embedder, parts: list[list[tuple[str, str]]], depth: int
+) -> Iterator[tuple[list[tuple[str, str]], list[list[float]] | EmbeddingUnavailable]]:
+    """Each part with its vectors (or why there are none), in order, with up to ``depth``
+    requests in flight. The requests run on daemon threads: an interrupt (Ctrl-C) or a failure
+    leaves the ones in flight behind instead of waiting for them, and nothing of theirs is
+    written."""
+    pending: deque[tuple[list[tuple[str, str]], Future[list[list[float]]]]] = deque()
+    upcoming = iter(parts)
+    while True:
+        while len(pending) < max(1, depth) and (part := next(upcoming, None)) is not None:
+            pending.append((part, _in_daemon(embedder.embed, [text for _, text in part])))
+        if not pending:
+            return
+        part, future = pending.popleft()
+        try:
+            vectors = future.result()
+        except EmbeddingUnavailable as exc:
+            yield part, exc
+            return
+        yield part, vectors
+
+
+def _in_daemon(
+    function: Callable[[list[str]], list[list[float]]], texts: list[str]
+) -> Future[list[list[float]]]:
+    future: Future[list[list[float]]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(texts))
+        except BaseException as exc:  # handed to the waiting thread, which raises it there
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="enclave-embed", daemon=True).start()
+    return future

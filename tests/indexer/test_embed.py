@@ -200,3 +200,46 @@ def test_semantic_state_follows_the_configuration_now_not_the_last_update(
     assert "not reachable at http://127.0.0.1:9" in result.semantic_off.message
     assert result.semantic_off.fix == state(down)[2]
 
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_batches_overlap_up_to_the_concurrency_and_vectors_land_in_place(
+    tmp_path: Path, ollama_server: OllamaTestServer, concurrency: int
+) -> None:
+    """The next batches are sent while the last one's vectors are stored; each vector still
+    lands on its own chunk (the index equals one built a batch at a time)."""
+    root = make_repo(tmp_path / "repo", FILES)
+    base = ollama_embedding_config(ollama_server)
+    config = replace(base, embedding=replace(base.embedding, batch_size=2, concurrency=concurrency))
+    ollama_server.set_fault("hang-before-headers", endpoint="/api/embed", delay=0.2)
+    try:
+        summary = open_index(root, config).update()
+    finally:
+        ollama_server.clear_fault()
+    assert summary.semantic and summary.embedded == summary.chunks_written >= 5
+    assert ollama_server.state.most_in_flight["/api/embed"] == concurrency
+    index = open_index(root, config)
+    assert index.status().vectors_missing == 0
+    hits = index.search("retry a network call after waiting longer", k=1, mode="semantic").hits
+    assert hits[0].path == "net/backoff.py"
+
+
+def test_a_batch_failing_in_flight_keeps_the_batches_before_it(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    root = make_repo(tmp_path / "repo", FILES)
+    base = ollama_embedding_config(ollama_server)
+    config = replace(base, embedding=replace(base.embedding, batch_size=1, concurrency=2))
+    index = open_index(root, config)
+    # the probe and two batches are answered, then the server fails every embedding request
+    ollama_server.set_fault("error-500", endpoint="/api/embed", after=3)
+    try:
+        failed = index.update()
+    finally:
+        ollama_server.clear_fault()
+    assert not failed.semantic and "HTTP 500" in failed.semantic_reason
+    assert f"({failed.chunks_written - 2} chunks left without vectors)" in failed.semantic_reason
+    assert failed.embedded == 2
+    status = index.status()  # the vectors made serve now, and the rest is owed
+    assert status.semantic and status.vectors_missing == failed.chunks_written - 2
+    again = index.update()
+    assert again.embedded == status.vectors_missing and index.status().vectors_missing == 0

@@ -13,7 +13,7 @@ the prefix); ``smollm2:135m`` is a plain chat model; ``nomic-embed-text`` embeds
 Faults (``set_fault(mode, count=, delay=, endpoint=)`` or ``POST /__admin/fault {"mode", "count",
 "delay", "endpoint"}``): ``count`` requests get it (None: until cleared); ``endpoint`` (e.g.
 ``/api/embed`` or ``embed``) limits it to one endpoint, else the first request it applies to
-takes it. Modes:
+takes it; ``after=N`` lets the first N requests it applies to pass untouched. Modes:
 
 - ``refused``: the listening socket is closed (``set_fault`` only; ``resume()`` reopens it).
 - ``not-found`` (404), ``load-timeout`` (500, Ollama's runner message), ``busy`` (503).
@@ -115,6 +115,7 @@ class Fault:
     count: int | None = None  # None: until cleared
     delay: float = 1.0  # slow-first-token and the hangs
     endpoint: str | None = None  # only requests to this path ("/api/embed"); None: any
+    after: int = 0  # this many requests it applies to pass untouched first
 
 
 @dataclass
@@ -160,6 +161,9 @@ class State:
     hangs: list[Hang] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     loaded: dict[str, float] = field(default_factory=dict)  # model -> expires (epoch seconds)
+    # requests being answered now, and the most answered at once, per path
+    in_flight: dict[str, int] = field(default_factory=dict)
+    most_in_flight: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_fault(self, *modes: str, path: str = "") -> Fault | None:
@@ -168,6 +172,9 @@ class State:
             if fault is None or fault.mode not in modes:
                 return None
             if fault.endpoint is not None and path != fault.endpoint:
+                return None
+            if fault.after > 0:
+                fault.after -= 1
                 return None
             if fault.count is not None:
                 fault.count -= 1
@@ -328,9 +335,16 @@ class Handler(BaseHTTPRequestHandler):
             if handler is None:
                 self._send_json(404, {"error": "404 page not found"})
                 return
-            if route[1] in MODEL_PATHS and self._before_answer():
-                return
-            handler(self, body)
+            with state.lock:
+                now = state.in_flight[route[1]] = state.in_flight.get(route[1], 0) + 1
+                state.most_in_flight[route[1]] = max(now, state.most_in_flight.get(route[1], 0))
+            try:
+                if route[1] in MODEL_PATHS and self._before_answer():
+                    return
+                handler(self, body)
+            finally:
+                with state.lock:
+                    state.in_flight[route[1]] -= 1
         except HttpError as exc:
             self._send_json(exc.status, {"error": exc.message})
 
@@ -725,6 +739,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         count: int | None = None,
         delay: float = 1.0,
         endpoint: str | None = None,
+        after: int = 0,
     ) -> None:
         if mode not in FAULTS:
             raise ValueError(f"unknown fault {mode!r}; one of {', '.join(FAULTS)}")
@@ -736,7 +751,7 @@ class OllamaTestServer(ThreadingHTTPServer):
             self.refuse()
             return
         with self.state.lock:
-            self.state.fault = Fault(mode, count, float(delay), endpoint)
+            self.state.fault = Fault(mode, count, float(delay), endpoint, after)
 
     def clear_fault(self) -> None:
         with self.state.lock:
@@ -761,6 +776,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.generations.clear()
         self.state.hangs.clear()
         self.state.requests.clear()
+        self.state.most_in_flight.clear()
 
 
 def main(argv: list[str] | None = None) -> None:

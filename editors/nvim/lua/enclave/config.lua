@@ -21,6 +21,7 @@ M.setting_types = {
     provider = 'string',
     model = 'string',
     batchSize = 'integer',
+    concurrency = 'integer',
     timeout = 'number',
     queryTimeout = 'number',
   },

@@ -131,6 +131,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: "Chunks embedded per request.",
   },
   {
+    key: "embedding.concurrency",
+    type: "integer",
+    default: 2,
+    minimum: 1,
+    scope: WINDOW,
+    description:
+      "Embedding requests to Ollama in flight while indexing (the next batch is sent while the last one's vectors are stored).",
+  },
+  {
     key: "embedding.timeout",
     type: "number",
     default: 60,
