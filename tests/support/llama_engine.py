@@ -106,6 +106,18 @@ class Engine:
         keep = 4  # Ollama keeps num_keep leading tokens and cuts right after them
         return Prompt(tokens[:keep] + tokens[len(tokens) - (window - keep) :], True)
 
+    def cached(self, tokens: list[int]) -> int:
+        """How many leading ``tokens`` the generation model still holds evaluated from the last
+        request (llama.cpp evaluates only the rest, as Ollama's prompt cache does); the caller
+        holds ``self.lock``."""
+        held = self.gen.input_ids[: self.gen.n_tokens]
+        same = 0
+        for a, b in zip(held, tokens[:-1], strict=False):  # the last token is always evaluated
+            if int(a) != b:
+                break
+            same += 1
+        return same
+
     def stream(
         self,
         prompt: list[int],

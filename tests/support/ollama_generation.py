@@ -39,6 +39,7 @@ class Work:
     stop: list[str]
     done_reason: str = "stop"
     prompt_eval_count: int = 0
+    prompt_eval_cached_count: int = 0  # of prompt_eval_count, read from the prompt cache
     eval_count: int = 0
     started_ns: int = field(default_factory=time.perf_counter_ns)
 
@@ -57,7 +58,10 @@ class Work:
             yield "content", "</thi"
             yield "content", "nk>\n\n"
         prompt = ENGINE.fit(self.prompt_text, self.num_ctx, self.num_predict)
-        self.prompt_eval_count = len(prompt.tokens)
+        self.prompt_eval_count = len(prompt.tokens)  # Ollama counts the cached tokens in it
+        self.prompt_eval_cached_count = ENGINE.cached(prompt.tokens)
+        record.prompt_tokens = self.prompt_eval_count
+        record.cached_tokens = self.prompt_eval_cached_count
         for text in ENGINE.stream(prompt.tokens, max_tokens=self.num_predict, stop=self.stop):
             self.eval_count += 1
             record.text += text

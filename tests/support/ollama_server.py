@@ -4,7 +4,10 @@ Speaks Ollama's wire format: ``/api/generate`` and ``/api/chat`` (NDJSON streami
 ``suffix``, ``think`` with a separate ``thinking`` field, ``options``), ``/api/embed``,
 ``/api/show`` (capabilities per model name), ``/api/tags``, ``/api/ps``, ``/api/version``, and
 Ollama's ``{"error": "..."}`` bodies with its status codes. Text and vectors come from
-SmolLM2-135M-Instruct through llama-cpp-python (see ``llama_engine``).
+SmolLM2-135M-Instruct through llama-cpp-python (see ``llama_engine``). Like Ollama, the model
+keeps the previous request's evaluated tokens and reads only what follows the longest common
+prefix: a final part reports ``prompt_eval_count`` (the whole prompt) and, when some was reused,
+``prompt_eval_cached_count``; each ``Generation`` records both.
 
 Models: ``deepseek-r1`` thinks for real (a short reasoning generation, then the answer);
 ``qwen2.5-coder:1.5b`` has ``insert`` (FIM: the tiny model has no FIM tokens, so it continues
@@ -129,6 +132,8 @@ class Generation:
     stopped_at: float = 0.0
     stop: str = ""  # "done" | "client-closed" | "cut"
     text: str = ""
+    prompt_tokens: int = 0  # the prompt as the model read it (after its template)
+    cached_tokens: int = 0  # of those, reused from the previous request's evaluation
 
 
 @dataclass
@@ -678,6 +683,11 @@ def _final(endpoint: str, name: str, work: Any) -> dict[str, Any]:
             "load_duration": 0,
             "prompt_eval_count": work.prompt_eval_count,
             "prompt_eval_duration": 1,
+            **(
+                {"prompt_eval_cached_count": work.prompt_eval_cached_count}
+                if work.prompt_eval_cached_count
+                else {}
+            ),
             "eval_count": work.eval_count,
             "eval_duration": 1,
         }
