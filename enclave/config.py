@@ -59,7 +59,10 @@ class OllamaConfig:
 @dataclass(frozen=True, slots=True)
 class CompletionConfig:
     enabled: bool = True
-    debounce_ms: int = 120
+    # Lay out prompts so consecutive requests share the longest prefix (the model's prompt cache
+    # then reads only what changed); off only to measure the difference (bench/bench_typing.py).
+    cache_friendly: bool = True
+    debounce_ms: int = 120  # the wait before a request until the user's typing rhythm is known
     max_tokens: int = 128  # num_predict
     num_ctx: int = 4096
     context_tokens: int = 1024  # budget for repository context pieces

@@ -32,6 +32,7 @@ from enclave.server.model.budget import (
     fit_cursor_text,
     fit_pieces,
     keep_head,
+    overlaps,
     piece_tokens,
 )
 from enclave.server.trust import Boundary, Material
@@ -65,6 +66,7 @@ PARSED_IMPORTS = {"python", "javascript", "typescript", "tsx"}
 MAX_SIMILAR = 4
 MAX_RECENT = 3
 RECENT_WINDOW = 8  # lines either side of a recent edit
+RECENT_REASON = "recently edited (open buffer, unsaved text included)"
 
 
 log = logging.getLogger(__name__)
@@ -392,7 +394,7 @@ def _recent_pieces(
         pieces.append(
             ContextPiece(
                 path=edit.path, start_line=start + 1, end_line=start + len(body.splitlines()),
-                text=body, reason="recently edited (open buffer, unsaved text included)",
+                text=body, reason=RECENT_REASON,
                 score=1.0 - len(pieces) / 10,
             )
         )  # fmt: skip
@@ -436,6 +438,73 @@ def _similar_pieces(
     return pieces
 
 
+def _current(piece: ContextPiece, sources: _Sources | None, recent: Sequence[RecentEdit]) -> bool:
+    """The piece's lines still read as it shows them: in its open buffer for a recent edit,
+    else in its file as the index has it (on disk, redacted)."""
+    lines: list[str] | None = None
+    if piece.reason.startswith(RECENT_REASON):
+        edit = next((e for e in recent if e.path == piece.path), None)
+        lines = edit.text.splitlines(keepends=True) if edit is not None else None
+    elif sources is not None:
+        lines = sources.lines(piece.path)
+    if not lines or not 1 <= piece.start_line <= piece.end_line <= len(lines):
+        return False
+    shown = "".join(lines[piece.start_line - 1 : piece.end_line])
+    return shown.rstrip("\n") == piece.text.rstrip("\n")
+
+
+def _stable_order(
+    keep: Sequence[ContextPiece],
+    candidates: Sequence[ContextPiece],
+    current: Callable[[ContextPiece], bool],
+) -> list[ContextPiece]:
+    """The previous pieces still current, in their order, then the new candidates.
+
+    A kept piece that is a candidate again, or whose lines still read the same, stays where it
+    was; a new candidate that shows lines of a kept piece is left out.
+    """
+    wanted = {_same(c) for c in candidates}  # (scores change with every query)
+    kept = [piece for piece in keep if _same(piece) in wanted or current(piece)]
+    return kept + [c for c in candidates if not any(overlaps(c, k) for k in kept)]
+
+
+def _same(piece: ContextPiece) -> tuple[str, int, int, str]:
+    """What a piece shows: two pieces that show the same lines the same way are one."""
+    return piece.path, piece.start_line, piece.end_line, piece.text
+
+
+def _is_definition(piece: ContextPiece) -> bool:
+    return piece.reason.startswith("definition of")
+
+
+def _fit_stable(
+    ordered: list[ContextPiece],
+    kept: set[ContextPiece],
+    budget: int,
+    est: TokenEstimator,
+    make_room: bool,
+) -> tuple[list[ContextPiece], list[Dropped]]:
+    """Fit ``ordered`` (kept pieces first). With ``make_room``, when a definition the names
+    near the cursor now need does not fit behind them, kept pieces other than definitions make
+    room, last first: the prompt changes from the first piece that goes, and no earlier."""
+    evictable = [p for p in reversed(ordered) if p in kept and not _is_definition(p)]
+    if not make_room:
+        evictable = []
+    evicted: list[Dropped] = []
+    while True:
+        pieces, dropped = fit_pieces(ordered, budget, est)
+        short = [
+            d.piece
+            for d in dropped
+            if _is_definition(d.piece) and d.piece not in kept and d.why.startswith("over")
+        ]
+        if not short or not evictable:
+            return pieces, dropped + evicted
+        gone = evictable.pop(0)
+        ordered = [p for p in ordered if p is not gone]
+        evicted.append(Dropped(gone, "made room for a definition the names near the cursor need"))
+
+
 def _guarded(
     prepared: PreparedCompletion, what: str, gather: Callable[..., list[ContextPiece]], *args: Any
 ) -> list[ContextPiece]:
@@ -462,8 +531,17 @@ def prepare_completion(
     recent: Sequence[RecentEdit] = (),
     semantic: bool = False,
     estimator: TokenEstimator | None = None,
+    keep: Sequence[ContextPiece] = (),
+    refresh: bool = True,
 ) -> PreparedCompletion:
     """Cut prefix/suffix, decide multi-line, and gather the context pieces for one position.
+
+    ``keep``: the pieces the previous completion at this editing spot sent. Those still true to
+    their files go first, in their order: the prompt's beginning stays the same from one
+    keystroke to the next, so the model's prompt cache is reused (see :func:`_stable_order`).
+    ``refresh`` (the caller's choice when the cursor reached another line: new names near it):
+    new candidates follow the kept pieces, and a definition those names need may push kept
+    pieces out; without it, the kept pieces are all there is.
 
     ``path`` is repository-relative (or absolute inside the index root); ``text`` is the (possibly unsaved) document; ``line`` and
     ``character`` are a 0-based LSP position (UTF-16 columns). ``index`` may be None (no index
@@ -477,7 +555,7 @@ def prepare_completion(
     language = language_of(path)
     est = estimator or TokenEstimator()
     before, after = split_at(text, line, character)
-    cut = fit_cursor_text(before, after, settings, est)
+    cut = fit_cursor_text(before, after, settings, est, path=path, language=language)
     prefix, suffix, budget = cut.prefix, cut.suffix, cut.context_tokens
     multiline, why = decide_multiline(prefix, suffix, language)
     first_line = line - prefix.count("\n") + 1
@@ -503,7 +581,14 @@ def prepare_completion(
             )  # fmt: skip
             candidates += _recent_pieces(path, recent, cap, est)
             candidates += _guarded(prepared, "similar code", similar.result)
-    pieces, prepared.dropped = fit_pieces(candidates, budget, est)
+    if keep:
+        sources = _Sources(index) if index is not None else None
+        ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))
+        if not refresh:
+            ordered = [p for p in ordered if p in keep]
+        pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est, refresh)
+    else:
+        pieces, prepared.dropped = fit_pieces(candidates, budget, est)
     # What the model client will send, exactly: the trust boundary redacts the text around the
     # cursor and every piece, and leaves out pieces from files that must not be sent.
     sealed = boundary.admit(Material(path, (prefix, suffix), tuple(pieces)))

@@ -1,9 +1,15 @@
 """Completions: `textDocument/inlineCompletion` (LSP 3.18) and `textDocument/completion`.
 
 Per document, a newer request cancels the older one (its task is cancelled, which closes its
-model stream; the client gets RequestCancelled). Each request waits ``completion.debounceMs``
-first, so a burst of keystrokes costs one model call. A small LRU cache keyed by the text around
-the cursor answers a repeated position instantly. Context comes from ``server.context`` (the code
+model stream; the client gets RequestCancelled). Before asking the model, a request waits until
+the user has likely stopped typing (:func:`adaptive_wait`: from the measured time between their
+keystrokes and the model's recent latency; ``completion.debounceMs`` until those are known), so
+a burst of keystrokes costs one model call. Characters typed exactly as the suggestion on screen
+shows them are answered with the rest of it at once, without a model call or a wait (this also
+serves partial accepts). A small LRU cache keyed by the text around the cursor answers a
+repeated position instantly. While the user works at one spot, the context pieces chosen there
+are kept, in their order (``keep`` of ``prepare_completion``), so consecutive prompts share their
+beginning and the model's prompt cache is reused. Context comes from ``server.context`` (the code
 path `enclave context` prints); ``ModelClient.complete`` post-processes the model's text (drops
 thinking, fences, the suffix's text, everything past the end of the block).
 """
@@ -12,8 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
-from collections import OrderedDict
+import statistics
+import time
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,21 +35,81 @@ from enclave.server.context import PreparedCompletion, prepare_completion, repor
 from enclave.server.lsp.convert import to_plain
 from enclave.server.lsp.services import Document, Services
 from enclave.server.lsp.status import StatusReporter
-from enclave.server.model.errors import ModelError
+from enclave.server.model.errors import ContextTooLong, ModelError
 from enclave.server.trust import Refused
+from enclave.server.types import ContextPiece
 
 log = logging.getLogger(__name__)
 CONTEXT = "enclave/context"
 CACHE_SIZE = 64
 CACHE_WINDOW = 512  # characters either side of the cursor that key the cache
+SPOT_LINES = 12  # the context pieces chosen at a line are kept while the cursor stays this near
+WAIT_MIN_S = 0.02
+WAIT_MAX_S = 0.6
+PAUSE_S = 1.0  # a longer silence between two keystrokes is a pause, not the typing rhythm
+RHYTHM_SAMPLES = 8
 
 
 @dataclass(slots=True)
 class Stats:
     requests: int = 0
     cache_hits: int = 0
+    typed_through: int = 0
     model_calls: int = 0
     cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The suggestion last answered for a document, and the text around the cursor then."""
+
+    before: str
+    after: str
+    text: str
+
+
+@dataclass(slots=True)
+class Spot:
+    """Where the user works in a document (the line the pieces were first chosen at, and the
+    line of the last request), and the context pieces chosen there."""
+
+    line: int
+    last_line: int
+    pieces: list[ContextPiece]
+
+
+def adaptive_wait(
+    changes: Sequence[float], now: float, latency: float | None, configured: float
+) -> float:
+    """Seconds to wait before asking the model, for keystrokes at ``changes`` (monotonic times).
+
+    Until three gaps between keystrokes are known, ``configured``. Then: a model that answers
+    within the user's usual gap between keystrokes is asked at once (WAIT_MIN_S); a slower one
+    only when the user has been silent for 1.5 times that gap (they have likely stopped), so a
+    fast typist does not start model calls the next keystroke throws away. Time already silent
+    counts: a request after a pause waits for nothing.
+    """
+    if not changes:
+        return configured
+    gaps = [b - a for a, b in itertools.pairwise(changes) if b - a < PAUSE_S]
+    if len(gaps) < 3:
+        target = configured
+    else:
+        rhythm = statistics.median(gaps[-RHYTHM_SAMPLES:])
+        fast = latency is not None and latency < rhythm
+        target = WAIT_MIN_S if fast else min(WAIT_MAX_S, max(WAIT_MIN_S, 1.5 * rhythm))
+    return max(0.0, target - (now - changes[-1]))
+
+
+def typed_through(shown: Shown | None, before: str, after: str) -> str | None:
+    """The rest of ``shown``'s suggestion when the user typed its beginning exactly (None when
+    they typed something else, or all of it)."""
+    if shown is None or after != shown.after or not before.startswith(shown.before):
+        return None
+    typed = before[len(shown.before) :]
+    if typed and len(typed) < len(shown.text) and shown.text.startswith(typed):
+        return shown.text[len(typed) :]
+    return None
 
 
 class Completer:
@@ -52,9 +121,27 @@ class Completer:
         self.inflight: dict[str, asyncio.Task[object]] = {}
         self.cache: OrderedDict[tuple[str, str, int, int], str] = OrderedDict()
         self.stats = Stats()
+        self.shown: dict[str, Shown] = {}
+        self.spots: dict[str, Spot] = {}
+        # when the user typed, in any document (their rhythm is theirs, not a file's)
+        self.changes: deque[float] = deque(maxlen=RHYTHM_SAMPLES + 1)
+        self.latency: float | None = None  # seconds, recent model calls (moving average)
 
     def clear(self) -> None:
         self.cache.clear()
+        self.shown.clear()
+        self.spots.clear()
+
+    def forget(self, uri: str) -> None:
+        for table in (self.shown, self.spots):
+            table.pop(uri, None)
+        task = self.inflight.pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+    def note_change(self, uri: str) -> None:
+        """A keystroke (an edit of ``uri``): it feeds the typing rhythm."""
+        self.changes.append(time.monotonic())
 
     def _key(self, uri: str, text: str, line: int, character: int) -> tuple[str, str, int, int]:
         before, after = split_at(text, line, character)
@@ -74,20 +161,29 @@ class Completer:
             log.info("no completion for %s: %s", uri, exc)
             return ""
         text = document.text
+        before, after = split_at(text, position.line, position.character)
+        current = asyncio.current_task()
+        previous = self.inflight.get(uri)
+        if previous is not None and previous is not current and not previous.done():
+            previous.cancel()  # typed on: what it would answer is stale
+        rest = typed_through(self.shown.get(uri), before, after)
+        if rest is not None:
+            self.stats.typed_through += 1
+            self.shown[uri] = Shown(before, after, rest)
+            return rest
         key = self._key(uri, text, position.line, position.character)
         if key in self.cache:
             self.cache.move_to_end(key)
             self.stats.cache_hits += 1
-            return self.cache[key]
-        current = asyncio.current_task()
-        previous = self.inflight.get(uri)
-        if previous is not None and previous is not current and not previous.done():
-            previous.cancel()
+            return self._show(uri, before, after, self.cache[key])
         if current is not None:
             self.inflight[uri] = current
         try:
-            await asyncio.sleep(config.completion.debounce_ms / 1000)
-            return await self._complete(document, position, key)
+            configured = config.completion.debounce_ms / 1000
+            wait = adaptive_wait(list(self.changes), time.monotonic(), self.latency, configured)
+            await asyncio.sleep(wait)
+            suggestion = await self._complete(document, position, key)
+            return self._show(uri, before, after, suggestion)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             raise
@@ -95,8 +191,21 @@ class Completer:
             if current is not None and self.inflight.get(uri) is current:
                 del self.inflight[uri]
 
-    async def prepare(self, document: Document, position: types.Position) -> PreparedCompletion:
-        """What a completion at ``position`` sends (raises Refused for a file never sent)."""
+    def _show(self, uri: str, before: str, after: str, suggestion: str) -> str:
+        if suggestion:
+            self.shown[uri] = Shown(before, after, suggestion)
+        else:
+            self.shown.pop(uri, None)
+        return suggestion
+
+    async def prepare(
+        self, uri: str, document: Document, position: types.Position, *, remember: bool = False
+    ) -> PreparedCompletion:
+        """What a completion at ``position`` sends (raises Refused for a file never sent).
+
+        With ``completion.cache_friendly``, the pieces last chosen near this line are kept first
+        (``remember``: this completion's pieces become the spot's, for the next keystroke).
+        """
         root = document.root
         await self.services.wait_opened(root, 1.0)
         index = root.index if root.error is None else None
@@ -106,11 +215,21 @@ class Completer:
         model = self.services.model
         # The completion model's own estimator: it learns that model's tokens per character.
         est = model.estimator(config.ollama.effective_completion_model) if model else None
-        return await asyncio.to_thread(
+        spot = self.spots.get(uri) if config.completion.cache_friendly else None
+        if spot is not None and abs(spot.line - position.line) > SPOT_LINES:
+            spot = None  # moved elsewhere: choose afresh
+        prepared = await asyncio.to_thread(
             prepare_completion,
             index, document.path, document.text, position.line, position.character, config,
-            recent=recent, semantic=semantic, estimator=est,
+            recent=recent, semantic=semantic, estimator=est, keep=spot.pieces if spot else (),
+            # typing on one line, the pieces stay as they are; on another line (new names near
+            # the cursor), new ones may join and definitions they need push others out
+            refresh=spot is None or spot.last_line != position.line,
         )  # fmt: skip
+        if remember and config.completion.cache_friendly:
+            line = spot.line if spot is not None else position.line
+            self.spots[uri] = Spot(line, position.line, list(prepared.pieces))
+        return prepared
 
     async def _complete(
         self, document: Document, position: types.Position, key: tuple[str, str, int, int]
@@ -119,11 +238,12 @@ class Completer:
         if model is None:
             return ""
         try:
-            prepared = await self.prepare(document, position)
+            prepared = await self.prepare(key[0], document, position, remember=True)
         except Refused as exc:
             log.info("no completion for %s: %s", document.path, exc)
             return ""
         self.stats.model_calls += 1
+        started = time.monotonic()
         try:
             result = await model.complete(
                 prefix=prepared.prefix,
@@ -133,11 +253,19 @@ class Completer:
                 context=prepared.pieces,
                 multiline=prepared.multiline,
             )
+        except ContextTooLong as exc:
+            # This request's prompt, not the model: e.g. the estimate of tokens per character
+            # learned something denser while it was prepared. No suggestion; the next request
+            # is prepared with what was learned. The model stays usable.
+            log.warning("no completion: %s", exc)
+            return ""
         except ModelError as exc:
             log.warning("completion failed: %s", exc)
             self.services.model_problem = exc
             self.status.publish_all()
             return ""
+        elapsed = time.monotonic() - started
+        self.latency = elapsed if self.latency is None else 0.7 * self.latency + 0.3 * elapsed
         if self.services.model_problem is not None:
             self.services.model_problem = None
             self.status.publish_all()
@@ -174,7 +302,7 @@ def register(server: LanguageServer, services: Services, status: StatusReporter)
             ) from exc
         try:
             document = services.document(uri)
-            return report_of(await completer.prepare(document, position))
+            return report_of(await completer.prepare(uri, document, position))
         except Refused as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
 
@@ -185,13 +313,12 @@ def register(server: LanguageServer, services: Services, status: StatusReporter)
             if isinstance(change, types.TextDocumentContentChangePartial):
                 line = change.range.start.line
         services.recent.touch(params.text_document.uri, line)
+        completer.note_change(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         services.recent.forget(params.text_document.uri)
-        task = completer.inflight.pop(params.text_document.uri, None)
-        if task is not None:
-            task.cancel()
+        completer.forget(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

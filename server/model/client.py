@@ -282,6 +282,17 @@ class ModelClient:
         self._info[model] = info
         return info
 
+    def context_size(self, model: str) -> int:
+        """The ``num_ctx`` every request to ``model`` sends. Ollama reloads a model whose
+        ``num_ctx`` changes, dropping its prompt cache: a model serving both completions and
+        questions gets the larger of the two windows, always (the budgets stay per purpose)."""
+        o, sizes = self.config.ollama, []
+        if model == o.effective_completion_model:
+            sizes.append(self.config.completion.num_ctx)
+        if model == o.chat_model:
+            sizes.append(self.config.chat.num_ctx)
+        return max(sizes or [self.config.chat.num_ctx])
+
     async def warm_up(self, models: Sequence[str] | None = None) -> None:
         """Load ``models`` (default: the chat and completion models) now, kept for keep_alive."""
         self._check_host()
@@ -289,7 +300,12 @@ class ModelClient:
         for model in dict.fromkeys(models or [o.chat_model, o.effective_completion_model]):
             try:
                 async with asyncio.timeout(o.first_token_timeout):
-                    await self._ollama.generate(model=model, prompt="", keep_alive=o.keep_alive)
+                    await self._ollama.generate(
+                        model=model,
+                        prompt="",
+                        keep_alive=o.keep_alive,
+                        options={"num_ctx": self.context_size(model)},  # as it will be used
+                    )
             except TimeoutError:
                 raise ModelLoadTimeout(
                     f"{model} did not load within {o.first_token_timeout:g} s",
@@ -428,7 +444,7 @@ class ModelClient:
         num_predict = predict_tokens(cc, multiline)
         (head, tail), pieces = sealed.texts, list(sealed.pieces)
         options: dict[str, Any] = {
-            "num_ctx": cc.num_ctx,
+            "num_ctx": self.context_size(model),
             "num_predict": num_predict,
             "temperature": 0.2,
         }
@@ -441,8 +457,9 @@ class ModelClient:
             send_suffix = tail
         else:
             prompt = prompts.chat_fill_prompt(
-                head, tail, path, language, pieces, multiline=multiline
-            )
+                head, tail, path, language, pieces, multiline=multiline,
+                cache_friendly=cc.cache_friendly,
+            )  # fmt: skip
             system = prompts.COMPLETION_SYSTEM
             send_suffix = ""
 
@@ -513,7 +530,11 @@ class ModelClient:
                 f"leaves {limit - PROMPT_MARGIN} after the answer's {chat.max_tokens}",
                 "select less text, or raise chat.num_ctx (the model must support it)",
             )
-        options = {"num_ctx": chat.num_ctx, "num_predict": chat.max_tokens, "temperature": 0.6}
+        options = {
+            "num_ctx": self.context_size(model),
+            "num_predict": chat.max_tokens,
+            "temperature": 0.6,
+        }
 
         def start() -> Awaitable[AsyncIterator[Any]]:
             return self._ollama.chat(

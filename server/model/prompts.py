@@ -71,6 +71,7 @@ def fim_prompt(prefix: str, path: str, language: str, context: Sequence[ContextP
     return (f"{header}\n\n" if header else "") + file_line + prefix
 
 
+RELATED = "Related code from the repository:\n"
 INSERT_AT = "Code to insert at"  # the chat-fill prompt's last line, before the cursor marker
 
 COMPLETION_SYSTEM = (
@@ -88,17 +89,27 @@ def chat_fill_prompt(
     context: Sequence[ContextPiece],
     *,
     multiline: bool,
+    cache_friendly: bool = True,
 ) -> str:
-    """The user prompt for models without FIM: context, then the file around the cursor."""
+    """The user prompt for models without FIM: context, then the file around the cursor.
+
+    ``cache_friendly``: what changes least comes first (context, the file's name), the text
+    before the cursor next, and what may change with any keystroke last (the text after the
+    cursor and whether one line or more is wanted), so consecutive prompts share the longest
+    beginning. Off, the request's shape is stated before the file (the layout before it).
+    """
     parts = []
     if context:
-        parts.append("Related code from the repository:\n" + render_context(context))
+        parts.append(RELATED + render_context(context))
     shape = "one or more lines" if multiline else "the rest of the current line only"
-    parts.append(
-        f"Complete the {language or 'code'} file {path or '(unsaved)'} at {CURSOR} "
-        f"with {shape}.\n" + data_block(path or "(unsaved)", 1, 1, prefix + CURSOR + suffix)
-    )
-    parts.append(f"{INSERT_AT} {CURSOR}:")
+    file = data_block(path or "(unsaved)", 1, 1, prefix + CURSOR + suffix)
+    where = f"Complete the {language or 'code'} file {path or '(unsaved)'} at {CURSOR}"
+    if cache_friendly:
+        parts.append(f"{where}.\n{file}")
+        parts.append(f"Write {shape}.\n{INSERT_AT} {CURSOR}:")
+    else:
+        parts.append(f"{where} with {shape}.\n{file}")
+        parts.append(f"{INSERT_AT} {CURSOR}:")
     return "\n\n".join(parts)
 
 
@@ -121,7 +132,7 @@ def explain_messages(
         data_block(path, start_line, end_line, text, label="0"),
     ]
     if context:
-        parts.append("Related code from the repository:\n" + render_context(context))
+        parts.append(RELATED + render_context(context))
     return [
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},

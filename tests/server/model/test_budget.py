@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from enclave.config import CompletionConfig
+from enclave.server.model import prompts
 from enclave.server.model.budget import (
+    PROMPT_MARGIN,
     TokenEstimator,
     completion_overhead,
     completion_window,
@@ -16,6 +18,7 @@ from enclave.server.model.budget import (
     keep_head,
     keep_tail,
     piece_tokens,
+    predict_tokens,
 )
 from enclave.server.model.errors import ContextTooLong
 from enclave.server.types import ContextPiece
@@ -76,3 +79,35 @@ def test_a_window_too_small_for_the_code_is_refused() -> None:
     est = TokenEstimator()
     with pytest.raises(ContextTooLong, match=r"completion\.num_ctx"):
         fit_cursor_text("x = 1\n", "", CompletionConfig(num_ctx=200, max_tokens=128), est)
+
+
+@pytest.mark.parametrize("cache_friendly", [True, False])
+@pytest.mark.parametrize("multiline", [True, False])
+def test_a_prompt_filled_to_every_budget_still_fits_num_ctx(
+    cache_friendly: bool, multiline: bool
+) -> None:
+    """What the budgets let through, rendered as the client renders it (the chat-style prompt,
+    the larger one: numbered pieces, the file's name twice, the instructions), passes the
+    client's own check: a full budget never turns into "the prompt needs more than num_ctx"."""
+    est = TokenEstimator()
+    path = "services/billing/" + "deeply_nested_module_name/" * 4 + "invoices.py"
+    settings = CompletionConfig(num_ctx=2048, max_tokens=24, cache_friendly=cache_friendly)
+    lines = "".join(f"    total_{i} = compute_{i}(values, weights)\n" for i in range(400))
+    cut = fit_cursor_text(lines, lines, settings, est, path=path, language="python")
+    row = len(lines.splitlines(keepends=True)[0])
+    pieces = [  # pieces of 1 to 12 lines: the budget is filled to within the smallest
+        ContextPiece(
+            f"{path[:-3]}_{i}.py", 100 * i + 1, 100 * i + n, lines[: row * n], "similar code"
+        )
+        for i, n in enumerate([12, 8, 5, 3, 2, 1] * 4)
+    ]
+    kept, _ = fit_pieces(pieces, cut.context_tokens, est)
+    left = cut.context_tokens - sum(piece_tokens(p, est) for p in kept)
+    assert kept and left < piece_tokens(pieces[5], est)  # the budget is full
+    prompt = prompts.chat_fill_prompt(
+        cut.prefix, cut.suffix, path, "python", kept, multiline=multiline,
+        cache_friendly=cache_friendly,
+    )  # fmt: skip
+    needed = est.count(prompt) + est.count(prompts.COMPLETION_SYSTEM)
+    num_predict = predict_tokens(settings, multiline)
+    assert needed <= settings.num_ctx - num_predict - PROMPT_MARGIN, needed

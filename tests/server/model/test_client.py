@@ -77,7 +77,8 @@ async def test_chat_fill_completion_for_a_model_without_insert(
     body = generations(ollama_server, "generate")[-1]
     assert body["think"] is False  # thinking off for completions
     assert "<CURSOR>" in body["prompt"] and "repository-data" in body["prompt"]
-    assert body["options"]["num_ctx"] == 1024
+    # the model also answers questions (chat.num_ctx 2048): one window for both, never a reload
+    assert body["options"]["num_ctx"] == 2048
     assert "suffix" not in body or not body["suffix"]
 
 
@@ -304,6 +305,34 @@ async def test_num_ctx_is_sent_on_every_generation(
     bodies = generations(ollama_server, "generate") + generations(ollama_server, "chat")
     assert len(bodies) == 2
     assert all(body["options"]["num_ctx"] > 0 for body in bodies)
+
+
+async def test_one_model_for_everything_is_never_reloaded_by_a_num_ctx_change(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """Ollama reloads a model (dropping its prompt cache) when num_ctx changes: the warm-up, a
+    completion and a question to the same model all send the same window."""
+    config = config_for(ollama_server, ollama={"completion_model": "deepseek-r1"})
+    client = ModelClient(config)
+    try:
+        await client.warm_up(["deepseek-r1"])
+        await complete(client, multiline=False)
+        await collect(client.chat([{"role": "user", "content": "hi"}], think=False))
+    finally:
+        await client.aclose()
+    sent = [
+        body["options"]["num_ctx"]
+        for path, body in ollama_server.state.requests
+        if path in ("/api/generate", "/api/chat")
+    ]
+    assert sent == [2048, 2048, 2048]  # the larger window, chat.num_ctx
+    # two models: each keeps its own window
+    separate = ModelClient(config_for(ollama_server))
+    try:
+        assert separate.context_size("qwen2.5-coder:1.5b") == 1024
+        assert separate.context_size("deepseek-r1") == 2048
+    finally:
+        await separate.aclose()
 
 
 async def test_model_info_and_version(model_client: ModelClient) -> None:

@@ -27,6 +27,7 @@ M.setting_types = {
   },
   completion = {
     enabled = 'boolean',
+    cacheFriendly = 'boolean',
     debounceMs = 'integer',
     maxTokens = 'integer',
     numCtx = 'integer',

@@ -163,12 +163,21 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: "Offer inline completions (ghost text) from the model.",
   },
   {
+    key: "completion.cacheFriendly",
+    type: "boolean",
+    default: true,
+    scope: WINDOW,
+    description:
+      "Lay out completion prompts so consecutive requests share their beginning and the model reads only what changed. Turn off only to compare.",
+  },
+  {
     key: "completion.debounceMs",
     type: "integer",
     default: 120,
     minimum: 0,
     scope: WINDOW,
-    description: "Milliseconds the server waits after the last keystroke before asking the model.",
+    description:
+      "Milliseconds the server waits after a keystroke before asking the model, until it has measured your typing rhythm (then it waits 1.5 times your usual gap between keys, at most 600 ms).",
   },
   {
     key: "completion.maxTokens",
