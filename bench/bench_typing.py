@@ -66,6 +66,7 @@ from pygls.exceptions import JsonRpcRequestCancelled  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from tests.support.llama_engine import ENGINE, N_CTX  # noqa: E402
+from tests.support.lsp_params import inline_params, insertion  # noqa: E402
 from tests.support.ollama_server import Generation, OllamaTestServer  # noqa: E402
 
 ENCLAVE = Path(sys.executable).with_name("enclave")
@@ -227,16 +228,6 @@ async def _drain(stream: asyncio.StreamReader | None, session: Session) -> None:
             session.warnings += 1
 
 
-def _inline(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Automatic
-        ),
-    )
-
-
 async def _settle(request: Request, timeout: float) -> None:
     """Wait for the answer (without cancelling the request when the wait times out)."""
     answer = asyncio.wrap_future(request.future)
@@ -307,21 +298,12 @@ async def run_session(
             versions[uri] += 1
             sent_at = time.perf_counter()
             client.text_document_did_change(
-                types.DidChangeTextDocumentParams(
-                    text_document=types.VersionedTextDocumentIdentifier(
-                        uri=uri, version=versions[uri]
-                    ),
-                    content_changes=[
-                        types.TextDocumentContentChangePartial(
-                            range=types.Range(start=start, end=start), text=text
-                        )
-                    ],
-                )
+                insertion(uri, versions[uri], start.line, start.character, text)
             )
             msg_id = f"typing-{uuid.uuid4().hex[:12]}"
             future = client.protocol.send_request(
                 types.TEXT_DOCUMENT_INLINE_COMPLETION,
-                _inline(uri, cursor.line, cursor.character),
+                inline_params(uri, cursor.line, cursor.character),
                 msg_id=msg_id,
             )
             request = Request(msg_id, sent_at, future)

@@ -10,6 +10,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 
 from tests.server.lsp.conftest import Session, options_for
+from tests.support.lsp_params import inline_params, insertion
 from tests.support.ollama_server import OllamaTestServer
 
 FENCE = '''from shapes.geometry import rectangle_perimeter
@@ -18,16 +19,6 @@ FENCE = '''from shapes.geometry import rectangle_perimeter
 def fence_length(w: float, h: float) -> float:
     """Fence around a field."""
     return \n'''
-
-
-def _inline(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Automatic
-        ),
-    )
 
 
 def _generations(server: OllamaTestServer) -> list:
@@ -45,7 +36,7 @@ async def test_inline_completion_uses_a_definition_from_another_file(
     assert (await lsp.wait_settled())["state"] == "ready"
     uri = lsp.open("app/fence.py", FENCE)  # an unsaved buffer: not on disk, not in the index
 
-    result = await lsp.client.text_document_inline_completion_async(_inline(uri, 5, 11))
+    result = await lsp.client.text_document_inline_completion_async(inline_params(uri, 5, 11))
     assert isinstance(result, types.InlineCompletionList) and len(result.items) == 1, result
     item = result.items[0]
     assert isinstance(item.insert_text, str)
@@ -67,7 +58,7 @@ async def test_inline_completion_uses_a_definition_from_another_file(
     # The same position again: answered from the cache, no new model call; the plain
     # textDocument/completion fallback gives the same text.
     calls = len(_generations(ollama_server))
-    again = await lsp.client.text_document_inline_completion_async(_inline(uri, 5, 11))
+    again = await lsp.client.text_document_inline_completion_async(inline_params(uri, 5, 11))
     assert isinstance(again, types.InlineCompletionList)
     assert again.items[0].insert_text == item.insert_text
     listed = await lsp.client.text_document_completion_async(
@@ -90,7 +81,7 @@ async def test_cancelled_completion_closes_the_model_stream(
     ollama_server.set_fault("slow-first-token", delay=3.0)
     pending = asyncio.ensure_future(
         lsp.client.protocol.send_request_async(
-            types.TEXT_DOCUMENT_INLINE_COMPLETION, _inline(uri, 5, 11), msg_id="slow-one"
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 5, 11), msg_id="slow-one"
         )
     )
     for _ in range(200):  # until the model has started on it
@@ -119,20 +110,10 @@ async def test_a_burst_of_edits_costs_a_handful_of_model_calls(
     requests = []
     for version, char in enumerate(typed, start=2):
         column = 11 + version - 2
-        lsp.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[
-                    types.TextDocumentContentChangePartial(
-                        range=types.Range(types.Position(5, column), types.Position(5, column)),
-                        text=char,
-                    )
-                ],
-            )
-        )
+        lsp.client.text_document_did_change(insertion(uri, version, 5, column, char))
         requests.append(
             asyncio.ensure_future(
-                lsp.client.text_document_inline_completion_async(_inline(uri, 5, column + 1))
+                lsp.client.text_document_inline_completion_async(inline_params(uri, 5, column + 1))
             )
         )
     results = await asyncio.gather(*requests, return_exceptions=True)
@@ -161,7 +142,7 @@ async def test_a_document_that_cannot_be_read_is_refused_and_the_server_stays_up
     await lsp.start(options_for(ollama_server))
     await lsp.wait_settled()
     folder = lsp.uri("shapes")  # a directory: the trust boundary refuses to read it
-    result = await lsp.client.text_document_inline_completion_async(_inline(folder, 0, 0))
+    result = await lsp.client.text_document_inline_completion_async(inline_params(folder, 0, 0))
     assert isinstance(result, types.InlineCompletionList) and not result.items
     try:
         await lsp.request(

@@ -13,20 +13,11 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.server import secrets
 from tests.server.lsp.conftest import Session, options_for
+from tests.support.lsp_params import inline_params
 from tests.support.ollama_server import OllamaTestServer
 
 BUFFER = secrets.SETTINGS_PY + "\n\ndef region_of(settings):\n    return \n"
 OTHER = f'"""Another open buffer, edited and not saved."""\nGITHUB_TOKEN = "{secrets.GITHUB}"\n'
-
-
-def _inline(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Invoked
-        ),
-    )
 
 
 def _sent(server: OllamaTestServer) -> str:
@@ -54,7 +45,7 @@ async def test_completion_sends_no_secret_from_any_buffer(
     ollama_server.state.requests.clear()
     lines = BUFFER.split("\n")
     result = await lsp.client.text_document_inline_completion_async(
-        _inline(uri, len(lines) - 2, len(lines[-2]))
+        inline_params(uri, len(lines) - 2, len(lines[-2]), invoked=True)
     )
     assert isinstance(result, types.InlineCompletionList)
     generated = [
@@ -89,7 +80,9 @@ async def test_files_outside_the_workspace_are_never_read(
     await lsp.wait_settled()
     ollama_server.state.requests.clear()
     for uri in ("file:///etc/passwd", "file:///proc/self/environ"):
-        result = await lsp.client.text_document_inline_completion_async(_inline(uri, 0, 0))
+        result = await lsp.client.text_document_inline_completion_async(
+            inline_params(uri, 0, 0, invoked=True)
+        )
         assert isinstance(result, types.InlineCompletionList) and not result.items
     try:
         await lsp.request("enclave/explain", {"textDocument": {"uri": "file:///etc/passwd"}})

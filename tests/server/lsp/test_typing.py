@@ -11,6 +11,7 @@ import pytest
 from lsprotocol import types
 
 from tests.server.lsp.conftest import Session, options_for
+from tests.support.lsp_params import inline_params, insertion
 from tests.support.ollama_server import Generation, OllamaTestServer
 from tests.support.shapes import REPORT
 
@@ -19,28 +20,8 @@ CURSOR = "<CURSOR>"
 TYPED = "total = rectangle_perimeter(w"
 
 
-def _inline(uri: str, line: int, character: int) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Automatic
-        ),
-    )
-
-
 def _type(lsp: Session, uri: str, version: int, line: int, column: int, text: str) -> None:
-    lsp.client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(types.Position(line, column), types.Position(line, column)),
-                    text=text,
-                )
-            ],
-        )
-    )
+    lsp.client.text_document_did_change(insertion(uri, version, line, column, text))
 
 
 def _completions(server: OllamaTestServer) -> list[Generation]:
@@ -87,7 +68,7 @@ async def test_prompts_typed_at_one_place_share_their_beginning(
     for version, char in enumerate(TYPED, start=2):
         _type(lsp, uri, version, line, column, char)
         column += 1
-        await lsp.client.text_document_inline_completion_async(_inline(uri, line, column))
+        await lsp.client.text_document_inline_completion_async(inline_params(uri, line, column))
     # (a keystroke typed as the suggestion showed it asks no model: fewer prompts than keys)
     prompts = [_before_cursor(g) for g in _completions(ollama_server)]
     assert len(prompts) >= 5, len(prompts)
@@ -107,7 +88,7 @@ async def test_typing_what_the_suggestion_shows_needs_no_model_call(
     assert (await lsp.wait_settled())["state"] == "ready"
     uri, line = await _open_at_new_line(lsp)
     _type(lsp, uri, 2, line, 4, "return ")
-    first = await lsp.client.text_document_inline_completion_async(_inline(uri, line, 11))
+    first = await lsp.client.text_document_inline_completion_async(inline_params(uri, line, 11))
     assert isinstance(first, types.InlineCompletionList) and first.items, first
     shown = first.items[0].insert_text
     assert isinstance(shown, str) and len(shown) >= 3, shown
@@ -117,7 +98,9 @@ async def test_typing_what_the_suggestion_shows_needs_no_model_call(
     for char in shown[:2]:  # the user types what the ghost text shows
         _type(lsp, uri, version, line, column, char)
         version, column = version + 1, column + 1
-        rest = await lsp.client.text_document_inline_completion_async(_inline(uri, line, column))
+        rest = await lsp.client.text_document_inline_completion_async(
+            inline_params(uri, line, column)
+        )
         assert isinstance(rest, types.InlineCompletionList) and rest.items
         assert rest.items[0].insert_text == shown[column - 11 :]
     assert len(_completions(ollama_server)) == calls  # no request reached the model server
@@ -125,7 +108,7 @@ async def test_typing_what_the_suggestion_shows_needs_no_model_call(
     # something else than the suggestion: the model is asked again
     other = "Z" if shown[2] != "Z" else "Q"
     _type(lsp, uri, version, line, column, other)
-    await lsp.client.text_document_inline_completion_async(_inline(uri, line, column + 1))
+    await lsp.client.text_document_inline_completion_async(inline_params(uri, line, column + 1))
     for _ in range(100):
         if len(_completions(ollama_server)) > calls:
             break
