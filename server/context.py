@@ -307,6 +307,7 @@ def _family(language: str) -> str:
 
 def _definition_pieces(
     index: Index,
+    sources: _Sources,
     path: str,
     text: str,
     line: int,
@@ -367,7 +368,6 @@ def _definition_pieces(
         expected += min(cap, (definition.end_line - definition.start_line + 1) * LINE_TOKENS)
         if len(chosen) >= MAX_DEFINITIONS or expected >= budget:
             break
-    sources = _Sources(index)
     texts = [_definition_text(index, sources, item[1], cap, est) for item in chosen]
     return [
         ContextPiece(
@@ -478,18 +478,12 @@ def _is_definition(piece: ContextPiece) -> bool:
 
 
 def _fit_stable(
-    ordered: list[ContextPiece],
-    kept: set[ContextPiece],
-    budget: int,
-    est: TokenEstimator,
-    make_room: bool,
+    ordered: list[ContextPiece], kept: set[ContextPiece], budget: int, est: TokenEstimator
 ) -> tuple[list[ContextPiece], list[Dropped]]:
-    """Fit ``ordered`` (kept pieces first). With ``make_room``, when a definition the names
-    near the cursor now need does not fit behind them, kept pieces other than definitions make
-    room, last first: the prompt changes from the first piece that goes, and no earlier."""
+    """Fit ``ordered`` (kept pieces first); when a definition the names near the cursor now
+    need does not fit behind them, kept pieces other than definitions make room, last first:
+    the prompt changes from the first piece that goes, and no earlier."""
     evictable = [p for p in reversed(ordered) if p in kept and not _is_definition(p)]
-    if not make_room:
-        evictable = []
     evicted: list[Dropped] = []
     while True:
         pieces, dropped = fit_pieces(ordered, budget, est)
@@ -518,6 +512,37 @@ def _guarded(
         log.warning("context source %r failed: %s", what, exc)
         prepared.notes.append(f"{what} unavailable: {exc}")
         return []
+
+
+def _candidates(
+    prepared: PreparedCompletion,
+    index: Index | None,
+    sources: _Sources | None,
+    text: str,
+    recent: Sequence[RecentEdit],
+    semantic: bool,
+    window: tuple[int, int],
+    cap: int,
+) -> list[ContextPiece]:
+    """Every context piece worth considering at the cursor, best first."""
+    path, est, budget = prepared.path, prepared.estimator, prepared.budget_tokens
+    if index is None or sources is None:
+        prepared.notes.append("no index yet: repository context limited to open buffers")
+        return _recent_pieces(path, recent, cap, est)
+    candidates: list[ContextPiece] = []
+    # Index queries release the GIL: the similar-code search and the definitions' texts run
+    # side by side, which keeps the whole pipeline within a few tens of milliseconds.
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
+        similar = pool.submit(
+            _similar_pieces, index, path, prepared.prefix, window, semantic, cap, est
+        )
+        candidates += _guarded(
+            prepared, "definitions", _definition_pieces, index, sources, path, text,
+            prepared.line, prepared.language, window, cap, budget, pool, est,
+        )  # fmt: skip
+        candidates += _recent_pieces(path, recent, cap, est)
+        candidates += _guarded(prepared, "similar code", similar.result)
+    return candidates
 
 
 def prepare_completion(
@@ -566,29 +591,19 @@ def prepare_completion(
         suffix=suffix, multiline=multiline, multiline_reason=why, budget_tokens=budget,
         estimator=est,
     )  # fmt: skip
-    candidates: list[ContextPiece] = []
-    if index is None:
-        prepared.notes.append("no index yet: repository context limited to open buffers")
-        candidates += _recent_pieces(path, recent, cap, est)
+    sources = _Sources(index) if index is not None else None  # one read of each file
+    if keep and not refresh:
+        # Typing on the line the pieces were chosen at: they are all there is (nothing is
+        # searched), less any whose lines changed.
+        kept = [p for p in keep if _current(p, sources, recent)]
+        pieces, prepared.dropped = fit_pieces(kept, budget, est)
     else:
-        # Index queries release the GIL: the similar-code search and the definitions' texts run
-        # side by side, which keeps the whole pipeline within a few tens of milliseconds.
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
-            similar = pool.submit(_similar_pieces, index, path, prefix, window, semantic, cap, est)
-            candidates += _guarded(
-                prepared, "definitions", _definition_pieces, index, path, text, line, language,
-                window, cap, budget, pool, est,
-            )  # fmt: skip
-            candidates += _recent_pieces(path, recent, cap, est)
-            candidates += _guarded(prepared, "similar code", similar.result)
-    if keep:
-        sources = _Sources(index) if index is not None else None
-        ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))
-        if not refresh:
-            ordered = [p for p in ordered if p in keep]
-        pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est, refresh)
-    else:
-        pieces, prepared.dropped = fit_pieces(candidates, budget, est)
+        candidates = _candidates(prepared, index, sources, text, recent, semantic, window, cap)
+        if keep:
+            ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))
+            pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est)
+        else:
+            pieces, prepared.dropped = fit_pieces(candidates, budget, est)
     # What the model client will send, exactly: the trust boundary redacts the text around the
     # cursor and every piece, and leaves out pieces from files that must not be sent.
     sealed = boundary.admit(Material(path, (prefix, suffix), tuple(pieces)))
