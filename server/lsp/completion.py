@@ -85,9 +85,10 @@ def adaptive_wait(
 
     Until three gaps between keystrokes are known, ``configured``. Then: a model that answers
     within the user's usual gap between keystrokes is asked at once (WAIT_MIN_S); a slower one
-    only when the user has been silent for 1.5 times that gap (they have likely stopped), so a
-    fast typist does not start model calls the next keystroke throws away. Time already silent
-    counts: a request after a pause waits for nothing.
+    only when the user has been silent for 1.5 times that gap (they have likely stopped) and
+    never sooner than ``configured``, so neither a fast typist nor a burst of edits (a paste,
+    key repeat) starts model calls the next keystroke throws away. Time already silent counts:
+    a request after a pause waits for nothing.
     """
     if not changes:
         return configured
@@ -97,7 +98,7 @@ def adaptive_wait(
     else:
         rhythm = statistics.median(gaps[-RHYTHM_SAMPLES:])
         fast = latency is not None and latency < rhythm
-        target = WAIT_MIN_S if fast else min(WAIT_MAX_S, max(WAIT_MIN_S, 1.5 * rhythm))
+        target = WAIT_MIN_S if fast else min(WAIT_MAX_S, max(configured, 1.5 * rhythm))
     return max(0.0, target - (now - changes[-1]))
 
 

@@ -115,3 +115,8 @@ def test_kept_pieces_stay_first_in_their_order_and_stale_ones_go() -> None:
     # a new candidate showing lines of a kept piece is not shown twice
     wider = piece("a.py", 1, text="x\ny\n")
     assert _stable_order([a], [wider], current=lambda p: True) == [a]
+
+
+def test_a_burst_of_edits_waits_at_least_the_configured_time_for_a_slow_model() -> None:
+    burst = keys(0.002, 0.003, 0.002, 0.002)  # a paste or key repeat, not a typist
+    assert adaptive_wait(burst, burst[-1], 5.0, CONFIGURED) == pytest.approx(CONFIGURED)

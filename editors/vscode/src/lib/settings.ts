@@ -177,7 +177,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     minimum: 0,
     scope: WINDOW,
     description:
-      "Milliseconds the server waits after a keystroke before asking the model, until it has measured your typing rhythm (then it waits 1.5 times your usual gap between keys, at most 600 ms).",
+      "Milliseconds the server waits after a keystroke before asking the model, until it has measured your typing rhythm (then it waits 1.5 times your usual gap between keys, no less than this, at most 600 ms).",
   },
   {
     key: "completion.maxTokens",
