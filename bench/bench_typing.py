@@ -2,7 +2,7 @@
 
     python bench/bench_typing.py                              # chat-fill prompts (deepseek-r1)
     python bench/bench_typing.py --model qwen2.5-coder:1.5b   # FIM prompts
-    python bench/bench_typing.py --places 1 --chars 8         # a short session
+    python bench/bench_typing.py --places 1 --lines 1 --chars 8   # a short session
     python bench/bench_typing.py --json
 
 Replays one typing session twice through the real language server (``python -P -m
@@ -14,7 +14,9 @@ their ratio (baseline / cache-friendly).
 The corpus is a temporary git clone of this repository, indexed lexically (embedding provider
 ``none``). In ``--places`` places inside function bodies of a few of its Python files the user
 presses Enter at the end of a statement (the new line gets the statement's indentation) and types
-a statement made of the function's own names character by character (``--chars`` characters).
+a statement made of the function's own names character by character (at most ``--chars``
+characters), then Enter and another one, ``--lines`` statements in all (people write a few lines
+where they stop, not one).
 Each keystroke does what VS Code does: ``textDocument/didChange`` (one incremental change), then
 ``textDocument/inlineCompletion`` at the new cursor; a request still pending at the next
 keystroke is cancelled (``$/cancelRequest``). Keys come every 90-160 ms (seeded); when a word is
@@ -87,7 +89,7 @@ class Place:
     path: str  # relative to the repository
     line: int  # 0-based line the Enter is pressed at the end of
     indent: str
-    statement: str
+    statements: list[str]
     function: str
 
 
@@ -159,7 +161,7 @@ def _statement(function: ast.FunctionDef | ast.AsyncFunctionDef, rng: random.Ran
     return f"{target} = {callee}({', '.join(args[:3] or ['value'])})"
 
 
-def choose_places(repo: Path, count: int, rng: random.Random) -> list[Place]:
+def choose_places(repo: Path, count: int, lines_per_place: int, rng: random.Random) -> list[Place]:
     """``count`` places in function bodies, spread over FILES; per file, last place first (typing
     there does not move the lines of the places before it)."""
     per_file: dict[str, int] = {}
@@ -190,7 +192,13 @@ def choose_places(repo: Path, count: int, rng: random.Random) -> list[Place]:
             assert before.end_lineno is not None
             indent = lines[after.lineno - 1][: after.col_offset]
             found.append(
-                Place(path, before.end_lineno - 1, indent, _statement(function, rng), function.name)
+                Place(
+                    path,
+                    before.end_lineno - 1,
+                    indent,
+                    [_statement(function, rng) for _ in range(lines_per_place)],
+                    function.name,
+                )
             )
         places.extend(sorted(found, key=lambda p: -p.line))
     return places
@@ -330,27 +338,32 @@ async def run_session(
                         )
                     )
                 )
-            typed = place.statement
             log(
                 f"  place {number}/{len(places)}: {place.path}:{place.line + 2} in "
-                f"{place.function}(), typing {typed!r}"
+                f"{place.function}(), typing {place.statements!r}"
             )
-            end = types.Position(place.line, len(texts[uri][place.line]))
-            column = len(place.indent)
-            line = place.line + 1
-            keystroke(uri, end, "\n" + place.indent, types.Position(line, column))  # Enter
-            await asyncio.sleep(rng.uniform(0.09, 0.16))
-            for i, char in enumerate(typed):
-                request = keystroke(
-                    uri, types.Position(line, column), char, types.Position(line, column + 1)
+            line, column = place.line, len(texts[uri][place.line])
+            for typed in place.statements:
+                # Enter at the end of the line: the new line gets the statement's indentation
+                keystroke(
+                    uri,
+                    types.Position(line, column),
+                    "\n" + place.indent,
+                    types.Position(line + 1, len(place.indent)),
                 )
-                column += 1
-                following = typed[i + 1] if i + 1 < len(typed) else ""
-                if i + 1 == len(typed) or (
-                    char in WORD_ENDS and (following.isalnum() or following == "_")
-                ):
-                    await _settle(request, wait)  # the user waits for the suggestion
+                line, column = line + 1, len(place.indent)
                 await asyncio.sleep(rng.uniform(0.09, 0.16))
+                for i, char in enumerate(typed):
+                    request = keystroke(
+                        uri, types.Position(line, column), char, types.Position(line, column + 1)
+                    )
+                    column += 1
+                    following = typed[i + 1] if i + 1 < len(typed) else ""
+                    if i + 1 == len(typed) or (
+                        char in WORD_ENDS and (following.isalnum() or following == "_")
+                    ):
+                        await _settle(request, wait)  # the user waits for the suggestion
+                    await asyncio.sleep(rng.uniform(0.09, 0.16))
         session.seconds = time.perf_counter() - started
         for request in session.requests:
             if not request.future.done():
@@ -514,7 +527,8 @@ def prepare_repo(work: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--places", type=int, default=3, help="places typed at (default 3)")
-    parser.add_argument("--chars", type=int, default=40, help="characters typed per place")
+    parser.add_argument("--lines", type=int, default=3, help="statements typed per place")
+    parser.add_argument("--chars", type=int, default=40, help="most characters per statement")
     parser.add_argument("--model", default="deepseek-r1", help="completion model (test server)")
     parser.add_argument(
         "--num-ctx",
@@ -534,9 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     model_server: OllamaTestServer | None = None
     try:
         repo = prepare_repo(work)
-        places = choose_places(repo, args.places, random.Random(args.seed))
+        places = choose_places(repo, args.places, args.lines, random.Random(args.seed))
         for place in places:
-            place.statement = place.statement[: args.chars]
+            place.statements = [statement[: args.chars] for statement in place.statements]
         model_server = OllamaTestServer(0).start()
         with ENGINE.lock:
             ENGINE.gen  # noqa: B018  (load the model now, not inside the first session's figures)
@@ -576,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "model": args.model,
             "places": args.places,
+            "lines": args.lines,
             "chars": args.chars,
             "baseline": base,
             "cache_friendly": friendly,
@@ -583,7 +598,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(_no_nan(payload), indent=2))
         return 0
-    print(f"typing session: {args.places} places x {args.chars} characters, model {args.model}")
+    print(
+        f"typing session: {args.places} places x {args.lines} statements of up to "
+        f"{args.chars} characters, model {args.model}"
+    )
     print(table(results))
     return 0
 

@@ -152,7 +152,7 @@ def completion_overhead(estimator: TokenEstimator, path: str = "", language: str
     template = max(
         estimator.count(
             RELATED
-            + chat_fill_prompt("", "", path, language, [], multiline=multi, cache_friendly=cf)
+            + chat_fill_prompt("", "x", path, language, [], multiline=multi, cache_friendly=cf)
         )
         for multi in (False, True)
         for cf in (False, True)

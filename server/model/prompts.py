@@ -45,6 +45,12 @@ def data_block(path: str, start_line: int, end_line: int, text: str, *, label: s
     return f"{head}>\n{body}\n{DATA_CLOSE}"
 
 
+def part_block(part: str, text: str) -> str:
+    """The file being completed, or a part of it (``before`` or ``after`` the cursor)."""
+    body = _escape(text.rstrip("\n"))
+    return f'{DATA_OPEN} part="{part}">\n{body}\n{DATA_CLOSE}'
+
+
 def render_context(pieces: Sequence[ContextPiece]) -> str:
     return "\n\n".join(
         data_block(p.path, p.start_line, p.end_line, p.text, label=str(i))
@@ -73,6 +79,8 @@ def fim_prompt(prefix: str, path: str, language: str, context: Sequence[ContextP
 
 RELATED = "Related code from the repository:\n"
 INSERT_AT = "Code to insert at"  # the chat-fill prompt's last line, before the cursor marker
+AFTER_CURSOR = "The file after the cursor"
+BEFORE_CURSOR = "The file up to the cursor"
 
 COMPLETION_SYSTEM = (
     "You are a code completion engine. You are shown a file with the marker <CURSOR> where the "
@@ -93,23 +101,30 @@ def chat_fill_prompt(
 ) -> str:
     """The user prompt for models without FIM: context, then the file around the cursor.
 
-    ``cache_friendly``: what changes least comes first (context, the file's name), the text
-    before the cursor next, and what may change with any keystroke last (the text after the
-    cursor and whether one line or more is wanted), so consecutive prompts share the longest
-    beginning. Off, the request's shape is stated before the file (the layout before it).
+    ``cache_friendly``: what changes least comes first and what changes with every keystroke
+    last, so consecutive prompts share the longest beginning and the model reads only what is
+    new: the context pieces, the text after the cursor (the same while the user types at one
+    place), the text before the cursor (it grows at its end), then whether one line or more is
+    wanted. Off, the file is one block after the request's shape (the layout before: the text
+    after the cursor is read again at every keystroke).
     """
     parts = []
     if context:
         parts.append(RELATED + render_context(context))
     shape = "one or more lines" if multiline else "the rest of the current line only"
-    file = data_block(path or "(unsaved)", 1, 1, prefix + CURSOR + suffix)
-    where = f"Complete the {language or 'code'} file {path or '(unsaved)'} at {CURSOR}"
-    if cache_friendly:
-        parts.append(f"{where}.\n{file}")
-        parts.append(f"Write {shape}.\n{INSERT_AT} {CURSOR}:")
-    else:
+    name = path or "(unsaved)"
+    where = f"Complete the {language or 'code'} file {name} at {CURSOR}"
+    if not cache_friendly:
+        file = data_block(name, 1, 1, prefix + CURSOR + suffix)
         parts.append(f"{where} with {shape}.\n{file}")
         parts.append(f"{INSERT_AT} {CURSOR}:")
+        return "\n\n".join(parts)
+    if suffix.strip():
+        parts.append(f"{where}. {AFTER_CURSOR}:\n{part_block('after', CURSOR + suffix)}")
+        parts.append(f"{BEFORE_CURSOR}:\n{part_block('before', prefix + CURSOR)}")
+    else:
+        parts.append(f"{where}. {BEFORE_CURSOR}:\n{part_block('before', prefix + CURSOR)}")
+    parts.append(f"Write {shape}.\n{INSERT_AT} {CURSOR}:")
     return "\n\n".join(parts)
 
 

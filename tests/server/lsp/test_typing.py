@@ -10,12 +10,12 @@ import itertools
 import pytest
 from lsprotocol import types
 
+from enclave.server.model.prompts import CURSOR, DATA_CLOSE
 from tests.server.lsp.conftest import Session, options_for
 from tests.support.lsp_params import inline_params, insertion
 from tests.support.ollama_server import Generation, OllamaTestServer
 from tests.support.shapes import REPORT
 
-CURSOR = "<CURSOR>"
 # a new line typed in describe(), identifiers and all: the names near the cursor change
 TYPED = "total = rectangle_perimeter(w"
 
@@ -29,9 +29,12 @@ def _completions(server: OllamaTestServer) -> list[Generation]:
 
 
 def _before_cursor(generation: Generation) -> str:
-    """The prompt text the model reads before the cursor (FIM: all of the prompt)."""
+    """The prompt text the model reads before the cursor: up to the marker that closes the text
+    before the cursor (the chat prompt names the marker in its instructions too; FIM: all of
+    the prompt)."""
     prompt = str(generation.body.get("prompt") or "")
-    return prompt.split(CURSOR, 1)[0]
+    at = prompt.rfind(f"{CURSOR}\n{DATA_CLOSE}")
+    return prompt if at < 0 else prompt[:at]
 
 
 def _shared(a: str, b: str) -> int:
@@ -114,4 +117,29 @@ async def test_typing_what_the_suggestion_shows_needs_no_model_call(
             break
         await asyncio.sleep(0.05)
     assert len(_completions(ollama_server)) == calls + 1
-    assert _before_cursor(_completions(ollama_server)[-1]).endswith("return " + shown[:2] + other)
+    typed = "return " + shown[:2] + other
+    assert _before_cursor(_completions(ollama_server)[-1]).endswith(typed)
+
+
+async def test_accepting_part_of_a_suggestion_shows_the_rest_without_a_model_call(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """A partial accept (VS Code's "accept word") inserts the suggestion's beginning in one
+    change: the rest is answered from the suggestion, with no request to the model."""
+    await lsp.start(options_for(ollama_server))
+    assert (await lsp.wait_settled())["state"] == "ready"
+    uri, line = await _open_at_new_line(lsp)
+    _type(lsp, uri, 2, line, 4, "return ")
+    first = await lsp.client.text_document_inline_completion_async(inline_params(uri, line, 11))
+    assert isinstance(first, types.InlineCompletionList) and first.items, first
+    shown = first.items[0].insert_text
+    assert isinstance(shown, str) and len(shown) >= 3, shown
+    calls = len(_completions(ollama_server))
+    word = shown[: max(2, len(shown) // 2)]
+    _type(lsp, uri, 3, line, 11, word)  # the accepted part, in one change
+    rest = await lsp.client.text_document_inline_completion_async(
+        inline_params(uri, line, 11 + len(word))
+    )
+    assert isinstance(rest, types.InlineCompletionList) and rest.items
+    assert rest.items[0].insert_text == shown[len(word) :]
+    assert len(_completions(ollama_server)) == calls

@@ -261,7 +261,13 @@ async def test_truncation_is_detected_and_estimate_learns(
 ) -> None:
     config: Config = config_for(
         ollama_server,
-        completion={"num_ctx": 512, "max_tokens": 8, "prefix_tokens": 1000},
+        # (the plain layout: its cut fills the whole allowance, not a multiple of a step)
+        completion={
+            "num_ctx": 512,
+            "max_tokens": 8,
+            "prefix_tokens": 1000,
+            "cache_friendly": False,
+        },
     )
     client = ModelClient(config)
     try:
