@@ -85,6 +85,10 @@ class Index(Protocol):
 
     def file_imports(self, path: str) -> list[str]: ...
 
+    def paths(self) -> frozenset[str]:
+        """The repository-relative paths of the indexed files."""
+        ...
+
     def file_symbols(self, path: str) -> list[SymbolDef]: ...
 
     def chunk_at(self, path: str, line: int) -> Chunk | None:

@@ -299,10 +299,28 @@ def _collect(
             d.doc = _docstring(d.node, src)
         if not d.doc and doc_rows:
             d.doc = _comment_doc(lines, doc_rows)
+        _absorb_overloads(d, siblings, defs)
         siblings.append(d)
         defs.append(d)
         stack.append((d, -neg_end))
     return top, defs, imports
+
+
+def _absorb_overloads(d: _Def, siblings: list[_Def], defs: list[_Def]) -> None:
+    """TypeScript overload signatures right above their implementation (same name) become part
+    of its definition: one chunk and one symbol, not a one-line chunk per signature."""
+    if d.node.type != "function_declaration":
+        return
+    while (
+        siblings
+        and siblings[-1].node.type == "function_signature"
+        and siblings[-1].name == d.name
+        and siblings[-1].end < d.first
+    ):
+        overload = siblings.pop()
+        defs.remove(overload)
+        d.first, d.start = overload.first, min(d.start, overload.start)
+        d.doc = d.doc or overload.doc
 
 
 def _attach_above(d: _Def, lines: list[str], bound: int, spec: LanguageSpec) -> list[int]:

@@ -45,8 +45,6 @@ from enclave.indexer.results import (
     SearchResult,
 )
 from enclave.indexer.search import (
-    DENSE_WEIGHT,
-    LEXICAL_WEIGHT,
     VectorMatrix,
     fuse,
     symbol_score,
@@ -144,6 +142,8 @@ class EngineIndex:
         self._vectors_key: tuple[int, int] | None = None
         self._symbols: list[SymbolDef] | None = None
         self._symbols_by_name: dict[str, list[SymbolDef]] = {}
+        self._symbols_by_path: dict[str, list[SymbolDef]] = {}
+        self._paths: tuple[int, frozenset[str]] | None = None
         self._symbols_version = -1
         self._embedder_cache: Embedder | None = None
         self._embedding_check: tuple[float, Reason | None] | None = None
@@ -594,9 +594,7 @@ class EngineIndex:
             ranked = [cid for cid, _ in dense][:k]
             scores = {cid: score for cid, score in dense}
         else:
-            scores = fuse(
-                [(DENSE_WEIGHT, [c for c, _ in dense]), (LEXICAL_WEIGHT, [c for c, _ in lexical])]
-            )
+            scores = fuse(lexical, dense)
             ranked = sorted(scores, key=lambda c: -scores[c])[:k]
         return SearchResult(self._hits(store, ranked, scores), off)
 
@@ -815,11 +813,14 @@ class EngineIndex:
             data = table.to_arrow().to_pylist()
             symbols = [SymbolDef(**row) for row in data]
             by_name: dict[str, list[SymbolDef]] = {}
+            by_path: dict[str, list[SymbolDef]] = {}
             for symbol in symbols:
+                by_path.setdefault(symbol.path, []).append(symbol)
                 by_name.setdefault(symbol.name, []).append(symbol)
                 if symbol.qualified_name != symbol.name:
                     by_name.setdefault(symbol.qualified_name, []).append(symbol)
             self._symbols, self._symbols_by_name = symbols, by_name
+            self._symbols_by_path = by_path
             self._symbols_version = table.version
         return self._symbols
 
@@ -847,7 +848,20 @@ class EngineIndex:
 
     @reads_index
     def file_symbols(self, path: str) -> list[SymbolDef]:
-        return [s for s in self._load_symbols() if s.path == path]
+        self._load_symbols()
+        return list(self._symbols_by_path.get(path, ()))
+
+    @reads_index
+    def paths(self) -> frozenset[str]:
+        store = self._ready_store()
+        version = store.table("files").version
+        if self._paths is None or self._paths[0] != version:
+            data = store.columns("files", ["path", "state"]).to_pydict()
+            indexed = (
+                p for p, s in zip(data["path"], data["state"], strict=True) if s == "indexed"
+            )
+            self._paths = (version, frozenset(indexed))
+        return self._paths[1]
 
     @reads_index
     def file_imports(self, path: str) -> list[str]:

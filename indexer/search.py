@@ -1,7 +1,10 @@
-"""Ranking: weighted reciprocal-rank fusion, the in-memory vector matrix, symbol matching.
+"""Ranking: the fusion of full-text and vector scores, the in-memory vector matrix, symbols.
 
-Plain RRF lets a weak lexical ranking drag down a good dense one (FIELD-NOTES, and
-docs/benchmarks.md), so each ranking carries a weight.
+Hybrid search adds the two rankings' scores, each scaled to 0..1 over its own results (min-max),
+with LEXICAL_SHARE for the full-text side. Measured with bench/quality.py on four corpora (Python
+standard library, this repository, rxjs, go-cmp; docs/benchmarks.md), this beat weighted
+reciprocal-rank fusion at every weight tried: rank fusion throws away how far ahead the best
+results are, and lets a weak ranking's middle drag down a strong one's top.
 """
 
 from __future__ import annotations
@@ -13,17 +16,27 @@ import numpy as np
 
 from enclave.indexer.types import SymbolDef
 
-RRF_K = 60
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 0.6
+LEXICAL_SHARE = 0.4
 
 
-def fuse(rankings: Sequence[tuple[float, Sequence[str]]], k: int = RRF_K) -> dict[str, float]:
-    """Weighted RRF: ``rankings`` = [(weight, [id best first]), ...] -> {id: fused score}."""
+def fuse(
+    lexical: Sequence[tuple[str, float]],
+    dense: Sequence[tuple[str, float]],
+    share: float = LEXICAL_SHARE,
+) -> dict[str, float]:
+    """{id: fused score} of two [(id, score) best first] rankings: each ranking's scores scaled
+    to 0..1 (its best result 1, its last 0), full-text weighted ``share``, vectors the rest; an
+    id only one ranking found gets nothing from the other."""
     scores: dict[str, float] = {}
-    for weight, ids in rankings:
-        for rank, item in enumerate(ids):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank + 1)
+    for weight, ranking in ((share, lexical), (1.0 - share, dense)):
+        if not ranking:
+            continue
+        values = [score for _, score in ranking]
+        high, low = max(values), min(values)
+        spread = high - low
+        for item, score in ranking:
+            scaled = (score - low) / spread if spread > 0 else 1.0
+            scores[item] = scores.get(item, 0.0) + weight * scaled
     return scores
 
 

@@ -34,10 +34,18 @@ def subtokens(text: str) -> str:
     return " ".join(out)
 
 
+NAME_REPEAT = 2  # the chunk's own name counts this many times more than a word of its body
+
+
 def search_text(text: str, path: str, symbol: str) -> str:
-    """What the full-text index stores for a chunk: text, then path, symbol and sub-tokens."""
+    """What the full-text index stores for a chunk: text, then path, symbol and sub-tokens, then
+    the words of the symbol's own name again (a field weight: a query's words that name the
+    function rank it above chunks that only mention them)."""
     extra = subtokens(f"{text}\n{symbol}\n{path.replace('/', ' ').replace('.', ' ')}")
-    return f"{text}\n{path}\n{symbol}\n{extra}"
+    name = symbol.rpartition(".")[2]
+    words = " ".join([name.lower(), *split_identifier(name)]) if name else ""
+    boost = "\n".join([words] * NAME_REPEAT) if words else ""
+    return f"{text}\n{path}\n{symbol}\n{extra}\n{boost}"
 
 
 def query_text(query: str) -> str:

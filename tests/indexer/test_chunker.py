@@ -230,6 +230,24 @@ def test_go_method_chunk_includes_doc_comment() -> None:
     assert start.kind == "method"
 
 
+def test_typescript_overloads_are_one_definition_with_their_implementation() -> None:
+    source = (
+        "/** Combines values. */\n"
+        "export function combine(a: number): number;\n"
+        "export function combine(a: string): string;\n"
+        "export function combine(a: any): any {\n  return a;\n}\n\n"
+        "function other(): void {}\n"
+    )
+    result = analyze("a.ts", source, "typescript")
+    assert [(c.symbol, c.start_line, c.end_line) for c in result.chunks] == [
+        ("combine", 1, 6),
+        ("other", 8, 8),
+    ]
+    combine = result.symbols[0]
+    assert (combine.name, combine.start_line, combine.doc) == ("combine", 2, "Combines values.")
+    assert [s.name for s in result.symbols] == ["combine", "other"]
+
+
 def test_oversized_class_splits_along_methods() -> None:
     methods = "\n\n".join(
         f"    def m{i}(self, x):\n"
