@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enclave.config import Config
@@ -26,6 +27,15 @@ from enclave.indexer.errors import IndexProblem
 from enclave.indexer.languages import language_for_path, parser_for
 from enclave.indexer.redact import redact
 from enclave.indexer.types import SymbolDef
+from enclave.server.bindings import (
+    Binding,
+    Repository,
+    bindings,
+    names_in,
+    reexported,
+    same_package,
+    used_members,
+)
 from enclave.server.model.budget import (
     Dropped,
     TokenEstimator,
@@ -52,21 +62,21 @@ int32 err
 """
 KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_PY_FROM = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+\(?([^#)]*)", re.M)
-_PY_IMPORT = re.compile(r"^\s*import\s+([\w., ]+)", re.M)
-_JS_IMPORT = re.compile(r"^\s*import\s+(.+?)\s+from\s+['\"]([^'\"]+)['\"]", re.M)
-_JS_REQUIRE = re.compile(r"(?:const|let|var)\s+(\{[^}]*\}|\w+)\s*=\s*require\(['\"]([^'\"]+)")
-_BLOCK_OPENERS = (":", "{", "(", "[", "=>", "do", "then")
+_BLOCK_OPENERS = (":", "{", "=>", "do", "then")
+_LIST_OPENERS = ("(", "[")
 
 NEAR_BEFORE = 40  # lines above the cursor whose names are looked up
 NEAR_AFTER = 10
 MAX_DEFINITIONS = 6
 LINE_TOKENS = 12  # a guess of tokens per line, to fetch only definitions that can fit
-PARSED_IMPORTS = {"python", "javascript", "typescript", "tsx"}
 MAX_SIMILAR = 4
 MAX_RECENT = 3
 RECENT_WINDOW = 8  # lines either side of a recent edit
 RECENT_REASON = "recently edited (open buffer, unsaved text included)"
+OUTLINE_REASON = "signatures of"  # a piece of a file's signature lines only, bodies left out
+SIGNATURE_LINES = 3
+MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
+_BARE = re.compile(r"(?<![\w.$])([A-Za-z_$][\w$]*)")
 
 
 log = logging.getLogger(__name__)
@@ -169,13 +179,17 @@ def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str
         return False, "text follows the cursor on this line"
     if line_before.strip():
         stripped = line_before.rstrip()
+        if stripped.endswith(_LIST_OPENERS):
+            return False, "an argument list or a list opens here: the rest of it, on this line"
         if stripped.endswith(_BLOCK_OPENERS):
             return True, "the line opens a block"
         return False, "completing the rest of a line"
     # An empty line: multi-line when it opens a block body or starts a new top-level statement.
     previous = [part for part in prefix.split("\n")[:-1] if part.strip()]
     last = previous[-1].rstrip() if previous else ""
-    if last.endswith(_BLOCK_OPENERS) or (language in INDENT_LANGUAGES and last.endswith(":")):
+    if last.endswith((*_BLOCK_OPENERS, *_LIST_OPENERS)) or (
+        language in INDENT_LANGUAGES and last.endswith(":")
+    ):
         return True, "empty line after a block opener"
     following = [part for part in suffix.split("\n")[1:] if part.strip()]
     indent = len(line_before)
@@ -183,30 +197,6 @@ def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str
     if not following or next_indent < indent or (indent == 0 and next_indent == 0):
         return True, "empty line at the end of a block"
     return False, "empty line inside a block"
-
-
-def imported_names(text: str, language: str) -> dict[str, str]:
-    """Names a file imports, mapped to the module they come from (Python and JS/TS syntax)."""
-    names: dict[str, str] = {}
-    if language == "python":
-        for module, items in _PY_FROM.findall(text):
-            for item in items.replace("\n", ",").split(","):
-                parts = item.strip().split()
-                if parts and parts[0] != "*":
-                    names[parts[-1] if len(parts) == 3 else parts[0]] = module
-                    names.setdefault(parts[0], module)
-        for group in _PY_IMPORT.findall(text):
-            for item in group.split(","):
-                parts = item.strip().split()
-                if parts:
-                    names[parts[-1].split(".")[-1] if len(parts) == 3 else parts[0]] = parts[0]
-    elif language in ("javascript", "typescript", "tsx"):
-        pairs = _JS_IMPORT.findall(text) + _JS_REQUIRE.findall(text)
-        for clause, module in pairs:
-            for name in re.findall(r"[A-Za-z_$][\w$]*", clause.replace(" as ", " ")):
-                if name not in ("type", "from"):
-                    names[name] = module
-    return names
 
 
 def names_near(lines: Sequence[str], line: int) -> list[str]:
@@ -225,16 +215,6 @@ def names_near(lines: Sequence[str], line: int) -> list[str]:
                 if name not in order or distance < order[name]:
                     order[name] = distance
     return sorted(order, key=lambda n: order[n])
-
-
-def _module_matches(module: str, path: str) -> bool:
-    """Whether an import (``pkg.mod``, ``./util``) plausibly refers to ``path``."""
-    stem = str(PurePosixPath(path).with_suffix(""))
-    if module.startswith("."):
-        tail = module.lstrip("./")
-        return bool(tail) and (stem.endswith(tail) or stem.endswith(tail + "/index"))
-    dotted = module.replace(".", "/")
-    return stem.endswith(dotted) or stem.endswith(dotted + "/__init__")
 
 
 class _Sources:
@@ -257,6 +237,10 @@ class _Sources:
             else:
                 self._lines[path] = redact(text, path).text.splitlines(keepends=True)
         return self._lines[path]
+
+    def text(self, path: str) -> str | None:
+        lines = self.lines(path)
+        return None if lines is None else "".join(lines)
 
 
 def _definition_text(
@@ -305,6 +289,81 @@ def _family(language: str) -> str:
     return _FAMILIES.get(language, language)
 
 
+@lru_cache(maxsize=4)
+def _repository(paths: frozenset[str]) -> Repository:
+    return Repository(paths)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pick:
+    """A definition chosen for the names near the cursor, and why."""
+
+    score: float
+    definition: SymbolDef
+    why: str
+
+
+def _top_level(index: Index, paths: Sequence[str], name: str) -> list[SymbolDef]:
+    return [s for p in paths for s in index.file_symbols(p) if s.qualified_name == name]
+
+
+def _resolve_near(
+    index: Index,
+    path: str,
+    name: str,
+    bare: set[str],
+    bound: dict[str, Binding],
+    package: tuple[str, ...],
+    read: Callable[[str], str | None],
+    language: str,
+    repo: Repository,
+) -> list[_Pick]:
+    """The definitions one name near the cursor refers to, as far as can be known: through the
+    import that binds it, a module's member, a method of the class being written, a name of the
+    file's own package; a bare name nothing binds by name alone; an attribute (``x.get``) only
+    when one definition in the repository has that name."""
+    head, _, member = name.partition(".")
+    binding = bound.get(head)
+    if member:
+        if "." in member:
+            return []
+        if binding is not None and binding.is_module:
+            why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
+            return [_Pick(4.0, d, why) for d in _top_level(index, binding.paths, member)]
+        if head in ("self", "cls", "this"):
+            own = [s for s in index.file_symbols(path) if s.qualified_name.endswith("." + member)]
+            return [
+                _Pick(3.0, d, f"definition of `{member}` (a method of this file's class)")
+                for d in own
+            ]
+        return []
+    if binding is not None:
+        if binding.is_module:
+            return []
+        binding = reexported(
+            binding, read, language, repo, lambda p, n: bool(_top_level(index, [p], n))
+        )
+        shown = name if binding.original in (name, "default") else f"{binding.original} as {name}"
+        why = f"definition of `{shown}` (imported by this file from {binding.module})"
+        return [_Pick(4.0, d, why) for d in _top_level(index, binding.paths, binding.original)]
+    found = index.definitions([name], limit=MAX_DEFINITIONS * 2)
+    if name not in bare and len(found) != 1:
+        return []  # `.get` of an object of unknown class: any of the repository's `get`s
+    picks = []
+    for definition in found:
+        if definition.path == path or definition.path in package:
+            picks.append(
+                _Pick(
+                    2.0,
+                    definition,
+                    f"definition of `{name}` (used near the cursor, this {'file' if definition.path == path else 'package'})",
+                )
+            )
+        elif definition.qualified_name == name or name not in bare:
+            picks.append(_Pick(1.0, definition, f"definition of `{name}` (used near the cursor)"))
+    return picks
+
+
 def _definition_pieces(
     index: Index,
     sources: _Sources,
@@ -315,67 +374,169 @@ def _definition_pieces(
     window: tuple[int, int],
     cap: int,
     budget: int,
-    pool: ThreadPoolExecutor,
     est: TokenEstimator,
 ) -> list[ContextPiece]:
+    """Definitions of the names near the cursor (the ones the file's imports bind first), then
+    the signatures of the rest of what the file imports, then less certain definitions."""
     lines = text.splitlines()
-    near = names_near(lines, line)
-    imports = imported_names(text, language)
-    ranked = sorted(near, key=lambda n: (n not in imports, near.index(n)))[:40]
-    if not ranked:
-        return []
-    # The buffer's own imports are parsed above for the languages we know; ask the index for
-    # the others (its imports are those of the saved file).
-    indexed = pool.submit(index.file_imports, path) if language not in PARSED_IMPORTS else None
-    found = index.definitions(ranked, limit=MAX_DEFINITIONS * 4)
-    modules = set(imports.values()) | set(indexed.result() if indexed else ())
-    scored: list[tuple[float, SymbolDef, str]] = []
+    near = names_near(lines, line)[:40]
+    first = max(0, line - NEAR_BEFORE)
+    bare = set(_BARE.findall("\n".join(lines[first : line + NEAR_AFTER + 1])))
+    repo = _repository(index.paths())
+    bound = bindings(path, text, language, repo)
+    package = same_package(path, language, repo)
     family = _family(language)
-    for definition in found:
-        if definition.path == path and window[0] <= definition.start_line <= window[1]:
-            continue  # already visible in the prefix/suffix
-        if _family(language_of(definition.path)) != family:
-            continue  # a Python `stop` is not defined by a TypeScript `stop()`
-        name = definition.name if definition.name in ranked else definition.qualified_name
-        if name not in ranked:
-            continue
-        from_module = next((m for m in modules if _module_matches(m, definition.path)), "")
-        if name in imports:
-            why = f"definition of `{name}` (imported by this file from {imports[name]})"
-            score = 3.0
-        elif from_module:
-            why = f"definition of `{name}` (used near the cursor, from imported {from_module})"
-            score = 2.0
-        else:
-            why = f"definition of `{name}` (used near the cursor)"
-            score = 1.0
-        if name in imports and _module_matches(imports[name], definition.path):
-            score += 0.5
-        score -= ranked.index(name) / 100
-        scored.append((score, definition, why))
-    scored.sort(key=lambda item: -item[0])
-    chosen: list[tuple[float, SymbolDef, str]] = []
-    expected = 0  # tokens, guessed from line counts: fetch no more text than can fit
-    for score, definition, why in scored:
-        if any(
-            d.path == definition.path
-            and d.start_line <= definition.end_line
-            and definition.start_line <= d.end_line
-            for _, d, _ in chosen
+    picks: list[_Pick] = []
+    for name in near:
+        for pick in _resolve_near(
+            index, path, name, bare, bound, package, sources.text, language, repo
         ):
+            definition = pick.definition
+            if definition.path == path and window[0] <= definition.start_line <= window[1]:
+                continue  # already visible in the prefix/suffix
+            if _family(language_of(definition.path)) != family:
+                continue  # a Python `stop` is not defined by a TypeScript `stop()`
+            picks.append(pick)
+    picks.sort(key=lambda pick: -pick.score)  # stable: closest names first within a score
+    chosen: list[_Pick] = []
+    expected = 0  # tokens, guessed from line counts: fetch no more text than can fit
+    for pick in picks:
+        d = pick.definition
+        if any(c.definition.path == d.path and c.definition.start_line <= d.end_line
+               and d.start_line <= c.definition.end_line for c in chosen):  # fmt: skip
             continue
-        chosen.append((score, definition, why))
-        expected += min(cap, (definition.end_line - definition.start_line + 1) * LINE_TOKENS)
+        chosen.append(pick)
+        expected += min(cap, (d.end_line - d.start_line + 1) * LINE_TOKENS)
         if len(chosen) >= MAX_DEFINITIONS or expected >= budget:
             break
-    texts = [_definition_text(index, sources, item[1], cap, est) for item in chosen]
-    return [
+    texts = [_definition_text(index, sources, pick.definition, cap, est) for pick in chosen]
+    pieces = [
         ContextPiece(
-            path=definition.path, start_line=first, end_line=last, text=body, reason=why,
-            symbol=definition.qualified_name, score=round(score, 3),
+            path=pick.definition.path, start_line=first, end_line=last, text=body,
+            reason=pick.why, symbol=pick.definition.qualified_name, score=pick.score,
         )
-        for (score, definition, why), (body, first, last) in zip(chosen, texts, strict=True)
+        for pick, (body, first, last) in zip(chosen, texts, strict=True)
     ]  # fmt: skip
+    certain = [p for p in pieces if p.score >= 4.0]
+    rest = [p for p in pieces if p.score < 4.0]
+    shown = {(p.path, p.start_line) for p in pieces}
+    outlines = _outline_pieces(index, sources, path, text, line, bound, package, shown, pieces)
+    return certain + outlines + rest
+
+
+def _signature_lines(lines: Sequence[str], definition: SymbolDef) -> list[str]:
+    """The lines of a definition up to the end of its signature (at most SIGNATURE_LINES)."""
+    out: list[str] = []
+    last = min(definition.end_line, definition.start_line + SIGNATURE_LINES - 1, len(lines))
+    for number in range(definition.start_line, last + 1):
+        text = lines[number - 1]
+        out.append(text if text.endswith("\n") else text + "\n")
+        stripped = text.split("#", 1)[0].strip()
+        if not stripped.startswith("@") and stripped.endswith((":", "{", ";", "=>")):
+            break
+    return out
+
+
+def _outline_pieces(
+    index: Index,
+    sources: _Sources,
+    path: str,
+    text: str,
+    line: int,
+    bound: dict[str, Binding],
+    package: tuple[str, ...],
+    shown: set[tuple[str, int]],
+    full: Sequence[ContextPiece],
+) -> list[ContextPiece]:
+    """The signatures of what the file imports (and, in Go, of its package's other files), one
+    piece per file, the most recently used imports first: what the next line may call."""
+    before = "\n".join(text.splitlines()[:line])
+    language = language_of(path)
+    used = names_in(before, set(bound))
+    # file -> {def line: (symbol, import)}, and how recently the file's names were used
+    wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
+    recency: dict[str, int] = {}
+
+    def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
+        """Show ``symbols`` (from ``module``), last used at ``last_use`` (or per name)."""
+        for symbol in symbols:
+            wanted.setdefault(symbol.path, {}).setdefault(symbol.start_line, (symbol, module))
+            at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)
+            recency[symbol.path] = max(recency.get(symbol.path, -1), at)
+
+    for binding in bound.values():
+        if binding.is_module:
+            members = used_members(before, binding.name)
+            # what the file already uses of the module (last used first), then its public names
+            symbols = [
+                s
+                for p in binding.paths
+                for s in index.file_symbols(p)
+                if "." not in s.qualified_name and (s.name in members or _public(s.name, language))
+            ]
+            rank = {name: i for i, name in enumerate(members)}
+            symbols.sort(key=lambda s: (rank.get(s.name, len(rank)), s.path, s.start_line))
+            want(symbols[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
+        else:
+            binding = reexported(
+                binding,
+                sources.text,
+                language,
+                _repository(index.paths()),
+                lambda p, n: bool(_top_level(index, [p], n)),
+            )
+            found = _top_level(index, binding.paths, binding.original)
+            want(found, binding.module, used.get(binding.name, -1))
+    if package:  # Go: the package's other files, the names this file uses first
+        symbols = [s for p in package for s in index.file_symbols(p) if "." not in s.qualified_name]
+        seen = names_in(before, {s.name for s in symbols})
+        symbols.sort(key=lambda s: (-seen.get(s.name, -1), s.path, s.start_line))
+        want(symbols[:MODULE_SIGNATURES], "this package", seen)
+    pieces: list[ContextPiece] = []
+    for file in sorted(wanted, key=lambda f: -recency[f]):  # stable: ties keep their order
+        by_line = wanted[file]
+        lines = sources.lines(file)
+        if lines is None:
+            continue
+        run: list[tuple[SymbolDef, str, list[str]]] = []
+        for start in sorted(by_line):
+            symbol, module = by_line[start]
+            if (file, start) in shown:
+                continue
+            signature = _signature_lines(lines, symbol)
+            end = symbol.start_line + len(signature) - 1
+            cut = any(
+                p.path == file
+                and (run and run[0][0].start_line <= p.end_line)
+                and p.start_line <= end
+                for p in full
+            )
+            if cut and run:
+                pieces.append(_outline(file, run))
+                run = []
+            run.append((symbol, module, signature))
+        if run:
+            pieces.append(_outline(file, run))
+    return pieces
+
+
+def _public(name: str, language: str) -> bool:
+    """A name other files are meant to use (Go: capitalised; elsewhere: no leading _)."""
+    return name[:1].isupper() if language == "go" else not name.startswith("_")
+
+
+def _outline(file: str, run: Sequence[tuple[SymbolDef, str, list[str]]]) -> ContextPiece:
+    names = ", ".join(f"`{symbol.name}`" for symbol, _, _ in run[:6])
+    names += ", ..." if len(run) > 6 else ""
+    modules = sorted({module for _, module, _ in run})
+    start = run[0][0].start_line
+    end = run[-1][0].start_line + len(run[-1][2]) - 1
+    return ContextPiece(
+        path=file, start_line=start, end_line=end, text="".join("".join(s) for _, _, s in run),
+        reason=f"{OUTLINE_REASON} {names} (imported by this file from {', '.join(modules)})"
+        if modules != ["this package"] else f"{OUTLINE_REASON} {names} (this package)",
+        symbol="", score=3.5,
+    )  # fmt: skip
 
 
 def _recent_pieces(
@@ -449,8 +610,18 @@ def _current(piece: ContextPiece, sources: _Sources | None, recent: Sequence[Rec
         lines = sources.lines(piece.path)
     if not lines or not 1 <= piece.start_line <= piece.end_line <= len(lines):
         return False
-    shown = "".join(lines[piece.start_line - 1 : piece.end_line])
-    return shown.rstrip("\n") == piece.text.rstrip("\n")
+    span = lines[piece.start_line - 1 : piece.end_line]
+    if "".join(span).rstrip("\n") == piece.text.rstrip("\n"):
+        return True
+    # A summary (signatures only, or a long class's head and its members' signatures): each of
+    # its lines is still one of the span's, in order.
+    rest = iter(line.strip() for line in span)
+    return all(_summary_line(line) in rest for line in piece.text.splitlines() if line.strip())
+
+
+def _summary_line(line: str) -> str:
+    line = line.strip()
+    return line[: -len(" ...")] if line.endswith(" ...") else line
 
 
 def _stable_order(
@@ -458,14 +629,17 @@ def _stable_order(
     candidates: Sequence[ContextPiece],
     current: Callable[[ContextPiece], bool],
 ) -> list[ContextPiece]:
-    """The previous pieces still current, in their order, then the new candidates.
+    """The previous pieces still current, in their order, then the new definitions.
 
     A kept piece that is a candidate again, or whose lines still read the same, stays where it
-    was; a new candidate that shows lines of a kept piece is left out.
+    was; a new candidate that shows lines of a kept piece is left out. Of the new candidates only
+    definitions (of the names now near the cursor) join: similar code and signatures change with
+    every line typed, and each piece that joins makes the model read everything after it again.
     """
     wanted = {_same(c) for c in candidates}  # (scores change with every query)
     kept = [piece for piece in keep if _same(piece) in wanted or current(piece)]
-    return kept + [c for c in candidates if not any(overlaps(c, k) for k in kept)]
+    new = [c for c in candidates if _is_definition(c) and _same(c) not in {_same(k) for k in kept}]
+    return kept + [c for c in new if not any(overlaps(c, k) for k in kept)]
 
 
 def _same(piece: ContextPiece) -> tuple[str, int, int, str]:
@@ -538,7 +712,7 @@ def _candidates(
         )
         candidates += _guarded(
             prepared, "definitions", _definition_pieces, index, sources, path, text,
-            prepared.line, prepared.language, window, cap, budget, pool, est,
+            prepared.line, prepared.language, window, cap, budget, est,
         )  # fmt: skip
         candidates += _recent_pieces(path, recent, cap, est)
         candidates += _guarded(prepared, "similar code", similar.result)
@@ -585,7 +759,7 @@ def prepare_completion(
     multiline, why = decide_multiline(prefix, suffix, language)
     first_line = line - prefix.count("\n") + 1
     window = (first_line, line + 1 + suffix.count("\n"))
-    cap = max(64, budget // 3)
+    cap = max(64, budget // 4)
     prepared = PreparedCompletion(
         path=path, language=language, line=line, character=character, prefix=prefix,
         suffix=suffix, multiline=multiline, multiline_reason=why, budget_tokens=budget,

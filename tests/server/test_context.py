@@ -7,6 +7,7 @@ from pathlib import Path
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer.api import open_index
 from enclave.server.context import prepare_completion
+from enclave.server.types import ContextPiece
 from tests.support.repos import make_repo
 
 
@@ -33,3 +34,90 @@ def test_definitions_come_from_imports_and_the_same_language(tmp_path: Path) -> 
     assert "imported by this file from shapes.geometry" in definitions[0].reason
     assert definitions[0].text.startswith("def perimeter(width, height):")
     assert all(p.path != "web/ui.ts" for p in pieces if p.reason.startswith("definition"))
+
+
+PACKAGE = {
+    "shop/__init__.py": "from shop.pricing import total\n",
+    "shop/pricing.py": (
+        "from __future__ import annotations\n\n"
+        "def total(items):\n    return sum(i.price for i in items)\n\n\n"
+        "def discount(amount, rate):\n    return amount * (1 - rate)\n\n\n"
+        "def _rounding(value):\n    return round(value, 2)\n"
+    ),
+    "shop/store.py": (
+        "class Store:\n    def get(self, key):\n        return key\n\n\n"
+        "class Cache:\n    def get(self, key):\n        return None\n"
+    ),
+    "shop/checkout.py": (
+        "from __future__ import annotations\n\n"
+        "from . import pricing\n"
+        "from .store import Store as Shelf\n"
+        "from shop import total\n\n\n"
+        "def pay(items, rate, registry):\n"
+        "    shelf = Shelf()\n"
+        "    found = registry.get(items)\n"
+        "    amount = total(found)\n"
+        "    \n"
+    ),
+}
+
+
+def _context_at_end(tmp_path: Path, files: dict[str, str], path: str) -> list[ContextPiece]:
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    text = files[path]
+    line = text.count("\n") - 1
+    return prepare_completion(index, path, text, line, 4, config).pieces
+
+
+def test_imports_are_resolved_through_what_binds_them(tmp_path: Path) -> None:
+    """The names near the cursor resolve through the import that binds them (an alias, a
+    relative module, a package's re-export), the report names that import (not the file's
+    first import), a method of an object of unknown class brings no same-named methods, and
+    the members of an imported module not used yet are there as signatures: the next line may
+    call `pricing.discount`."""
+    pieces = _context_at_end(tmp_path, PACKAGE, "shop/checkout.py")
+    by_reason = {p.reason: (p.path, p.start_line, p.end_line) for p in pieces}
+    assert by_reason["definition of `Store as Shelf` (imported by this file from .store)"] == (
+        "shop/store.py", 1, 3,
+    )  # fmt: skip
+    # `from shop import total`: shop/__init__.py only re-exports it from shop/pricing.py
+    assert by_reason["definition of `total` (imported by this file from shop)"] == (
+        "shop/pricing.py", 3, 4,
+    )  # fmt: skip
+    assert not any("__future__" in p.reason for p in pieces)
+    # `registry.get`: the class of `registry` is unknown, so no `get` of the repository is sent
+    assert not any(p.reason.startswith("definition of `get`") for p in pieces)
+    outline = [p for p in pieces if p.reason.startswith("signatures of")]
+    assert [(p.path, p.text) for p in outline] == [
+        ("shop/pricing.py", "def discount(amount, rate):\n")
+    ], outline
+    assert "(imported by this file from .pricing)" in outline[0].reason
+
+
+def test_a_go_package_and_typescript_imports_are_resolved(tmp_path: Path) -> None:
+    files = {
+        "go.mod": "module example.com/app\n",
+        "geom/area.go": "package geom\n\nfunc Area(w, h int) int {\n\treturn w * h\n}\n",
+        "geom/scale.go": "package geom\n\nfunc Scale(v, by int) int {\n\treturn v * by\n}\n",
+        "main.go": (
+            'package main\n\nimport (\n\t"fmt"\n\t"example.com/app/geom"\n)\n\n'
+            "func main() {\n\tfmt.Println(geom.Area(2, 3))\n\t\n}\n"
+        ),
+        "src/util/index.ts": "export { clamp } from './clamp';\n",
+        "src/util/clamp.ts": (
+            "export function clamp(v: number, lo: number, hi: number): number {\n"
+            "  return Math.min(hi, Math.max(lo, v));\n}\n"
+        ),
+        "src/app.ts": "import { clamp as limit } from './util';\n\nconst x = limit(5, 0, 1);\n\n",
+    }
+    pieces = _context_at_end(tmp_path, files, "main.go")
+    found = {(p.path, p.start_line) for p in pieces}
+    assert ("geom/area.go", 3) in found  # geom.Area near the cursor: its definition
+    assert ("geom/scale.go", 3) in found  # the package's other function, as a signature
+    ts = _context_at_end(tmp_path / "ts", files, "src/app.ts")
+    assert [(p.path, p.reason) for p in ts if p.path == "src/util/clamp.ts"] == [
+        ("src/util/clamp.ts", "definition of `clamp as limit` (imported by this file from ./util)")
+    ]

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from enclave.server.context import (
     decide_multiline,
-    imported_names,
     names_near,
     split_at,
 )
@@ -29,7 +28,10 @@ def test_split_at_round_trips(text: str, line: int, character: int) -> None:
 
 def test_multiline_follows_the_syntax_at_the_cursor() -> None:
     assert decide_multiline("def f(x):\n    ", "\n", "python")[0] is True
-    assert decide_multiline("x = foo(", ")\n", "python") == (True, "the line opens a block")
+    # an open argument list is one line (the rest of the call), a block opener more
+    assert decide_multiline("x = foo(", ")\n", "python")[0] is False
+    assert decide_multiline("    values = [", "\n", "python")[0] is False
+    assert decide_multiline("run(function () {", "\n", "javascript")[0] is True
     assert decide_multiline("    total = ", "\n", "python")[0] is False
     assert decide_multiline("    total = ", " + 1\n", "python")[0] is False
     inside = decide_multiline("if x:\n    a = 1\n    ", "\n    b = 2\n", "python")
@@ -52,16 +54,6 @@ def test_inside_a_string_or_comment_is_single_line() -> None:
         True,
         "empty line after a block opener",
     )
-
-
-def test_imported_names_python_and_javascript() -> None:
-    python = "from pkg.models import User, make_user as mk\nimport os.path\nimport numpy as np\n"
-    names = imported_names(python, "python")
-    assert names["User"] == "pkg.models" and names["mk"] == "pkg.models"
-    assert names["np"] == "numpy" and names["os.path"] == "os.path"
-    js = "import { a, b as c } from './util'\nconst fs = require('fs')\n"
-    found = imported_names(js, "javascript")
-    assert found["a"] == "./util" and found["c"] == "./util" and found["fs"] == "fs"
 
 
 def test_names_near_are_closest_first_without_keywords() -> None:

@@ -113,8 +113,11 @@ def test_kept_pieces_stay_first_in_their_order_and_stale_ones_go() -> None:
     ordered = _stable_order([a, b, c], [c, fresh], current=lambda p: p.path != "b.py")
     assert ordered == [a, c, fresh]
     # a new candidate showing lines of a kept piece is not shown twice
-    wider = piece("a.py", 1, text="x\ny\n")
+    wider = piece("a.py", 1, "definition of `a` (used near the cursor)", text="x\ny\n")
     assert _stable_order([a], [wider], current=lambda p: True) == [a]
+    # new similar code or signatures do not join the kept pieces: only definitions do
+    similar, signatures = piece("e.py", 1), piece("f.py", 1, "signatures of `f`")
+    assert _stable_order([a], [similar, signatures, fresh], current=lambda p: True) == [a, fresh]
 
 
 def test_a_burst_of_edits_waits_at_least_the_configured_time_for_a_slow_model() -> None:

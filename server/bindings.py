@@ -1,0 +1,261 @@
+"""What a file's imports bind, resolved to files of the repository.
+
+``from .utils import quote as q`` binds ``q`` to ``quote`` in ``pkg/utils.py``; ``import pkg.utils
+as u`` and ``from pkg import utils`` bind a module, as Go's ``import "example.com/m/pkg"`` binds a
+package (its folder's files). Re-exports are followed a few steps (``__init__.py``, TypeScript
+``index`` files). Only the repository's own files resolve: the standard library and third-party
+packages are not indexed. The buffer may be half-typed, so imports are read line by line, never
+by parsing the whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+REEXPORT_DEPTH = 3
+
+_PY_FROM = re.compile(
+    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)?|[^\n#;]*)", re.MULTILINE
+)
+_PY_IMPORT = re.compile(
+    r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)",
+    re.MULTILINE,
+)
+_JS_FROM = re.compile(
+    r"^[ \t]*(?:import|export)[ \t]+(type[ \t]+)?([^;'\"]*?)[ \t]*from[ \t]*['\"]([^'\"]+)['\"]",
+    re.MULTILINE,
+)
+_GO_SINGLE = re.compile(r'^[ \t]*import[ \t]+(?:(\w+|\.)[ \t]+)?"([^"]+)"', re.MULTILINE)
+_GO_GROUP = re.compile(r"^[ \t]*import[ \t]*\(([^)]*)\)", re.MULTILINE)
+_GO_SPEC = re.compile(r'^[ \t]*(?:(\w+|\.)[ \t]+)?"([^"]+)"', re.MULTILINE)
+JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A name a file uses and where it comes from: ``original`` in ``paths`` (a definition), or
+    the whole of ``paths`` when ``original`` is empty (a module or package)."""
+
+    name: str
+    paths: tuple[str, ...]
+    original: str
+    module: str  # the import as written, for the report
+
+    @property
+    def is_module(self) -> bool:
+        return not self.original
+
+
+class Repository:
+    """The repository's files as far as imports can tell: which exist, which module is which."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = frozenset(paths)
+        self._modules: dict[str, list[str]] = {}
+        self._folders: dict[str, list[str]] = {}
+        for path in sorted(self.paths):
+            pure = PurePosixPath(path)
+            self._folders.setdefault(str(pure.parent), []).append(path)
+            if pure.suffix != ".py":
+                continue
+            parts = list(pure.with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            for start in range(len(parts)):  # "a.b.c", "b.c", "c": src layouts, links
+                self._modules.setdefault(".".join(parts[start:]), []).append(path)
+
+    def python_module(self, dotted: str) -> str | None:
+        """The file of an absolute module name; the one whose whole path matches first."""
+        found = self._modules.get(dotted, [])
+        parts = dotted.split(".")
+        for candidate in (f"{'/'.join(parts)}.py", f"{'/'.join(parts)}/__init__.py"):
+            if candidate in found:
+                return candidate
+        if not found:  # `enclave.server.context` for server/context.py: drop leading parts
+            return self.python_module(".".join(parts[1:])) if len(parts) > 1 else None
+        return min(found, key=len)
+
+    def folder(self, folder: str) -> list[str]:
+        return self._folders.get(folder, [])
+
+    def go_package(self, import_path: str) -> list[str]:
+        """The Go files of the folder whose path ends the import path (longest match)."""
+        parts = import_path.split("/")
+        for start in range(len(parts)):
+            files = [p for p in self.folder("/".join(parts[start:])) if p.endswith(".go")]
+            if files:
+                return [p for p in files if not p.endswith("_test.go")]
+        return []
+
+    def js_module(self, importer: str, spec: str) -> str | None:
+        if not spec.startswith("."):
+            return None  # a package, not the repository's own code
+        base = PurePosixPath(importer).parent / spec
+        normal = _normalise(str(base))
+        if normal is None:
+            return None
+        stem = re.sub(r"\.(js|jsx|mjs|cjs)$", "", normal)
+        candidates = [normal, *(stem + ext for ext in JS_EXTENSIONS)]
+        candidates += [f"{stem}/index{ext}" for ext in JS_EXTENSIONS]
+        return next((c for c in candidates if c in self.paths), None)
+
+
+def _normalise(path: str) -> str | None:
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _python_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
+    found: list[Binding] = []
+    package = list(PurePosixPath(path).parent.parts)
+    for dots, module, names in _PY_FROM.findall(text):
+        if dots:
+            up = len(dots) - 1
+            if up > len(package):
+                continue
+            base = package[: len(package) - up] if up else package
+            target = "/".join([*base, *module.split(".")]) if module else "/".join(base)
+            file = next(
+                (c for c in (f"{target}.py", f"{target}/__init__.py") if c in repo.paths), None
+            )
+        else:
+            file = repo.python_module(module)
+            target = module.replace(".", "/")
+        written = dots + module
+        for item in names.strip("()").replace("\\", " ").replace("\n", ",").split(","):
+            parts = item.split()
+            if not parts or parts[0] == "*":
+                continue
+            original, alias = parts[0], parts[-1] if len(parts) == 3 else parts[0]
+            # `from pkg import mod`: a submodule first, else a name pkg/__init__.py defines
+            sub = (
+                f"{target}/{original}.py"
+                if dots
+                else (repo.python_module(f"{module}.{original}") if module else None)
+            )
+            if sub and sub in repo.paths:
+                joined = written + original if written.endswith(".") else f"{written}.{original}"
+                found.append(Binding(alias, (sub,), "", joined))
+            elif file is not None:
+                found.append(Binding(alias, (file,), original, written))
+    for group in _PY_IMPORT.findall(text):
+        for item in group.split(","):
+            parts = item.split()
+            if not parts:
+                continue
+            file = repo.python_module(parts[0])
+            if file is None:
+                continue
+            alias = parts[-1] if len(parts) == 3 else parts[0]
+            found.append(Binding(alias, (file,), "", parts[0]))
+    return found
+
+
+def _js_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
+    found: list[Binding] = []
+    for _type, clause, spec in _JS_FROM.findall(text):
+        file = repo.js_module(path, spec)
+        if file is None:
+            continue
+        clause = clause.strip()
+        star = re.match(r"\*\s+as\s+([\w$]+)", clause)
+        if star:
+            found.append(Binding(star.group(1), (file,), "", spec))
+            continue
+        braces = re.search(r"\{([^}]*)\}", clause)
+        default = clause.split("{", 1)[0].strip().rstrip(",").strip()
+        if default and re.fullmatch(r"[\w$]+", default):
+            found.append(Binding(default, (file,), "default", spec))
+        for item in (braces.group(1) if braces else "").split(","):
+            parts = item.replace("type ", " ").split()
+            if parts:
+                original = parts[0]
+                alias = parts[-1] if len(parts) == 3 else original
+                found.append(Binding(alias, (file,), original, spec))
+    return found
+
+
+def _go_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
+    specs = [(alias, spec) for alias, spec in _GO_SINGLE.findall(text)]
+    for group in _GO_GROUP.findall(text):
+        specs += _GO_SPEC.findall(group)
+    found: list[Binding] = []
+    for alias, spec in specs:
+        files = repo.go_package(spec)
+        if files and alias not in ("_", "."):
+            found.append(Binding(alias or spec.rsplit("/", 1)[-1], tuple(files), "", spec))
+    return found
+
+
+BINDERS: dict[str, Callable[[str, str, Repository], list[Binding]]] = {
+    "python": _python_bindings,
+    "javascript": _js_bindings,
+    "typescript": _js_bindings,
+    "tsx": _js_bindings,
+    "go": _go_bindings,
+}
+
+
+def bindings(path: str, text: str, language: str, repo: Repository) -> dict[str, Binding]:
+    """The names ``text`` (the file at ``path``) imports from the repository; a later import of
+    a name wins, as it does at run time."""
+    binder = BINDERS.get(language)
+    return {b.name: b for b in binder(path, text, repo)} if binder else {}
+
+
+def same_package(path: str, language: str, repo: Repository) -> tuple[str, ...]:
+    """Files whose top-level names ``path`` uses without importing them (Go: its package)."""
+    if language != "go":
+        return ()
+    folder = str(PurePosixPath(path).parent)
+    return tuple(
+        p for p in repo.folder(folder) if p != path and p.endswith(".go") and "_test" not in p
+    )
+
+
+def reexported(
+    binding: Binding, read: Callable[[str], str | None], language: str, repo: Repository,
+    defined: Callable[[str, str], bool], depth: int = REEXPORT_DEPTH,
+) -> Binding:  # fmt: skip
+    """Follow a name through files that only re-export it (``__init__.py``, ``index.ts``)."""
+    current = binding
+    for _ in range(depth):
+        if current.is_module or any(defined(p, current.original) for p in current.paths):
+            return current
+        text = read(current.paths[0])
+        if text is None:
+            return current
+        onward = bindings(current.paths[0], text, language, repo).get(current.original)
+        if onward is None:
+            return current
+        current = Binding(binding.name, onward.paths, onward.original, binding.module)
+    return current
+
+
+def used_members(text: str, module: str) -> list[str]:
+    """``f`` of every ``module.f`` in ``text``, last use first."""
+    seen: dict[str, int] = {}
+    for match in re.finditer(rf"(?<![\w.$]){re.escape(module)}\.([A-Za-z_$][\w$]*)", text):
+        seen[match.group(1)] = match.start()
+    return sorted(seen, key=lambda name: -seen[name])
+
+
+def names_in(text: str, names: Collection[str]) -> dict[str, int]:
+    """Where each of ``names`` is last used in ``text`` (bare, not as an attribute)."""
+    last: dict[str, int] = {}
+    for match in re.finditer(r"(?<![\w.$])([A-Za-z_$][\w$]*)", text):
+        if match.group(1) in names:
+            last[match.group(1)] = match.start()
+    return last

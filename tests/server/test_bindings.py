@@ -1,0 +1,63 @@
+"""What a file's imports bind, resolved to the repository's files (no index needed)."""
+
+from __future__ import annotations
+
+from enclave.server.bindings import Binding, Repository, bindings, reexported, used_members
+
+FILES = [
+    "server/context.py",
+    "server/model/budget.py",
+    "server/model/__init__.py",
+    "src/pkg/util.py",
+    "web/src/util/index.ts",
+    "web/src/util/clamp.ts",
+    "web/src/app.ts",
+    "geom/area.go",
+    "geom/area_test.go",
+]
+REPO = Repository(FILES)
+
+
+def test_python_imports_absolute_relative_aliased_and_half_typed() -> None:
+    text = (
+        "from __future__ import annotations\n"
+        "import os, enclave.server.context as ctx\n"
+        "from .budget import (fit_pieces,\n    keep_head as head)\n"
+        "from .. import context\n"
+        "from pkg.util import thing\n"
+        "from . import missing\n"
+        "def half_typed(:\n"
+    )
+    found = bindings("server/model/client.py", text, "python", REPO)
+    assert found == {
+        # a package installed under another name links to the folders: the longest match wins
+        "ctx": Binding("ctx", ("server/context.py",), "", "enclave.server.context"),
+        "fit_pieces": Binding("fit_pieces", ("server/model/budget.py",), "fit_pieces", ".budget"),
+        "head": Binding("head", ("server/model/budget.py",), "keep_head", ".budget"),
+        "context": Binding("context", ("server/context.py",), "", "..context"),
+        "thing": Binding("thing", ("src/pkg/util.py",), "thing", "pkg.util"),  # a src layout
+        # not a module: a name the package's __init__.py may define
+        "missing": Binding("missing", ("server/model/__init__.py",), "missing", "."),
+    }
+
+
+def test_typescript_index_files_and_go_packages() -> None:
+    ts = "import { clamp as limit } from './util';\nimport * as u from './util/clamp';\n"
+    found = bindings("web/src/app.ts", ts, "typescript", REPO)
+    assert found["limit"] == Binding("limit", ("web/src/util/index.ts",), "clamp", "./util")
+    assert found["u"].paths == ("web/src/util/clamp.ts",) and found["u"].is_module
+    onward = reexported(
+        found["limit"],
+        lambda path: "export { clamp } from './clamp';\n" if path.endswith("index.ts") else None,
+        "typescript", REPO, lambda path, name: path.endswith("clamp.ts"),
+    )  # fmt: skip
+    assert onward.paths == ("web/src/util/clamp.ts",) and onward.original == "clamp"
+    go = 'import (\n\t"fmt"\n\tg "example.com/app/geom"\n)\n'
+    assert bindings("main.go", go, "go", REPO) == {
+        "g": Binding("g", ("geom/area.go",), "", "example.com/app/geom")  # tests left out
+    }
+
+
+def test_module_members_are_listed_last_use_first() -> None:
+    text = "a = m.first()\nb = mm.other()\nc = m.second(m.first)\n"
+    assert used_members(text, "m") == ["first", "second"]
