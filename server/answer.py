@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enclave.indexer.api import Index, IndexProblem
+from enclave.indexer.types import SearchHit
 from enclave.server.model import prompts
 from enclave.server.model.budget import fit_pieces, keep_head, overlaps
 from enclave.server.model.client import ModelClient
@@ -25,6 +26,20 @@ from enclave.server.types import Citation, ContextPiece
 log = logging.getLogger(__name__)
 
 ASK_HITS = 8
+ASK_CANDIDATES = 24  # searched for, so that a cap per file and demoted history still leave ASK_HITS
+PER_FILE = 2  # sources from one file at most: one long file must not be the whole answer
+# Changelogs, release notes and "what's new" pages answer questions about history; for any other
+# question they only echo the words of the code they describe.
+_HISTORY_FILE = re.compile(
+    r"(^|/)(change[s_-]?log|changes|history|news|release[s_-]?notes?|whats[_-]?new)[^/]*$"
+    r"|(^|/)(changelog|changes|releases?|whatsnew|release-notes)/",
+    re.IGNORECASE,
+)
+_HISTORY_QUESTION = re.compile(
+    r"\b(change ?log|changed|changes|history|histor(y|ical)|release[sd]?|version|since|"
+    r"deprecat\w*|added|removed|new in|what'?s new|when did|migrat\w*|upgrade\w*)\b",
+    re.IGNORECASE,
+)
 EXPLAIN_DEFINITIONS = 5
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 _REF = re.compile(r"\[(\d{1,2})\]")
@@ -140,8 +155,8 @@ async def ask(
                     "the code the question is about", chunk.symbol,
                 )
             )  # fmt: skip
-    found = await _index_call(index, notes, "search", question, k=ASK_HITS, mode="hybrid")
-    hits = found.hits if found is not None else []
+    found = await _index_call(index, notes, "search", question, k=ASK_CANDIDATES, mode="hybrid")
+    hits = answer_sources(found.hits if found is not None else [], question)
     if found is not None:
         if found.semantic_off is not None:
             _note(notes, f"{found.semantic_off.message} (context from lexical matches only)")
@@ -160,6 +175,21 @@ async def ask(
     markdown, thinking = await _stream(client, messages, on_event)
     citations = _citations(markdown, sealed.pieces)
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
+
+
+def answer_sources(hits: Sequence[SearchHit], question: str, k: int = ASK_HITS) -> list[SearchHit]:
+    """The ``k`` search hits an answer uses: at most PER_FILE from one file, and changelogs or
+    release notes after the code and reference docs unless the question is about history."""
+    about_history = _HISTORY_QUESTION.search(question) is not None
+    per_file: Counter[str] = Counter()
+    kept: list[SearchHit] = []
+    for hit in hits:
+        if per_file[hit.path] < PER_FILE:
+            per_file[hit.path] += 1
+            kept.append(hit)
+    if not about_history:
+        kept.sort(key=lambda hit: _HISTORY_FILE.search(hit.path) is not None)  # stable
+    return kept[:k]
 
 
 def _names(text: str) -> list[str]:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,3 +173,38 @@ def test_ask_says_what_limited_its_context(
     assert "note: semantic search is off" in captured.err
     assert "(context from lexical matches only)" in captured.err
     assert "\nSources:\n" in captured.out  # lexical context was still used and cited
+
+
+def test_answer_sources_put_code_before_changelogs_and_cap_each_file() -> None:
+    """The reported case: a question about redirects whose search hits start with changelog
+    entries. The answer's sources are the code first (the changelog after it unless the
+    question is about history), and one file gives at most PER_FILE of them."""
+    from enclave.indexer.types import SearchHit
+    from enclave.server.answer import PER_FILE, answer_sources
+
+    def hit(path: str, line: int) -> SearchHit:
+        return SearchHit(path, line, line + 3, "", "", "", 1.0, "redirect")
+
+    hits = [
+        *(hit("CHANGELOG.md", 10 * i) for i in range(1, 4)),
+        hit("docs/releases/2.1.rst", 1),
+        *(hit("http/sessions.py", 100 * i) for i in range(1, 5)),
+        hit("http/models.py", 7),
+        hit("docs/api.md", 3),
+    ]
+    sources = answer_sources(hits, "how are redirects resolved", k=6)
+    assert [(h.path, h.start_line) for h in sources] == [
+        ("http/sessions.py", 100),
+        ("http/sessions.py", 200),
+        ("http/models.py", 7),
+        ("docs/api.md", 3),  # reference docs stay with the code
+        ("CHANGELOG.md", 10),
+        ("CHANGELOG.md", 20),
+    ]
+    assert max(Counter(h.path for h in sources).values()) == PER_FILE
+    history = answer_sources(hits, "when did redirect handling change?", k=6)
+    assert [h.path for h in history[:3]] == [
+        "CHANGELOG.md",
+        "CHANGELOG.md",
+        "docs/releases/2.1.rst",
+    ]
