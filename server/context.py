@@ -73,6 +73,7 @@ MAX_SIMILAR = 4
 MAX_RECENT = 3
 RECENT_WINDOW = 8  # lines either side of a recent edit
 RECENT_REASON = "recently edited (open buffer, unsaved text included)"
+CERTAIN = 4.0  # the score of a definition an import binds: these lead the pieces
 OUTLINE_REASON = "signatures of"  # a piece of a file's signature lines only, bodies left out
 SIGNATURE_LINES = 3
 MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
@@ -314,9 +315,6 @@ def _resolve_near(
     bare: set[str],
     bound: dict[str, Binding],
     package: tuple[str, ...],
-    read: Callable[[str], str | None],
-    language: str,
-    repo: Repository,
 ) -> list[_Pick]:
     """The definitions one name near the cursor refers to, as far as can be known: through the
     import that binds it, a module's member, a method of the class being written, a name of the
@@ -329,7 +327,7 @@ def _resolve_near(
             return []
         if binding is not None and binding.is_module:
             why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
-            return [_Pick(4.0, d, why) for d in _top_level(index, binding.paths, member)]
+            return [_Pick(CERTAIN, d, why) for d in _top_level(index, binding.paths, member)]
         if head in ("self", "cls", "this"):
             own = [s for s in index.file_symbols(path) if s.qualified_name.endswith("." + member)]
             return [
@@ -340,12 +338,10 @@ def _resolve_near(
     if binding is not None:
         if binding.is_module:
             return []
-        binding = reexported(
-            binding, read, language, repo, lambda p, n: bool(_top_level(index, [p], n))
-        )
         shown = name if binding.original in (name, "default") else f"{binding.original} as {name}"
         why = f"definition of `{shown}` (imported by this file from {binding.module})"
-        return [_Pick(4.0, d, why) for d in _top_level(index, binding.paths, binding.original)]
+        found = _top_level(index, binding.paths, binding.original)
+        return [_Pick(CERTAIN, d, why) for d in found]
     found = index.definitions([name], limit=MAX_DEFINITIONS * 2)
     if name not in bare and len(found) != 1:
         return []  # `.get` of an object of unknown class: any of the repository's `get`s
@@ -383,14 +379,19 @@ def _definition_pieces(
     first = max(0, line - NEAR_BEFORE)
     bare = set(_BARE.findall("\n".join(lines[first : line + NEAR_AFTER + 1])))
     repo = _repository(index.paths())
-    bound = bindings(path, text, language, repo)
+
+    def defined(file: str, name: str) -> bool:
+        return bool(_top_level(index, [file], name))
+
+    bound = {  # each imported name followed through the files that only re-export it
+        name: reexported(binding, sources.text, language, repo, defined)
+        for name, binding in bindings(path, text, language, repo).items()
+    }
     package = same_package(path, language, repo)
     family = _family(language)
     picks: list[_Pick] = []
     for name in near:
-        for pick in _resolve_near(
-            index, path, name, bare, bound, package, sources.text, language, repo
-        ):
+        for pick in _resolve_near(index, path, name, bare, bound, package):
             definition = pick.definition
             if definition.path == path and window[0] <= definition.start_line <= window[1]:
                 continue  # already visible in the prefix/suffix
@@ -417,8 +418,8 @@ def _definition_pieces(
         )
         for pick, (body, first, last) in zip(chosen, texts, strict=True)
     ]  # fmt: skip
-    certain = [p for p in pieces if p.score >= 4.0]
-    rest = [p for p in pieces if p.score < 4.0]
+    certain = [p for p in pieces if p.score >= CERTAIN]
+    rest = [p for p in pieces if p.score < CERTAIN]
     shown = {(p.path, p.start_line) for p in pieces}
     outlines = _outline_pieces(index, sources, path, text, line, bound, package, shown, pieces)
     return certain + outlines + rest
@@ -478,13 +479,6 @@ def _outline_pieces(
             symbols.sort(key=lambda s: (rank.get(s.name, len(rank)), s.path, s.start_line))
             want(symbols[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
         else:
-            binding = reexported(
-                binding,
-                sources.text,
-                language,
-                _repository(index.paths()),
-                lambda p, n: bool(_top_level(index, [p], n)),
-            )
             found = _top_level(index, binding.paths, binding.original)
             want(found, binding.module, used.get(binding.name, -1))
     if package:  # Go: the package's other files, the names this file uses first
@@ -505,13 +499,11 @@ def _outline_pieces(
                 continue
             signature = _signature_lines(lines, symbol)
             end = symbol.start_line + len(signature) - 1
-            cut = any(
-                p.path == file
-                and (run and run[0][0].start_line <= p.end_line)
-                and p.start_line <= end
+            # a full definition between the run's start and this signature ends the run
+            if run and any(
+                p.path == file and run[0][0].start_line <= p.end_line and p.start_line <= end
                 for p in full
-            )
-            if cut and run:
+            ):
                 pieces.append(_outline(file, run))
                 run = []
             run.append((symbol, module, signature))
@@ -638,8 +630,8 @@ def _stable_order(
     """
     wanted = {_same(c) for c in candidates}  # (scores change with every query)
     kept = [piece for piece in keep if _same(piece) in wanted or current(piece)]
-    new = [c for c in candidates if _is_definition(c) and _same(c) not in {_same(k) for k in kept}]
-    return kept + [c for c in new if not any(overlaps(c, k) for k in kept)]
+    new = [c for c in candidates if _is_definition(c) and not any(overlaps(c, k) for k in kept)]
+    return kept + new
 
 
 def _same(piece: ContextPiece) -> tuple[str, int, int, str]:

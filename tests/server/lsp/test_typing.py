@@ -55,6 +55,22 @@ async def _open_at_new_line(lsp: Session) -> tuple[str, int]:
     return lsp.open("app/report.py", text), line
 
 
+async def _suggestion_after_return(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> tuple[str, int, str]:
+    """Start the server, type `return ` on a new line (column 4 to 11) and get the model's
+    suggestion there: (uri, line, the suggestion's text)."""
+    await lsp.start(options_for(ollama_server))
+    assert (await lsp.wait_settled())["state"] == "ready"
+    uri, line = await _open_at_new_line(lsp)
+    _type(lsp, uri, 2, line, 4, "return ")
+    first = await lsp.client.text_document_inline_completion_async(inline_params(uri, line, 11))
+    assert isinstance(first, types.InlineCompletionList) and first.items, first
+    shown = first.items[0].insert_text
+    assert isinstance(shown, str) and len(shown) >= 3, shown
+    return uri, line, shown
+
+
 @pytest.mark.parametrize("model", ["deepseek-r1", "qwen2.5-coder:1.5b"])
 async def test_prompts_typed_at_one_place_share_their_beginning(
     lsp: Session, ollama_server: OllamaTestServer, model: str
@@ -87,14 +103,7 @@ async def test_prompts_typed_at_one_place_share_their_beginning(
 async def test_typing_what_the_suggestion_shows_needs_no_model_call(
     lsp: Session, ollama_server: OllamaTestServer
 ) -> None:
-    await lsp.start(options_for(ollama_server))
-    assert (await lsp.wait_settled())["state"] == "ready"
-    uri, line = await _open_at_new_line(lsp)
-    _type(lsp, uri, 2, line, 4, "return ")
-    first = await lsp.client.text_document_inline_completion_async(inline_params(uri, line, 11))
-    assert isinstance(first, types.InlineCompletionList) and first.items, first
-    shown = first.items[0].insert_text
-    assert isinstance(shown, str) and len(shown) >= 3, shown
+    uri, line, shown = await _suggestion_after_return(lsp, ollama_server)
     calls = len(_completions(ollama_server))
 
     version, column = 3, 11
@@ -126,14 +135,7 @@ async def test_accepting_part_of_a_suggestion_shows_the_rest_without_a_model_cal
 ) -> None:
     """A partial accept (VS Code's "accept word") inserts the suggestion's beginning in one
     change: the rest is answered from the suggestion, with no request to the model."""
-    await lsp.start(options_for(ollama_server))
-    assert (await lsp.wait_settled())["state"] == "ready"
-    uri, line = await _open_at_new_line(lsp)
-    _type(lsp, uri, 2, line, 4, "return ")
-    first = await lsp.client.text_document_inline_completion_async(inline_params(uri, line, 11))
-    assert isinstance(first, types.InlineCompletionList) and first.items, first
-    shown = first.items[0].insert_text
-    assert isinstance(shown, str) and len(shown) >= 3, shown
+    uri, line, shown = await _suggestion_after_return(lsp, ollama_server)
     calls = len(_completions(ollama_server))
     word = shown[: max(2, len(shown) // 2)]
     _type(lsp, uri, 3, line, 11, word)  # the accepted part, in one change
