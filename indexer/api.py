@@ -91,6 +91,10 @@ class Index(Protocol):
 
     def file_symbols(self, path: str) -> list[SymbolDef]: ...
 
+    def symbols_in(self, paths: Collection[str]) -> dict[str, list[SymbolDef]]:
+        """The symbols of each of ``paths`` (one read of the table for all of them)."""
+        ...
+
     def chunk_at(self, path: str, line: int) -> Chunk | None:
         """The chunk of ``path`` that contains 1-based ``line`` (None if not indexed)."""
         ...

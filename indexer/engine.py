@@ -852,6 +852,11 @@ class EngineIndex:
         return list(self._symbols_by_path.get(path, ()))
 
     @reads_index
+    def symbols_in(self, paths: Collection[str]) -> dict[str, list[SymbolDef]]:
+        self._load_symbols()
+        return {path: list(self._symbols_by_path.get(path, ())) for path in paths}
+
+    @reads_index
     def paths(self) -> frozenset[str]:
         store = self._ready_store()
         version = store.table("files").version

@@ -244,12 +244,18 @@ def reexported(
     return current
 
 
-def used_members(text: str, module: str) -> list[str]:
-    """``f`` of every ``module.f`` in ``text``, last use first."""
-    seen: dict[str, int] = {}
-    for match in re.finditer(rf"(?<![\w.$]){re.escape(module)}\.([A-Za-z_$][\w$]*)", text):
-        seen[match.group(1)] = match.start()
-    return sorted(seen, key=lambda name: -seen[name])
+_CHAIN = re.compile(r"(?<![\w.$])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
+
+
+def member_uses(text: str) -> dict[str, list[str]]:
+    """For every ``module.f`` in ``text`` (``module`` dotted or not), ``{module: [f, ...]}``,
+    last use first. One pass over the text serves every imported module."""
+    last: dict[str, dict[str, int]] = {}
+    for match in _CHAIN.finditer(text):
+        parts = match.group(0).split(".")
+        for cut in range(1, len(parts)):
+            last.setdefault(".".join(parts[:cut]), {})[parts[cut]] = match.start()
+    return {module: sorted(seen, key=lambda name: -seen[name]) for module, seen in last.items()}
 
 
 def names_in(text: str, names: Collection[str]) -> dict[str, int]:

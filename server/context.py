@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,10 +31,10 @@ from enclave.server.bindings import (
     Binding,
     Repository,
     bindings,
+    member_uses,
     names_in,
     reexported,
     same_package,
-    used_members,
 )
 from enclave.server.model.budget import (
     Dropped,
@@ -304,12 +304,42 @@ class _Pick:
     why: str
 
 
-def _top_level(index: Index, paths: Sequence[str], name: str) -> list[SymbolDef]:
-    return [s for p in paths for s in index.file_symbols(p) if s.qualified_name == name]
+class _Symbols:
+    """The symbols table as one completion reads it. Every index call checks that the table is
+    current (a LanceDB round trip): the definitions of the names near the cursor are asked for
+    in one call, and each file's symbols once."""
+
+    def __init__(self, index: Index, names: Sequence[str]) -> None:
+        self.index = index
+        self._files: dict[str, list[SymbolDef]] = {}
+        self._named: dict[str, list[SymbolDef]] = {}
+        wanted = [n for n in names if "." not in n]
+        for found in index.definitions(wanted, limit=len(wanted) * MAX_DEFINITIONS * 2):
+            self._named.setdefault(found.name, []).append(found)
+            if found.qualified_name != found.name:
+                self._named.setdefault(found.qualified_name, []).append(found)
+
+    def read(self, paths: Collection[str]) -> None:
+        """Read the symbols of ``paths`` (those not read yet) in one index call."""
+        missing = [p for p in paths if p not in self._files]
+        if missing:
+            self._files.update(self.index.symbols_in(missing))
+
+    def of_file(self, path: str) -> list[SymbolDef]:
+        if path not in self._files:
+            self._files[path] = self.index.file_symbols(path)
+        return self._files[path]
+
+    def named(self, name: str) -> list[SymbolDef]:
+        """Definitions whose name or qualified name is ``name`` (one of the names given)."""
+        return self._named.get(name, [])[: MAX_DEFINITIONS * 2]
+
+    def top_level(self, paths: Sequence[str], name: str) -> list[SymbolDef]:
+        return [s for p in paths for s in self.of_file(p) if s.qualified_name == name]
 
 
 def _resolve_near(
-    index: Index,
+    symbols: _Symbols,
     path: str,
     name: str,
     bare: set[str],
@@ -327,9 +357,9 @@ def _resolve_near(
             return []
         if binding is not None and binding.is_module:
             why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
-            return [_Pick(CERTAIN, d, why) for d in _top_level(index, binding.paths, member)]
+            return [_Pick(CERTAIN, d, why) for d in symbols.top_level(binding.paths, member)]
         if head in ("self", "cls", "this"):
-            own = [s for s in index.file_symbols(path) if s.qualified_name.endswith("." + member)]
+            own = [s for s in symbols.of_file(path) if s.qualified_name.endswith("." + member)]
             return [
                 _Pick(3.0, d, f"definition of `{member}` (a method of this file's class)")
                 for d in own
@@ -340,9 +370,9 @@ def _resolve_near(
             return []
         shown = name if binding.original in (name, "default") else f"{binding.original} as {name}"
         why = f"definition of `{shown}` (imported by this file from {binding.module})"
-        found = _top_level(index, binding.paths, binding.original)
+        found = symbols.top_level(binding.paths, binding.original)
         return [_Pick(CERTAIN, d, why) for d in found]
-    found = index.definitions([name], limit=MAX_DEFINITIONS * 2)
+    found = symbols.named(name)
     if name not in bare and len(found) != 1:
         return []  # `.get` of an object of unknown class: any of the repository's `get`s
     picks = []
@@ -379,19 +409,22 @@ def _definition_pieces(
     first = max(0, line - NEAR_BEFORE)
     bare = set(_BARE.findall("\n".join(lines[first : line + NEAR_AFTER + 1])))
     repo = _repository(index.paths())
+    symbols = _Symbols(index, near)
 
     def defined(file: str, name: str) -> bool:
-        return bool(_top_level(index, [file], name))
+        return bool(symbols.top_level([file], name))
 
+    imported = bindings(path, text, language, repo)
+    package = same_package(path, language, repo)
+    symbols.read({path, *package, *(p for b in imported.values() for p in b.paths)})
     bound = {  # each imported name followed through the files that only re-export it
         name: reexported(binding, sources.text, language, repo, defined)
-        for name, binding in bindings(path, text, language, repo).items()
+        for name, binding in imported.items()
     }
-    package = same_package(path, language, repo)
     family = _family(language)
     picks: list[_Pick] = []
     for name in near:
-        for pick in _resolve_near(index, path, name, bare, bound, package):
+        for pick in _resolve_near(symbols, path, name, bare, bound, package):
             definition = pick.definition
             if definition.path == path and window[0] <= definition.start_line <= window[1]:
                 continue  # already visible in the prefix/suffix
@@ -421,7 +454,7 @@ def _definition_pieces(
     certain = [p for p in pieces if p.score >= CERTAIN]
     rest = [p for p in pieces if p.score < CERTAIN]
     shown = {(p.path, p.start_line) for p in pieces}
-    outlines = _outline_pieces(index, sources, path, text, line, bound, package, shown, pieces)
+    outlines = _outline_pieces(symbols, sources, path, text, line, bound, package, shown, pieces)
     return certain + outlines + rest
 
 
@@ -439,7 +472,7 @@ def _signature_lines(lines: Sequence[str], definition: SymbolDef) -> list[str]:
 
 
 def _outline_pieces(
-    index: Index,
+    symbols: _Symbols,
     sources: _Sources,
     path: str,
     text: str,
@@ -454,6 +487,7 @@ def _outline_pieces(
     before = "\n".join(text.splitlines()[:line])
     language = language_of(path)
     used = names_in(before, set(bound))
+    uses = member_uses(before)
     # file -> {def line: (symbol, import)}, and how recently the file's names were used
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
@@ -467,25 +501,25 @@ def _outline_pieces(
 
     for binding in bound.values():
         if binding.is_module:
-            members = used_members(before, binding.name)
+            members = uses.get(binding.name, [])
             # what the file already uses of the module (last used first), then its public names
-            symbols = [
+            exported = [
                 s
                 for p in binding.paths
-                for s in index.file_symbols(p)
+                for s in symbols.of_file(p)
                 if "." not in s.qualified_name and (s.name in members or _public(s.name, language))
             ]
             rank = {name: i for i, name in enumerate(members)}
-            symbols.sort(key=lambda s: (rank.get(s.name, len(rank)), s.path, s.start_line))
-            want(symbols[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
+            exported.sort(key=lambda s: (rank.get(s.name, len(rank)), s.path, s.start_line))
+            want(exported[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
         else:
-            found = _top_level(index, binding.paths, binding.original)
+            found = symbols.top_level(binding.paths, binding.original)
             want(found, binding.module, used.get(binding.name, -1))
     if package:  # Go: the package's other files, the names this file uses first
-        symbols = [s for p in package for s in index.file_symbols(p) if "." not in s.qualified_name]
-        seen = names_in(before, {s.name for s in symbols})
-        symbols.sort(key=lambda s: (-seen.get(s.name, -1), s.path, s.start_line))
-        want(symbols[:MODULE_SIGNATURES], "this package", seen)
+        own = [s for p in package for s in symbols.of_file(p) if "." not in s.qualified_name]
+        seen = names_in(before, {s.name for s in own})
+        own.sort(key=lambda s: (-seen.get(s.name, -1), s.path, s.start_line))
+        want(own[:MODULE_SIGNATURES], "this package", seen)
     pieces: list[ContextPiece] = []
     for file in sorted(wanted, key=lambda f: -recency[f]):  # stable: ties keep their order
         by_line = wanted[file]

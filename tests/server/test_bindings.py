@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enclave.server.bindings import Binding, Repository, bindings, reexported, used_members
+from enclave.server.bindings import Binding, Repository, bindings, member_uses, reexported
 
 FILES = [
     "server/context.py",
@@ -60,4 +60,5 @@ def test_typescript_index_files_and_go_packages() -> None:
 
 def test_module_members_are_listed_last_use_first() -> None:
     text = "a = m.first()\nb = mm.other()\nc = m.second(m.first)\n"
-    assert used_members(text, "m") == ["first", "second"]
+    assert member_uses(text)["m"] == ["first", "second"]
+    assert member_uses("x = urllib.parse.quote(v)\n")["urllib.parse"] == ["quote"]
