@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from enclave.policy import Policy, load_policy
+
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 
@@ -28,6 +30,8 @@ class IndexConfig:
     db: str = ""  # path or URI of the LanceDB store; "" = <repo>/.enclave
     max_file_bytes: int = 1024 * 1024
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
+    # gitignore-style patterns from the administrator's policy (never set by a user or a repo)
+    never_index: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,19 @@ class TrustConfig:
     # Hosts (names, IP addresses or CIDR ranges) a prompt may be sent to besides this machine.
     # Loopback is always allowed; anything else must be listed here.
     allowed_hosts: tuple[str, ...] = ()
+    # Replace email addresses and phone numbers (in prompts and in the index) as well as secrets.
+    redact_pii: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """The audit log of model requests (enclave.audit): one JSON line per request."""
+
+    enabled: bool = True
+    path: str = ""  # "" = <repository>/.enclave/audit.jsonl; relative paths are under the repo
+    include_prompts: bool = False  # the full prompt text in each record (off: its sha256 only)
+    max_bytes: int = 10 * 1024 * 1024  # rotate past this size
+    keep: int = 5  # rotated files kept (audit.jsonl.1 ... .N)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +115,15 @@ class Config:
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    # Not settings: the administrator's policy in force, the repository the configuration was
+    # loaded for ("" when none), and where each setting's value came from (dotted key -> layer).
+    policy: Policy = field(default_factory=Policy)
+    root: str = field(default="", compare=False)
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def origin(self, key: str) -> str:
+        return dict(self.origins).get(key, "default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +143,7 @@ _SECTIONS: dict[str, type] = {
     "completion": CompletionConfig,
     "chat": ChatConfig,
     "trust": TrustConfig,
+    "audit": AuditConfig,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -141,6 +168,7 @@ _POSITIVE = {
     "chat.num_ctx",
     "chat.max_tokens",
     "chat.context_tokens",
+    "audit.max_bytes",
 }
 
 
@@ -151,6 +179,11 @@ REPOSITORY_FILE = ".enclave.toml"
 _USER_ONLY = {
     "trust.allowed_hosts": "a repository cannot allow hosts for itself: set it in the user "
     "configuration, the environment or the editor's settings",
+}
+# Keys only the administrator's policy sets (enclave.policy): ignored anywhere else.
+_POLICY_ONLY = {
+    "index.never_index": "only the administrator's policy sets it (never_index); use "
+    "index.exclude for your own patterns",
 }
 
 
@@ -235,9 +268,14 @@ def normalize_host(host: str) -> str:
 
 
 def _apply(
-    config: Config, data: Mapping[str, Any], source: str, problems: list[ConfigProblem]
+    config: Config,
+    data: Mapping[str, Any],
+    source: str,
+    problems: list[ConfigProblem],
+    origins: dict[str, str] | None = None,
 ) -> Config:
-    """Layer a nested mapping ({section: {key: value}}) on top of ``config``."""
+    """Layer a nested mapping ({section: {key: value}}) on top of ``config``; ``origins``
+    records the layer each applied value came from."""
     sections = {}
     for raw_section, values in data.items():
         section = _snake(raw_section)
@@ -261,8 +299,13 @@ def _apply(
             if dotted in _USER_ONLY and source == REPOSITORY_FILE:
                 problems.append(ConfigProblem(dotted, source, _USER_ONLY[dotted]))
                 continue
+            if dotted in _POLICY_ONLY:
+                problems.append(ConfigProblem(dotted, source, _POLICY_ONLY[dotted]))
+                continue
             try:
                 changes[key] = _coerce(dotted, value, getattr(_SECTIONS[section](), key))
+                if origins is not None:
+                    origins[dotted] = source
             except ValueError as exc:
                 problems.append(ConfigProblem(dotted, source, str(exc)))
         sections[section] = replace(current, **changes)
@@ -322,20 +365,95 @@ def load_config(
     """Build the configuration from every layer; returns it with the problems found."""
     env = os.environ if env is None else env
     problems: list[ConfigProblem] = []
+    origins: dict[str, str] = {}
     config = Config()
     user = user_config_path(env)
-    config = _apply(config, _read_toml(user, problems), str(user), problems)
+    config = _apply(config, _read_toml(user, problems), str(user), problems, origins)
     if root is not None:
         repo_file = root / REPOSITORY_FILE
-        config = _apply(config, _read_toml(repo_file, problems), REPOSITORY_FILE, problems)
+        config = _apply(config, _read_toml(repo_file, problems), REPOSITORY_FILE, problems, origins)
     for section, values in _env_layer(env).items():
         source = (
             "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"
         )
-        config = _apply(config, {section: values}, source, problems)
+        config = _apply(config, {section: values}, source, problems, origins)
     if overrides:
-        config = _apply(config, overrides, override_source, problems)
-    return config, problems
+        config = _apply(config, overrides, override_source, problems, origins)
+    # A broken policy is not a problem to skip: it is carried in config.policy and refuses
+    # every model request and index update (enclave.policy).
+    config = apply_policy(config, load_policy(env), origins)
+    return replace(
+        config, root=str(root) if root is not None else "", origins=tuple(sorted(origins.items()))
+    ), problems
+
+
+def _union(mine: tuple[str, ...], theirs: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*mine, *theirs)))
+
+
+def apply_policy(config: Config, policy: Policy, origins: dict[str, str]) -> Config:
+    """Tighten ``config`` with the administrator's ``policy``; never loosens anything.
+
+    ``never_*``: the union; ``allowed_hosts``: the policy's list, intersected with the user's
+    when the user lists some; ``redact_pii`` / ``require_audit``: on when the policy says so.
+    ``origins`` says, for each governed key, which layers the value came from.
+    """
+    if not policy.path:
+        return replace(config, policy=policy)
+    source = policy.source
+    trust, index, audit = config.trust, config.index, config.audit
+
+    def both(key: str) -> str:
+        return f"{origins[key]} + {source}" if key in origins else source
+
+    if policy.never_send:
+        origins["trust.never_send"] = both("trust.never_send")
+        trust = replace(trust, never_send=_union(trust.never_send, policy.never_send))
+    if policy.allowed_hosts is not None:
+        hosts = policy.allowed_hosts
+        if trust.allowed_hosts:
+            wanted = {h.strip().lower() for h in trust.allowed_hosts}
+            hosts = tuple(h for h in hosts if h.strip().lower() in wanted)
+            origins["trust.allowed_hosts"] = f"{origins['trust.allowed_hosts']} within {source}"
+        else:
+            origins["trust.allowed_hosts"] = source
+        trust = replace(trust, allowed_hosts=hosts)
+    if policy.redact_pii:
+        origins["trust.redact_pii"] = source
+        trust = replace(trust, redact_pii=True)
+    if policy.never_index:
+        origins["index.never_index"] = source
+        index = replace(index, never_index=policy.never_index)
+    if policy.require_audit:
+        origins["audit.enabled"] = source
+        audit = replace(audit, enabled=True)
+    if policy.allowed_models is not None:
+        origins["policy.allowed_models"] = source
+    return replace(config, trust=trust, index=index, audit=audit, policy=policy)
+
+
+def policy_rules(config: Config) -> list[dict[str, Any]]:
+    """The effective value of each rule the policy governs and where it came from (for
+    `enclave status`)."""
+    policy = config.policy
+    models: list[str] | None = (
+        list(policy.allowed_models) if policy.allowed_models is not None else None
+    )
+    rules: list[tuple[str, Any]] = [
+        ("allowed_models", models),
+        ("never_index", list(config.index.never_index)),
+        ("index.exclude", list(config.index.exclude)),
+        ("trust.never_send", list(config.trust.never_send)),
+        ("trust.allowed_hosts", list(config.trust.allowed_hosts)),
+        ("trust.redact_pii", config.trust.redact_pii),
+        ("audit.enabled", config.audit.enabled),
+        ("audit.include_prompts", config.audit.include_prompts),
+    ]
+    key_of = {"allowed_models": "policy.allowed_models", "never_index": "index.never_index"}
+    return [
+        {"key": key, "value": value, "source": config.origin(key_of.get(key, key))}
+        for key, value in rules
+    ]
 
 
 def to_wire(config: Config) -> dict[str, dict[str, Any]]:

@@ -103,10 +103,11 @@ class _Sorter:
         self.language_for_path = language_for_path
         self.enclaveignore = IgnoreRules(_read_lines(root / ".enclaveignore"), "", ".enclaveignore")
         self.settings = IgnoreRules(cfg.exclude, "", "index.exclude setting")
+        self.policy = IgnoreRules(cfg.never_index, "", "never_index (administrator's policy)")
         self.candidates: list[Candidate] = []
         self.notes = [
             f"invalid pattern {pattern!r} in {rules.source} left out"
-            for rules in (self.enclaveignore, self.settings)
+            for rules in (self.enclaveignore, self.settings, self.policy)
             for pattern in rules.invalid
         ]
         self.skipped: list[Skipped] = []
@@ -128,7 +129,7 @@ class _Sorter:
         if name in VENDORED_DIRS or (name in VIRTUALENV_DIRS and self.is_virtualenv(path + "/")):
             self.vendored[path + "/"] = self.vendored.get(path + "/", 0)
             return True
-        for rules in (self.enclaveignore, self.settings):
+        for rules in (self.policy, self.enclaveignore, self.settings):
             if rules.decide(path, is_dir=True):
                 self.skipped.append(Skipped(path + "/", "excluded", rules.source))
                 return True
@@ -149,7 +150,7 @@ class _Sorter:
         if why is not None:
             self.skipped.append(Skipped(path, "excluded", why))
             return True
-        for rules in (self.enclaveignore, self.settings):
+        for rules in (self.policy, self.enclaveignore, self.settings):
             if rules.decide(path):
                 self.skipped.append(Skipped(path, "excluded", rules.source))
                 return True

@@ -331,6 +331,11 @@ def _allowed(config: Config) -> None:
         check_host(config.ollama.host, config.trust.allowed_hosts, what="the embedding server")
     except HostNotAllowed as exc:
         raise EmbeddingUnavailable(exc.message, exc.fix) from None
+    why = config.policy.why_not_model(config.embedding.model)
+    if why is not None:  # the administrator's allowed_models covers embedding models too
+        raise EmbeddingUnavailable(
+            why, "set embedding.model to an allowed model, or ask your administrator"
+        )
 
 
 def make_embedder(config: Config, *, query: bool = False) -> Embedder:

@@ -70,6 +70,7 @@ VECTORS_MISSING = "vectors_missing"  # meta: chunks still to embed (set while em
 POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
 COMPACT_FRAGMENTS = 64
 DISCOVERY_SKIPPED = "discovery_skipped"  # meta: files left out before reading (see status)
+REDACT_PII = "redact_pii"  # meta: "true" when personal data was redacted (a change re-indexes)
 EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
 
@@ -263,6 +264,9 @@ class EngineIndex:
         summary = IndexSummary(root=str(self.root), db=self.db_uri, full=full)
         report = progress or (lambda done, total, message: None)
         stop = cancelled or (lambda: False)
+        broken = self.config.policy.broken()
+        if broken is not None:  # fail closed: its never_index rules are unknown
+            raise IndexProblem(broken, "ask your administrator to fix the policy file")
         self._writable_store()  # the location is checked (and made) before the lock file in it
         with self._lock, WriteLock(lock_path_for(self.db_uri)):
             store = self._writable_store()
@@ -386,6 +390,11 @@ class EngineIndex:
             elif meta.get("partial") == "true" and not full:
                 summary.notes.append("the last update was cancelled: finishing it")
                 self._completing = True
+            if meta.get(REDACT_PII, "") != self._pii_meta() and not rebuild:
+                summary.notes.append(
+                    "redaction of personal data (trust.redact_pii) changed: re-indexing every file"
+                )
+                rebuild = True
         if rebuild:
             summary.full = True
             meta = {
@@ -428,9 +437,10 @@ class EngineIndex:
         if current:
             batches.append(current)
         workers = min(os.cpu_count() or 1, 4)
+        pii = self.config.trust.redact_pii
         if len(changed) < POOL_THRESHOLD or workers < 2:
             for batch in batches:
-                yield [process_file(self.root, c) for c in batch]
+                yield [process_file(self.root, c, pii) for c in batch]
             return
         # Small tasks keep both cores busy; results come back in batch order.
         # spawn: workers are our direct children (they die with us: see worker_init) and no
@@ -444,7 +454,7 @@ class EngineIndex:
             for batch in batches:
                 step = max(1, len(batch) // (workers * 4))
                 parts = [batch[i : i + step] for i in range(0, len(batch), step)]
-                futures = [pool.submit(process_many, str(self.root), part) for part in parts]
+                futures = [pool.submit(process_many, str(self.root), part, pii) for part in parts]
                 yield [rows for future in futures for rows in future.result()]
 
     def _write(self, store: Store, batch: list[FileRows], summary: IndexSummary) -> None:
@@ -521,6 +531,9 @@ class EngineIndex:
                 summary.cancelled = True
                 return
 
+    def _pii_meta(self) -> str:
+        return "true" if self.config.trust.redact_pii else ""
+
     def _embedding_meta(self, embedder: Embedder | None) -> dict[str, str]:
         """Which provider (and model, and vector size) the stored vectors come from."""
         meta = {"embedding_provider": self.config.embedding.provider}
@@ -545,6 +558,7 @@ class EngineIndex:
             "last_commit": discovery.head_commit or "",
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             DISCOVERY_SKIPPED: str(len(discovery.skipped)),
+            REDACT_PII: self._pii_meta(),
             **self._embedding_meta(embedder),
         }
         if embedder is None and meta_before.get("embedding_model"):

@@ -38,18 +38,19 @@ def _file_row(
     }
 
 
-def process_file(root: Path, candidate: Candidate) -> FileRows:
-    """Everything the store needs for ``candidate``; never raises (errors become a row state)."""
+def process_file(root: Path, candidate: Candidate, pii: bool = False) -> FileRows:
+    """Everything the store needs for ``candidate``; never raises (errors become a row state).
+    ``pii``: emails and phone numbers are redacted too (``trust.redact_pii``)."""
     from enclave.indexer.chunker import analyze
     from enclave.indexer.discover import read_source
-    from enclave.indexer.redact import redact
+    from enclave.indexer.redact import redact_all
 
     try:
         source = read_source(root, candidate)
         if isinstance(source, Skipped):
             row = _file_row(candidate, f"skipped:{source.reason}", source.detail, 0, [])
             return FileRows(candidate.path, row)
-        redaction = redact(source.text, candidate.path)
+        redaction = redact_all(source.text, candidate.path, pii=pii)
         analysis = analyze(candidate.path, redaction.text, candidate.language)
     except Exception as exc:  # one bad file must never stop the index
         log.warning("cannot index %s: %s", candidate.path, exc, exc_info=True)
@@ -62,7 +63,7 @@ def process_file(root: Path, candidate: Candidate) -> FileRows:
     if analysis.parse_errors:
         notes.append(f"{analysis.parse_errors} syntax error(s): chunked around them")
     if redaction.findings:
-        notes.append(f"{len(redaction.findings)} secret(s) redacted")
+        notes.append(f"{len(redaction.findings)} secret(s) or personal data redacted")
     chunks = [
         {
             "id": f"{c.path}:{c.start_line}-{c.end_line}",
@@ -121,7 +122,7 @@ def worker_init(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def process_many(root: str, candidates: list[Candidate]) -> list[FileRows]:
+def process_many(root: str, candidates: list[Candidate], pii: bool = False) -> list[FileRows]:
     """Worker entry point: a slice of files per task keeps inter-process traffic low."""
     base = Path(root)
-    return [process_file(base, c) for c in candidates]
+    return [process_file(base, c, pii) for c in candidates]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from detect_secrets.filters import heuristic
@@ -48,7 +48,7 @@ from detect_secrets.plugins import (
 from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
 from detect_secrets.util.filetype import determine_file_type
 
-__all__ = ["Finding", "Redaction", "redact"]
+__all__ = ["Finding", "Redaction", "redact", "redact_all", "redact_pii"]
 
 
 @dataclass(frozen=True)
@@ -431,3 +431,46 @@ def redact(text: str, path: str = "") -> Redaction:
     if not findings:
         return Redaction(text, [])
     return Redaction("\n".join(lines), findings)
+
+
+# Personal data (``trust.redact_pii``, or the administrator's policy ``redact_pii``): email
+# addresses and phone numbers. Phone numbers need separators or a leading +, so plain integers,
+# dates (2024-01-15) and version numbers are left alone.
+_EMAIL = re.compile(
+    r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    r"(?![\w-])"
+)
+_PHONE = re.compile(
+    r"(?<![\w.+-])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,5}){1,4}"  # +49 89 1234 5678
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567
+    r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
+    r")(?![\w-])"
+)
+
+
+def redact_pii(text: str) -> Redaction:
+    """Replace email addresses and phone numbers by ``<redacted:email>`` / ``<redacted:phone>``,
+    keeping every line in place (the replacements hold no newline)."""
+    findings: list[Finding] = []
+
+    def replacer(kind: str) -> Callable[[re.Match[str]], str]:
+        def replace(match: re.Match[str]) -> str:
+            findings.append(Finding(text.count("\n", 0, match.start()) + 1, kind))
+            return f"<redacted:{kind}>"
+
+        return replace
+
+    if "@" in text:
+        text = _EMAIL.sub(replacer("email"), text)
+    text = _PHONE.sub(replacer("phone"), text)
+    return Redaction(text, findings)
+
+
+def redact_all(text: str, path: str = "", *, pii: bool = False) -> Redaction:
+    """Secrets (always) and, when ``pii``, personal data: what the index and prompts get."""
+    done = redact(text, path)
+    if not pii:
+        return done
+    personal = redact_pii(done.text)
+    return Redaction(personal.text, done.findings + personal.findings)

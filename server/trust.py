@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from enclave.config import Config
 from enclave.errors import EnclaveError
 from enclave.indexer.excludes import IgnoreRules, is_secret_filename
-from enclave.indexer.redact import redact
+from enclave.indexer.redact import redact_all
 from enclave.server.types import ContextPiece
 
 # Pseudo file systems whose "files" are the machine's state, never code.
@@ -78,6 +78,7 @@ class Boundary:
         self.max_bytes = config.index.max_file_bytes
         self.roots = [Path(root).resolve() for root in roots]
         self._never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
+        self.pii = config.trust.redact_pii  # emails and phone numbers too (policy redact_pii)
 
     # -- rules ---------------------------------------------------------------------------------
     def why_not_sent(self, path: str) -> str | None:
@@ -115,7 +116,7 @@ class Boundary:
                     f"{self.max_bytes:,} cap (index.max_file_bytes)",
                     "select less text, or raise index.max_file_bytes",
                 )
-            cleaned = redact(text, material.path or "")
+            cleaned = redact_all(text, material.path or "", pii=self.pii)
             redactions += len(cleaned.findings)
             texts.append(cleaned.text)
         pieces: list[ContextPiece] = []
@@ -127,7 +128,7 @@ class Boundary:
             if why is not None:
                 dropped.append((piece, why))
                 continue
-            cleaned = redact(piece.text, piece.path)
+            cleaned = redact_all(piece.text, piece.path, pii=self.pii)
             redactions += len(cleaned.findings)
             pieces.append(_with_text(piece, cleaned.text))
         return Admitted(material.path, tuple(texts), tuple(pieces), tuple(dropped), redactions)

@@ -15,7 +15,7 @@ from typing import Any
 
 from enclave.config import Config, load_config
 from enclave.errors import EnclaveError
-from enclave.hosts import remote_note
+from enclave.hosts import HostNotAllowed, check_host, remote_note
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -99,8 +99,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return value
 
 
-def load(root: Path | None, args: argparse.Namespace) -> Config:
-    """The configuration for ``root`` with the command's flags on top; problems go to stderr."""
+def load(root: Path | None, args: argparse.Namespace, *, broken_policy_ok: bool = False) -> Config:
+    """The configuration for ``root`` with the command's flags on top; problems go to stderr.
+
+    A broken administrator's policy fails the command (fail closed) unless ``broken_policy_ok``
+    (commands that only show things, such as `enclave status`)."""
     overrides: dict[str, Any] = _settings(args)
     if getattr(args, "db", None):
         overrides.setdefault("index", {})
@@ -109,6 +112,9 @@ def load(root: Path | None, args: argparse.Namespace) -> Config:
     config, problems = load_config(root, overrides)
     for problem in problems:
         print(f"enclave: {problem}", file=sys.stderr)
+    broken = config.policy.broken()
+    if broken is not None and not broken_policy_ok:
+        raise CliError(broken, "ask your administrator to fix the policy file")
     return config
 
 
@@ -116,6 +122,10 @@ def note_remote_host(config: Config, *, embedding: bool = False) -> None:
     """Say on stderr when what this command sends goes to another machine (allowed or not)."""
     if embedding and config.embedding.provider != "ollama":
         return
+    try:
+        check_host(config.ollama.host, config.trust.allowed_hosts)
+    except HostNotAllowed:
+        return  # not allowed: the command refuses it with its own message
     note = remote_note(config.ollama.host)
     if note:
         print(f"enclave: note: {note}", file=sys.stderr)

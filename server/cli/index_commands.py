@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from enclave.config import Config, policy_rules
 from enclave.server.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -103,18 +104,49 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policy_json(config: Config) -> dict[str, Any]:
+    policy = config.policy
+    return {
+        "file": policy.path or None,
+        "error": policy.error or None,
+        "rules": policy_rules(config),
+    }
+
+
+def _print_policy(config: Config) -> None:
+    policy = config.policy
+    if not policy.path:
+        print("policy:    none (no administrator's policy file)")
+    elif policy.error:
+        print(f"policy:    BROKEN: {policy.broken()}")
+    else:
+        print(f"policy:    {policy.path}")
+    for rule in policy_rules(config):
+        value = rule["value"]
+        if value is None:
+            shown = "any"
+        elif isinstance(value, list):
+            shown = ", ".join(value) or "-"
+        else:
+            shown = "on" if value else "off"
+        print(f"  {rule['key']:<22} {shown}   ({rule['source']})")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from enclave.indexer.api import open_index
 
     root = root_of(args)
-    status = open_index(root, load(root, args)).status()
+    config = load(root, args, broken_policy_ok=True)
+    status = open_index(root, config).status()
+    policy_failed = bool(config.policy.error)
     if args.json:
-        emit_json(status)
-        return EXIT_FAIL if status.exists and not status.healthy else EXIT_OK
+        emit_json({**dataclasses.asdict(status), "policy": _policy_json(config)})
+        return EXIT_FAIL if (status.exists and not status.healthy) or policy_failed else EXIT_OK
     if not status.exists:
         print(
             f"no index for {status.root} (expected at {status.db}): run `enclave index {status.root}`"
         )
+        _print_policy(config)
         return EXIT_FAIL
     semantic = "on" if status.semantic else f"off: {status.semantic_reason}"
     if status.semantic and status.vectors_missing:
@@ -132,7 +164,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"commit:    {status.commit or '-'}   indexed at {status.indexed_at}")
     print(f"embedding: {status.embedding_model or '-'} ({status.embedding_dim} dims)")
     print(f"semantic:  {semantic}")
-    return EXIT_OK if status.healthy else EXIT_FAIL
+    _print_policy(config)
+    return EXIT_OK if status.healthy and not policy_failed else EXIT_FAIL
 
 
 def cmd_context(args: argparse.Namespace) -> int:

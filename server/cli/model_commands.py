@@ -139,6 +139,11 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
 
 def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:
     """Open the index (if any), run ``job(index, client)``, print the answer; the exit code."""
+    from enclave.server.model.client import not_allowed
+
+    refusal = not_allowed(config, config.ollama.chat_model)
+    if refusal is not None:  # before anything is opened or gathered
+        return _fail(refusal.message, refusal.fix)
     note_remote_host(config)
     index = _open_index(root, config, args.quiet)
     try:

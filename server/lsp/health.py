@@ -57,6 +57,8 @@ class ModelHealth:
             self.services.show_message(f"Enclave: {note}", types.MessageType.Warning)
         problem: ModelError | None = None
         try:
+            for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):
+                model.check_model(name)  # the administrator's allowed_models, before any request
             await model.version()
             for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):
                 await model.model_info(name)

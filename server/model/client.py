@@ -44,6 +44,7 @@ from enclave.server.model.errors import (
     ModelBusy,
     ModelError,
     ModelLoadTimeout,
+    ModelNotAllowed,
     ModelNotFound,
     ModelTimeout,
     OllamaUnavailable,
@@ -98,6 +99,20 @@ class ChatDelta:
     content: str = ""
 
 
+def not_allowed(config: Config, model: str) -> ModelNotAllowed | None:
+    """The refusal of ``model`` by the administrator's policy (None when it is allowed)."""
+    why = config.policy.why_not_model(model)
+    if why is None:
+        return None
+    fix = (
+        "ask your administrator to fix the policy file"
+        if config.policy.error
+        else "choose an allowed model (ollama.chat_model / ollama.completion_model), or ask your "
+        "administrator to allow this one"
+    )
+    return ModelNotAllowed(why, fix)
+
+
 def same_model(a: str, b: str) -> bool:
     def full(name: str) -> str:
         return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
@@ -134,6 +149,13 @@ class ModelClient:
         """Refuse to talk to a host the configuration does not allow (before any request)."""
         if self._host_problem is not None:
             raise self._host_problem
+
+    def check_model(self, model: str) -> None:
+        """Refuse ``model`` when the administrator's policy does not allow it (before any
+        request)."""
+        refusal = not_allowed(self.config, model)
+        if refusal is not None:
+            raise refusal
 
     def admit(self, material: Material) -> Admitted:
         """The trust boundary (``enclave.server.trust``) that every prompt passes before it is sent."""
@@ -298,6 +320,7 @@ class ModelClient:
         self._check_host()
         o = self.config.ollama
         for model in dict.fromkeys(models or [o.chat_model, o.effective_completion_model]):
+            self.check_model(model)
             try:
                 async with asyncio.timeout(o.first_token_timeout):
                     await self._ollama.generate(
@@ -435,9 +458,10 @@ class ModelClient:
         still overflow ``num_ctx`` is refused, never sent to be cut.
         """
         self._check_host()
-        sealed = self.admit(Material(path, (prefix, suffix), tuple(context)))
         cc = self.config.completion
         model = self.config.ollama.effective_completion_model
+        self.check_model(model)
+        sealed = self.admit(Material(path, (prefix, suffix), tuple(context)))
         info = await self.model_info(model)
         fim = "insert" in info.capabilities
         est = self.estimator(model)
@@ -512,12 +536,13 @@ class ModelClient:
         self, messages: list[dict[str, str]], think: bool | None
     ) -> AsyncIterator[ChatDelta]:
         self._check_host()
+        chat = self.config.chat
+        model = self.config.ollama.chat_model
+        self.check_model(model)
         # The rendered messages pass the boundary too (redaction, size); the pieces in them
         # passed it as Material in enclave.server.answer, which knows their files.
         contents = self.admit(Material(None, tuple(m.get("content", "") for m in messages))).texts
         messages = [{**m, "content": c} for m, c in zip(messages, contents, strict=True)]
-        chat = self.config.chat
-        model = self.config.ollama.chat_model
         info = await self.model_info(model)
         want = chat.think if think is None else think
         think_flag = want if "thinking" in info.capabilities else None

@@ -63,3 +63,10 @@ class MalformedResponse(ModelError):
     """The server answered, but not with Ollama's JSON (a proxy page, a broken line mid-stream)."""
 
     kind = "malformed-response"
+
+
+class ModelNotAllowed(ModelError):
+    """The administrator's policy (``allowed_models``) does not allow the model, or the policy
+    file is broken and allows nothing."""
+
+    kind = "model-not-allowed"
