@@ -84,6 +84,9 @@ class OllamaEmbedder:
         }
         self._keep_alive = config.ollama.keep_alive
         self._dim = 0
+        from enclave.audit import AuditLog
+
+        self._audit = AuditLog(config)  # every request's record (purpose "embedding")
 
     @property
     def model_id(self) -> str:
@@ -104,12 +107,15 @@ class OllamaEmbedder:
 
         if not texts:
             return []
-        try:
-            response = self._clients[query].embed(
-                model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
-            )
-        except Exception as exc:
-            raise self._unavailable(exc, query=query, batch=len(texts)) from None
+        purpose = "query-embedding" if query else "embedding"
+        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
+            try:
+                response = self._clients[query].embed(
+                    model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
+                )
+            except Exception as exc:
+                raise self._unavailable(exc, query=query, batch=len(texts)) from None
+            audited.prompt_tokens = response.prompt_eval_count or 0
         embeddings = response.embeddings
         sizes = {len(v) for v in embeddings}
         if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:

@@ -113,10 +113,13 @@ async def _stream(
     client: ModelClient,
     messages: list[dict[str, str]],
     on_event: Callable[[AnswerEvent], None] | None,
+    purpose: str,
+    sent: Sequence[ContextPiece],
 ) -> tuple[str, str]:
     markdown: list[str] = []
     thinking: list[str] = []
-    stream = client.chat(messages)
+    sources = [(p.path, p.start_line, p.end_line) for p in sent]  # for the audit log
+    stream = client.chat(messages, purpose=purpose, sources=sources)
     try:
         async for delta in stream:
             thinking.append(delta.thinking)
@@ -172,7 +175,7 @@ async def ask(
     used = _fit(client, pieces, client.config.chat.context_tokens)
     sealed = _admit(client, Material(path, (question,), tuple(used)), notes)
     messages = prompts.ask_messages(sealed.texts[0], sealed.pieces)
-    markdown, thinking = await _stream(client, messages, on_event)
+    markdown, thinking = await _stream(client, messages, on_event, "ask", sealed.pieces)
     citations = _citations(markdown, sealed.pieces)
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
 
@@ -244,7 +247,8 @@ async def explain(
     used = _fit(client, pieces, max(budget, 0))
     sealed = _admit(client, Material(path, (selection,), tuple(used)), notes)
     messages = prompts.explain_messages(path, start_line, end_line, sealed.texts[0], sealed.pieces)
-    markdown, thinking = await _stream(client, messages, on_event)
+    sent = [selected, *sealed.pieces]
+    markdown, thinking = await _stream(client, messages, on_event, "explain", sent)
     citations = [Citation(path, start_line, end_line)]
     citations += _citations(markdown, sealed.pieces) if sealed.pieces else []
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)

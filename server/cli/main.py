@@ -1,4 +1,4 @@
-"""The `enclave` command line: index, search, status, context, doctor, ask, explain, lsp.
+"""The `enclave` command line: index, search, status, context, doctor, ask, explain, audit, lsp.
 
 Human output goes to stdout (results) and stderr (progress, notes, problems); `--json` prints one
 JSON document on stdout for machines. Failures exit non-zero with a one-line reason on stderr.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from enclave import package_version
 from enclave.errors import EnclaveError
-from enclave.server.cli import index_commands, model_commands
+from enclave.server.cli import company_commands, index_commands, model_commands
 from enclave.server.cli.common import EXIT_FAIL, EXIT_USAGE, CliError
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     index_commands.register(sub)
     model_commands.register(sub)
+    company_commands.register(sub)
     p = sub.add_parser("lsp", help="run the language server on stdio (editors start this)")
     # LSP clients name the transport they chose (vscode-languageclient appends --stdio).
     p.add_argument(

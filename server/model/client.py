@@ -32,6 +32,7 @@ from typing import Any, NoReturn
 import httpx
 import ollama
 
+from enclave.audit import AuditLog, Source
 from enclave.config import Config
 from enclave.errors import one_line
 from enclave.hosts import HostNotAllowed, check_host, display_url
@@ -140,6 +141,7 @@ class ModelClient:
             self._host_problem = HostRefused(exc.message, exc.fix)
         timeout = httpx.Timeout(None, connect=o.connect_timeout)
         self._ollama = ollama.AsyncClient(host=o.host, timeout=timeout)
+        self.audit = AuditLog(config)  # one JSON line per request (enclave.audit)
         self._info: dict[str, ModelInfo] = {}
         self._estimators: dict[str, TokenEstimator] = {}
         self.last_truncated = False
@@ -510,16 +512,24 @@ class ModelClient:
 
         raw: list[str] = []
         prompt_tokens = 0
-        async with contextlib.aclosing(self._parts(model, start)) as parts:
-            async for part in parts:
-                chunk = part.response or ""
-                raw.append(chunk)
-                if part.done:
-                    prompt_tokens = part.prompt_eval_count or 0
-                elif "\n" in chunk and is_settled(
-                    "".join(raw), prefix=head, suffix=tail, multiline=multiline
-                ):
-                    break  # leaving the block closes the stream: the model stops generating
+        line = head.count("\n") + 1
+        sources: list[Source] = [(path, line, line), *_sources(pieces)]
+        with self.audit.request(
+            "completion", model, f"{system}\n{prompt}\n{send_suffix}", sources
+        ) as audited:
+            async with contextlib.aclosing(self._parts(model, start)) as parts:
+                async for part in parts:
+                    chunk = part.response or ""
+                    raw.append(chunk)
+                    if part.done:
+                        prompt_tokens = part.prompt_eval_count or 0
+                        audited.prompt_tokens = prompt_tokens
+                        audited.output_tokens = part.eval_count or 0
+                    elif "\n" in chunk and is_settled(
+                        "".join(raw), prefix=head, suffix=tail, multiline=multiline
+                    ):
+                        break  # leaving the block closes the stream: the model stops generating
+            audited.output_tokens = audited.output_tokens or len(raw)
         chars = len(prompt) + len(send_suffix) + len(system)
         truncated = self._note_usage(model, chars, prompt_tokens, cc.num_ctx - num_predict)
         text = extract_completion("".join(raw), prefix=head, suffix=tail, multiline=multiline)
@@ -527,13 +537,23 @@ class ModelClient:
 
     # -- chat -----------------------------------------------------------------------------------
     def chat(
-        self, messages: list[dict[str, str]], *, think: bool | None = None
+        self,
+        messages: list[dict[str, str]],
+        *,
+        think: bool | None = None,
+        purpose: str = "chat",
+        sources: Sequence[Source] = (),
     ) -> AsyncIterator[ChatDelta]:
-        """Stream an answer; thinking comes apart from content. Close it to stop the model."""
-        return self._chat(messages, think)
+        """Stream an answer; thinking comes apart from content. Close it to stop the model.
+        ``purpose`` and ``sources`` (the files and lines in the messages) go to the audit log."""
+        return self._chat(messages, think, purpose, sources)
 
     async def _chat(
-        self, messages: list[dict[str, str]], think: bool | None
+        self,
+        messages: list[dict[str, str]],
+        think: bool | None,
+        purpose: str,
+        sources: Sequence[Source],
     ) -> AsyncIterator[ChatDelta]:
         self._check_host()
         chat = self.config.chat
@@ -572,22 +592,30 @@ class ModelClient:
             )
 
         splitter = ThinkSplitter()
-        async with contextlib.aclosing(self._parts(model, start)) as parts:
-            async for part in parts:
-                message = part.message
-                tagged, content = splitter.feed(message.content or "")
-                thinking = (message.thinking or "") + tagged
-                if thinking or content:
-                    yield ChatDelta(thinking, content)
-                if part.done:
-                    chars = sum(len(m.get("content", "")) for m in messages)
-                    self._note_usage(model, chars, part.prompt_eval_count, limit)
+        prompt = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
+        with self.audit.request(purpose, model, prompt, sources) as audited:
+            async with contextlib.aclosing(self._parts(model, start)) as parts:
+                async for part in parts:
+                    message = part.message
+                    tagged, content = splitter.feed(message.content or "")
+                    thinking = (message.thinking or "") + tagged
+                    if thinking or content:
+                        yield ChatDelta(thinking, content)
+                    if part.done:
+                        chars = sum(len(m.get("content", "")) for m in messages)
+                        self._note_usage(model, chars, part.prompt_eval_count, limit)
+                        audited.prompt_tokens = part.prompt_eval_count or 0
+                        audited.output_tokens = part.eval_count or 0
         thinking, content = splitter.flush()
         if thinking or content:
             yield ChatDelta(thinking, content)
 
     async def aclose(self) -> None:
         await self._ollama.close()
+
+
+def _sources(pieces: Sequence[ContextPiece]) -> list[Source]:
+    return [(p.path, p.start_line, p.end_line) for p in pieces]
 
 
 async def _close(stream: AsyncIterator[Any] | None) -> None:

@@ -100,3 +100,15 @@ async def test_policy_rules_hold_in_the_language_server(
     sent = json.dumps([b for p, b in ollama_server.state.requests if p == "/api/generate"])
     assert "support_contact" in sent and "<redacted:email>" in sent and "<redacted:phone>" in sent
     assert "jane.doe@corp.example" not in sent and "1234 5678" not in sent
+
+    # Every request the server made is in the audit log, without the prompt's text.
+    text = (lsp.root / ".enclave" / "audit.jsonl").read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    completion = [r for r in records if r["purpose"] == "completion"]
+    assert completion and completion[-1]["model"] == "qwen2.5-coder:1.5b"
+    assert completion[-1]["files"][0] == {
+        "path": "app/contacts_draft.py",
+        "start_line": 4,
+        "end_line": 4,
+    }
+    assert "support_contact" not in text and "jane.doe" not in text
