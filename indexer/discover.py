@@ -199,7 +199,16 @@ class _Sorter:
         language = self.language_for_path(path)
         self.candidates.append(Candidate(path, info.st_size, blob_id, language))
 
+    def add_glossary(self) -> None:
+        """The project glossary lives in .enclave/ (never walked): index it as documents."""
+        from enclave.glossary import FILES
+
+        for name in FILES:
+            if (self.root / name).exists() and not self.policy.decide(name):
+                self.add(name)
+
     def finish(self, discovery: Discovery) -> Discovery:
+        self.add_glossary()
         for prefix, count in sorted(self.vendored.items()):
             files = f" ({count} file{'' if count == 1 else 's'})" if count else ""
             detail = "vendored directory" + files

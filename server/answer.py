@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enclave.glossary import FILES as GLOSSARY_FILES
+from enclave.glossary import load_glossary
 from enclave.indexer.api import Index, IndexProblem
 from enclave.indexer.types import SearchHit
 from enclave.server.model import prompts
@@ -97,6 +99,13 @@ def _admit(client: ModelClient, material: Material, notes: list[str]) -> Admitte
     return sealed
 
 
+def _glossary(client: ModelClient, sealed: Admitted) -> list[tuple[str, str]]:
+    """The project glossary's terms that occur in the question or the code sent (the glossary
+    files themselves, when search found them, do not count)."""
+    texts = [*sealed.texts, *(p.text for p in sealed.pieces if p.path not in GLOSSARY_FILES)]
+    return [(t.term, t.definition) for t in load_glossary(client.config.root).relevant(texts)]
+
+
 def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:
     est = client.estimator(client.config.ollama.chat_model)
     return fit_pieces(pieces, budget, est)[0]
@@ -166,6 +175,8 @@ async def ask(
         if not hits:
             _note(notes, "nothing in the index matched the question: no repository context")
     for hit in hits:
+        if hit.path in GLOSSARY_FILES:  # the glossary reaches prompts only as relevant terms
+            continue
         pieces.append(
             ContextPiece(
                 hit.path, hit.start_line, hit.end_line, hit.text,
@@ -174,7 +185,8 @@ async def ask(
         )  # fmt: skip
     used = _fit(client, pieces, client.config.chat.context_tokens)
     sealed = _admit(client, Material(path, (question,), tuple(used)), notes)
-    messages = prompts.ask_messages(sealed.texts[0], sealed.pieces)
+    terms = _glossary(client, sealed)
+    messages = prompts.ask_messages(sealed.texts[0], sealed.pieces, terms)
     markdown, thinking = await _stream(client, messages, on_event, "ask", sealed.pieces)
     citations = _citations(markdown, sealed.pieces)
     return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
@@ -246,7 +258,10 @@ async def explain(
     budget = min(chat.context_tokens, room - est.count(selection))
     used = _fit(client, pieces, max(budget, 0))
     sealed = _admit(client, Material(path, (selection,), tuple(used)), notes)
-    messages = prompts.explain_messages(path, start_line, end_line, sealed.texts[0], sealed.pieces)
+    terms = _glossary(client, sealed)
+    messages = prompts.explain_messages(
+        path, start_line, end_line, sealed.texts[0], sealed.pieces, terms
+    )
     sent = [selected, *sealed.pieces]
     markdown, thinking = await _stream(client, messages, on_event, "explain", sent)
     citations = [Citation(path, start_line, end_line)]

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enclave.server.cli.common import (
+    EXIT_FAIL,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     add_common_options,
     emit_json,
@@ -80,8 +82,53 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_glossary(args: argparse.Namespace) -> int:
+    from enclave.glossary import add_term, load_glossary
+
+    root = root_of(args)
+    if args.action == "add":
+        if len(args.words) < 2:
+            raise CliError(
+                "`enclave glossary add` needs a term and its definition",
+                'e.g. enclave glossary add EBD "electronic brake-force distribution"',
+                EXIT_USAGE,
+            )
+        term = add_term(root, args.words[0], " ".join(args.words[1:]))
+        print(f"added to {term.source}:{term.line}: {term.render()}")
+        return EXIT_OK
+    if args.words:
+        raise CliError(f"`enclave glossary {args.action}` takes no arguments", "", EXIT_USAGE)
+    glossary = load_glossary(root)
+    if args.action == "list":
+        if args.json:
+            emit_json({"terms": glossary.terms, "problems": len(glossary.problems)})
+        else:
+            for term in glossary.terms:
+                print(term.render())
+            if glossary.problems:
+                print(f"enclave: {len(glossary.problems)} problem(s): run `enclave glossary "
+                      "check`", file=sys.stderr)  # fmt: skip
+        return EXIT_OK
+    if args.json:
+        emit_json({"terms": len(glossary.terms), "problems": [str(p) for p in glossary.problems]})
+    else:
+        for problem in glossary.problems:
+            print(problem)
+        print(f"{len(glossary.terms)} term(s), {len(glossary.problems)} problem(s)")
+    return EXIT_FAIL if glossary.problems else EXIT_OK
+
+
 def register(subparsers: Any) -> None:
-    """Add `audit` to the `enclave` command line."""
+    """Add `audit` and `glossary` to the `enclave` command line."""
+    p = subparsers.add_parser(
+        "glossary",
+        help="the project glossary (.enclave/glossary.md): add TERM DEFINITION, list, check",
+    )
+    p.add_argument("action", choices=("add", "list", "check"))
+    p.add_argument("words", nargs="*", help="for add: the term, then its definition")
+    add_common_options(p)
+    p.set_defaults(func=cmd_glossary)
+
     p = subparsers.add_parser(
         "audit", help="summarize the audit log of model requests (by model, purpose and day)"
     )

@@ -138,8 +138,22 @@ ANSWER_SYSTEM = (
 )
 
 
+GLOSSARY = "Project glossary (the meaning of terms used above, from .enclave/glossary):"
+
+
+def glossary_block(terms: Sequence[tuple[str, str]]) -> str:
+    """The definitions of the glossary terms that occur in the request, as data."""
+    lines = "\n".join(f"{term}: {definition}" for term, definition in terms)
+    return f'{GLOSSARY}\n{DATA_OPEN} path=".enclave/glossary">\n{_escape(lines)}\n{DATA_CLOSE}'
+
+
 def explain_messages(
-    path: str, start_line: int, end_line: int, text: str, context: Sequence[ContextPiece]
+    path: str,
+    start_line: int,
+    end_line: int,
+    text: str,
+    context: Sequence[ContextPiece],
+    glossary: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
     parts = [
         f"Explain what this code from {path} (lines {start_line}-{end_line}) does, how, and why "
@@ -148,15 +162,21 @@ def explain_messages(
     ]
     if context:
         parts.append(RELATED + render_context(context))
+    if glossary:
+        parts.append(glossary_block(glossary))
     return [
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
 
 
-def ask_messages(question: str, context: Sequence[ContextPiece]) -> list[dict[str, str]]:
+def ask_messages(
+    question: str, context: Sequence[ContextPiece], glossary: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, str]]:
     excerpts = render_context(context) if context else "(no repository excerpts matched)"
     user = f"Repository excerpts:\n{excerpts}\n\nQuestion: {question}"
+    if glossary:
+        user = f"{glossary_block(glossary)}\n\n{user}"
     return [
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": user},

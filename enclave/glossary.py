@@ -1,0 +1,217 @@
+"""The project glossary: company terms and abbreviations the model should know.
+
+Kept in ``.enclave/glossary.md`` (lines ``EBD: electronic brake-force distribution``, optionally as
+a Markdown list item or with the term in bold; headings, blank lines and HTML comments are
+skipped), ``.enclave/glossary.csv`` (``term,definition``; a header row is optional) or
+``.enclave/glossary.toml`` (``EBD = "..."`` at the top level or under ``[terms]``). All files
+that exist are read, in that order; a term defined twice keeps its first definition and
+`enclave glossary check` reports the duplicate with both line numbers.
+
+The indexer indexes these files as documents; explain and ask add the definitions of the terms
+that occur in the question or in the code sent (:meth:`Glossary.relevant`), and nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enclave.errors import EnclaveError
+
+FILES = (".enclave/glossary.md", ".enclave/glossary.csv", ".enclave/glossary.toml")
+MAX_TERM = 80
+_LINE = re.compile(
+    r"^\s*(?:[-*+]\s+)?(?:\*\*(?P<bold>[^*]+?)\*\*|`(?P<code>[^`]+?)`|(?P<plain>[^:]+?))\s*:"
+    r"\s*(?P<definition>\S.*?)\s*$"
+)
+
+
+class GlossaryError(EnclaveError):
+    """A term that cannot be added (empty, malformed or already defined)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    term: str
+    definition: str
+    source: str  # repository-relative file
+    line: int  # 1-based
+
+    def render(self) -> str:
+        return f"{self.term}: {self.definition}"
+
+
+@dataclass(frozen=True, slots=True)
+class GlossaryProblem:
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+@dataclass
+class Glossary:
+    terms: list[Term] = field(default_factory=list)
+    problems: list[GlossaryProblem] = field(default_factory=list)
+
+    def find(self, term: str) -> Term | None:
+        key = term.strip().casefold()
+        return next((t for t in self.terms if t.term.casefold() == key), None)
+
+    def relevant(self, texts: Iterable[str]) -> list[Term]:
+        """The terms that occur in ``texts`` (as whole words; acronyms and terms with capitals
+        or digits are matched with their case, plain words without)."""
+        joined = "\n".join(texts)
+        return [t for t in self.terms if _pattern(t.term).search(joined)]
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    exact = term != term.lower()
+    flags = 0 if exact else re.IGNORECASE
+    return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", flags)
+
+
+def _check_term(term: str) -> str | None:
+    if not term:
+        return "the term is empty"
+    if len(term) > MAX_TERM:
+        return f"the term is longer than {MAX_TERM} characters"
+    if "\n" in term or ":" in term:
+        return "a term cannot hold ':' or a line break"
+    return None
+
+
+def parse_markdown(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+    terms: list[Term] = []
+    problems: list[GlossaryProblem] = []
+    in_comment = False
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if in_comment or stripped.startswith("<!--"):
+            in_comment = "-->" not in stripped
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        term = (match["bold"] or match["code"] or match["plain"] or "").strip() if match else ""
+        why = _check_term(term) if match else "expected `TERM: definition`"
+        if why is not None:
+            problems.append(GlossaryProblem(source, number, why))
+            continue
+        assert match is not None
+        terms.append(Term(term, match["definition"], source, number))
+    return terms, problems
+
+
+def parse_csv(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+    terms: list[Term] = []
+    problems: list[GlossaryProblem] = []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if number == 1 and [c.strip().lower() for c in row] == ["term", "definition"]:
+                continue
+            if len(row) != 2:
+                problems.append(
+                    GlossaryProblem(source, number, f"expected 2 columns, got {len(row)}")
+                )
+                continue
+            term, definition = row[0].strip(), row[1].strip()
+            why = _check_term(term) or (None if definition else "the definition is empty")
+            if why is not None:
+                problems.append(GlossaryProblem(source, number, why))
+                continue
+            terms.append(Term(term, definition, source, number))
+    except csv.Error as exc:
+        problems.append(GlossaryProblem(source, reader.line_num, f"not valid CSV: {exc}"))
+    return terms, problems
+
+
+def parse_toml(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [], [GlossaryProblem(source, getattr(exc, "lineno", 0) or 0, f"not TOML: {exc}")]
+    table = data.get("terms", data) if isinstance(data.get("terms"), dict) else data
+    lines = {  # TOML keeps no line numbers: find each key's line for the messages
+        m[1].strip('"'): n
+        for n, line in enumerate(text.splitlines(), 1)
+        if (m := re.match(r'\s*("[^"]+"|[^=\s]+)\s*=', line))
+    }
+    terms: list[Term] = []
+    problems: list[GlossaryProblem] = []
+    for term, definition in table.items():
+        number = lines.get(term, 0)
+        why = _check_term(term.strip())
+        if why is None and (not isinstance(definition, str) or not definition.strip()):
+            why = f"the definition of {term!r} must be a non-empty string"
+        if why is not None:
+            problems.append(GlossaryProblem(source, number, why))
+            continue
+        assert isinstance(definition, str)
+        terms.append(Term(term.strip(), definition.strip(), source, number))
+    return terms, problems
+
+
+_PARSERS = {".md": parse_markdown, ".csv": parse_csv, ".toml": parse_toml}
+
+
+def load_glossary(root: Path | str | None) -> Glossary:
+    """Every glossary file of the repository at ``root`` (an empty glossary when none)."""
+    glossary = Glossary()
+    if not root:
+        return glossary
+    for name in FILES:
+        path = Path(root) / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            glossary.problems.append(GlossaryProblem(name, 0, f"cannot read it ({exc})"))
+            continue
+        terms, problems = _PARSERS[Path(name).suffix](text, name)
+        glossary.problems += problems
+        for term in terms:
+            first = glossary.find(term.term)
+            if first is not None:
+                glossary.problems.append(
+                    GlossaryProblem(
+                        name, term.line, f"{term.term!r} is already defined at {first.source}:"
+                        f"{first.line}; this definition is ignored",
+                    )
+                )  # fmt: skip
+                continue
+            glossary.terms.append(term)
+    return glossary
+
+
+def add_term(root: Path, term: str, definition: str) -> Term:
+    """Append ``TERM: definition`` to ``.enclave/glossary.md`` (made when missing)."""
+    term, definition = term.strip(), " ".join(definition.split())
+    why = _check_term(term) or (None if definition else "the definition is empty")
+    if why is not None:
+        raise GlossaryError(f"cannot add {term!r}: {why}", "pass a short term and a definition")
+    existing = load_glossary(root).find(term)
+    if existing is not None:
+        raise GlossaryError(
+            f"{term!r} is already defined at {existing.source}:{existing.line}",
+            "edit that line instead",
+        )
+    path = root / FILES[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Project glossary\n\n"
+    if text and not text.endswith("\n"):
+        text += "\n"
+    path.write_text(f"{text}{term}: {definition}\n", encoding="utf-8")
+    return Term(term, definition, FILES[0], text.count("\n") + 1)
