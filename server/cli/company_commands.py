@@ -18,8 +18,10 @@ from enclave.server.cli.common import (
     EXIT_USAGE,
     CliError,
     add_common_options,
+    bounded_int,
     emit_json,
     load,
+    note_remote_host,
     root_of,
 )
 
@@ -118,8 +120,84 @@ def cmd_glossary(args: argparse.Namespace) -> int:
     return EXIT_FAIL if glossary.problems else EXIT_OK
 
 
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 2.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2, got {text!r}")
+    return value
+
+
+def cmd_customize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from enclave.server import customize
+
+    root = root_of(args)
+    config = load(root, args)
+    plan = customize.plan(
+        root, config, name=args.name, base=args.base,
+        adapter=Path(args.adapter) if args.adapter else None,
+        conventions=Path(args.conventions) if args.conventions else None,
+        num_ctx=args.num_ctx, temperature=args.temperature,
+    )  # fmt: skip
+    text = customize.modelfile(plan)
+    if args.dry_run:
+        sys.stdout.write(text)
+        return EXIT_OK
+    target = root / ".enclave" / "Modelfile"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    note_remote_host(config)
+
+    def on_status(status: str) -> None:
+        if not args.quiet and not args.json:
+            print(f"enclave: {status}", file=sys.stderr, flush=True)
+
+    customize.create(config, plan, on_status)
+    refusal = config.policy.why_not_model(plan.name)
+    used = None
+    if args.use:
+        if refusal is not None:
+            raise CliError(
+                f"{plan.name} was created but cannot be the chat model: {refusal}",
+                "ask your administrator to allow it (allowed_models)",
+            )
+        used = customize.use_as_chat_model(root, plan.name)
+    if args.json:
+        emit_json({"model": plan.name, "base": plan.base, "modelfile": str(target),
+                   "adapter": str(plan.adapter) if plan.adapter else None,
+                   "chat_model_set_in": str(used) if used else None})  # fmt: skip
+        return EXIT_OK
+    print(f"created {plan.name} from {plan.base} (Modelfile: {target})")
+    if used is not None:
+        print(f"chat model set to {plan.name} in {used}")
+    else:
+        print(f"use it with: enclave customize --use, or ollama.chat_model = {plan.name!r}")
+    return EXIT_OK
+
+
 def register(subparsers: Any) -> None:
-    """Add `audit` and `glossary` to the `enclave` command line."""
+    """Add `audit`, `glossary` and `customize` to the `enclave` command line."""
+    p = subparsers.add_parser(
+        "customize",
+        help="create the project's own Ollama model (system prompt, glossary, LoRA adapter)",
+    )
+    p.add_argument("--name", help="the model's name (default: enclave-<repository>)")
+    p.add_argument("--base", help="the model it is made FROM (default: ollama.chat_model)")
+    p.add_argument("--adapter", help="a LoRA adapter: a GGUF file or safetensors file/directory")
+    p.add_argument("--conventions", help="the conventions file (default .enclave/conventions.md)")
+    p.add_argument(
+        "--num-ctx", type=bounded_int(256), help="PARAMETER num_ctx (default chat.num_ctx)"
+    )
+    p.add_argument("--temperature", type=_temperature, help="PARAMETER temperature (default 0.6)")
+    p.add_argument("--dry-run", action="store_true", help="print the Modelfile, create nothing")
+    p.add_argument("--use", action="store_true", help="set it as the chat model (.enclave.toml)")
+    add_common_options(p)
+    p.set_defaults(func=cmd_customize)
+
     p = subparsers.add_parser(
         "glossary",
         help="the project glossary (.enclave/glossary.md): add TERM DEFINITION, list, check",

@@ -2,7 +2,8 @@
 
 Speaks Ollama's wire format: ``/api/generate`` and ``/api/chat`` (NDJSON streaming or one object,
 ``suffix``, ``think`` with a separate ``thinking`` field, ``options``), ``/api/embed``,
-``/api/show`` (capabilities per model name), ``/api/tags``, ``/api/ps``, ``/api/version``, and
+``/api/show`` (capabilities per model name), ``/api/tags``, ``/api/ps``, ``/api/version``,
+``/api/create`` and ``/api/blobs`` (``ollama_create``), and
 Ollama's ``{"error": "..."}`` bodies with its status codes. Text and vectors come from
 SmolLM2-135M-Instruct through llama-cpp-python (see ``llama_engine``). Like Ollama, the model
 keeps the previous request's evaluated tokens and reads only what follows the longest common
@@ -170,6 +171,8 @@ class State:
     in_flight: dict[str, int] = field(default_factory=dict)
     most_in_flight: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    blobs: dict[str, bytes] = field(default_factory=dict)  # /api/blobs (ollama_create)
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
 
     def take_fault(self, *modes: str, path: str = "") -> Fault | None:
         with self.lock:
@@ -332,6 +335,12 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         state = self.server.state
         try:
+            if self.path.startswith("/api/blobs/") and method == "POST":
+                from tests.support.ollama_create import push_blob
+
+                state.requests.append(("/api/blobs", {"digest": self.path.rsplit("/", 1)[-1]}))
+                push_blob(self, self.path.rsplit("/", 1)[-1])
+                return
             body = self._body() if method in ("POST", "DELETE") else {}
             route = (method, self.path.split("?", 1)[0])
             self.route = route[1]
@@ -363,7 +372,12 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def do_HEAD(self) -> None:
-        self.send_response(200)
+        status = 200
+        if self.path.startswith("/api/blobs/"):
+            from tests.support.ollama_create import has_blob
+
+            status = has_blob(self, self.path.rsplit("/", 1)[-1])
+        self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -413,12 +427,15 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(404, f"model '{name}' not found")
         spec = state.models[full_name(name)]
         arch = spec.family
+        made = state.created.get(full_name(name), {})
+        params = made.get("parameters") or {"temperature": 0.6}
         self._answer(
             {
                 "license": "Apache License 2.0",
-                "modelfile": f"FROM {name}\n",
-                "parameters": "temperature 0.6",
-                "template": "{{ .Prompt }}",
+                "modelfile": made.get("modelfile", f"FROM {name}\n"),
+                "parameters": "\n".join(f"{k} {v}" for k, v in params.items()),
+                "template": made.get("template") or "{{ .Prompt }}",
+                "system": made.get("system", ""),
                 "details": _details(spec),
                 "model_info": {
                     "general.architecture": arch,
@@ -485,6 +502,11 @@ class Handler(BaseHTTPRequestHandler):
             for g in self.server.state.generations
         ]
         self._send_json(200, {"generations": gens})
+
+    def create(self, body: dict[str, Any]) -> None:
+        from tests.support.ollama_create import create
+
+        create(self, body)
 
     # -- generation ---------------------------------------------------------------------------
     def generate(self, body: dict[str, Any]) -> None:
@@ -703,6 +725,7 @@ ROUTES = {
     ("POST", "/api/embed"): Handler.embed,
     ("POST", "/api/generate"): Handler.generate,
     ("POST", "/api/chat"): Handler.chat,
+    ("POST", "/api/create"): Handler.create,
     ("POST", "/__admin/fault"): Handler.admin_fault,
     ("DELETE", "/__admin/fault"): Handler.admin_clear,
     ("GET", "/__admin/state"): Handler.admin_state,
@@ -787,6 +810,8 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.hangs.clear()
         self.state.requests.clear()
         self.state.most_in_flight.clear()
+        self.state.blobs.clear()
+        self.state.created.clear()
 
 
 def main(argv: list[str] | None = None) -> None:

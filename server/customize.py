@@ -1,0 +1,206 @@
+"""`enclave customize`: a model of the project's own, made by Ollama from the configured one.
+
+The Modelfile says FROM the base model (``ollama.chat_model`` unless another is named), a SYSTEM
+prompt with the project's conventions (``.enclave/conventions.md`` or a file named) and its
+glossary, PARAMETER lines (``num_ctx``, ``temperature``) and, optionally, an ADAPTER: a LoRA
+adapter trained elsewhere, as a GGUF file or safetensors (a file, or the directory a trainer
+wrote). The model is created through Ollama's create API (adapter files uploaded as blobs first),
+with its progress reported as it comes. Knows nothing of terminals: the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enclave.config import REPOSITORY_FILE, Config
+from enclave.errors import EnclaveError, one_line
+from enclave.glossary import load_glossary
+from enclave.hosts import check_host
+
+CONVENTIONS_FILE = ".enclave/conventions.md"
+MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
+GGUF_MAGIC = b"GGUF"
+
+
+class CustomizeError(EnclaveError):
+    """A customization that cannot be made: ``message`` says why, ``fix`` what to do."""
+
+
+@dataclass(frozen=True)
+class Customization:
+    name: str
+    base: str
+    system: str
+    parameters: dict[str, Any]
+    adapter: Path | None = None
+    adapter_files: tuple[Path, ...] = field(default=())  # what is uploaded to Ollama
+
+
+def default_name(root: Path) -> str:
+    """``enclave-<repository folder>``, in the characters Ollama accepts for a model name."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", root.resolve().name.lower()).strip("-._")
+    return f"enclave-{slug or 'project'}"
+
+
+def _safetensors_ok(path: Path) -> bool:
+    """A safetensors file starts with its header's length (little-endian u64), then JSON."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) != 8:
+                return False
+            (size,) = struct.unpack("<Q", head)
+            if not 2 <= size <= 100 * 1024 * 1024:
+                return False
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict)
+
+
+def adapter_files(path: Path) -> tuple[Path, ...]:
+    """The files of the LoRA adapter at ``path``, checked; raises CustomizeError."""
+    fix = "pass a GGUF adapter file, a .safetensors file, or the directory holding one"
+    if not path.exists():
+        raise CustomizeError(f"no such adapter: {path}", fix)
+    if path.is_dir():
+        tensors = sorted(path.glob("*.safetensors"))
+        if not tensors:
+            raise CustomizeError(f"{path} holds no .safetensors file", fix)
+        bad = [t.name for t in tensors if not _safetensors_ok(t)]
+        if bad:
+            raise CustomizeError(f"{path / bad[0]} is not a valid safetensors file", fix)
+        return tuple(tensors + sorted(path.glob("*.json")))
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == GGUF_MAGIC or (path.suffix == ".safetensors" and _safetensors_ok(path)):
+        return (path,)
+    raise CustomizeError(
+        f"{path} is not a supported adapter format (neither GGUF nor safetensors)", fix
+    )
+
+
+def system_prompt(root: Path, conventions: Path | None = None) -> str:
+    """The SYSTEM prompt: who the model works for, the conventions, the glossary."""
+    parts = [
+        f"You are the code assistant of the {root.resolve().name} repository. Answer briefly and "
+        "precisely, following the project's conventions and using its terms as defined below."
+    ]
+    source = conventions or root / CONVENTIONS_FILE
+    if source.is_file():
+        text = source.read_text(encoding="utf-8", errors="replace").strip()
+        parts.append("Project conventions:\n" + text[:MAX_CONVENTIONS])
+    elif conventions is not None:
+        raise CustomizeError(f"no such conventions file: {conventions}", "pass an existing file")
+    terms = load_glossary(root).terms
+    if terms:
+        parts.append("Glossary:\n" + "\n".join(f"- {t.render()}" for t in terms))
+    return "\n\n".join(parts)
+
+
+def plan(
+    root: Path,
+    config: Config,
+    *,
+    name: str | None = None,
+    base: str | None = None,
+    adapter: Path | None = None,
+    conventions: Path | None = None,
+    num_ctx: int | None = None,
+    temperature: float | None = None,
+) -> Customization:
+    """Everything the Modelfile says, checked (the adapter, the policy's allowed models)."""
+    base = base or config.ollama.chat_model
+    why = config.policy.why_not_model(base)
+    if why is not None:
+        raise CustomizeError(why, "customize an allowed model (--base)")
+    files = adapter_files(adapter.expanduser().resolve()) if adapter else ()
+    parameters = {
+        "num_ctx": num_ctx or config.chat.num_ctx,
+        "temperature": 0.6 if temperature is None else temperature,
+    }
+    return Customization(
+        name or default_name(root),
+        base,
+        system_prompt(root, conventions),
+        parameters,
+        adapter.expanduser().resolve() if adapter else None,
+        files,
+    )
+
+
+def modelfile(plan: Customization) -> str:
+    system = plan.system.replace('"""', "'''")  # the Modelfile's own quotes
+    lines = [f"FROM {plan.base}", f'SYSTEM """{system}"""']
+    lines += [f"PARAMETER {key} {value}" for key, value in plan.parameters.items()]
+    if plan.adapter is not None:
+        lines.append(f"ADAPTER {plan.adapter}")
+    return "\n".join(lines) + "\n"
+
+
+def create(config: Config, plan: Customization, on_status: Callable[[str], None]) -> None:
+    """Upload the adapter's files, then create the model; ``on_status`` gets each progress line."""
+    import httpx
+    import ollama
+
+    check_host(config.ollama.host, config.trust.allowed_hosts)  # the prompt holds the glossary
+    client = ollama.Client(
+        host=config.ollama.host,
+        timeout=httpx.Timeout(config.ollama.total_timeout, connect=config.ollama.connect_timeout),
+    )
+    try:
+        adapters = {}
+        for file in plan.adapter_files:
+            on_status(f"uploading {file.name}")
+            adapters[file.name] = client.create_blob(file)
+        for part in client.create(
+            model=plan.name,
+            from_=plan.base,
+            system=plan.system,
+            parameters=plan.parameters,
+            adapters=adapters or None,
+            stream=True,
+        ):
+            on_status(str(part.status or ""))
+    except ollama.ResponseError as exc:
+        raise CustomizeError(
+            f"Ollama could not create {plan.name}: {one_line(exc.error)}",
+            f"check that {plan.base} is pulled (`ollama pull {plan.base}`) and the adapter "
+            "was trained for it",
+        ) from None
+    except (ConnectionError, httpx.HTTPError) as exc:
+        raise CustomizeError(
+            f"cannot reach Ollama at {config.ollama.host} ({type(exc).__name__})",
+            "start it with `ollama serve`, or set OLLAMA_HOST",
+        ) from None
+    finally:
+        client.close()
+
+
+def use_as_chat_model(root: Path, name: str) -> Path:
+    """Set ``ollama.chat_model = name`` in the repository's .enclave.toml (other lines kept)."""
+    path = root / REPOSITORY_FILE
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    setting = f"chat_model = {json.dumps(name)}"
+    section = None
+    for number, line in enumerate(lines):
+        header = re.match(r"\s*\[([^\]]+)\]\s*$", line)
+        if header:
+            section = header[1].strip()
+        elif section == "ollama" and re.match(r"\s*chat_?[mM]odel\s*=", line):
+            lines[number] = setting
+            break
+    else:
+        at = next((i for i, line in enumerate(lines) if line.strip() == "[ollama]"), None)
+        if at is None:
+            lines += ([""] if lines else []) + ["[ollama]", setting]
+        else:
+            lines.insert(at + 1, setting)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
