@@ -83,6 +83,10 @@ class Index(Protocol):
         """Definitions whose name or qualified name equals one of ``names``."""
         ...
 
+    def all_symbols(self) -> list[SymbolDef]:
+        """Every symbol of the index (training data export reads the documented ones)."""
+        ...
+
     def file_imports(self, path: str) -> list[str]: ...
 
     def paths(self) -> frozenset[str]:

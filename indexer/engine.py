@@ -861,6 +861,10 @@ class EngineIndex:
         return found
 
     @reads_index
+    def all_symbols(self) -> list[SymbolDef]:
+        return list(self._load_symbols())
+
+    @reads_index
     def file_symbols(self, path: str) -> list[SymbolDef]:
         self._load_symbols()
         return list(self._symbols_by_path.get(path, ()))

@@ -179,8 +179,87 @@ def cmd_customize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 0.99, got {text!r}")
+    return value
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from enclave.indexer.api import open_index
+    from enclave.server import dataset
+
+    root = root_of(args)
+    config = load(root, args)
+    csv_files = [Path(p).expanduser() for p in args.csv]
+    for path in csv_files:
+        if not path.is_file():
+            raise CliError(f"no such CSV file: {path}", "pass a file of question,answer rows")
+    index = None
+    if not args.no_index:
+        index = open_index(root, config)
+        if not index.status().exists:
+            print(f"enclave: note: no index for {root}: run `enclave index` to export code pairs",
+                  file=sys.stderr)  # fmt: skip
+            index.close()
+            index = None
+    try:
+        export = dataset.build(
+            config, root, index, csv_files, validation=args.validation, seed=args.seed
+        )
+    finally:
+        if index is not None:
+            index.close()
+    formats = ("jsonl", "csv") if args.format == "both" else (args.format,)
+    dataset.write(export, Path(args.out).expanduser(), formats)
+    for row in export.bad_rows[:50]:
+        print(f"enclave: skipped {row}", file=sys.stderr)
+    report = {
+        "pairs": len(export.pairs),
+        "train": len(export.train),
+        "validation": len(export.validation),
+        "by_source": export.by_source,
+        "exact_duplicates": export.exact_duplicates,
+        "near_duplicates": export.near_duplicates,
+        "redactions": export.redactions,
+        "bad_rows": export.bad_rows,
+        "files": export.files,
+    }
+    if args.json:
+        emit_json(report)
+        return EXIT_OK
+    sources = ", ".join(f"{n} {k}" for k, n in sorted(export.by_source.items())) or "none"
+    print(
+        f"{len(export.pairs)} pair(s) ({sources}): {len(export.train)} train, "
+        f"{len(export.validation)} validation; removed {export.exact_duplicates} exact and "
+        f"{export.near_duplicates} near duplicate(s); {export.redactions} secret(s) redacted; "
+        f"{len(export.bad_rows)} bad row(s) skipped"
+    )
+    for file in export.files:
+        print(f"  {file}")
+    return EXIT_OK
+
+
 def register(subparsers: Any) -> None:
-    """Add `audit`, `glossary` and `customize` to the `enclave` command line."""
+    """Add `audit`, `glossary`, `customize` and `dataset` to the `enclave` command line."""
+    p = subparsers.add_parser(
+        "dataset", help="export instruction pairs for LoRA fine-tuning (JSONL and CSV)"
+    )
+    p.add_argument("out", help="the directory to write train/valid files to")
+    p.add_argument("--csv", action="append", default=[], help="a question,answer CSV (repeatable)")
+    p.add_argument("--no-index", action="store_true", help="leave out the pairs from the index")
+    p.add_argument("--format", choices=("jsonl", "csv", "both"), default="both")
+    p.add_argument("--validation", type=_fraction, default=0.1, help="validation share (0.1)")
+    p.add_argument("--seed", type=int, default=7, help="shuffle seed (default 7)")
+    add_common_options(p)
+    p.set_defaults(func=cmd_dataset)
+
     p = subparsers.add_parser(
         "customize",
         help="create the project's own Ollama model (system prompt, glossary, LoRA adapter)",
