@@ -469,5 +469,6 @@ def to_wire(config: Config) -> dict[str, dict[str, Any]]:
         out[section] = {
             camel(f.name): list(v) if isinstance(v := getattr(value, f.name), tuple) else v
             for f in fields(value)
+            if f"{section}.{f.name}" not in _POLICY_ONLY  # not a setting: the policy's own
         }
     return out

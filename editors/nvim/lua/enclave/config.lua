@@ -37,7 +37,14 @@ M.setting_types = {
   },
   chat = { numCtx = 'integer', maxTokens = 'integer', contextTokens = 'integer', think = 'boolean' },
   index = { db = 'string', maxFileBytes = 'integer', exclude = 'string[]' },
-  trust = { neverSend = 'string[]', allowedHosts = 'string[]' },
+  trust = { neverSend = 'string[]', allowedHosts = 'string[]', redactPii = 'boolean' },
+  audit = {
+    enabled = 'boolean',
+    path = 'string',
+    includePrompts = 'boolean',
+    maxBytes = 'integer',
+    keep = 'integer',
+  },
 }
 
 M.defaults = {

@@ -291,6 +291,53 @@ export const SETTINGS: readonly SettingSpec[] = [
     description:
       "Hosts (names, `*.domain`, IP addresses or CIDR ranges) prompts may be sent to besides this machine. Any other `enclave.ollama.host` is refused. User settings only.",
   },
+  {
+    key: "trust.redactPii",
+    type: "boolean",
+    default: false,
+    scope: WINDOW,
+    description:
+      "Also replace email addresses and phone numbers, in prompts and in the index (an administrator's policy can turn this on for everyone).",
+  },
+  {
+    key: "audit.enabled",
+    type: "boolean",
+    default: true,
+    scope: WINDOW,
+    description:
+      "Append one JSON line per model request (who, model, purpose, files and lines sent, prompt hash, tokens, duration, outcome) to the audit log.",
+  },
+  {
+    key: "audit.path",
+    type: "string",
+    default: "",
+    scope: WINDOW,
+    description:
+      "The audit log file; empty for `.enclave/audit.jsonl` in the repository. Relative paths are under the repository.",
+  },
+  {
+    key: "audit.includePrompts",
+    type: "boolean",
+    default: false,
+    scope: WINDOW,
+    description: "Write each prompt's full text into the audit log (otherwise only its sha256).",
+  },
+  {
+    key: "audit.maxBytes",
+    type: "integer",
+    default: 10485760,
+    minimum: 1,
+    scope: WINDOW,
+    description: "Rotate the audit log once it grows past this many bytes.",
+  },
+  {
+    key: "audit.keep",
+    type: "integer",
+    default: 5,
+    minimum: 0,
+    scope: WINDOW,
+    description: "How many rotated audit logs (`audit.jsonl.1` ...) to keep.",
+  },
 ];
 
 export type SettingValue = string | number | boolean | string[];
