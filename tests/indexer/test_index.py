@@ -183,9 +183,9 @@ def test_incremental_touches_only_changed_files(
     seen: list[str] = []
     real = engine.process_file
 
-    def spy(root: Path, candidate: Candidate) -> FileRows:
+    def spy(root: Path, candidate: Candidate, pii: bool = False) -> FileRows:
         seen.append(candidate.path)
-        return real(root, candidate)
+        return real(root, candidate, pii)
 
     monkeypatch.setattr(engine, "process_file", spy)
     assert index.update().files_indexed == 0 and seen == []
