@@ -154,3 +154,22 @@ def test_a_malformed_policy_stops_every_command_that_sends_or_indexes(
     assert ollama_server.state.requests == []
     assert main(["status", "--json"]) == 1
     assert "not valid TOML" in json.loads(capsys.readouterr().out)["policy"]["error"]
+
+
+def test_turning_pii_redaction_on_reindexes_what_was_indexed_before(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENCLAVE_POLICY", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")  # a policy with no rules
+    assert main(["index", ".", "-q", "--settings", NO_EMBEDDINGS]) == 0
+    assert main(["search", "support_contact", "--mode", "lexical", "--text", "--json"]) == 0
+    assert "jane.doe@corp.example" in capsys.readouterr().out  # personal data kept: not asked
+
+    monkeypatch.setenv("ENCLAVE_POLICY", str(tmp_path / "policy.toml"))  # redact_pii = true
+    assert main(["index", ".", "--json", "--settings", NO_EMBEDDINGS]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert any("redaction of personal data" in note for note in summary["notes"])
+    assert summary["files_indexed"] == 3  # every file again (hr/ is never indexed)
+    assert main(["search", "support_contact", "--mode", "lexical", "--text", "--json"]) == 0
+    found = capsys.readouterr().out
+    assert "jane.doe@corp.example" not in found and "<redacted:email>" in found
