@@ -122,7 +122,7 @@ def _human(size: int | None) -> str:
 async def run_doctor(config: Config, root: Path | None) -> DoctorReport:
     """Run every check; never raises for a failing check (it is reported instead)."""
     host = display_url(config.ollama.host)
-    checks = [check_host(config.ollama.host, config.trust.allowed_hosts)]
+    checks = [check_host(config.ollama.host, config.trust.allowed_hosts), *_policy_checks(config)]
     models: list[ModelReport] = []
     memory = read_memory()
     client = ModelClient(config)
@@ -170,6 +170,20 @@ def _version_checks(version: str) -> list[Check]:
     if not out:
         out.append(Check("ollama-version", "ok", f"Ollama {version} is recent enough"))
     return out
+
+
+def _policy_checks(config: Config) -> list[Check]:
+    """The administrator's policy: which file, and a configured model it does not allow."""
+    policy = config.policy
+    if not policy.path:
+        return []
+    checks = [Check("policy", "ok", f"administrator's policy {policy.path} in force")]
+    for model, roles in _roles(config).items():
+        why = policy.why_not_model(model)
+        if why is not None:
+            fix = f"set the {' and '.join(roles)} model to one the policy allows"
+            checks.append(Check(f"policy:{model}", "error", why, fix))
+    return checks
 
 
 def _roles(config: Config) -> dict[str, list[str]]:

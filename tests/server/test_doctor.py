@@ -175,3 +175,18 @@ def test_parse_version() -> None:
     assert parse_version("0.12.6") == (0, 12, 6)
     assert parse_version("v0.9.0-rc1") == (0, 9, 0)
     assert parse_version("0.5") == (0, 5, 0)
+
+
+def test_a_model_the_policy_does_not_allow(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('allowed_models = ["qwen2.5-coder:*", "nomic-embed-text"]\n')
+    monkeypatch.setenv("ENCLAVE_POLICY", str(policy))
+    code, report = doctor(repo, capsys)
+    checks = by_name(report)
+    assert code == 1 and checks["policy"]["status"] == "ok"
+    refused = checks["policy:deepseek-r1:1.5b"]
+    assert refused["status"] == "error" and "not allowed by the policy" in refused["message"]
+    assert refused["fix"] == "set the chat model to one the policy allows"
+    assert "policy:qwen2.5-coder:1.5b" not in checks
