@@ -8,7 +8,8 @@ Appends are atomic: the line is built first and written with one ``os.write`` on
 opened with ``O_APPEND``, so several processes (the language server, CLI runs, CI) can write the
 same file and every line stays whole. Past ``audit.max_bytes`` the file is rotated to
 ``audit.jsonl.1`` (``.2`` ...; ``audit.keep`` are kept) under an ``flock`` on ``audit.jsonl.lock``;
-a writer that still holds the old file finishes its line there, which is still a whole line.
+a writer that still holds the old file finishes its line there, which is still a whole line (so a
+file can pass ``max_bytes`` by at most one line per process writing at that moment).
 Shared by the model client (server) and the embedding client (indexer).
 """
 

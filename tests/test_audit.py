@@ -42,9 +42,10 @@ def test_several_processes_append_whole_lines_through_rotation(tmp_path: Path) -
     for who in "abcd":
         mine = sorted(int(r["prompt"][9000:]) for r in records if r["model"] == f"m:{who}")
         assert mine == list(range(60))  # none lost, none torn
+    line = max(len(r["prompt"]) for r in records) + 500  # one record's line, JSON included
     for file in files:
-        if not file.name.endswith(".lock"):
-            assert file.stat().st_size <= 64 * 1024 + 20_000  # rotated near max_bytes
+        if not file.name.endswith(".lock"):  # past max_bytes by at most a line per writer
+            assert file.stat().st_size <= 64 * 1024 + 4 * line
 
 
 def test_records_carry_no_prompt_by_default_and_summaries_group_them(tmp_path: Path) -> None:
