@@ -27,6 +27,8 @@ redact_pii = true
 """
 POLICY_FILE = Path(tempfile.mkdtemp(prefix="enclave-policy-")) / "policy.toml"
 POLICY_FILE.write_text(POLICY)
+BROKEN_FILE = POLICY_FILE.with_name("broken.toml")
+BROKEN_FILE.write_text('allowed_modles = ["qwen2.5-coder:*"]\n')  # misspelt: must not allow all
 BUFFER = (
     "SUPPORT = 'jane.doe@corp.example'  # or +49 89 1234 5678\n"
     "\n"
@@ -58,6 +60,39 @@ async def policed_client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIte
 def policed(policed_client: LanguageClient) -> Session:
     session: Session = policed_client.enclave_session  # type: ignore[attr-defined]
     return session
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-P", "-m", "enclave.server.lsp"],
+        server_env={**_server_env(), "ENCLAVE_POLICY": str(BROKEN_FILE)},
+        client_factory=make_client,
+    ),
+)
+async def broken_client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
+    session = Session(lsp_client, "neovim", make_repo(tmp_path / "repo", FILES))
+    lsp_client.feature("enclave/status")(lambda ls, params: session.on_status(params))
+    lsp_client.feature(types.PROGRESS)(lambda ls, params: session.on_progress(params))
+    lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda ls, params: None)
+    lsp_client.enclave_session = session  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_malformed_policy_fails_closed_in_the_language_server(
+    broken_client: LanguageClient, ollama_server: OllamaTestServer
+) -> None:
+    lsp: Session = broken_client.enclave_session  # type: ignore[attr-defined]
+    await lsp.start(options_for(ollama_server))
+    status = await lsp.wait_status(lambda s: s["state"] == "error")
+    assert "policy" in status["message"] and "allowed_modles" in status["message"]
+    uri = lsp.open("app/report.py")
+    result = await lsp.client.text_document_inline_completion_async(
+        inline_params(uri, 4, 4, invoked=True)
+    )
+    assert not result or not getattr(result, "items", None)  # nothing, and no crash
+    assert not [p for p, _ in ollama_server.state.requests if p in ("/api/generate", "/api/chat")]
+    assert not (lsp.root / ".enclave" / "chunks.lance").exists()  # nothing was indexed
 
 
 async def test_policy_rules_hold_in_the_language_server(
