@@ -64,7 +64,7 @@ def test_glossary_commands_and_only_relevant_terms_in_prompts(
 
     assert main(["index", ".", "-q"]) == 0
     capsys.readouterr()
-    assert main(["search", "brake-force", "--mode", "lexical", "--json"]) == 0
+    assert main(["search", "electronic", "--mode", "lexical", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["results"]
     assert hits and hits[0]["path"] == ".enclave/glossary.md"  # indexed as a document
 
