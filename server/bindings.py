@@ -145,7 +145,7 @@ def _python_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
                 if dots
                 else (repo.python_module(f"{module}.{original}") if module else None)
             )
-            if sub and sub in repo.paths:
+            if sub and sub in repo.paths and sub != file:  # (`from m.f import f`: f is a name)
                 joined = written + original if written.endswith(".") else f"{written}.{original}"
                 found.append(Binding(alias, (sub,), "", joined))
             elif file is not None:

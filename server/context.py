@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ from enclave.server.bindings import (
     same_package,
 )
 from enclave.server.model.budget import (
+    SHORTENED,
     Dropped,
+    Shrink,
     TokenEstimator,
     fit_cursor_text,
     fit_pieces,
@@ -73,10 +76,20 @@ MAX_SIMILAR = 4
 MAX_RECENT = 3
 RECENT_WINDOW = 8  # lines either side of a recent edit
 RECENT_REASON = "recently edited (open buffer, unsaved text included)"
+DEFINITION_SHARE = 0.5  # of the context budget, for whole definitions (the rest: signatures)
 CERTAIN = 4.0  # the score of a definition an import binds: these lead the pieces
+DEFINITION_REASON = "definition of"
 OUTLINE_REASON = "signatures of"  # a piece of a file's signature lines only, bodies left out
 SIGNATURE_LINES = 3
-MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
+OVERLOAD_LINES = 8  # a signature with TypeScript overloads may take this many lines
+MODULE_SIGNATURES = 24
+MAX_NAMES_BYTES = (
+    1 << 20
+)  # of a package file read to learn which names it uses  # signatures shown of one imported module or package
+# The start of a TypeScript function or method signature, to its name: overloads repeat it.
+_OVERLOAD = re.compile(
+    r"\s*(?:(?:export|default|declare|async|public|private|protected|static)\s+)*(?:function\s*\*?\s*)?[\w$]+\s*(?=[(<])"
+)
 _BARE = re.compile(r"(?<![\w.$])([A-Za-z_$][\w$]*)")
 
 
@@ -242,6 +255,25 @@ class _Sources:
     def text(self, path: str) -> str | None:
         lines = self.lines(path)
         return None if lines is None else "".join(lines)
+
+    def names(self, path: str) -> frozenset[str]:
+        """The identifiers ``path`` uses (none when it cannot be read)."""
+        try:
+            stat = (self.root / path).stat()
+        except OSError:
+            return frozenset()
+        return _names_of(str(self.root / path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=512)
+def _names_of(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    """The identifiers of one file as it is on disk (kept while it does not change)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(MAX_NAMES_BYTES)
+    except OSError:
+        return frozenset()
+    return frozenset(_BARE.findall(text))
 
 
 def _definition_text(
@@ -460,15 +492,87 @@ def _definition_pieces(
 
 def _signature_lines(lines: Sequence[str], definition: SymbolDef) -> list[str]:
     """The lines of a definition up to the end of its signature (at most SIGNATURE_LINES)."""
+    last = min(definition.end_line, definition.start_line + OVERLOAD_LINES - 1, len(lines))
+    return _signature(lines[definition.start_line - 1 : last])
+
+
+def _signature(lines: Sequence[str]) -> list[str]:
+    """The first of ``lines`` (a definition's), up to the end of its signature; TypeScript
+    overloads (``f(a: A): R;`` lines before the implementation's) run on to the
+    implementation's line, the one a call resolves to."""
     out: list[str] = []
-    last = min(definition.end_line, definition.start_line + SIGNATURE_LINES - 1, len(lines))
-    for number in range(definition.start_line, last + 1):
-        text = lines[number - 1]
+    overload = _OVERLOAD.match(lines[0]) if lines else None
+    limit = SIGNATURE_LINES
+    for number, text in enumerate(lines):
+        if number >= limit:
+            break
         out.append(text if text.endswith("\n") else text + "\n")
         stripped = text.split("#", 1)[0].strip()
-        if not stripped.startswith("@") and stripped.endswith((":", "{", ";", "=>")):
+        if stripped.startswith("@") or not stripped.endswith((":", "{", ";", "=>")):
+            continue
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        if not (stripped.endswith(";") and overload and following.startswith(overload.group(0))):
             break
+        limit = min(max(limit, number + 2), OVERLOAD_LINES)  # one more overload line
     return out
+
+
+def _shrinker(sources: _Sources | None, est: TokenEstimator) -> Shrink:
+    """The shorter form of a piece that does not fit whole: a definition's signature, or the
+    first signatures of an outline. A name whose definition does not fit still shows how to
+    call it, which is what the next line most likely needs."""
+
+    def shrink(piece: ContextPiece, room: int) -> ContextPiece | None:
+        room -= piece_tokens(replace(piece, text=""), est)
+        if _is_definition(piece):
+            head = _signature(piece.text.splitlines(keepends=True))
+            text = "".join(head)
+            if not head or len(head) == piece.text.count("\n") or est.count(text) > room:
+                return None
+            reason = OUTLINE_REASON + piece.reason[len(DEFINITION_REASON) :]
+            end = piece.start_line + len(head) - 1
+            return replace(piece, text=text, end_line=end, reason=reason, symbol="")
+        if piece.reason.startswith(OUTLINE_REASON):
+            text = keep_head(piece.text, room, est)
+            if not text.endswith("\n") or text == piece.text:
+                return None  # nothing whole fits (or all of it would have)
+            return replace(piece, text=text, end_line=_last_line(sources, piece, text))
+        return None
+
+    return shrink
+
+
+def _definitions_within(
+    candidates: Sequence[ContextPiece], share: int, est: TokenEstimator, shrink: Shrink
+) -> list[ContextPiece]:
+    """Whole definitions while they fit ``share`` tokens, then their signatures: the rest of
+    the budget goes to the signatures of what else the file imports, which the next line is
+    as likely to call as the names already used."""
+    out: list[ContextPiece] = []
+    spent = 0
+    for piece in candidates:
+        if _is_definition(piece):
+            cost = piece_tokens(piece, est)
+            if spent + cost > share:
+                piece = shrink(piece, cost) or piece
+            else:
+                spent += cost
+        out.append(piece)
+    return out
+
+
+def _last_line(sources: _Sources | None, piece: ContextPiece, text: str) -> int:
+    """The file line of the last of ``text``'s lines (the first lines of ``piece``'s)."""
+    lines = sources.lines(piece.path) if sources is not None else None
+    if lines is None:
+        return piece.end_line
+    wanted = [line.strip() for line in text.splitlines()]
+    at = piece.start_line
+    for number in range(piece.start_line, min(piece.end_line, len(lines)) + 1):
+        if wanted and lines[number - 1].strip() == wanted[0]:
+            wanted.pop(0)
+            at = number
+    return at
 
 
 def _outline_pieces(
@@ -491,10 +595,14 @@ def _outline_pieces(
     # file -> {def line: (symbol, import)}, and how recently the file's names were used
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
+    signatures: set[tuple[str, str]] = set()
 
     def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
         """Show ``symbols`` (from ``module``), last used at ``last_use`` (or per name)."""
         for symbol in symbols:
+            if (symbol.name, symbol.signature) in signatures:
+                continue  # the same declaration in another file (Go build variants)
+            signatures.add((symbol.name, symbol.signature))
             wanted.setdefault(symbol.path, {}).setdefault(symbol.start_line, (symbol, module))
             at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)
             recency[symbol.path] = max(recency.get(symbol.path, -1), at)
@@ -518,7 +626,8 @@ def _outline_pieces(
     if package:  # Go: the package's other files, the names this file uses first
         own = [s for p in package for s in symbols.of_file(p) if "." not in s.qualified_name]
         seen = names_in(before, {s.name for s in own})
-        own.sort(key=lambda s: (-seen.get(s.name, -1), s.path, s.start_line))
+        users = Counter(n for p in package for n in sources.names(p))  # files using each name
+        own.sort(key=lambda s: (-seen.get(s.name, -1), -users[s.name], s.path, s.start_line))
         want(own[:MODULE_SIGNATURES], "this package", seen)
     pieces: list[ContextPiece] = []
     for file in sorted(wanted, key=lambda f: -recency[f]):  # stable: ties keep their order
@@ -674,23 +783,31 @@ def _same(piece: ContextPiece) -> tuple[str, int, int, str]:
 
 
 def _is_definition(piece: ContextPiece) -> bool:
-    return piece.reason.startswith("definition of")
+    return piece.reason.startswith(DEFINITION_REASON)
 
 
 def _fit_stable(
-    ordered: list[ContextPiece], kept: set[ContextPiece], budget: int, est: TokenEstimator
+    ordered: list[ContextPiece],
+    kept: set[ContextPiece],
+    budget: int,
+    est: TokenEstimator,
+    shrink: Shrink,
 ) -> tuple[list[ContextPiece], list[Dropped]]:
     """Fit ``ordered`` (kept pieces first); when a definition the names near the cursor now
-    need does not fit behind them, kept pieces other than definitions make room, last first:
-    the prompt changes from the first piece that goes, and no earlier."""
+    need does not fit behind them, not even as its signature, kept pieces other than
+    definitions make room, last first: the prompt changes from the first piece that goes, and
+    no earlier."""
     evictable = [p for p in reversed(ordered) if p in kept and not _is_definition(p)]
     evicted: list[Dropped] = []
     while True:
-        pieces, dropped = fit_pieces(ordered, budget, est)
+        pieces, dropped = fit_pieces(ordered, budget, est, shrink)
         short = [
             d.piece
             for d in dropped
-            if _is_definition(d.piece) and d.piece not in kept and d.why.startswith("over")
+            if _is_definition(d.piece)
+            and d.piece not in kept
+            and d.why.startswith("over")
+            and not d.why.endswith(SHORTENED)
         ]
         if not short or not evictable:
             return pieces, dropped + evicted
@@ -798,12 +915,14 @@ def prepare_completion(
         kept = [p for p in keep if _current(p, sources, recent)]
         pieces, prepared.dropped = fit_pieces(kept, budget, est)
     else:
+        shrink = _shrinker(sources, est)
         candidates = _candidates(prepared, index, sources, text, recent, semantic, window, cap)
+        candidates = _definitions_within(candidates, int(budget * DEFINITION_SHARE), est, shrink)
         if keep:
             ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))
-            pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est)
+            pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est, shrink)
         else:
-            pieces, prepared.dropped = fit_pieces(candidates, budget, est)
+            pieces, prepared.dropped = fit_pieces(candidates, budget, est, shrink)
     # What the model client will send, exactly: the trust boundary redacts the text around the
     # cursor and every piece, and leaves out pieces from files that must not be sent.
     sealed = boundary.admit(Material(path, (prefix, suffix), tuple(pieces)))

@@ -12,7 +12,7 @@ are left for repository context; :func:`fit_pieces` chooses the context pieces t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from enclave.config import CompletionConfig
@@ -117,12 +117,21 @@ def overlaps(a: ContextPiece, b: ContextPiece) -> bool:
     return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
 
 
+Shrink = Callable[[ContextPiece, int], ContextPiece | None]
+SHORTENED = ": its shorter form was sent"
+
+
 def fit_pieces(
-    candidates: Sequence[ContextPiece], budget: int, estimator: TokenEstimator
+    candidates: Sequence[ContextPiece],
+    budget: int,
+    estimator: TokenEstimator,
+    shrink: Shrink | None = None,
 ) -> tuple[list[ContextPiece], list[Dropped]]:
     """Keep pieces in their ranked order while they fit ``budget`` tokens; drop overlaps.
 
-    A piece that does not fit is skipped and smaller later ones may still go in.
+    A piece that does not fit is offered to ``shrink`` (with the tokens left), which may give a
+    shorter form of it (a definition's signature, the first lines of an outline) to take its
+    place; otherwise it is skipped and smaller later ones may still go in.
     """
     kept: list[ContextPiece] = []
     dropped: list[Dropped] = []
@@ -133,7 +142,16 @@ def fit_pieces(
             continue
         cost = piece_tokens(piece, estimator)
         if used + cost > budget:
-            dropped.append(Dropped(piece, f"over the budget ({used}+{cost} > {budget} tokens)"))
+            why = f"over the budget ({used}+{cost} > {budget} tokens)"
+            smaller = shrink(piece, budget - used) if shrink is not None else None
+            if smaller is not None and not any(overlaps(k, smaller) for k in kept):
+                small_cost = piece_tokens(smaller, estimator)
+                if used + small_cost <= budget:
+                    dropped.append(Dropped(piece, why + SHORTENED))
+                    kept.append(smaller)
+                    used += small_cost
+                    continue
+            dropped.append(Dropped(piece, why))
             continue
         kept.append(piece)
         used += cost

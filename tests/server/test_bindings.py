@@ -62,3 +62,15 @@ def test_module_members_are_listed_last_use_first() -> None:
     text = "a = m.first()\nb = mm.other()\nc = m.second(m.first)\n"
     assert member_uses(text)["m"] == ["first", "second"]
     assert member_uses("x = urllib.parse.quote(v)\n")["urllib.parse"] == ["quote"]
+
+
+def test_a_name_that_shares_its_module_name_is_a_name_not_the_module() -> None:
+    """`from lib.alpha import alpha` binds the function alpha of lib/alpha.py: the module
+    lookup's fallback (dropping leading parts, for installed package names) must not read it
+    as a submodule `lib.alpha.alpha` and land on the same file."""
+    repo = Repository(["lib/alpha.py", "pkg/beta/__init__.py", "pkg/beta/beta.py"])
+    text = "from lib.alpha import alpha\nfrom pkg.beta import beta\n"
+    assert bindings("app.py", text, "python", repo) == {
+        "alpha": Binding("alpha", ("lib/alpha.py",), "alpha", "lib.alpha"),
+        "beta": Binding("beta", ("pkg/beta/beta.py",), "", "pkg.beta.beta"),  # a real submodule
+    }

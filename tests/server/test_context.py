@@ -121,3 +121,62 @@ def test_a_go_package_and_typescript_imports_are_resolved(tmp_path: Path) -> Non
     assert [(p.path, p.reason) for p in ts if p.path == "src/util/clamp.ts"] == [
         ("src/util/clamp.ts", "definition of `clamp as limit` (imported by this file from ./util)")
     ]
+
+
+def _long_function(name: str) -> str:
+    body = "".join(f"    step_{i} = value * {i} + offset\n" for i in range(24))
+    return f"def {name}(value, offset):\n{body}    return value\n"
+
+
+def test_definitions_past_their_share_of_the_budget_come_as_signatures(tmp_path: Path) -> None:
+    """Whole definitions take at most half the context budget; the names near the cursor past
+    that still show how to call them (their signature line), and the budget left goes to the
+    signatures of what else the file imports: the next line is as likely to call those."""
+    names = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    files = {f"lib/{name}.py": _long_function(name) for name in names}
+    files["lib/extra.py"] = "def unused_yet(a, b):\n    return a\n"
+    files["app.py"] = (
+        "".join(f"from lib.{name} import {name}\n" for name in names)
+        + "from lib.extra import unused_yet\n\n\ndef run(v):\n"
+        + "".join(f"    {name}(v, 1)\n" for name in names)
+        + "    \n"
+    )
+    pieces = _context_at_end(tmp_path, files, "app.py")
+    whole = [p for p in pieces if p.reason.startswith("definition of")]
+    short = {p.path: p for p in pieces if p.reason.startswith("signatures of")}
+    assert whole and len(whole) < len(names)  # not every definition fits whole
+    for name in names:  # yet every name near the cursor shows at least its signature
+        path = f"lib/{name}.py"
+        if any(p.path == path for p in whole):
+            continue
+        assert short[path].text == f"def {name}(value, offset):\n", short[path]
+        assert (short[path].start_line, short[path].end_line) == (1, 1)
+        assert short[path].reason == (
+            f"signatures of `{name}` (imported by this file from lib.{name})"
+        )
+    assert short["lib/extra.py"].text == "def unused_yet(a, b):\n"
+
+
+def test_a_go_package_outline_leads_with_what_its_files_use(tmp_path: Path) -> None:
+    """Of a large Go package, the signatures shown first are of the functions its other files
+    call most (not the first files' in name order); a declaration repeated in build variants
+    (`_unsafe.go` / `_purego.go`) is shown once."""
+    many = "".join(f"func Step{i}(v int) int {{\n\treturn v + {i}\n}}\n\n" for i in range(30))
+    files = {
+        "go.mod": "module example.com/app\n",
+        "calc/a_steps.go": f"package calc\n\n{many}",
+        "calc/b_use.go": "package calc\n\nfunc B(v int) int {\n\tmust(v > 0)\n\treturn v\n}\n",
+        "calc/c_use.go": "package calc\n\nfunc C(v int) int {\n\tmust(v < 9)\n\treturn v\n}\n",
+        "calc/z_check.go": "package calc\n\nfunc must(ok bool) {\n\tif !ok {\n\t\tpanic(ok)\n\t}\n}\n",
+        "calc/ptr_unsafe.go": "package calc\n\nfunc addr(v *int) uintptr {\n\treturn 0\n}\n",
+        "calc/ptr_purego.go": "package calc\n\nfunc addr(v *int) uintptr {\n\treturn 1\n}\n",
+        "calc/d_new.go": "package calc\n\nfunc D(v int) int {\n\t\n\treturn v\n}\n",
+    }
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    pieces = prepare_completion(index, "calc/d_new.go", files["calc/d_new.go"], 3, 1, config).pieces
+    outline = [p for p in pieces if p.reason.startswith("signatures of")]
+    assert any(p.path == "calc/z_check.go" and p.text == "func must(ok bool) {\n" for p in outline)
+    assert len([p for p in outline if p.text == "func addr(v *int) uintptr {\n"]) == 1

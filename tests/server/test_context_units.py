@@ -6,6 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from enclave.server.context import (
+    OVERLOAD_LINES,
+    _signature,
     decide_multiline,
     names_near,
     split_at,
@@ -61,3 +63,19 @@ def test_names_near_are_closest_first_without_keywords() -> None:
     names = names_near(lines, 4)
     assert names.index("val") < names.index("helper") < names.index("far_away")
     assert "return" not in names and "self" not in names and "def" not in names
+
+
+def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> None:
+    """A call resolves to the implementation's line: overload lines before it are part of the
+    signature (within OVERLOAD_LINES); other declarations end at their first line."""
+    overloads = [
+        "export function from(input: string): Observable<string>;\n",
+        "export function from<T>(input: T[]): Observable<T>;\n",
+        "export function from<T>(input: any): Observable<T> {\n",
+        "  return new Observable();\n",
+    ]
+    assert _signature(overloads) == overloads[:3]
+    assert _signature(["type Id = string;\n", "type Name = string;\n"]) == ["type Id = string;\n"]
+    assert _signature(["@cache\n", "def f(x):\n", "    return x\n"]) == ["@cache\n", "def f(x):\n"]
+    many = [f"export function f(a: T{i}): T{i};\n" for i in range(20)]
+    assert len(_signature(many)) == OVERLOAD_LINES
