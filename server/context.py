@@ -545,15 +545,15 @@ def _shrinker(sources: _Sources | None, est: TokenEstimator) -> Shrink:
 def _definitions_within(
     candidates: Sequence[ContextPiece], share: int, est: TokenEstimator, shrink: Shrink
 ) -> list[ContextPiece]:
-    """Whole definitions while they fit ``share`` tokens, then their signatures: the rest of
-    the budget goes to the signatures of what else the file imports, which the next line is
-    as likely to call as the names already used."""
+    """Whole definitions while they fit ``share`` tokens (the first, the most certain one, even
+    past it), then their signatures: the rest of the budget goes to the signatures of what else
+    the file imports, which the next line is as likely to call as the names already used."""
     out: list[ContextPiece] = []
     spent = 0
     for piece in candidates:
         if _is_definition(piece):
             cost = piece_tokens(piece, est)
-            if spent + cost > share:
+            if spent and spent + cost > share:  # (the first is whole whenever it fits)
                 piece = shrink(piece, cost) or piece
             else:
                 spent += cost
