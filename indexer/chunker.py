@@ -43,6 +43,9 @@ WINDOW_LINES = 60  # size of the plain line windows used for files without a gra
 SIGNATURE_CHARS = 240  # a symbol's signature (its first line) is clipped to this
 DOC_CHARS = 240  # and its doc line
 NAME_CHARS = 200  # names, scopes and imports
+# Bump when what a file becomes changes (chunk boundaries, names, search text): an index made by
+# another version re-chunks every file on its next update (vectors of unchanged text are kept).
+CHUNKER_VERSION = 2
 QUALIFIED_CHARS = 400  # qualified names and heading paths
 _ANONYMOUS = "<anonymous>"
 _IMPORT_TRIM = "\"'`<> \t"

@@ -25,6 +25,7 @@ import numpy as np
 from lancedb.query import MatchQuery
 
 from enclave.config import Config
+from enclave.indexer.chunker import CHUNKER_VERSION
 from enclave.indexer.embed import (
     Embedder,
     EmbeddingUnavailable,
@@ -70,6 +71,7 @@ VECTORS_MISSING = "vectors_missing"  # meta: chunks still to embed (set while em
 POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
 COMPACT_FRAGMENTS = 64
 DISCOVERY_SKIPPED = "discovery_skipped"  # meta: files left out before reading (see status)
+CHUNKER = "chunker_version"  # meta: the chunker that made the rows (another one re-indexes)
 REDACT_PII = "redact_pii"  # meta: "true" when personal data was redacted (a change re-indexes)
 EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
@@ -390,6 +392,13 @@ class EngineIndex:
             elif meta.get("partial") == "true" and not full:
                 summary.notes.append("the last update was cancelled: finishing it")
                 self._completing = True
+            chunker = meta.get(CHUNKER, "1")  # (indexes made before the key existed: 1)
+            if chunker != str(CHUNKER_VERSION) and not rebuild:
+                summary.notes.append(
+                    f"files were chunked by another version of Enclave (chunker {chunker}, now "
+                    f"{CHUNKER_VERSION}): re-indexing every file"
+                )
+                rebuild = True
             if meta.get(REDACT_PII, "") != self._pii_meta() and not rebuild:
                 summary.notes.append(
                     "redaction of personal data (trust.redact_pii) changed: re-indexing every file"
@@ -559,6 +568,7 @@ class EngineIndex:
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             DISCOVERY_SKIPPED: str(len(discovery.skipped)),
             REDACT_PII: self._pii_meta(),
+            CHUNKER: str(CHUNKER_VERSION),
             **self._embedding_meta(embedder),
         }
         if embedder is None and meta_before.get("embedding_model"):

@@ -200,6 +200,25 @@ def test_incremental_touches_only_changed_files(
     assert index.search("fresh_helper added later", k=1).hits[0].path == "app/session.py"
 
 
+def test_an_index_chunked_by_another_version_is_rechunked(repo: Path) -> None:
+    """Rows made by another chunker (older chunk boundaries or search text) do not linger: the
+    next update says why and re-indexes every file, then records the chunker it used."""
+    from enclave.indexer.chunker import CHUNKER_VERSION
+    from enclave.indexer.store import Store
+
+    index = open_index(repo, lexical_config())
+    first = index.update()
+    store = Store(str(repo / ".enclave"))
+    assert store.meta()["chunker_version"] == str(CHUNKER_VERSION)
+    assert index.update().files_indexed == 0
+    store.set_meta({"chunker_version": "1"})
+    summary = index.update()
+    assert summary.full and summary.files_indexed == first.files_indexed > 0
+    assert any("chunker 1, now" in note for note in summary.notes), summary.notes
+    assert store.meta()["chunker_version"] == str(CHUNKER_VERSION)
+    assert index.update().files_indexed == 0
+
+
 def test_delete_and_rename(repo: Path) -> None:
     index = open_index(repo, lexical_config())
     index.update()
