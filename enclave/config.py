@@ -36,7 +36,11 @@ class IndexConfig:
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingConfig:
-    provider: str = "ollama"  # "ollama" | "local" | "none"
+    # "ollama" (/api/embed) | "openai" (/v1/embeddings) | "local" (in-process) | "none"
+    provider: str = "ollama"
+    # "openai" only: the server's base URL; "" = the model servers (ollama.hosts / ollama.host).
+    # Either way it must pass trust.allowed_hosts, and ollama.headers are sent with it.
+    url: str = ""
     model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
     batch_size: int = 32
     concurrency: int = 2  # embedding requests to Ollama in flight while indexing
@@ -47,6 +51,16 @@ class EmbeddingConfig:
 @dataclass(frozen=True, slots=True)
 class OllamaConfig:
     host: str = DEFAULT_OLLAMA_HOST
+    # A fleet: several servers (each must pass trust.allowed_hosts); when set it replaces host.
+    hosts: tuple[str, ...] = ()
+    # The servers' API: "ollama" (/api/*) or "openai" (/v1/*: vLLM, llama.cpp, Ollama's own /v1).
+    api: str = "ollama"
+    # Extra HTTP headers on every request (e.g. Authorization for a reverse proxy); values may
+    # name environment variables as ${NAME}. Never shown: status and logs print "***".
+    headers: tuple[tuple[str, str], ...] = ()
+    # api = "openai" only: the completion model takes a `suffix` (fill-in-the-middle) on
+    # /v1/completions; off: completions use the chat prompt and the extractor.
+    openai_fim: bool = False
     chat_model: str = "deepseek-r1"
     completion_model: str = ""  # "" = same as chat_model
     keep_alive: str = "30m"
@@ -58,6 +72,11 @@ class OllamaConfig:
     @property
     def effective_completion_model(self) -> str:
         return self.completion_model or self.chat_model
+
+    @property
+    def effective_hosts(self) -> tuple[str, ...]:
+        """The servers requests go to, in the configured order (hosts, else host)."""
+        return self.hosts or (self.host,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +166,8 @@ _SECTIONS: dict[str, type] = {
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "embedding.provider": ("ollama", "local", "none"),
+    "embedding.provider": ("ollama", "openai", "local", "none"),
+    "ollama.api": ("ollama", "openai"),
 }
 
 _POSITIVE = {
@@ -205,6 +225,8 @@ def _in_range(key: str, number: _Number) -> _Number:
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Convert ``value`` to the type of ``default`` or raise ValueError with a readable reason."""
+    if key == "ollama.headers":
+        return parse_headers(value)
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -245,15 +267,91 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
+        if key == "ollama.hosts":
+            return tuple(dict.fromkeys(normalize_host(v) for v in value if v.strip()))
         return tuple(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     choices = _CHOICES.get(key)
     if choices and value not in choices:
         raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-    if key == "ollama.host" and value:
-        value = normalize_host(value)
+    if key in ("ollama.host", "embedding.url") and value:
+        value = normalize_host(value) if key == "ollama.host" else value.strip().rstrip("/")
     return value
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_headers(value: Any) -> tuple[tuple[str, str], ...]:
+    """``ollama.headers`` from a table ({name: value}), a list of "Name: value" strings, or one
+    string of such lines (the environment). Errors never repeat a header's value."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("{"):
+            import json
+
+            try:
+                value = json.loads(stripped)
+            except ValueError:
+                raise ValueError("expected a JSON object of header names and values") from None
+        else:
+            value = [line for line in stripped.splitlines() if line.strip()]
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = []
+        for entry in value:
+            if isinstance(entry, list | tuple) and len(entry) == 2:
+                items.append((entry[0], entry[1]))
+            elif isinstance(entry, str) and ":" in entry:
+                name, _, text = entry.partition(":")
+                items.append((name.strip(), text.strip()))
+            else:
+                raise ValueError('expected "Name: value" entries (the value is not shown)')
+    else:
+        raise ValueError("expected a table of header names and values")
+    for name, text in items:
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name} must be one line of text (not shown)")
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingHeaderVariable(ValueError):
+    """A header value names an environment variable that is not set."""
+
+    def __init__(self, header: str, variable: str) -> None:
+        super().__init__(
+            f"header {header} of ollama.headers uses ${{{variable}}}, which is not set"
+        )
+        self.header = header
+        self.variable = variable
+
+
+def resolve_headers(
+    headers: tuple[tuple[str, str], ...], env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The headers to send: each ``${NAME}`` replaced by that environment variable's value.
+    Raises :class:`MissingHeaderVariable` (naming the variable, never a value)."""
+    env = os.environ if env is None else env
+    out: dict[str, str] = {}
+    for name, value in headers:
+
+        def expand(match: re.Match[str], name: str = name) -> str:
+            variable = match.group(1)
+            if variable not in env:
+                raise MissingHeaderVariable(name, variable)
+            return env[variable]
+
+        out[name] = _ENV_REFERENCE.sub(expand, value)
+    return out
 
 
 def normalize_host(host: str) -> str:
@@ -471,4 +569,6 @@ def to_wire(config: Config) -> dict[str, dict[str, Any]]:
             for f in fields(value)
             if f"{section}.{f.name}" not in _POLICY_ONLY  # not a setting: the policy's own
         }
+    # Header values hold credentials: only their names are ever shown.
+    out["ollama"]["headers"] = {name: "***" for name, _ in config.ollama.headers}
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from enclave.config import Config, load_config, normalize_host, to_wire
 
 
@@ -59,7 +61,7 @@ def test_invalid_values_are_named_and_replaced_by_defaults(tmp_path: Path) -> No
     assert config.embedding.provider == "ollama"
     assert config.ollama.chat_model == "deepseek-r1"
     message = str(next(p for p in problems if p.key == "embedding.provider"))
-    assert "ollama, local, none" in message and "cloud" in message
+    assert "ollama, openai, local, none" in message and "cloud" in message
 
 
 def test_broken_toml_is_reported_not_fatal(tmp_path: Path) -> None:
@@ -113,3 +115,39 @@ def test_a_config_file_that_is_not_utf8(tmp_path: Path) -> None:
     config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
     assert config.chat.think is True
     assert len(problems) == 1 and "not UTF-8 text (byte" in problems[0].message
+
+
+def test_hosts_are_normalised_and_replace_the_single_host() -> None:
+    config, problems = load_config(
+        None, {"ollama": {"hosts": ["gpu1:11434", "https://gpu2.corp/", "gpu1"]}}, env={}
+    )
+    assert problems == []
+    assert config.ollama.effective_hosts == ("http://gpu1:11434", "https://gpu2.corp:11434")
+    assert Config().ollama.effective_hosts == (Config().ollama.host,)  # a list of one
+    env = {"ENCLAVE_OLLAMA_HOSTS": "a:1, b:2"}
+    config, problems = load_config(None, None, env=env)
+    assert config.ollama.hosts == ("http://a:1", "http://b:2")
+
+
+def test_headers_from_a_table_or_the_environment_and_never_shown_in_errors() -> None:
+    from enclave.config import MissingHeaderVariable, resolve_headers
+
+    table = {"Authorization": "Bearer ${TEAM_TOKEN}", "X-Team": "ml"}
+    config, problems = load_config(None, {"ollama": {"headers": table}}, env={})
+    assert problems == []
+    assert resolve_headers(config.ollama.headers, {"TEAM_TOKEN": "t0k"}) == {
+        "Authorization": "Bearer t0k",
+        "X-Team": "ml",
+    }
+    env = {"ENCLAVE_OLLAMA_HEADERS": "Authorization: Bearer ${TEAM_TOKEN}\nX-Team: ml"}
+    from_env, problems = load_config(None, None, env=env)
+    assert problems == [] and from_env.ollama.headers == config.ollama.headers
+    with pytest.raises(MissingHeaderVariable) as caught:
+        resolve_headers(config.ollama.headers, {})
+    assert "TEAM_TOKEN" in str(caught.value) and "Bearer" not in str(caught.value)
+    bad, problems = load_config(
+        None, {"ollama": {"headers": {"X-Key": "secret\nInjected: 1"}}}, env={}
+    )
+    assert [p.key for p in problems] == ["ollama.headers"] and "secret" not in str(problems[0])
+    assert bad.ollama.headers == ()
+    assert to_wire(config)["ollama"]["headers"] == {"Authorization": "***", "X-Team": "***"}

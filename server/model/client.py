@@ -12,6 +12,16 @@
   sends (an error status, a body or an NDJSON line that is not Ollama's JSON, silence) escapes as
   anything else. 503 (busy) is retried a bounded number of times with jittered backoff before the
   first token.
+- A fleet (``ollama.hosts``): every host must pass ``trust.allowed_hosts``; requests go to the
+  least busy healthy host (completions stay on the host that served the last one, whose prompt
+  cache holds their stable prefix), see :mod:`server.model.fleet`. A refused connection, a broken
+  one or a 5xx answer before the first streamed part moves the request to the next host and marks
+  the first one down; once a part has reached the caller, a failure ends the request with an
+  error (never a second answer spliced onto the first). A 404 for the model is tried on the other
+  hosts (a fleet may not have every model everywhere) and is the answer when none has it.
+  ``ollama.headers`` go with every request; their values are never logged or shown.
+- ``ollama.api = "openai"``: the same requests through :mod:`server.model.openai_api`
+  (``/v1/chat/completions``, ``/v1/completions``), which answers in the ``ollama`` client's types.
 - Timeouts: ``connect_timeout`` (the TCP connection); ``first_token_timeout`` from sending a
   request to its first part (headers included, so a server that accepts and says nothing is
   bounded by it); ``idle_timeout`` between two parts of a stream; ``total_timeout`` for a whole
@@ -33,7 +43,7 @@ import httpx
 import ollama
 
 from enclave.audit import AuditLog, Source
-from enclave.config import Config
+from enclave.config import Config, MissingHeaderVariable, resolve_headers
 from enclave.errors import one_line
 from enclave.hosts import HostNotAllowed, check_host, display_url
 from enclave.server.model import prompts
@@ -51,6 +61,7 @@ from enclave.server.model.errors import (
     OllamaUnavailable,
     StreamInterrupted,
 )
+from enclave.server.model.fleet import Fleet, Host
 from enclave.server.model.postprocess import extract_completion, is_settled
 from enclave.server.model.think import ThinkSplitter
 from enclave.server.trust import Admitted, Boundary, Material
@@ -76,6 +87,9 @@ FAULTS: tuple[type[BaseException], ...] = (
     *MALFORMED,
 )
 
+# Before the first part: the above, and what a host's model information (fetched first) raised.
+_START_FAULTS: tuple[type[BaseException], ...] = (ModelError, *FAULTS)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -92,6 +106,21 @@ class CompletionResult:
     prompt_tokens: int
     truncated: bool
     fim: bool
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """One model server as `enclave status` / `doctor` show it (never its headers)."""
+
+    name: str  # URL without credentials
+    state: str  # "up" | "down" | "due" (down, to be probed again)
+    in_flight: int
+    error: str = ""  # why it is down
+    version: str = ""
+
+
+class _Skip(Exception):
+    """This host cannot serve this request as prepared (another model's capabilities)."""
 
 
 @dataclass(frozen=True)
@@ -130,21 +159,50 @@ class ModelClient:
     def __init__(self, config: Config) -> None:
         self.config = config
         o = config.ollama
-        self._url = o.host
-        self.host = display_url(o.host)  # for messages: never the credentials a URL may carry
+        urls = o.effective_hosts
+        # for messages: never the credentials a URL may carry
+        self.host = ", ".join(display_url(u) for u in urls)
         # Everything this client sends passes the trust boundary first (see ``_admit``).
         self.boundary = Boundary(config)
-        self._host_problem: HostRefused | None = None
+        self._host_problem: ModelError | None = None
+        setting = "ollama.hosts" if o.hosts else "ollama.host"
+        for url in urls:  # every host of the fleet must be allowed, or none is used
+            try:
+                check_host(url, config.trust.allowed_hosts)
+            except HostNotAllowed as exc:
+                fix = exc.fix.replace("ollama.host ", f"{setting} ")
+                self._host_problem = HostRefused(exc.message, fix)
+                break
         try:
-            check_host(o.host, config.trust.allowed_hosts)
-        except HostNotAllowed as exc:
-            self._host_problem = HostRefused(exc.message, exc.fix)
+            self._headers = resolve_headers(o.headers)
+        except MissingHeaderVariable as exc:
+            self._headers = {}
+            self._host_problem = self._host_problem or ModelError(
+                str(exc),
+                f"set {exc.variable} in the environment Enclave starts in (the editor's, or the "
+                "shell's), or change ollama.headers",
+            )
         timeout = httpx.Timeout(None, connect=o.connect_timeout)
-        self._ollama = ollama.AsyncClient(host=o.host, timeout=timeout)
+        hosts = [Host(url, display_url(url)) for url in urls]
+        for host in hosts:
+            host.backend = self._backend(host.url, timeout)
+        self.fleet = Fleet(hosts)
+        self._sticky: Host | None = None  # the host of the last completion (its prompt cache)
         self.audit = AuditLog(config)  # one JSON line per request (enclave.audit)
-        self._info: dict[str, ModelInfo] = {}
         self._estimators: dict[str, TokenEstimator] = {}
         self.last_truncated = False
+
+    def _backend(self, url: str, timeout: httpx.Timeout) -> Any:
+        if self.config.ollama.api == "openai":
+            from enclave.server.model.openai_api import OpenAIBackend
+
+            return OpenAIBackend(url, self.config, headers=self._headers, timeout=timeout)
+        return ollama.AsyncClient(host=url, timeout=timeout, headers=self._headers)
+
+    @property
+    def _ollama(self) -> Any:
+        """The first host's API client (a fleet of one: the host)."""
+        return self.fleet.hosts[0].backend
 
     # -- the trust boundary -----------------------------------------------------------------------
     def _check_host(self) -> None:
@@ -164,30 +222,34 @@ class ModelClient:
         return self.boundary.admit(material)
 
     # -- errors ---------------------------------------------------------------------------------
-    def unavailable(self) -> OllamaUnavailable:
+    def unavailable(self, where: str = "") -> OllamaUnavailable:
         return OllamaUnavailable(
-            f"Ollama is not running at {self.host}",
+            f"Ollama is not running at {where or self.host}",
             "start it with `ollama serve` (or open the Ollama app), or set OLLAMA_HOST to the "
             "address where it runs",
         )
 
-    def malformed(self, exc: BaseException, what: str) -> MalformedResponse:
+    def malformed(self, exc: BaseException, what: str, where: str = "") -> MalformedResponse:
         return MalformedResponse(
-            f"Ollama at {self.host} answered {what} with something that is not Ollama's JSON "
+            f"Ollama at {where or self.host} answered {what} with something that is not Ollama's JSON "
             f"({type(exc).__name__}: {one_line(exc, 100)})",
             "check that ollama.host (or OLLAMA_HOST) points at an Ollama server and not at a "
             "proxy or another service; if it does, try again and check the Ollama server log",
         )
 
-    def _map(self, exc: BaseException, model: str, *, midstream: bool = False) -> ModelError:
+    def _map(
+        self, exc: BaseException, model: str, *, midstream: bool = False, where: str = ""
+    ) -> ModelError:
         if isinstance(exc, ModelError):
             return exc
         if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
-            return self.unavailable()
+            return self.unavailable(where)
         if isinstance(exc, httpx.TransportError):
             during = f"while {model} was answering" if model else "during a request"
+            at = f" at {where}" if where and len(self.fleet.hosts) > 1 else ""
             return StreamInterrupted(
-                f"the connection to Ollama broke {during} ({type(exc).__name__}: {one_line(exc)})",
+                f"the connection to Ollama{at} broke {during} ({type(exc).__name__}: "
+                f"{one_line(exc)})",
                 "try again; if it keeps happening, check the Ollama server log",
             )
         if isinstance(exc, MALFORMED):
@@ -198,7 +260,7 @@ class ModelClient:
                     "try again; if it keeps happening, check the Ollama server log and that "
                     "nothing between Enclave and Ollama (a proxy) rewrites the stream",
                 )
-            return self.malformed(exc, f"the request for {model}" if model else "a request")
+            return self.malformed(exc, f"the request for {model}" if model else "a request", where)
         if isinstance(exc, ollama.ResponseError):
             text = one_line(exc.error)
             low = text.lower()
@@ -227,8 +289,25 @@ class ModelClient:
             )
         return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
 
-    def _raise(self, exc: BaseException, model: str) -> NoReturn:
-        raise self._map(exc, model) from exc
+    def _raise(self, exc: BaseException, model: str, where: str = "") -> NoReturn:
+        raise self._map(exc, model, where=where) from exc
+
+    @staticmethod
+    def _failover(exc: BaseException) -> str:
+        """Why a failure before the first part sends the request to another host: "down" (refused,
+        broken, 5xx but busy, not our server's JSON), "busy" (503), "missing" (404: the model is
+        not on that host), or "" (a real answer: the same on every host)."""
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 503 or "server busy" in str(exc.error).lower():
+                return "busy"
+            if exc.status_code == 404:
+                return "missing"
+            return "down" if exc.status_code >= 500 or exc.status_code < 0 else ""
+        if isinstance(exc, ConnectionError | httpx.TransportError | httpx.DecodingError):
+            return "down"
+        if isinstance(exc, MALFORMED):
+            return "down"
+        return ""
 
     def _quick_wait(self) -> tuple[float, str]:
         """How long a short metadata request may take, and the setting that says so."""
@@ -246,7 +325,9 @@ class ModelClient:
             f"raise {setting}",
         )
 
-    async def _quick(self, call: Awaitable[Any], model: str = "", what: str = "") -> Any:
+    async def _quick(
+        self, call: Awaitable[Any], model: str = "", what: str = "", where: str = ""
+    ) -> Any:
         """A short non-streaming request with a bounded wait."""
         self._check_host()
         try:
@@ -255,55 +336,126 @@ class ModelClient:
         except TimeoutError:
             raise self._quick_timeout(what or "a request") from None
         except FAULTS as exc:
-            self._raise(exc, model)
+            self._raise(exc, model, where)
+
+    async def _each_host(
+        self, call: Callable[[Host], Awaitable[Any]], sticky: Host | None = None
+    ) -> Any:
+        """``call`` on the best host; on a host failure (see ``_failover``) on the next one. The
+        error of the last host tried is raised when none answers."""
+        self._check_host()
+        error: BaseException | None = None
+        fleet = len(self.fleet.hosts) > 1
+        for host in self.fleet.order(sticky):
+            try:
+                if fleet and self.fleet.state(host) == "due":
+                    await self._version_of(host)  # back-off over: the cheap probe first
+                result = await call(host)
+            except ModelError as exc:
+                cause = exc.__cause__
+                reason = self._failover(cause) if cause is not None else ""
+                if isinstance(exc, OllamaUnavailable):
+                    reason = "down"
+                if not reason or len(self.fleet.hosts) == 1:
+                    if reason == "down":
+                        self.fleet.failed(host, exc.message)
+                    raise
+                if reason == "down":
+                    self.fleet.failed(host, exc.message)
+                    log.warning("model server %s failed (%s); trying the next", host.name, reason)
+                error = exc
+                continue
+            self.fleet.answered(host)
+            return result
+        assert error is not None
+        raise error
 
     # -- metadata -------------------------------------------------------------------------------
     async def version(self) -> str:
-        """The server's version (``/api/version``); raises OllamaUnavailable if unreachable."""
+        """The version of the first server that answers ``/api/version`` (or ``/v1/models``);
+        raises OllamaUnavailable when none is reachable."""
+        return str(await self._each_host(self._version_of))
+
+    async def _version_of(self, host: Host) -> str:
+        """``host``'s version (``GET /api/version``, with the headers): the health probe."""
         self._check_host()
+        if self.config.ollama.api == "openai":
+            version = await self._quick(host.backend.version(), "", "/v1/models", where=host.name)
+            host.version = str(version)
+            return host.version
         wait, _ = self._quick_wait()
         timeout = httpx.Timeout(wait, connect=min(wait, self.config.ollama.connect_timeout))
         try:
             async with (
                 asyncio.timeout(wait),
-                httpx.AsyncClient(base_url=self._url, timeout=timeout) as http,
+                httpx.AsyncClient(
+                    base_url=host.url, timeout=timeout, headers=self._headers
+                ) as http,
             ):
                 response = await http.get("/api/version")
         except (TimeoutError, httpx.TimeoutException) as exc:
             if isinstance(exc, httpx.ConnectTimeout):
-                raise self.unavailable() from exc
+                raise self.unavailable(host.name) from exc
             raise self._quick_timeout("/api/version") from None
         except httpx.HTTPError as exc:
-            self._raise(exc, "")
+            self._raise(exc, "", host.name)
         if response.status_code != 200:
-            raise OllamaUnavailable(
-                f"{self.host} answered HTTP {response.status_code} to /api/version",
+            error = OllamaUnavailable(
+                f"{host.name} answered HTTP {response.status_code} to /api/version",
                 "check that OLLAMA_HOST points at an Ollama server",
             )
+            cause = ollama.ResponseError(response.text, response.status_code)
+            raise error from cause
         try:
-            return str(response.json()["version"])
+            host.version = str(response.json()["version"])
         except (ValueError, KeyError, TypeError):
             raise OllamaUnavailable(
-                f"{self.host} does not look like an Ollama server",
+                f"{host.name} does not look like an Ollama server",
                 "check that OLLAMA_HOST points at an Ollama server",
             ) from None
+        return host.version
+
+    def host_states(self) -> list[HostStatus]:
+        """What this process knows of each model server now (no request is made)."""
+        return [
+            HostStatus(h.name, self.fleet.state(h), h.in_flight, h.last_error, h.version)
+            for h in self.fleet.hosts
+        ]
+
+    async def check_hosts(self) -> list[HostStatus]:
+        """Ask every model server for its version now (for `enclave doctor` and health)."""
+        self._check_host()
+        for host in self.fleet.hosts:
+            try:
+                await self._version_of(host)
+            except ModelError as exc:
+                self.fleet.failed(host, exc.message)
+            else:
+                self.fleet.answered(host)
+        return self.host_states()
 
     async def model_info(self, model: str) -> ModelInfo:
-        """Capabilities, context length and size of ``model`` (cached)."""
-        if model in self._info:
-            return self._info[model]
-        shown = await self._quick(self._ollama.show(model), model, f"/api/show for {model}")
+        """Capabilities, context length and size of ``model`` on the server that would answer
+        (cached per server)."""
+        return await self._each_host(lambda host: self._model_info_on(host, model))
+
+    async def _model_info_on(self, host: Host, model: str) -> ModelInfo:
+        if model in host.info:
+            info: ModelInfo = host.info[model]
+            return info
+        backend, where = host.backend, host.name
+        shown = await self._quick(backend.show(model), model, f"/api/show for {model}", where)
         context_length = None
         for key, value in (shown.modelinfo or {}).items():
             if key.endswith(".context_length") and isinstance(value, int):
                 context_length = value
         size = None
-        listed = await self._quick(self._ollama.list(), model, "/api/tags")
+        listed = await self._quick(backend.list(), model, "/api/tags", where)
         for entry in listed.models:
             if entry.model and same_model(entry.model, model):
                 size = int(entry.size) if entry.size is not None else None
         info = ModelInfo(model, frozenset(shown.capabilities or ()), context_length, size)
-        self._info[model] = info
+        host.info[model] = info
         return info
 
     def context_size(self, model: str) -> int:
@@ -323,68 +475,136 @@ class ModelClient:
         o = self.config.ollama
         for model in dict.fromkeys(models or [o.chat_model, o.effective_completion_model]):
             self.check_model(model)
-            try:
-                async with asyncio.timeout(o.first_token_timeout):
-                    await self._ollama.generate(
-                        model=model,
-                        prompt="",
-                        keep_alive=o.keep_alive,
-                        options={"num_ctx": self.context_size(model)},  # as it will be used
-                    )
-            except TimeoutError:
-                raise ModelLoadTimeout(
-                    f"{model} did not load within {o.first_token_timeout:g} s",
-                    "raise ollama.first_token_timeout or use a smaller model",
-                ) from None
-            except FAULTS as exc:
-                self._raise(exc, model)
+
+            async def load(host: Host, model: str = model) -> None:
+                try:
+                    async with asyncio.timeout(o.first_token_timeout):
+                        await host.backend.generate(
+                            model=model,
+                            prompt="",
+                            keep_alive=o.keep_alive,
+                            options={"num_ctx": self.context_size(model)},  # as it will be used
+                        )
+                except TimeoutError:
+                    raise ModelLoadTimeout(
+                        f"{model} did not load within {o.first_token_timeout:g} s",
+                        "raise ollama.first_token_timeout or use a smaller model",
+                    ) from None
+                except FAULTS as exc:
+                    self._raise(exc, model, host.name)
+
+            # the host the next completion goes to (the sticky one once there is one)
+            await self._each_host(load, self._sticky)
 
     def estimator(self, model: str) -> TokenEstimator:
         return self._estimators.setdefault(model, TokenEstimator())
 
     # -- streaming core -------------------------------------------------------------------------
     async def _parts(
-        self, model: str, start: Callable[[], Awaitable[AsyncIterator[Any]]]
+        self,
+        model: str,
+        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
+        *,
+        sticky: bool = False,
     ) -> AsyncGenerator[Any, None]:
-        """Parts of one streamed response, ending with the ``done`` part; see module doc."""
+        """Parts of one streamed response, ending with the ``done`` part; see module doc.
+        ``sticky``: a completion, which prefers the host of the previous completion."""
         o = self.config.ollama
         loop = asyncio.get_running_loop()
         deadline = loop.time() + o.total_timeout
         attempt = 0
+        fleet = len(self.fleet.hosts) > 1
         while True:
             stream: AsyncIterator[Any] | None = None
-            left = deadline - loop.time()
-            try:
-                # The request is sent, and its headers awaited, inside the first-token wait.
-                async with asyncio.timeout(min(o.first_token_timeout, left)):
-                    stream = await start()
-                    first = await anext(stream)
-                break
-            except TimeoutError:
-                await _close(stream)
-                if left < o.first_token_timeout:
-                    raise self._total_timeout(model) from None
-                raise ModelTimeout(
-                    f"{model} produced nothing within {o.first_token_timeout:g} s",
-                    "the model may still be loading or the machine is overloaded; retry, or "
-                    "raise ollama.first_token_timeout",
-                ) from None
-            except StopAsyncIteration:
-                await _close(stream)
-                raise StreamInterrupted(
-                    f"Ollama closed the answer of {model} before it started",
-                    "try again; if it keeps happening, check the Ollama server log",
-                ) from None
-            except FAULTS as exc:
-                await _close(stream)
-                error = self._map(exc, model)
-                if isinstance(error, ModelBusy) and attempt < self.busy_retries:
-                    delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
-                    attempt += 1
-                    log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
-                    await asyncio.sleep(delay)
+            host: Host | None = None
+            error: ModelError | None = None
+            busy = 0
+            for candidate in self.fleet.order(self._sticky if sticky else None):
+                if fleet and self.fleet.state(candidate) == "due":
+                    try:  # its back-off is over: a cheap probe before it gets a prompt
+                        await self._version_of(candidate)
+                    except ModelError as exc:
+                        self.fleet.failed(candidate, exc.message)
+                        error = error or exc
+                        continue
+                    self.fleet.answered(candidate)
+                left = deadline - loop.time()
+                candidate.in_flight += 1
+                try:
+                    # The request is sent, and its headers awaited, inside the first-token wait.
+                    async with asyncio.timeout(min(o.first_token_timeout, left)):
+                        stream = await start(candidate)
+                        first = await anext(stream)
+                    host = candidate
+                    break
+                except _Skip:
                     continue
-                raise error from exc
+                except TimeoutError:
+                    await _close(stream)
+                    if left < o.first_token_timeout:
+                        raise self._total_timeout(model) from None
+                    raise ModelTimeout(
+                        f"{model} produced nothing within {o.first_token_timeout:g} s",
+                        "the model may still be loading or the machine is overloaded; retry, or "
+                        "raise ollama.first_token_timeout",
+                    ) from None
+                except StopAsyncIteration:
+                    await _close(stream)
+                    stream = None
+                    closed = StreamInterrupted(
+                        f"Ollama closed the answer of {model} before it started",
+                        "try again; if it keeps happening, check the Ollama server log",
+                    )
+                    if not fleet:
+                        raise closed from None
+                    self.fleet.failed(candidate, closed.message)
+                    error = closed
+                except _START_FAULTS as exc:
+                    await _close(stream)
+                    stream = None
+                    mapped = self._map(exc, model, where=candidate.name)
+                    cause = exc.__cause__ if isinstance(exc, ModelError) else exc
+                    reason = self._failover(cause) if cause is not None else ""
+                    if isinstance(exc, OllamaUnavailable):
+                        reason = "down"
+                    if reason == "down":
+                        self.fleet.failed(candidate, mapped.message)
+                    if not reason or not fleet:
+                        if isinstance(mapped, ModelBusy) and not fleet:
+                            busy += 1
+                            error = mapped
+                            break
+                        raise mapped from exc
+                    log.warning(
+                        "model server %s did not take the request for %s (%s); trying the next",
+                        candidate.name,
+                        model,
+                        one_line(mapped.message, 120),
+                    )
+                    busy += reason == "busy"
+                    # a refusal by one host says less than an answer by another
+                    if error is None or reason != "down" or isinstance(error, OllamaUnavailable):
+                        error = mapped
+                finally:
+                    if host is not candidate:
+                        candidate.in_flight -= 1
+            if host is not None:
+                break
+            if busy and attempt < self.busy_retries:
+                delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
+                attempt += 1
+                log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            if error is None:
+                error = self.unavailable()
+            elif fleet and isinstance(error, OllamaUnavailable):
+                error = self._fleet_unavailable()
+            raise error
+        assert stream is not None
+        self.fleet.answered(host)
+        if sticky:
+            self._sticky = host
         try:
             part = first
             while True:
@@ -410,9 +630,23 @@ class ModelClient:
                         "ollama.idle_timeout",
                     ) from None
                 except FAULTS as exc:
-                    raise self._map(exc, model, midstream=True) from exc
+                    # Part of the answer has reached the caller: no other host may continue it.
+                    if self._failover(exc) == "down":
+                        self.fleet.failed(host, f"broke while answering ({type(exc).__name__})")
+                    raise self._map(exc, model, midstream=True, where=host.name) from exc
         finally:
+            host.in_flight -= 1
             await _close(stream)
+
+    def _fleet_unavailable(self) -> OllamaUnavailable:
+        states = "; ".join(
+            f"{h.name}: {h.last_error or self.fleet.state(h)}" for h in self.fleet.hosts
+        )
+        return OllamaUnavailable(
+            f"none of the model servers answered ({states})",
+            "check that the servers in ollama.hosts are running and reachable (`enclave "
+            "doctor` shows each one)",
+        )
 
     def _total_timeout(self, model: str) -> ModelTimeout:
         return ModelTimeout(
@@ -498,8 +732,10 @@ class ModelClient:
                 "raise completion.num_ctx or lower completion.prefix_tokens/context_tokens",
             )
 
-        def start() -> Awaitable[AsyncIterator[Any]]:
-            return self._ollama.generate(
+        async def start(host: Host) -> AsyncIterator[Any]:
+            if (await self._model_info_on(host, model)).capabilities != info.capabilities:
+                raise _Skip  # the prompt was made for another kind of model
+            return await host.backend.generate(
                 model=model,
                 prompt=prompt,
                 suffix=send_suffix,
@@ -517,7 +753,7 @@ class ModelClient:
         with self.audit.request(
             "completion", model, f"{system}\n{prompt}\n{send_suffix}", sources
         ) as audited:
-            async with contextlib.aclosing(self._parts(model, start)) as parts:
+            async with contextlib.aclosing(self._parts(model, start, sticky=True)) as parts:
                 async for part in parts:
                     chunk = part.response or ""
                     raw.append(chunk)
@@ -581,8 +817,10 @@ class ModelClient:
             "temperature": 0.6,
         }
 
-        def start() -> Awaitable[AsyncIterator[Any]]:
-            return self._ollama.chat(
+        async def start(host: Host) -> AsyncIterator[Any]:
+            if (await self._model_info_on(host, model)).capabilities != info.capabilities:
+                raise _Skip  # the request was made for another kind of model
+            return await host.backend.chat(
                 model=model,
                 messages=messages,
                 think=think_flag,
@@ -611,7 +849,8 @@ class ModelClient:
             yield ChatDelta(thinking, content)
 
     async def aclose(self) -> None:
-        await self._ollama.close()
+        for host in self.fleet.hosts:
+            await host.backend.close()
 
 
 def _sources(pieces: Sequence[ContextPiece]) -> list[Source]:
