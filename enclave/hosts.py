@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from enclave.errors import EnclaveError
+
+if TYPE_CHECKING:
+    from enclave.config import Config
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
@@ -92,3 +96,10 @@ def remote_note(url: str) -> str:
         f"prompts and code are sent to {display_url(url)}, which is not this machine "
         "(allowed by trust.allowed_hosts)"
     )
+
+
+def model_urls(config: Config, *, embedding: bool = False) -> tuple[str, ...]:
+    """Where this configuration sends prompts (``embedding``: where it sends chunk text)."""
+    if embedding and config.embedding.provider == "openai" and config.embedding.url:
+        return (config.embedding.url,)
+    return config.ollama.effective_hosts

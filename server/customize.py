@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enclave.config import REPOSITORY_FILE, Config
+from enclave.config import REPOSITORY_FILE, Config, MissingHeaderVariable, resolve_headers
 from enclave.errors import EnclaveError, one_line
 from enclave.glossary import load_glossary
 from enclave.hosts import check_host
@@ -150,7 +150,12 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
     import ollama
 
     check_host(config.ollama.host, config.trust.allowed_hosts)  # the prompt holds the glossary
+    try:
+        headers = resolve_headers(config.ollama.headers)
+    except MissingHeaderVariable as exc:
+        raise CustomizeError(str(exc), f"set {exc.variable}, or change ollama.headers") from None
     client = ollama.Client(
+        headers=headers,
         host=config.ollama.host,
         timeout=httpx.Timeout(config.ollama.total_timeout, connect=config.ollama.connect_timeout),
     )

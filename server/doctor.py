@@ -60,6 +60,8 @@ class DoctorReport:
     models: list[ModelReport]
     memory: dict[str, int]
     index: dict[str, Any] | None
+    # each server of a fleet (ollama.hosts) and its state; empty for a single server
+    hosts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,27 +123,51 @@ def _human(size: int | None) -> str:
 
 async def run_doctor(config: Config, root: Path | None) -> DoctorReport:
     """Run every check; never raises for a failing check (it is reported instead)."""
-    host = display_url(config.ollama.host)
-    checks = [check_host(config.ollama.host, config.trust.allowed_hosts), *_policy_checks(config)]
+    o = config.ollama
+    host = ", ".join(display_url(u) for u in o.effective_hosts)
+    checks = [check_host(u, config.trust.allowed_hosts) for u in o.effective_hosts]
+    checks += _policy_checks(config)
     models: list[ModelReport] = []
+    servers: list[dict[str, Any]] = []
     memory = read_memory()
     client = ModelClient(config)
     version: str | None = None
+    kind = "the OpenAI-compatible server" if o.api == "openai" else "Ollama"
     try:
         try:
+            if len(o.effective_hosts) > 1:
+                for state in await client.check_hosts():  # each server of the fleet
+                    servers.append(asdict(state))
+                    if state.state == "up":
+                        checks.append(
+                            Check(f"host:{state.name}", "ok", f"{kind} answers at {state.name}")
+                        )
+                    else:
+                        checks.append(
+                            Check(
+                                f"host:{state.name}",
+                                "error",
+                                f"model server {state.name} is down: {state.error}",
+                                "start it or check the network to it; requests go to the "
+                                "other servers of ollama.hosts meanwhile",
+                            )
+                        )
             version = await client.version()
         except ModelError as exc:
             checks.append(Check("ollama", "error", exc.message, exc.fix))
         else:
-            checks.append(Check("ollama", "ok", f"Ollama {version} answers at {host}"))
-            checks.extend(_version_checks(version))
+            if o.api == "openai":
+                checks.append(Check("ollama", "ok", f"{kind} answers at {host}"))
+            else:
+                checks.append(Check("ollama", "ok", f"Ollama {version} answers at {host}"))
+                checks.extend(_version_checks(version))
             models = await _model_checks(client, config, checks)
             checks.extend(_memory_checks(models, memory, config))
     finally:
         await client.aclose()
     index = _index_check(config, root, checks)
     ok = not any(c.status == "error" for c in checks)
-    return DoctorReport(ok, host, version, checks, models, memory, index)
+    return DoctorReport(ok, host, version, checks, models, memory, index, servers)
 
 
 def _version_checks(version: str) -> list[Check]:
@@ -190,7 +216,9 @@ def _roles(config: Config) -> dict[str, list[str]]:
     roles: dict[str, list[str]] = {}
     roles.setdefault(config.ollama.chat_model, []).append("chat")
     roles.setdefault(config.ollama.effective_completion_model, []).append("completion")
-    if config.embedding.provider == "ollama":
+    if config.embedding.provider == "ollama" or (
+        config.embedding.provider == "openai" and not config.embedding.url
+    ):
         roles.setdefault(config.embedding.model, []).append("embedding")
     return roles
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from enclave.config import Config, load_config
 from enclave.errors import EnclaveError
-from enclave.hosts import HostNotAllowed, check_host, remote_note
+from enclave.hosts import HostNotAllowed, check_host, model_urls, remote_note
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -120,15 +120,17 @@ def load(root: Path | None, args: argparse.Namespace, *, broken_policy_ok: bool 
 
 def note_remote_host(config: Config, *, embedding: bool = False) -> None:
     """Say on stderr when what this command sends goes to another machine (allowed or not)."""
-    if embedding and config.embedding.provider != "ollama":
+    if embedding and config.embedding.provider not in ("ollama", "openai"):
         return
-    try:
-        check_host(config.ollama.host, config.trust.allowed_hosts)
-    except HostNotAllowed:
-        return  # not allowed: the command refuses it with its own message
-    note = remote_note(config.ollama.host)
-    if note:
-        print(f"enclave: note: {note}", file=sys.stderr)
+    for url in model_urls(config, embedding=embedding):
+        try:
+            check_host(url, config.trust.allowed_hosts)
+        except HostNotAllowed:
+            return  # not allowed: the command refuses it with its own message
+    for url in model_urls(config, embedding=embedding):
+        note = remote_note(url)
+        if note:
+            print(f"enclave: note: {note}", file=sys.stderr)
 
 
 def emit_json(data: Any) -> None:

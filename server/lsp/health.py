@@ -51,10 +51,11 @@ class ModelHealth:
         if model is None:
             return None
         ollama = self.services.config.ollama
-        note = remote_note(ollama.host)
-        if note and note not in self._warned:  # allowed, but not this machine: say it once
-            self._warned.add(note)
-            self.services.show_message(f"Enclave: {note}", types.MessageType.Warning)
+        for url in ollama.effective_hosts:
+            note = remote_note(url)
+            if note and note not in self._warned:  # allowed, but not this machine: say it once
+                self._warned.add(note)
+                self.services.show_message(f"Enclave: {note}", types.MessageType.Warning)
         problem: ModelError | None = None
         try:
             for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):

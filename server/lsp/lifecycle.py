@@ -109,10 +109,14 @@ def register(
             await health.aclose_client()
             health.replace_client()
             health.start()
+
         # the index embeds through Ollama and checks it for the status: it is opened anew
-        embedding = (old.embedding, old.ollama.host, old.trust) != (
+        def servers(c: Config) -> tuple[object, ...]:
+            return (c.ollama.effective_hosts, c.ollama.headers, c.ollama.api)
+
+        embedding = (old.embedding, servers(old), old.trust) != (
             new.embedding,
-            new.ollama.host,
+            servers(new),
             new.trust,
         )
         if old.index != new.index or embedding:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from enclave.config import Config
 from enclave.hosts import display_url, is_loopback
 from enclave.server.lsp.services import Root, Services
 
@@ -62,13 +63,28 @@ def status_payload(services: Services, root: Root) -> dict[str, Any]:
         "semantic": bool(status and status.semantic),
         "semanticReason": status.semantic_reason if status else "",
         "semanticFix": status.semantic_fix if status else "",
-        "modelHost": display_url(config.ollama.host),
-        "modelHostLocal": is_loopback(config.ollama.host),
+        "modelHost": ", ".join(display_url(u) for u in config.ollama.effective_hosts),
+        "modelHostLocal": all(is_loopback(u) for u in config.ollama.effective_hosts),
+        # each model server and what this process knows of it (never the headers)
+        "modelHosts": _hosts(services, config),
         "chatModel": config.ollama.chat_model,
         "completionModel": config.ollama.effective_completion_model,
         "message": message,
         "fix": fix,
     }
+
+
+def _hosts(services: Services, config: Config) -> list[dict[str, Any]]:
+    model = services.model
+    if model is not None and model.config.ollama.effective_hosts == config.ollama.effective_hosts:
+        return [
+            {"host": h.name, "state": h.state, "inFlight": h.in_flight, "error": h.error}
+            for h in model.host_states()
+        ]
+    return [
+        {"host": display_url(u), "state": "unknown", "inFlight": 0, "error": ""}
+        for u in config.ollama.effective_hosts
+    ]
 
 
 class StatusReporter:

@@ -190,3 +190,35 @@ def test_a_model_the_policy_does_not_allow(
     assert refused["status"] == "error" and "not allowed by the policy" in refused["message"]
     assert refused["fix"] == "set the chat model to one the policy allows"
     assert "policy:qwen2.5-coder:1.5b" not in checks
+
+
+def test_a_fleet_shows_each_host_and_its_state_never_its_headers(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.forward_proxy import ForwardProxy
+
+    live, dead = ForwardProxy(ollama_server.url).start(), ForwardProxy(ollama_server.url).start()
+    dead.kill()
+    monkeypatch.setenv("ENCLAVE_OLLAMA_HOSTS", f"{dead.url},{live.url}")
+    monkeypatch.setenv("ENCLAVE_OLLAMA_HEADERS", "Authorization: Bearer ${FLEET_DOCTOR_TOKEN}")
+    monkeypatch.setenv("FLEET_DOCTOR_TOKEN", "d0ct0r-s3cret")
+    try:
+        code, report = doctor(repo, capsys)
+        main(["status", "--json", "--root", str(repo)])
+        status = capsys.readouterr()
+    finally:
+        live.stop()
+        dead.stop()
+    checks = by_name(report)
+    assert code == 1  # a server of the fleet is down: an error to fix, though requests work
+    assert checks[f"host:{live.url}"]["status"] == "ok"
+    assert checks[f"host:{dead.url}"]["status"] == "error"
+    assert "down" in checks[f"host:{dead.url}"]["message"]
+    assert {h["name"]: h["state"] for h in report["hosts"]} == {dead.url: "down", live.url: "up"}
+    # the models were checked through the live host
+    assert checks["model:deepseek-r1:1.5b"]["status"] == "ok"
+    assert any(s.headers.get("Authorization") == "Bearer d0ct0r-s3cret" for s in live.state.seen)
+    assert "d0ct0r-s3cret" not in json.dumps(report) + status.out + status.err
