@@ -103,3 +103,9 @@ def model_urls(config: Config, *, embedding: bool = False) -> tuple[str, ...]:
     if embedding and config.embedding.provider == "openai" and config.embedding.url:
         return (config.embedding.url,)
     return config.ollama.effective_hosts
+
+
+def v1_base(url: str) -> str:
+    """The ``/v1/`` base of an OpenAI-compatible server's URL (given with or without ``/v1``)."""
+    base = url.rstrip("/")
+    return (base if base.endswith("/v1") else base + "/v1") + "/"

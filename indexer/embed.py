@@ -1,4 +1,9 @@
-"""Embedding providers: Ollama's `/api/embed` (default) or sentence-transformers in-process.
+"""Embedding providers: Ollama's `/api/embed` (default), an OpenAI-compatible `/v1/embeddings`
+(a team's inference service, e.g. vLLM), or sentence-transformers in-process.
+
+The remote providers send ``ollama.headers`` with every request and try the servers of
+``ollama.hosts`` in order: one that refuses the connection or answers 5xx passes the batch to the
+next (all of them must pass ``trust.allowed_hosts``, as for prompts).
 
 Either way the caller gets an :class:`Embedder` or the reason there is none (with the fix), never a
 silent fallback. The index records ``Embedder.model_id`` and refuses to mix vectors of two models.
@@ -14,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from enclave.config import Config
 from enclave.errors import EnclaveError, one_line
-from enclave.hosts import HostNotAllowed, check_host
+from enclave.hosts import HostNotAllowed, check_host, display_url, model_urls, v1_base
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,46 @@ def embedding_input(path: str, symbol: str, text: str) -> str:
     return f"{header}\n{text[:MAX_EMBED_CHARS]}"
 
 
+_C = TypeVar("_C")
+_R = TypeVar("_R")
+
+
+def _host_failed(exc: BaseException) -> bool:
+    """A failure of that server (not an answer about the request): try the next one."""
+    import httpx
+    import ollama
+
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code >= 500 or exc.status_code < 0
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, ConnectionError | httpx.TransportError)
+
+
+def _first_answer(clients: Sequence[_C], call: Callable[[_C], _R]) -> _R:
+    """``call`` on each server's client in turn until one answers (see module doc)."""
+    for i, client in enumerate(clients):
+        try:
+            return call(client)
+        except Exception as exc:
+            if i == len(clients) - 1 or not _host_failed(exc):
+                raise
+            log.warning("embedding server %d of %d failed (%s); trying the next", i + 1,
+                        len(clients), type(exc).__name__)  # fmt: skip
+    raise AssertionError("no servers")
+
+
+def _headers(config: Config) -> dict[str, str]:
+    from enclave.config import MissingHeaderVariable, resolve_headers
+
+    try:
+        return resolve_headers(config.ollama.headers)
+    except MissingHeaderVariable as exc:
+        raise EmbeddingUnavailable(
+            str(exc), f"set {exc.variable} in Enclave's environment, or change ollama.headers"
+        ) from None
+
+
 def _normalise(vector: Sequence[float]) -> list[float]:
     norm = math.sqrt(sum(v * v for v in vector)) or 1.0
     return [v / norm for v in vector]
@@ -67,7 +112,9 @@ class OllamaEmbedder:
         import ollama
 
         self.model = config.embedding.model
-        self.host = config.ollama.host
+        self.hosts = config.ollama.effective_hosts
+        self.host = ", ".join(display_url(h) for h in self.hosts)
+        headers = _headers(config)
         # (seconds, setting) per kind of request: a batch while indexing, or a search's query.
         self._waits = {
             False: (config.embedding.timeout, "embedding.timeout"),
@@ -76,10 +123,14 @@ class OllamaEmbedder:
         # httpx has no overall deadline: the read timeout bounds how long Ollama may stay silent,
         # which for /api/embed (one JSON body once the vectors are made) is the whole answer.
         self._clients = {
-            query: ollama.Client(
-                host=self.host,
-                timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
-            )
+            query: [
+                ollama.Client(
+                    host=host,
+                    headers=headers,
+                    timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
+                )
+                for host in self.hosts
+            ]
             for query, (wait, _) in self._waits.items()
         }
         self._keep_alive = config.ollama.keep_alive
@@ -110,8 +161,14 @@ class OllamaEmbedder:
         purpose = "query-embedding" if query else "embedding"
         with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
             try:
-                response = self._clients[query].embed(
-                    model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
+                response = _first_answer(
+                    self._clients[query],
+                    lambda client: client.embed(
+                        model=self.model,
+                        input=list(texts),
+                        keep_alive=self._keep_alive,
+                        truncate=True,
+                    ),
                 )
             except Exception as exc:
                 raise self._unavailable(exc, query=query, batch=len(texts)) from None
@@ -131,7 +188,7 @@ class OllamaEmbedder:
     def check(self) -> None:
         """Can this model embed, now? Asks `/api/show` (with a query's wait): nothing is loaded."""
         try:
-            info = self._clients[True].show(self.model)
+            info = _first_answer(self._clients[True], lambda client: client.show(self.model))
         except Exception as exc:
             raise self._unavailable(exc, query=True, batch=0) from None
         capabilities = list(getattr(info, "capabilities", None) or [])
@@ -200,6 +257,166 @@ class OllamaEmbedder:
             "check that ollama.host (or OLLAMA_HOST) points at an Ollama server and not at a "
             "proxy or another service (`enclave doctor`), then run `enclave index` again",
         )
+
+
+class OpenAIEmbedder:
+    """``POST /v1/embeddings`` of an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1)."""
+
+    provider = "openai"
+
+    def __init__(self, config: Config) -> None:
+        import httpx
+
+        self.model = config.embedding.model
+        self.hosts = model_urls(config, embedding=True)
+        self.host = ", ".join(display_url(h) for h in self.hosts)
+        self._waits = {
+            False: (config.embedding.timeout, "embedding.timeout"),
+            True: (config.embedding.query_timeout, "embedding.query_timeout"),
+        }
+        headers = {"Accept": "application/json", **_headers(config)}
+        self._clients = {
+            query: [
+                httpx.Client(
+                    base_url=v1_base(host),
+                    headers=headers,
+                    timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
+                )
+                for host in self.hosts
+            ]
+            for query, (wait, _) in self._waits.items()
+        }
+        self._dim = 0
+        from enclave.audit import AuditLog
+
+        self._audit = AuditLog(config)
+
+    @property
+    def model_id(self) -> str:
+        return f"openai:{self.model}"
+
+    @property
+    def dim(self) -> int:
+        if not self._dim:
+            self.probe()
+        return self._dim
+
+    def probe(self, *, query: bool = False) -> int:
+        self._dim = len(self.embed(["dimension probe"], query=query)[0])
+        return self._dim
+
+    def _post(self, client: Any, texts: list[str]) -> Any:
+        response = client.post("embeddings", json={"model": self.model, "input": texts})
+        response.raise_for_status()
+        return response.json()
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
+        if not texts:
+            return []
+        purpose = "query-embedding" if query else "embedding"
+        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
+            try:
+                body = _first_answer(self._clients[query], lambda c: self._post(c, list(texts)))
+            except Exception as exc:
+                raise self._unavailable(exc, query=query, batch=len(texts)) from None
+            try:
+                rows = sorted(body["data"], key=lambda row: int(row.get("index", 0)))
+                embeddings = [[float(x) for x in row["embedding"]] for row in rows]
+                audited.prompt_tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
+        sizes = {len(v) for v in embeddings}
+        if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:
+            raise self._malformed(
+                f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {len(texts)} texts"
+            )
+        if not all(math.isfinite(x) for v in embeddings for x in v):
+            raise self._malformed("vectors with NaN or infinite numbers")
+        vectors = [_normalise(v) for v in embeddings]
+        self._dim = len(vectors[0])
+        return vectors
+
+    def check(self) -> None:
+        """Is the model served? Asks ``GET /v1/models`` (with a query's wait)."""
+        try:
+            listed = _first_answer(self._clients[True], lambda c: _get_json(c, "models"))
+        except Exception as exc:
+            raise self._unavailable(exc, query=True, batch=0) from None
+        try:
+            ids = {str(m["id"]) for m in listed["data"]}
+        except (KeyError, TypeError) as exc:
+            raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
+        if ids and self.model not in ids and f"{self.model}:latest" not in ids:
+            raise EmbeddingUnavailable(
+                f"embedding model '{self.model}' is not served at {self.host}",
+                f"set embedding.model to one the server lists ({', '.join(sorted(ids)[:5])})",
+            )
+
+    def _unavailable(self, exc: Exception, *, query: bool, batch: int) -> EmbeddingUnavailable:
+        import httpx
+
+        wait, setting = self._waits[query]
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return EmbeddingUnavailable(
+                f"the embedding server is not reachable at {self.host}",
+                "check that it runs (embedding.url, or ollama.hosts), then run `enclave index` "
+                "again",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            what = f"embed a batch of {batch} texts" if batch else "answer"
+            return EmbeddingUnavailable(
+                f"the embedding server at {self.host} did not {what} within {wait:g} s ({setting})",
+                f"check that it is healthy; if it is only slow, raise {setting}",
+            )
+        if isinstance(exc, httpx.HTTPStatusError):
+            status = exc.response.status_code
+            detail = _error_text(exc.response)
+            if status in (401, 403):
+                return EmbeddingUnavailable(
+                    f"the embedding server at {self.host} refused the request (HTTP {status})",
+                    "check the credentials in ollama.headers (and the variables they name)",
+                )
+            if status == 404:
+                return EmbeddingUnavailable(
+                    f"embedding model '{self.model}' is not served at {self.host} ({detail})",
+                    "set embedding.model to a model the server serves",
+                )
+            return EmbeddingUnavailable(
+                f"the embedding server failed to embed with '{self.model}': {detail} "
+                f"(HTTP {status})",
+                "check `enclave doctor` and the server's log",
+            )
+        if isinstance(exc, ValueError | httpx.DecodingError):
+            return self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}")
+        return EmbeddingUnavailable(
+            f"embedding request failed: {type(exc).__name__}: {one_line(exc)}",
+            "check `enclave doctor`",
+        )
+
+    def _malformed(self, detail: str) -> EmbeddingUnavailable:
+        return EmbeddingUnavailable(
+            f"the embedding server at {self.host} answered with something that is not the "
+            f"OpenAI embeddings JSON ({detail})",
+            "check that embedding.url (or ollama.hosts) points at an OpenAI-compatible server "
+            "and not at another service, then run `enclave index` again",
+        )
+
+
+def _get_json(client: Any, path: str) -> Any:
+    response = client.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+def _error_text(response: Any) -> str:
+    try:
+        body = response.json()
+        error = body.get("error")
+        if isinstance(error, dict):
+            error = error.get("message")
+        return one_line(str(error or body), 200)
+    except Exception:
+        return one_line(response.text, 200)
 
 
 class LocalEmbedder:
@@ -308,7 +525,7 @@ def _package_model_dir(module: object) -> str:
 def turned_off() -> EmbeddingUnavailable:
     return EmbeddingUnavailable(
         "semantic search is turned off (embedding.provider = none)",
-        "set embedding.provider to ollama or local to turn it on",
+        "set embedding.provider to ollama, openai or local to turn it on",
     )
 
 
@@ -316,6 +533,8 @@ def configured_model_id(config: Config) -> str:
     """The ``model_id`` the configured embedder has (what the index's vectors must come from)."""
     if config.embedding.provider == "local":
         return f"local:{LocalEmbedder.model_name(config)}"
+    if config.embedding.provider == "openai":
+        return f"openai:{config.embedding.model}"
     return f"ollama:{config.embedding.model}"
 
 
@@ -329,14 +548,23 @@ def check_embedding(config: Config) -> None:
         LocalEmbedder.check(config)
         return
     _allowed(config)
+    if provider == "openai":
+        OpenAIEmbedder(config).check()
+        return
     OllamaEmbedder(config).check()
 
 
 def _allowed(config: Config) -> None:
     try:  # chunk text is code: it goes only where prompts may go
-        check_host(config.ollama.host, config.trust.allowed_hosts, what="the embedding server")
+        for url in model_urls(config, embedding=True):
+            check_host(url, config.trust.allowed_hosts, what="the embedding server")
     except HostNotAllowed as exc:
-        raise EmbeddingUnavailable(exc.message, exc.fix) from None
+        fix = exc.fix
+        if config.embedding.provider == "openai" and config.embedding.url:
+            fix = fix.replace("point ollama.host at", "point embedding.url at")
+        elif config.ollama.hosts:
+            fix = fix.replace("point ollama.host at", "point ollama.hosts at")
+        raise EmbeddingUnavailable(exc.message, fix) from None
     why = config.policy.why_not_model(config.embedding.model)
     if why is not None:  # the administrator's allowed_models covers embedding models too
         raise EmbeddingUnavailable(
@@ -357,7 +585,7 @@ def make_embedder(config: Config, *, query: bool = False) -> Embedder:
         embedder = LocalEmbedder(config)
     else:
         _allowed(config)
-        remote = OllamaEmbedder(config)
+        remote = OpenAIEmbedder(config) if provider == "openai" else OllamaEmbedder(config)
         remote.probe(query=query)  # reachable, the model pulled, vectors of a size
         embedder = remote
     if embedder.dim <= 0:

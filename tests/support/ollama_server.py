@@ -3,7 +3,9 @@
 Speaks Ollama's wire format: ``/api/generate`` and ``/api/chat`` (NDJSON streaming or one object,
 ``suffix``, ``think`` with a separate ``thinking`` field, ``options``), ``/api/embed``,
 ``/api/show`` (capabilities per model name), ``/api/tags``, ``/api/ps``, ``/api/version``,
-``/api/create`` and ``/api/blobs`` (``ollama_create``), and
+``/api/create`` and ``/api/blobs`` (``ollama_create``), the OpenAI-compatible ``/v1/models``,
+``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings`` that Ollama serves too
+(``openai_routes``), and
 Ollama's ``{"error": "..."}`` bodies with its status codes. Text and vectors come from
 SmolLM2-135M-Instruct through llama-cpp-python (see ``llama_engine``). Like Ollama, the model
 keeps the previous request's evaluated tokens and reads only what follows the longest common
@@ -56,7 +58,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support import openai_routes
 from tests.support.llama_engine import ENGINE
+from tests.support.openai_routes import OPENAI_PATHS
 
 FAULTS = (
     "refused",
@@ -81,6 +85,7 @@ MODEL_PATHS = (
     "/api/version",
     "/api/tags",
     "/api/ps",
+    *OPENAI_PATHS,
 )
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream sent garbage</p></body></html>\n"
 HANG_POLL = 0.02  # seconds between checks that a hung-on client is still there
@@ -360,7 +365,10 @@ class Handler(BaseHTTPRequestHandler):
                 with state.lock:
                     state.in_flight[route[1]] -= 1
         except HttpError as exc:
-            self._send_json(exc.status, {"error": exc.message})
+            if self.route.startswith("/v1/"):
+                self._send_json(exc.status, openai_routes.error_body(exc.message, exc.status))
+            else:
+                self._send_json(exc.status, {"error": exc.message})
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -729,6 +737,10 @@ ROUTES = {
     ("POST", "/__admin/fault"): Handler.admin_fault,
     ("DELETE", "/__admin/fault"): Handler.admin_clear,
     ("GET", "/__admin/state"): Handler.admin_state,
+    ("GET", "/v1/models"): openai_routes.models,
+    ("POST", "/v1/chat/completions"): openai_routes.chat_completions,
+    ("POST", "/v1/completions"): openai_routes.completions,
+    ("POST", "/v1/embeddings"): openai_routes.embeddings,
 }
 
 

@@ -1,0 +1,240 @@
+"""``ollama.api = "openai"``: the model client through the OpenAI-compatible wire format.
+
+The test server answers ``/v1/*`` as Ollama does (``tests.support.openai_routes``) with the same
+tiny model: chat streamed as server-sent events with reasoning apart, completions with and
+without ``suffix``, embeddings, and an index built with the ``openai`` embedding provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enclave.indexer.api import open_index
+from enclave.indexer.embed import make_embedder
+from enclave.server.model.client import ModelClient
+from enclave.server.model.errors import ModelNotFound, StreamInterrupted
+from tests.support.forward_proxy import ForwardProxy
+from tests.support.ollama_fixtures import config_for, env_for
+from tests.support.ollama_server import OllamaTestServer
+from tests.support.repos import make_repo
+
+
+@pytest.fixture
+async def openai_client(ollama_server: OllamaTestServer) -> AsyncIterator[ModelClient]:
+    client = ModelClient(config_for(ollama_server, ollama={"api": "openai"}))
+    yield client
+    await client.aclose()
+
+
+def bodies(server: OllamaTestServer, path: str) -> list[dict[str, Any]]:
+    return [body for route, body in server.state.requests if route == path]
+
+
+async def _chat(client: ModelClient, think: bool) -> tuple[str, str]:
+    thinking, content = "", ""
+    async for delta in client.chat([{"role": "user", "content": "Say hello."}], think=think):
+        thinking += delta.thinking
+        content += delta.content
+    return thinking, content
+
+
+async def test_chat_streams_with_reasoning_deltas_kept_apart(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    thinking, content = await _chat(openai_client, think=True)
+    assert thinking.strip() and content.strip()
+    assert "<think>" not in content and "</think>" not in content
+    (body,) = bodies(ollama_server, "/v1/chat/completions")
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["reasoning_effort"] and "options" not in body  # OpenAI's fields, not Ollama's
+    assert not bodies(ollama_server, "/api/chat")
+
+
+async def test_the_usage_event_gives_the_token_counts(openai_client: ModelClient) -> None:
+    backend = openai_client.fleet.hosts[0].backend
+    stream = await backend.chat(
+        model="deepseek-r1", messages=[{"role": "user", "content": "Hi"}], options={}
+    )
+    parts = [part async for part in stream]
+    assert [p.done for p in parts].count(True) == 1 and parts[-1].done
+    assert parts[-1].prompt_eval_count > 0 and parts[-1].eval_count > 0
+    assert parts[-1].done_reason in ("stop", "length")
+
+
+async def test_think_tags_in_the_content_go_to_thinking(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    thinking, content = await _chat(openai_client, think=False)  # the model writes <think>...
+    (body,) = bodies(ollama_server, "/v1/chat/completions")
+    assert "reasoning_effort" not in body
+    assert thinking.strip() and content.strip() and "think>" not in content
+
+
+async def test_completion_with_suffix_on_v1_completions(ollama_server: OllamaTestServer) -> None:
+    config = config_for(ollama_server, ollama={"api": "openai", "openai_fim": True})
+    client = ModelClient(config)
+    try:
+        result = await client.complete(
+            prefix="def add(a, b):\n    return ",
+            suffix="\n\nprint(add(1, 2))\n",
+            language="python",
+            path="m.py",
+            context=[],
+            multiline=False,
+        )
+    finally:
+        await client.aclose()
+    assert result.fim and result.prompt_tokens > 0
+    (body,) = bodies(ollama_server, "/v1/completions")
+    assert body["suffix"] == "\n\nprint(add(1, 2))\n" and body["model"] == "qwen2.5-coder:1.5b"
+    assert body["max_tokens"] == 16 and body["stop"] == ["\n"]
+
+
+async def test_completion_without_fim_uses_the_chat_prompt(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    result = await openai_client.complete(
+        prefix="def add(a, b):\n    return ",
+        suffix="\n",
+        language="python",
+        path="m.py",
+        context=[],
+        multiline=False,
+    )
+    assert not result.fim
+    assert not bodies(ollama_server, "/v1/completions")
+    (body,) = bodies(ollama_server, "/v1/chat/completions")
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user"]
+
+
+async def test_closing_the_stream_stops_the_server(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    stream = openai_client.chat([{"role": "user", "content": "Tell a long story."}], think=False)
+    await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    for _ in range(100):
+        generation = ollama_server.state.generations[-1]
+        if generation.stop:
+            break
+        await asyncio.sleep(0.05)
+    assert generation.stop == "client-closed"
+
+
+async def test_a_cut_stream_is_an_error_not_a_short_answer(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    await openai_client.model_info("deepseek-r1")
+    ollama_server.set_fault("cut-stream", count=1, endpoint="/v1/chat/completions")
+    with pytest.raises(StreamInterrupted):
+        await _chat(openai_client, think=False)
+
+
+async def test_a_model_the_server_does_not_list_is_not_found(
+    ollama_server: OllamaTestServer,
+) -> None:
+    client = ModelClient(
+        config_for(ollama_server, ollama={"api": "openai", "chat_model": "llama-9000"})
+    )
+    try:
+        with pytest.raises(ModelNotFound):
+            await _chat(client, think=False)
+    finally:
+        await client.aclose()
+
+
+async def test_failover_between_two_openai_hosts(ollama_server: OllamaTestServer) -> None:
+    first, second = ForwardProxy(ollama_server.url).start(), ForwardProxy(ollama_server.url)
+    second.start()
+    client = ModelClient(
+        config_for(ollama_server, ollama={"api": "openai", "hosts": [first.url, second.url]})
+    )
+    try:
+        await client.version()
+        first.kill()
+        _, content = await _chat(client, think=False)
+        assert content.strip() and second.paths("/v1/chat/completions")
+    finally:
+        await client.aclose()
+        first.stop()
+        second.stop()
+
+
+def test_embeddings_through_v1(ollama_server: OllamaTestServer) -> None:
+    config = config_for(ollama_server, embedding={"provider": "openai"})
+    embedder = make_embedder(config)
+    assert embedder.model_id == "openai:nomic-embed-text" and embedder.dim > 0
+    vectors = embedder.embed(["def add(a, b): return a + b", "a river bank"])
+    assert len(vectors) == 2 and all(abs(sum(x * x for x in v) - 1) < 1e-6 for v in vectors)
+    assert bodies(ollama_server, "/v1/embeddings") and not bodies(ollama_server, "/api/embed")
+
+
+def test_embedding_url_must_be_allowed(ollama_server: OllamaTestServer) -> None:
+    from enclave.indexer.embed import EmbeddingUnavailable
+
+    config = config_for(
+        ollama_server, embedding={"provider": "openai", "url": "https://embed.corp/v1"}
+    )
+    with pytest.raises(EmbeddingUnavailable) as caught:
+        make_embedder(config)
+    assert "trust.allowed_hosts" in caught.value.fix and "embedding.url" in caught.value.fix
+
+
+def test_an_index_built_with_the_openai_embedding_provider(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    root = make_repo(
+        tmp_path / "repo",
+        {"calc.py": "def add(a, b):\n    return a + b\n", "README.md": "# Calc\n\nSums.\n"},
+    )
+    env = env_for(ollama_server, tmp_path / "xdg")
+    env.update({"ENCLAVE_EMBEDDING_PROVIDER": "openai", "ENCLAVE_OLLAMA_API": "openai"})
+    done = subprocess.run(
+        [sys.executable, "-m", "enclave", "index", str(root), "--json", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"semantic": true' in done.stdout
+    assert bodies(ollama_server, "/v1/embeddings") and not bodies(ollama_server, "/api/embed")
+    from enclave.config import load_config
+
+    config, _ = load_config(root, None, env=env)
+    index = open_index(root, config)
+    try:
+        assert index.status().embedding_model == "openai:nomic-embed-text"
+    finally:
+        index.close()
+    assert os.environ.get("ENCLAVE_EMBEDDING_PROVIDER") != "openai"  # nothing leaked here
+
+
+def test_ask_through_the_cli_on_the_openai_api(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    root = make_repo(tmp_path / "repo", {"calc.py": "def add(a, b):\n    return a + b\n"})
+    env = env_for(ollama_server, tmp_path / "xdg")
+    env.update({"ENCLAVE_OLLAMA_API": "openai", "ENCLAVE_EMBEDDING_PROVIDER": "none"})
+    done = subprocess.run(
+        [sys.executable, "-m", "enclave", "explain", f"{root / 'calc.py'}:1-2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "<think>" not in done.stdout
+    assert bodies(ollama_server, "/v1/chat/completions") and not bodies(ollama_server, "/api/chat")
