@@ -220,5 +220,8 @@ def test_a_fleet_shows_each_host_and_its_state_never_its_headers(
     assert {h["name"]: h["state"] for h in report["hosts"]} == {dead.url: "down", live.url: "up"}
     # the models were checked through the live host
     assert checks["model:deepseek-r1:1.5b"]["status"] == "ok"
-    assert any(s.headers.get("Authorization") == "Bearer d0ct0r-s3cret" for s in live.state.seen)
+    assert any(
+        {k.lower(): v for k, v in s.headers.items()}.get("authorization") == "Bearer d0ct0r-s3cret"
+        for s in live.state.seen
+    )
     assert "d0ct0r-s3cret" not in json.dumps(report) + status.out + status.err
