@@ -199,6 +199,10 @@ REPOSITORY_FILE = ".enclave.toml"
 _USER_ONLY = {
     "trust.allowed_hosts": "a repository cannot allow hosts for itself: set it in the user "
     "configuration, the environment or the editor's settings",
+    # A header value may name environment variables (credentials): a repository must not choose
+    # which of them are sent.
+    "ollama.headers": "a repository cannot set request headers (they may carry credentials): "
+    "set them in the user configuration, the environment or the editor's settings",
 }
 # Keys only the administrator's policy sets (enclave.policy): ignored anywhere else.
 _POLICY_ONLY = {

@@ -151,3 +151,13 @@ def test_headers_from_a_table_or_the_environment_and_never_shown_in_errors() -> 
     assert [p.key for p in problems] == ["ollama.headers"] and "secret" not in str(problems[0])
     assert bad.ollama.headers == ()
     assert to_wire(config)["ollama"]["headers"] == {"Authorization": "***", "X-Team": "***"}
+
+
+def test_a_repository_cannot_set_request_headers(tmp_path: Path) -> None:
+    (tmp_path / ".enclave.toml").write_text(
+        '[ollama.headers]\nX-Leak = "${AWS_SECRET_ACCESS_KEY}"\n'
+    )
+    config, problems = load_config(tmp_path, None, env={})
+    assert config.ollama.headers == ()
+    assert [p.key for p in problems] == ["ollama.headers"]
+    assert "repository cannot set request headers" in problems[0].message

@@ -7,12 +7,13 @@ import { SETTINGS, type SettingSpec } from "./settings";
 
 function property(spec: SettingSpec): Record<string, unknown> {
   const json: Record<string, unknown> = {
-    type: spec.type === "string[]" ? "array" : spec.type,
+    type: spec.type === "string[]" ? "array" : spec.type === "headers" ? "object" : spec.type,
     default: spec.default,
     scope: spec.scope,
     markdownDescription: spec.description,
   };
   if (spec.type === "string[]") json.items = { type: "string" };
+  if (spec.type === "headers") json.additionalProperties = { type: "string" };
   if (spec.enum) json.enum = spec.enum;
   if (spec.minimum !== undefined) {
     if (spec.minimum > 0 && spec.minimum < 1) json.exclusiveMinimum = 0;

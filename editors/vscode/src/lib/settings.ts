@@ -4,13 +4,13 @@
  * and the choice of the command that starts the server. No `vscode` import: unit-tested in Node.
  */
 
-export type SettingType = "string" | "integer" | "number" | "boolean" | "string[]";
+export type SettingType = "string" | "integer" | "number" | "boolean" | "string[]" | "headers";
 
 export interface SettingSpec {
   /** Dotted key under `enclave.`, camelCase as on the wire, e.g. "completion.debounceMs". */
   key: string;
   type: SettingType;
-  default: string | number | boolean | string[];
+  default: string | number | boolean | string[] | Record<string, string>;
   description: string;
   /** VS Code configuration scope. */
   scope: "machine" | "machine-overridable" | "window" | "resource";
@@ -52,6 +52,41 @@ export const SETTINGS: readonly SettingSpec[] = [
     scope: MACHINE,
     description:
       "The Ollama server (defaults to `OLLAMA_HOST` when that is set). Keep it on loopback so code never leaves the machine.",
+  },
+  {
+    key: "ollama.hosts",
+    type: "string[]",
+    default: [],
+    scope: MACHINE,
+    description:
+      "A team's fleet of model servers; when set it replaces `enclave.ollama.host`. Each must be this machine or listed in `enclave.trust.allowedHosts`. Requests go to the least busy healthy server (completions stay on the one that served the last, whose prompt cache holds their prefix) and move to the next when one is down or answers 5xx before the answer starts.",
+  },
+  {
+    key: "ollama.api",
+    type: "string",
+    default: "ollama",
+    enum: ["ollama", "openai"],
+    scope: MACHINE,
+    description:
+      "The servers' API: `ollama` (Ollama's `/api/*`) or `openai` (an OpenAI-compatible `/v1/*` server such as vLLM or llama.cpp's server).",
+  },
+  {
+    key: "ollama.headers",
+    type: "headers",
+    default: {},
+    // Only in user settings: a repository must not choose which environment variables (often
+    // credentials) are sent in them.
+    scope: ONLY_USER,
+    description:
+      "HTTP headers sent with every request to the model servers, e.g. `{\"Authorization\": \"Bearer ${TEAM_TOKEN}\"}` for a reverse proxy that authenticates. `${NAME}` is replaced by that environment variable, so secrets need not be written here. Values are never logged or shown. User settings only.",
+  },
+  {
+    key: "ollama.openaiFim",
+    type: "boolean",
+    default: false,
+    scope: WINDOW,
+    description:
+      "With `enclave.ollama.api` = `openai`: the completion model fills in the middle (`suffix` on `/v1/completions`). Off: completions use a chat prompt.",
   },
   {
     key: "ollama.chatModel",
@@ -110,10 +145,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "embedding.provider",
     type: "string",
     default: "ollama",
-    enum: ["ollama", "local", "none"],
+    enum: ["ollama", "openai", "local", "none"],
     scope: WINDOW,
     description:
-      "Where the vectors for semantic search come from: `ollama` (the embedding model in Ollama), `local` (in-process sentence-transformers, needs the `local` extra) or `none` (lexical search only).",
+      "Where the vectors for semantic search come from: `ollama` (the embedding model in Ollama), `openai` (`/v1/embeddings` of an OpenAI-compatible server: `enclave.embedding.url`, or the model servers), `local` (in-process sentence-transformers, needs the `local` extra) or `none` (lexical search only).",
+  },
+  {
+    key: "embedding.url",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    description:
+      "With `enclave.embedding.provider` = `openai`: the embedding server's URL; empty for the model servers. It must pass `enclave.trust.allowedHosts`; `enclave.ollama.headers` are sent to it.",
   },
   {
     key: "embedding.model",
@@ -340,7 +383,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
 ];
 
-export type SettingValue = string | number | boolean | string[];
+export type SettingValue = string | number | boolean | string[] | Record<string, string>;
 export type InitializationOptions = Record<string, Record<string, SettingValue>>;
 
 export interface Problem {
@@ -365,6 +408,14 @@ export function checkValue(spec: SettingSpec, value: unknown): string | undefine
       return Array.isArray(value) && value.every((v) => typeof v === "string")
         ? undefined
         : `expected a list of strings, got ${JSON.stringify(value)}`;
+    case "headers":
+      // never quote the value: header values are credentials
+      return typeof value === "object" &&
+        value !== null &&
+        !Array.isArray(value) &&
+        Object.values(value).every((v) => typeof v === "string")
+        ? undefined
+        : "expected an object of header names and text values";
     case "integer":
     case "number": {
       const whole = spec.type === "integer";

@@ -55,7 +55,7 @@ test("invalid values are left out and reported by name", () => {
     new Map<string, unknown>([
       ["completion.debounceMs", 1.5],
       ["completion.maxTokens", 0],
-      ["embedding.provider", "openai"],
+      ["embedding.provider", "cloud"],
       ["index.exclude", "vendor"],
       ["ollama.connectTimeout", 0],
       ["ollama.totalTimeout", 30.5],
@@ -68,7 +68,7 @@ test("invalid values are left out and reported by name", () => {
   );
   const provider = problems.find((p) => p.key === "enclave.embedding.provider");
   assert.ok(provider);
-  assert.match(describeProblem(provider), /enclave\.embedding\.provider.*ollama, local, none.*"openai"/);
+  assert.match(describeProblem(provider), /enclave\.embedding\.provider.*ollama, openai, local, none.*"cloud"/);
 });
 
 test("checkValue accepts every default", () => {
@@ -144,4 +144,12 @@ test("workspace/configuration for enclave answers the explicit settings, not the
     [{ ollama: { chatModel: "deepseek-r1", host: "http://127.0.0.1:11434" } }, {}, {}, { tabSize: 4 }],
   );
   assert.deepEqual(answer, [options, options.ollama, {}, { tabSize: 4 }, null]);
+});
+
+test("headers: an object of strings, and a wrong value is never quoted back", () => {
+  const spec = SETTINGS.find((s) => s.key === "ollama.headers");
+  assert.ok(spec && spec.scope === "machine");
+  assert.equal(checkValue(spec, { Authorization: "Bearer ${TEAM_TOKEN}" }), undefined);
+  const reason = checkValue(spec, { Authorization: ["s3cret"] });
+  assert.ok(reason !== undefined && !reason.includes("s3cret"));
 });
