@@ -364,9 +364,10 @@ def normalize_host(host: str) -> str:
     if "://" not in host:
         host = "http://" + host
     scheme, rest = host.split("://", 1)
-    if ":" not in rest.rsplit("]", 1)[-1]:
-        rest += ":11434"
-    return f"{scheme}://{rest}"
+    netloc, slash, path = rest.partition("/")  # a path (an OpenAI server's /v1) stays after it
+    if ":" not in netloc.rsplit("]", 1)[-1]:
+        netloc += ":11434"
+    return f"{scheme}://{netloc}{slash}{path}"
 
 
 def _apply(

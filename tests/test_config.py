@@ -83,6 +83,8 @@ def test_normalize_host_forms() -> None:
     assert normalize_host("0.0.0.0") == "http://0.0.0.0:11434"
     assert normalize_host("http://localhost:8080/") == "http://localhost:8080"
     assert normalize_host("https://ollama.internal") == "https://ollama.internal:11434"
+    assert normalize_host("https://llm.corp:443/v1/") == "https://llm.corp:443/v1"
+    assert normalize_host("llm.corp/v1") == "http://llm.corp:11434/v1"
 
 
 def test_wire_form_is_camel_case() -> None:
