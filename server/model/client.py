@@ -362,11 +362,19 @@ class ModelClient:
                     raise
                 if reason == "down":
                     self.fleet.failed(host, exc.message)
-                    log.warning("model server %s failed (%s); trying the next", host.name, reason)
-                error = exc
+                log.warning(
+                    "model server %s did not answer (%s); trying the next",
+                    host.name,
+                    one_line(exc.message, 120),
+                )
+                # a real answer from one host (404: no such model) says more than a refusal
+                if error is None or reason != "down" or isinstance(error, OllamaUnavailable):
+                    error = exc
                 continue
             self.fleet.answered(host)
             return result
+        if isinstance(error, OllamaUnavailable):
+            raise self._fleet_unavailable() from error
         assert error is not None
         raise error
 

@@ -178,6 +178,8 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     blobs: dict[str, bytes] = field(default_factory=dict)  # /api/blobs (ollama_create)
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
+    # the /v1 delta field reasoning goes in: Ollama's "reasoning", or vLLM's "reasoning_content"
+    reasoning_field: str = "reasoning"
 
     def take_fault(self, *modes: str, path: str = "") -> Fault | None:
         with self.lock:
@@ -824,6 +826,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.most_in_flight.clear()
         self.state.blobs.clear()
         self.state.created.clear()
+        self.state.reasoning_field = "reasoning"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@
 (``ollama_generation.plan``). Streams are server-sent events (``data: {...}`` lines, then
 ``data: [DONE]``); ``stream_options.include_usage`` adds a last event with ``usage`` and no
 choices. Reasoning: a request with ``reasoning_effort`` gets it apart, in ``reasoning`` deltas
-(Ollama's field; vLLM's is ``reasoning_content``); without it a thinking model writes
+(Ollama's field; ``state.reasoning_field = "reasoning_content"`` answers as vLLM does); without it a thinking model writes
 ``<think>...</think>`` into the content. Errors are OpenAI's ``{"error": {"message", "type"}}``.
 The fault modes apply as to ``/api/*`` (``set_fault(..., endpoint="/v1/chat/completions")``).
 """
@@ -126,7 +126,7 @@ def _run(handler: Handler, endpoint: str, body: dict[str, Any]) -> None:
             return {"index": 0, "text": text, "finish_reason": finish}
         delta: dict[str, Any] = {"role": "assistant"}
         if text:
-            delta["reasoning" if kind_ == "thinking" else "content"] = text
+            delta[state.reasoning_field if kind_ == "thinking" else "content"] = text
         return {"index": 0, "delta": delta, "finish_reason": finish}
 
     from tests.support.ollama_server import ClientGone

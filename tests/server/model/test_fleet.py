@@ -7,6 +7,7 @@ session test server, and one of them dies or answers 5xx.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,7 +15,7 @@ import pytest
 
 from enclave.config import Config, load_config, to_wire
 from enclave.server.model.client import ModelClient
-from enclave.server.model.errors import HostRefused, StreamInterrupted
+from enclave.server.model.errors import HostRefused, OllamaUnavailable, StreamInterrupted
 from enclave.server.model.fleet import DOWN_FIRST, Fleet, Host
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.ollama_fixtures import FAST, config_for
@@ -261,3 +262,59 @@ def test_a_header_naming_an_unset_variable_is_refused_without_its_value(
         client._check_host()
     assert "ENCLAVE_TEST_UNSET" in str(caught.value.message)  # type: ignore[attr-defined]
     assert "Bearer" not in str(caught.value.message)  # type: ignore[attr-defined]
+
+
+async def test_a_busy_host_passes_the_request_on_without_being_marked_down(
+    fleet_client: ModelClient, proxies: tuple[ForwardProxy, ForwardProxy]
+) -> None:
+    first, second = proxies
+    await fleet_client.model_info(fleet_client.config.ollama.chat_model)
+    first.fail_with(503)
+    assert await _ask(fleet_client)
+    assert second.paths("/api/chat") and fleet_client.host_states()[0].state == "up"
+
+
+async def test_when_every_host_is_down_the_error_names_each(
+    fleet_client: ModelClient, proxies: tuple[ForwardProxy, ForwardProxy]
+) -> None:
+    for proxy in proxies:
+        proxy.kill()
+    with pytest.raises(OllamaUnavailable) as caught:
+        await _ask(fleet_client)
+    assert all(p.url in caught.value.message for p in proxies)
+    assert "ollama.hosts" in caught.value.fix and "enclave doctor" in caught.value.fix
+
+
+async def test_requests_at_once_spread_over_the_hosts(
+    fleet_client: ModelClient, proxies: tuple[ForwardProxy, ForwardProxy]
+) -> None:
+    await fleet_client.model_info(fleet_client.config.ollama.chat_model)
+    await asyncio.gather(_ask(fleet_client), _ask(fleet_client))
+    assert [len(p.paths("/api/chat")) for p in proxies] == [1, 1]  # the least busy each time
+
+
+async def test_completions_stay_on_their_host_while_other_requests_go_elsewhere(
+    fleet_client: ModelClient, proxies: tuple[ForwardProxy, ForwardProxy]
+) -> None:
+    first, second = proxies
+    first.fail_with(502)  # the first completion is served by the second host...
+    await _complete(fleet_client)
+    assert len(second.paths("/api/generate")) == 1
+    first.fail_with(None)  # ...then the first host is back (its back-off over)
+    fleet_client.fleet.hosts[0].down_until = 1.0
+    assert await _ask(fleet_client)  # a question goes to the first host (configured order)
+    assert first.paths("/api/chat")
+    await _complete(fleet_client)  # the next completion stays where its prompt cache is
+    assert len(second.paths("/api/generate")) == 2 and not first.paths("/api/generate")
+
+
+async def _complete(client: ModelClient) -> None:
+    result = await client.complete(
+        prefix="def add(a, b):\n    return ",
+        suffix="\n",
+        language="python",
+        path="m.py",
+        context=[],
+        multiline=False,
+    )
+    assert result.fim

@@ -58,6 +58,14 @@ async def test_chat_streams_with_reasoning_deltas_kept_apart(
     assert not bodies(ollama_server, "/api/chat")
 
 
+async def test_vllm_reasoning_content_deltas_go_to_thinking(
+    openai_client: ModelClient, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.state.reasoning_field = "reasoning_content"  # as vLLM names it
+    thinking, content = await _chat(openai_client, think=True)
+    assert thinking.strip() and content.strip() and "think>" not in content
+
+
 async def test_the_usage_event_gives_the_token_counts(openai_client: ModelClient) -> None:
     backend = openai_client.fleet.hosts[0].backend
     stream = await backend.chat(
