@@ -60,6 +60,8 @@ class ModelHealth:
         try:
             for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):
                 model.check_model(name)  # the administrator's allowed_models, before any request
+            if len(ollama.effective_hosts) > 1:
+                await model.check_hosts()  # each server's state, for enclave/status (modelHosts)
             await model.version()
             for name in dict.fromkeys([ollama.chat_model, ollama.effective_completion_model]):
                 await model.model_info(name)

@@ -223,6 +223,11 @@ class ModelClient:
 
     # -- errors ---------------------------------------------------------------------------------
     def unavailable(self, where: str = "") -> OllamaUnavailable:
+        if self.config.ollama.api == "openai":
+            return OllamaUnavailable(
+                f"the OpenAI-compatible model server at {where or self.host} is not reachable",
+                "check that it runs and that ollama.hosts (or ollama.host) points at it",
+            )
         return OllamaUnavailable(
             f"Ollama is not running at {where or self.host}",
             "start it with `ollama serve` (or open the Ollama app), or set OLLAMA_HOST to the "
@@ -582,6 +587,8 @@ class ModelClient:
                             busy += 1
                             error = mapped
                             break
+                        if mapped is exc:
+                            raise
                         raise mapped from exc
                     log.warning(
                         "model server %s did not take the request for %s (%s); trying the next",

@@ -246,3 +246,19 @@ def test_ask_through_the_cli_on_the_openai_api(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and "<think>" not in done.stdout
     assert bodies(ollama_server, "/v1/chat/completions") and not bodies(ollama_server, "/api/chat")
+
+
+async def test_an_unreachable_openai_server_says_which(ollama_server: OllamaTestServer) -> None:
+    from enclave.server.model.errors import OllamaUnavailable
+
+    gone = ForwardProxy(ollama_server.url).start()
+    gone.kill()
+    client = ModelClient(config_for(ollama_server, ollama={"api": "openai", "host": gone.url}))
+    try:
+        with pytest.raises(OllamaUnavailable) as caught:
+            await _chat(client, think=False)
+    finally:
+        await client.aclose()
+        gone.stop()
+    assert "OpenAI-compatible" in caught.value.message and gone.url in caught.value.message
+    assert "ollama.host" in caught.value.fix
