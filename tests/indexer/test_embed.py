@@ -243,3 +243,27 @@ def test_a_batch_failing_in_flight_keeps_the_batches_before_it(
     assert status.semantic and status.vectors_missing == failed.chunks_written - 2
     again = index.update()
     assert again.embedded == status.vectors_missing and index.status().vectors_missing == 0
+
+
+def test_ollama_embeddings_pass_a_dead_server_of_the_fleet(ollama_server: OllamaTestServer) -> None:
+    from enclave.indexer.embed import make_embedder
+    from tests.support.forward_proxy import ForwardProxy
+    from tests.support.ollama_fixtures import config_for
+
+    dead, live = ForwardProxy(ollama_server.url).start(), ForwardProxy(ollama_server.url).start()
+    dead.kill()
+    config = config_for(
+        ollama_server,
+        ollama={"hosts": [dead.url, live.url], "headers": {"X-Team": "ml"}},
+        embedding={"provider": "ollama"},
+    )
+    try:
+        embedder = make_embedder(config)
+        assert len(embedder.embed(["def add(a, b): return a + b"])) == 1
+    finally:
+        dead.stop()
+        live.stop()
+    embeds = [s for s in live.state.seen if s.path == "/api/embed"]
+    assert embeds and all(
+        {k.lower(): v for k, v in s.headers.items()}.get("x-team") == "ml" for s in embeds
+    )

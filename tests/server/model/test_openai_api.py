@@ -160,21 +160,35 @@ async def test_a_model_the_server_does_not_list_is_not_found(
         await client.aclose()
 
 
-async def test_failover_between_two_openai_hosts(ollama_server: OllamaTestServer) -> None:
+async def test_failover_and_headers_between_two_openai_hosts(
+    ollama_server: OllamaTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENCLAVE_TEST_OPENAI_TOKEN", "0pen-s3cret")
     first, second = ForwardProxy(ollama_server.url).start(), ForwardProxy(ollama_server.url)
     second.start()
-    client = ModelClient(
-        config_for(ollama_server, ollama={"api": "openai", "hosts": [first.url, second.url]})
+    config = config_for(
+        ollama_server,
+        ollama={
+            "api": "openai",
+            "hosts": [first.url, second.url],
+            "headers": {"Authorization": "Bearer ${ENCLAVE_TEST_OPENAI_TOKEN}"},
+        },
+        embedding={"provider": "openai"},
     )
+    client = ModelClient(config)
     try:
         await client.version()
         first.kill()
         _, content = await _chat(client, think=False)
         assert content.strip() and second.paths("/v1/chat/completions")
+        assert make_embedder(config).embed(["x = 1"])  # the first host is dead: the second
     finally:
         await client.aclose()
         first.stop()
         second.stop()
+    seen = {s.path: {k.lower(): v for k, v in s.headers.items()} for s in second.state.seen}
+    assert {"/v1/models", "/v1/chat/completions", "/v1/embeddings"} <= set(seen)
+    assert all(h.get("authorization") == "Bearer 0pen-s3cret" for h in seen.values())
 
 
 def test_embeddings_through_v1(ollama_server: OllamaTestServer) -> None:
