@@ -66,8 +66,17 @@ export interface ServerStatus {
   semanticReason?: string;
   chatModel?: string;
   completionModel?: string;
+  /** Each model server and its state (`up`, `down`, `due`), as the server last saw it. */
+  modelHosts?: ModelHost[];
   message?: string;
   fix?: string;
+}
+
+export interface ModelHost {
+  host: string;
+  state: string;
+  inFlight: number;
+  error: string;
 }
 
 export const Methods = {
@@ -89,6 +98,23 @@ function optional<T>(value: unknown, kind: "string" | "number" | "boolean"): T |
   return typeof value === kind ? (value as T) : undefined;
 }
 
+function parseHosts(value: unknown): ModelHost[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const hosts: ModelHost[] = [];
+  for (const item of value) {
+    if (typeof item !== "object" || item === null) continue;
+    const raw = item as Record<string, unknown>;
+    if (typeof raw.host !== "string" || typeof raw.state !== "string") continue;
+    hosts.push({
+      host: raw.host,
+      state: raw.state,
+      inFlight: typeof raw.inFlight === "number" ? raw.inFlight : 0,
+      error: typeof raw.error === "string" ? raw.error : "",
+    });
+  }
+  return hosts;
+}
+
 /** Read an `enclave/status` payload defensively; returns undefined when it is not one. */
 export function parseStatus(value: unknown): ServerStatus | undefined {
   if (typeof value !== "object" || value === null) {
@@ -108,6 +134,7 @@ export function parseStatus(value: unknown): ServerStatus | undefined {
     semanticReason: optional(raw.semanticReason, "string"),
     chatModel: optional(raw.chatModel, "string"),
     completionModel: optional(raw.completionModel, "string"),
+    modelHosts: parseHosts(raw.modelHosts),
     message: optional(raw.message, "string"),
     fix: optional(raw.fix, "string"),
   };

@@ -58,6 +58,12 @@ export function statusDetails(model: StatusModel): string[] {
   }
   if (s.chatModel) lines.push(`Chat model: ${s.chatModel}`);
   if (s.completionModel) lines.push(`Completion model: ${s.completionModel}`);
+  // a team's fleet: each server and its state (one server is the usual case: nothing to add)
+  if (s.modelHosts && s.modelHosts.length > 1) {
+    for (const h of s.modelHosts) {
+      lines.push(`Model server ${h.host}: ${h.state}${h.error ? ` (${h.error})` : ""}`);
+    }
+  }
   if (s.message) lines.push(s.message);
   if (s.fix) lines.push(`Fix: ${s.fix}`);
   return lines;

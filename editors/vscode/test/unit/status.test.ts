@@ -85,8 +85,26 @@ test("parseStatus rejects what is not a status", () => {
   assert.equal(parseStatus(null), undefined);
   assert.deepEqual(parseStatus({ state: "ready", files: "many" }), {
     state: "ready", root: undefined, files: undefined, chunks: undefined, symbols: undefined, semantic: undefined,
-    semanticReason: undefined, chatModel: undefined, completionModel: undefined, message: undefined, fix: undefined,
+    semanticReason: undefined, chatModel: undefined, completionModel: undefined, modelHosts: undefined,
+    message: undefined, fix: undefined,
   });
+});
+
+test("a fleet of model servers: one line per server with its state", () => {
+  const status = parseStatus({
+    state: "ready",
+    modelHosts: [
+      { host: "https://gpu1.corp:443", state: "down", inFlight: 0, error: "Ollama is not running at https://gpu1.corp:443" },
+      { host: "https://gpu2.corp:443", state: "up", inFlight: 1, error: "" },
+      { host: 42 },
+    ],
+  });
+  assert.ok(status);
+  const lines = statusDetails({ client: "running", server: status });
+  assert.deepEqual(lines.slice(-2), [
+    "Model server https://gpu1.corp:443: down (Ollama is not running at https://gpu1.corp:443)",
+    "Model server https://gpu2.corp:443: up",
+  ]);
 });
 
 test("summarizeReindex", () => {
