@@ -31,6 +31,21 @@ def test_status_lines_name_the_problem_and_the_fix(nvim: Nvim) -> None:
     ]
 
 
+def test_status_lines_list_each_server_of_a_fleet(nvim: Nvim) -> None:
+    status = {
+        "state": "ready",
+        "modelHosts": [
+            {"host": "https://gpu1.corp:443", "state": "down", "inFlight": 0, "error": "refused"},
+            {"host": "https://gpu2.corp:443", "state": "up", "inFlight": 1, "error": ""},
+        ],
+    }
+    lines = nvim.lua("return require('enclave.status').describe(...)", status)
+    assert lines[-2:] == [
+        "model server https://gpu1.corp:443: down (refused)",
+        "model server https://gpu2.corp:443: up",
+    ]
+
+
 def test_reindex_summary_per_repository(nvim: Nvim) -> None:
     result = {
         "roots": [

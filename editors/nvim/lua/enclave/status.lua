@@ -93,6 +93,13 @@ function M.describe(s)
       s.completionModel or s.chatModel or '?'
     )
   end
+  -- a team's fleet: each model server and its state (up, down, due)
+  if type(s.modelHosts) == 'table' and #s.modelHosts > 1 then
+    for _, h in ipairs(s.modelHosts) do
+      local err = (type(h.error) == 'string' and h.error ~= '') and (' (' .. h.error .. ')') or ''
+      lines[#lines + 1] = ('model server %s: %s%s'):format(h.host or '?', h.state or '?', err)
+    end
+  end
   if s.message and s.message ~= '' then
     lines[#lines + 1] = 'problem: ' .. s.message
   end
