@@ -556,6 +556,8 @@ class ModelClient:
                     await _close(stream)
                     if left < o.first_token_timeout:
                         raise self._total_timeout(model) from None
+                    if fleet:  # the wait is spent: no retry, but the next requests go elsewhere
+                        self.fleet.failed(candidate, "no answer within ollama.first_token_timeout")
                     raise ModelTimeout(
                         f"{model} produced nothing within {o.first_token_timeout:g} s",
                         "the model may still be loading or the machine is overloaded; retry, or "

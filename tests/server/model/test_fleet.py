@@ -10,12 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import pytest
 
 from enclave.config import Config, load_config, to_wire
 from enclave.server.model.client import ModelClient
-from enclave.server.model.errors import HostRefused, OllamaUnavailable, StreamInterrupted
+from enclave.server.model.errors import (
+    HostRefused,
+    ModelTimeout,
+    OllamaUnavailable,
+    StreamInterrupted,
+)
 from enclave.server.model.fleet import DOWN_FIRST, Fleet, Host
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.ollama_fixtures import FAST, config_for
@@ -318,3 +324,24 @@ async def _complete(client: ModelClient) -> None:
         multiline=False,
     )
     assert result.fim
+
+
+async def test_a_silent_host_times_out_once_then_is_avoided(
+    proxies: tuple[ForwardProxy, ForwardProxy],
+    ollama_server: OllamaTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENCLAVE_TEST_FLEET_TOKEN", "t")
+    config = fleet_config(proxies)
+    config = replace(config, ollama=replace(config.ollama, first_token_timeout=1.0))
+    client = ModelClient(config)
+    try:
+        await client.model_info(config.ollama.chat_model)
+        ollama_server.set_fault("hang-before-headers", delay=5, count=1, endpoint="/api/chat")
+        with pytest.raises(ModelTimeout):  # the wait is spent: the error, not a second wait
+            await _ask(client)
+        assert client.host_states()[0].state == "down"
+        assert await _ask(client)  # the next request goes to the other host at once
+        assert proxies[1].paths("/api/chat")
+    finally:
+        await client.aclose()
