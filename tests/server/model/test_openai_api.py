@@ -276,3 +276,31 @@ async def test_an_unreachable_openai_server_says_which(ollama_server: OllamaTest
         gone.stop()
     assert "OpenAI-compatible" in caught.value.message and gone.url in caught.value.message
     assert "ollama.host" in caught.value.fix
+
+
+async def test_every_openai_request_is_audited(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    import json
+
+    log = tmp_path / "audit.jsonl"
+    config = config_for(
+        ollama_server,
+        ollama={"api": "openai", "openai_fim": True},
+        audit={"path": str(log)},
+        embedding={"provider": "openai"},
+    )
+    client = ModelClient(config)
+    try:
+        await _chat(client, think=False)
+        await client.complete(
+            prefix="x = ", suffix="\n", language="python", path="m.py", context=[], multiline=False
+        )
+    finally:
+        await client.aclose()
+    make_embedder(config).embed(["y = 2"])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    purposes = [r["purpose"] for r in records]
+    assert {"chat", "completion", "embedding"} <= set(purposes)
+    chat = next(r for r in records if r["purpose"] == "chat")
+    assert chat["prompt_tokens"] > 0 and chat["output_tokens"] > 0  # from the usage event
