@@ -59,6 +59,7 @@ def embedding_input(path: str, symbol: str, text: str) -> str:
     return f"{header}\n{text[:MAX_EMBED_CHARS]}"
 
 
+DOWN_SECONDS = 10.0  # a server that failed is tried last for this long
 _C = TypeVar("_C")
 _R = TypeVar("_R")
 
@@ -75,16 +76,29 @@ def _host_failed(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | httpx.TransportError)
 
 
-def _first_answer(clients: Sequence[_C], call: Callable[[_C], _R]) -> _R:
-    """``call`` on each server's client in turn until one answers (see module doc)."""
-    for i, client in enumerate(clients):
+def _first_answer(
+    clients: Sequence[_C], call: Callable[[_C], _R], down: dict[int, float] | None = None
+) -> _R:
+    """``call`` on each server's client in turn until one answers (see module doc). ``down``
+    (server index -> time it failed) puts servers that failed in the last ``DOWN_SECONDS`` last,
+    so a dead server costs one refused connection per ``DOWN_SECONDS``, not one per batch."""
+    import time
+
+    now = time.monotonic()
+    down = {} if down is None else down
+    order = sorted(range(len(clients)), key=lambda i: now - down.get(i, -1e9) < DOWN_SECONDS)
+    for n, i in enumerate(order):
         try:
-            return call(client)
+            result = call(clients[i])
         except Exception as exc:
-            if i == len(clients) - 1 or not _host_failed(exc):
+            if n == len(order) - 1 or not _host_failed(exc):
                 raise
+            down[i] = now
             log.warning("embedding server %d of %d failed (%s); trying the next", i + 1,
                         len(clients), type(exc).__name__)  # fmt: skip
+            continue
+        down.pop(i, None)
+        return result
     raise AssertionError("no servers")
 
 
@@ -134,6 +148,7 @@ class OllamaEmbedder:
             for query, (wait, _) in self._waits.items()
         }
         self._keep_alive = config.ollama.keep_alive
+        self._down: dict[int, float] = {}  # servers that failed lately (see _first_answer)
         self._dim = 0
         from enclave.audit import AuditLog
 
@@ -163,7 +178,8 @@ class OllamaEmbedder:
             try:
                 response = _first_answer(
                     self._clients[query],
-                    lambda client: client.embed(
+                    down=self._down,
+                    call=lambda client: client.embed(
                         model=self.model,
                         input=list(texts),
                         keep_alive=self._keep_alive,
@@ -188,7 +204,7 @@ class OllamaEmbedder:
     def check(self) -> None:
         """Can this model embed, now? Asks `/api/show` (with a query's wait): nothing is loaded."""
         try:
-            info = _first_answer(self._clients[True], lambda client: client.show(self.model))
+            info = _first_answer(self._clients[True], lambda c: c.show(self.model), self._down)
         except Exception as exc:
             raise self._unavailable(exc, query=True, batch=0) from None
         capabilities = list(getattr(info, "capabilities", None) or [])
@@ -286,6 +302,7 @@ class OpenAIEmbedder:
             ]
             for query, (wait, _) in self._waits.items()
         }
+        self._down: dict[int, float] = {}  # servers that failed lately (see _first_answer)
         self._dim = 0
         from enclave.audit import AuditLog
 
@@ -316,7 +333,9 @@ class OpenAIEmbedder:
         purpose = "query-embedding" if query else "embedding"
         with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
             try:
-                body = _first_answer(self._clients[query], lambda c: self._post(c, list(texts)))
+                body = _first_answer(
+                    self._clients[query], lambda c: self._post(c, list(texts)), self._down
+                )
             except Exception as exc:
                 raise self._unavailable(exc, query=query, batch=len(texts)) from None
             try:
@@ -339,7 +358,9 @@ class OpenAIEmbedder:
     def check(self) -> None:
         """Is the model served? Asks ``GET /v1/models`` (with a query's wait)."""
         try:
-            listed = _first_answer(self._clients[True], lambda c: _get_json(c, "models"))
+            listed = _first_answer(
+                self._clients[True], lambda c: _get_json(c, "models"), self._down
+            )
         except Exception as exc:
             raise self._unavailable(exc, query=True, batch=0) from None
         try:

@@ -245,25 +245,31 @@ def test_a_batch_failing_in_flight_keeps_the_batches_before_it(
     assert again.embedded == status.vectors_missing and index.status().vectors_missing == 0
 
 
-def test_ollama_embeddings_pass_a_dead_server_of_the_fleet(ollama_server: OllamaTestServer) -> None:
+def test_ollama_embeddings_pass_a_failing_server_of_the_fleet(
+    ollama_server: OllamaTestServer,
+) -> None:
     from enclave.indexer.embed import make_embedder
     from tests.support.forward_proxy import ForwardProxy
     from tests.support.ollama_fixtures import config_for
 
-    dead, live = ForwardProxy(ollama_server.url).start(), ForwardProxy(ollama_server.url).start()
-    dead.kill()
+    failing = ForwardProxy(ollama_server.url).start()
+    live = ForwardProxy(ollama_server.url).start()
+    failing.fail_with(502)
     config = config_for(
         ollama_server,
-        ollama={"hosts": [dead.url, live.url], "headers": {"X-Team": "ml"}},
+        ollama={"hosts": [failing.url, live.url], "headers": {"X-Team": "ml"}},
         embedding={"provider": "ollama"},
     )
     try:
-        embedder = make_embedder(config)
-        assert len(embedder.embed(["def add(a, b): return a + b"])) == 1
+        embedder = make_embedder(config)  # its probe embeds once
+        for _ in range(3):
+            assert len(embedder.embed(["def add(a, b): return a + b"])) == 1
     finally:
-        dead.stop()
+        failing.stop()
         live.stop()
+    # the failing server was asked once, then left alone: not once per batch
+    assert len(failing.paths("/api/embed")) == 1
     embeds = [s for s in live.state.seen if s.path == "/api/embed"]
-    assert embeds and all(
+    assert len(embeds) == 4 and all(
         {k.lower(): v for k, v in s.headers.items()}.get("x-team") == "ml" for s in embeds
     )
