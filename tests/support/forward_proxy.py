@@ -8,7 +8,8 @@ hangs up closes the upstream connection too (the model stops generating).
 The proxy records each request's path and headers (to show that ``ollama.headers`` arrive), and
 can stand for a failing host:
 
-- ``kill()``: stop listening and drop every open connection (a host that died); ``revive()``
+- ``kill()``: stop listening and drop every open connection, both sides (a host that died);
+  ``revive()``
   listens again on the same port.
 - ``fail_with(status)``: answer every request with that status and Ollama's ``{"error": ...}``
   body (a crashed runner, 500; a proxy with no upstream, 502) until ``fail_with(None)``.
@@ -41,6 +42,7 @@ class ProxyState:
     seen: list[Seen] = field(default_factory=list)
     failing: int | None = None
     connections: set[socket.socket] = field(default_factory=set)
+    upstreams: set[http.client.HTTPConnection] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -78,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         upstream = http.client.HTTPConnection(*state.upstream, timeout=120)
+        with state.lock:
+            state.upstreams.add(upstream)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             if body or self.command in ("POST", "PUT", "DELETE"):
@@ -101,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client (or the upstream) hung up
         finally:
+            with state.lock:
+                state.upstreams.discard(upstream)
             upstream.close()
 
     do_GET = do_POST = do_DELETE = do_HEAD = _forward
@@ -137,6 +143,10 @@ class ForwardProxy(ThreadingHTTPServer):
             for conn in list(self.state.connections):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
+            for upstream in list(self.state.upstreams):  # the server sees its client gone
+                if upstream.sock is not None:
+                    with contextlib.suppress(OSError):
+                        upstream.sock.shutdown(socket.SHUT_RDWR)
 
     def revive(self) -> None:
         self.socket = socket.socket(self.address_family, self.socket_type)
