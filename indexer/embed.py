@@ -76,6 +76,20 @@ def _host_failed(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | httpx.TransportError)
 
 
+def _checked(
+    embeddings: Sequence[Sequence[float]],
+    count: int,
+    malformed: Callable[[str], EmbeddingUnavailable],
+) -> list[list[float]]:
+    """``count`` finite vectors of one size, normalised; else ``malformed(why)`` is raised."""
+    sizes = {len(v) for v in embeddings}
+    if len(embeddings) != count or len(sizes) != 1 or 0 in sizes:
+        raise malformed(f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {count} texts")
+    if not all(math.isfinite(x) for v in embeddings for x in v):
+        raise malformed("vectors with NaN or infinite numbers")
+    return [_normalise(v) for v in embeddings]
+
+
 def _first_answer(
     clients: Sequence[_C], call: Callable[[_C], _R], down: dict[int, float] | None = None
 ) -> _R:
@@ -189,15 +203,7 @@ class OllamaEmbedder:
             except Exception as exc:
                 raise self._unavailable(exc, query=query, batch=len(texts)) from None
             audited.prompt_tokens = response.prompt_eval_count or 0
-        embeddings = response.embeddings
-        sizes = {len(v) for v in embeddings}
-        if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:
-            raise self._malformed(
-                f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {len(texts)} texts"
-            )
-        if not all(math.isfinite(x) for v in embeddings for x in v):
-            raise self._malformed("vectors with NaN or infinite numbers")
-        vectors = [_normalise(v) for v in embeddings]
+        vectors = _checked(response.embeddings, len(texts), self._malformed)
         self._dim = len(vectors[0])
         return vectors
 
@@ -344,14 +350,7 @@ class OpenAIEmbedder:
                 audited.prompt_tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
-        sizes = {len(v) for v in embeddings}
-        if len(embeddings) != len(texts) or len(sizes) != 1 or 0 in sizes:
-            raise self._malformed(
-                f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {len(texts)} texts"
-            )
-        if not all(math.isfinite(x) for v in embeddings for x in v):
-            raise self._malformed("vectors with NaN or infinite numbers")
-        vectors = [_normalise(v) for v in embeddings]
+        vectors = _checked(embeddings, len(texts), self._malformed)
         self._dim = len(vectors[0])
         return vectors
 

@@ -199,11 +199,6 @@ class ModelClient:
             return OpenAIBackend(url, self.config, headers=self._headers, timeout=timeout)
         return ollama.AsyncClient(host=url, timeout=timeout, headers=self._headers)
 
-    @property
-    def _ollama(self) -> Any:
-        """The first host's API client (a fleet of one: the host)."""
-        return self.fleet.hosts[0].backend
-
     # -- the trust boundary -----------------------------------------------------------------------
     def _check_host(self) -> None:
         """Refuse to talk to a host the configuration does not allow (before any request)."""

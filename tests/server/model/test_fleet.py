@@ -210,15 +210,8 @@ async def test_completion_through_a_fleet_with_a_dead_host(
 ) -> None:
     first, second = proxies
     first.kill()
-    result = await fleet_client.complete(
-        prefix="def add(a, b):\n    return ",
-        suffix="\n",
-        language="python",
-        path="m.py",
-        context=[],
-        multiline=False,
-    )
-    assert result.fim and second.paths("/api/generate")
+    await _complete(fleet_client)
+    assert second.paths("/api/generate")
     assert fleet_client._sticky is fleet_client.fleet.hosts[1]
 
 
