@@ -418,7 +418,7 @@ def test_semantic_off_travels_as_reason_and_fix(repo: Path) -> None:
     index.update()
     status = index.status()
     assert status.semantic_reason == "semantic search is turned off (embedding.provider = none)"
-    assert status.semantic_fix == "set embedding.provider to ollama or local to turn it on"
+    assert status.semantic_fix == "set embedding.provider to ollama, openai or local to turn it on"
     result = index.search("retries", k=3)
     assert result.hits and result.semantic_off is not None
     assert result.semantic_off.fix == status.semantic_fix
