@@ -28,6 +28,16 @@ DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
     db: str = ""  # path or URI of the LanceDB store; "" = <repo>/.enclave
+    # A team's index built by CI (path or URI such as s3://bucket/repo), read and never written;
+    # what differs in the working tree goes into the local store (``db``) as an overlay.
+    shared: str = ""
+    # Minutes old table versions are kept after an update's compaction: readers that started
+    # before it finish on the version they opened. 0 removes them at once.
+    retain_minutes: int = 10
+    # A write lease object in S3 stores (conditional writes) so two writers never interleave;
+    # off only for stores without conditional writes where one writer at a time is guaranteed
+    # another way (a CI concurrency group).
+    lease: bool = True
     max_file_bytes: int = 1024 * 1024
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
     # gitignore-style patterns from the administrator's policy (never set by a user or a repo)

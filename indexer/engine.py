@@ -7,6 +7,7 @@ symbols, refreshed when another writer changed the tables.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -16,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ from enclave.indexer.embed import (
 )
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
 from enclave.indexer.excludes import IgnoreRules
+from enclave.indexer.lease import S3Lease, lease_holder
 from enclave.indexer.lock import WriteLock, lock_path_for
 from enclave.indexer.process import FileRows, process_file, process_many, worker_init
 from enclave.indexer.results import (
@@ -75,6 +77,8 @@ DISCOVERY_SKIPPED = "discovery_skipped"  # meta: files left out before reading (
 CHUNKER = "chunker_version"  # meta: the chunker that made the rows (another one re-indexes)
 REDACT_PII = "redact_pii"  # meta: "true" when personal data was redacted (a change re-indexes)
 EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
+# Storage options of a read-only shared store: fail fast when it is unreachable.
+READER_OPTIONS = {"connect_timeout": "2s", "timeout": "10s", "client_max_retries": "1"}
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
 
 
@@ -92,6 +96,17 @@ def reads_index(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: EngineIndex, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except IndexProblem:
+            raise
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            # A writer compacted the tables and removed the version this reader had open (or
+            # committed between two reads): open the tables again at their newest version.
+            log.info("reading the index at %s failed (%s): reloading it", self.db_uri, brief(exc))
+            self.reload()
         try:
             return method(self, *args, **kwargs)
         except IndexProblem:
@@ -155,6 +170,10 @@ class EngineIndex:
         self._completing = False  # this update completes one that did not finish
         self._meta_version = -1
         self._meta_started = ""  # meta.update_started as of _meta_version
+        # Read-only: a shared index (index.shared) that this process must never write.
+        self.read_only = False
+        # The only paths this index holds when set (a local overlay of a shared index).
+        self.scope: frozenset[str] | None = None
 
     # ---- plumbing -----------------------------------------------------------------------
     @property
@@ -169,9 +188,21 @@ class EngineIndex:
         # A store opened where no index existed yet is opened again: another process (the
         # server's first build runs in a child) may have created it since.
         if self._store is None or self._store.db is None:
-            options = storage_options_from_env() if "://" in self.db_uri else None
-            self._store = Store(self.db_uri, options, create=create)
+            self._store = Store(self.db_uri, self._storage_options(), create=create)
         return self._store
+
+    def _storage_options(self) -> dict[str, str] | None:
+        if "://" not in self.db_uri:
+            return None
+        options = storage_options_from_env() or {}
+        if self.read_only:
+            # a shared store that went away must fail a query in seconds, not minutes
+            options = {**options, **READER_OPTIONS}
+        return options or None
+
+    def reload(self) -> None:
+        """Open the tables again at their newest version (cached copies stay version-keyed)."""
+        self._store = None
 
     def close(self) -> None:
         self._store = None
@@ -208,6 +239,10 @@ class EngineIndex:
 
     def _writer_active(self) -> bool:
         """Some process (this one included) holds the write lock of this index right now."""
+        if self.db_uri.startswith("s3://") and lease_holder(
+            self.db_uri, storage_options_from_env()
+        ):
+            return True  # a writer on another machine holds the lease
         try:
             fd = os.open(lock_path_for(self.db_uri), os.O_RDONLY)
         except OSError:
@@ -236,6 +271,11 @@ class EngineIndex:
         """Verify the index (rebuilding it when damaged), then bring it up to date. A full disk,
         read-only storage or another storage failure ends in one IndexProblem; an update that
         does not finish leaves the index marked incomplete until the next one completes it."""
+        if self.read_only:
+            raise IndexProblem(
+                f"the index at {self.db_uri} is shared: this process reads it and never writes it",
+                "the CI job that builds it updates it",
+            )
         try:
             return self._update(full=full, paths=paths, progress=progress, cancelled=cancelled)
         except IndexProblem:
@@ -271,7 +311,7 @@ class EngineIndex:
         if broken is not None:  # fail closed: its never_index rules are unknown
             raise IndexProblem(broken, "ask your administrator to fix the policy file")
         self._writable_store()  # the location is checked (and made) before the lock file in it
-        with self._lock, WriteLock(lock_path_for(self.db_uri)):
+        with self._lock, self._write_guard() as still_ours:
             store = self._writable_store()
             try:
                 discovery = discover(self.root, self.config.index)
@@ -280,6 +320,16 @@ class EngineIndex:
             summary.commit = discovery.head_commit
             summary.notes.extend(discovery.notes)
             summary.skipped = list(discovery.skipped)
+            newer = self._newer_commit(store, discovery.head_commit, full)
+            if newer is not None:
+                summary.commit = newer
+                summary.notes.append(
+                    f"the index is at commit {newer[:12]}, which already contains HEAD"
+                    f" {(discovery.head_commit or '')[:12]}: nothing to do (--full rebuilds it"
+                    " from this checkout)"
+                )
+                summary.seconds = time.perf_counter() - started
+                return summary
 
             meta = self._meta_or_rebuild(store, full, summary)
             embedder = self._embedder(summary)
@@ -306,6 +356,8 @@ class EngineIndex:
                 paths = None
             catalog = store.catalog()
             current = {c.path: c for c in discovery.candidates}
+            if self.scope is not None:  # an overlay holds only the files it is given
+                current = {p: c for p, c in current.items() if p in self.scope}
             if paths is not None:
                 wanted = {self._relative(p) for p in paths}
                 current = {p: c for p, c in current.items() if p in wanted}
@@ -327,6 +379,7 @@ class EngineIndex:
                 summary.files_deleted = len(gone)
             self._processed = 0
             for batch in self._process(changed):
+                still_ours()  # a writer that lost its lease writes nothing more
                 self._write(store, batch, summary)
                 report(self._processed, total, f"{self._processed}/{total} files")
                 if stop():
@@ -344,6 +397,7 @@ class EngineIndex:
                         f"interrupted while embedding after {summary.embedded} chunks: they are "
                         "kept, and `enclave index` embeds the rest"
                     )
+            still_ours()
             self._finish(store, discovery, embedder, meta, summary)
             if interrupted:
                 raise KeyboardInterrupt
@@ -356,6 +410,33 @@ class EngineIndex:
         summary.seconds = time.perf_counter() - started
         report(total, total, "done")
         return summary
+
+    @contextlib.contextmanager
+    def _write_guard(self) -> Iterator[Callable[[], None]]:
+        """Hold the write lock: a lock file on this machine, and in an S3 store the lease that
+        keeps writers on other machines out. Yields a check that raises if the lease was lost."""
+        with WriteLock(lock_path_for(self.db_uri)):
+            if self.db_uri.startswith("s3://") and self.config.index.lease:
+                with S3Lease(self.db_uri, storage_options_from_env()) as lease:
+                    yield lease.check
+            else:
+                yield lambda: None
+
+    def _newer_commit(self, store: Store, head: str | None, full: bool) -> str | None:
+        """The commit a shared (remote) index is at when it already contains ``head``: a CI job
+        for an older commit that finishes after a newer one must not take the index back."""
+        if full or head is None or "://" not in self.db_uri or not store.has_index():
+            return None
+        recorded = store.meta().get("last_commit", "")
+        if not recorded or recorded == head:
+            return None
+        import subprocess
+
+        done = subprocess.run(
+            ["git", "-C", str(self.root), "merge-base", "--is-ancestor", head, recorded],
+            capture_output=True,
+        )
+        return recorded if done.returncode == 0 else None
 
     def _relative(self, path: str) -> str:
         candidate = Path(path)
@@ -583,8 +664,11 @@ class EngineIndex:
         meta["partial"] = "true" if summary.cancelled else ""
         store.set_meta(meta)
         store.tidy_meta()
-        if summary.full or self._completing or store.fragment_count() > COMPACT_FRAGMENTS:
-            store.optimize()
+        remote = "://" in self.db_uri  # a CI job's store: compact and clean up every run
+        if remote or summary.full or self._completing or store.fragment_count() > COMPACT_FRAGMENTS:
+            summary.versions_removed = store.optimize(
+                timedelta(minutes=self.config.index.retain_minutes)
+            )
             keep = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
             store.prune_vectors(keep)
 

@@ -48,6 +48,7 @@ class IndexSummary:
     commit: str | None = None
     cancelled: bool = False
     full: bool = False
+    versions_removed: int = 0  # old table versions cleaned up after compaction
     skipped: list[Skipped] = field(default_factory=list)  # those this run looked at
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest was indexed
     notes: list[str] = field(default_factory=list)

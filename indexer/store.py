@@ -453,14 +453,20 @@ class Store:
             for name in ("chunks", "symbols", "files"):
                 self.table(name).delete(where)
 
-    def optimize(self) -> None:
-        """Compact fragments and fold new rows into the indexes (cheap when nothing piled up)."""
+    def optimize(self, retain: timedelta = timedelta(minutes=5)) -> int:
+        """Compact fragments, fold new rows into the indexes (cheap when nothing piled up) and
+        remove table versions older than ``retain``; returns how many versions were removed."""
         names = [*TABLES, "embeddings"] if "embeddings" in self.existing() else list(TABLES)
+        removed = 0
         for name in names:
             try:
-                self.table(name).optimize(cleanup_older_than=timedelta(minutes=5))
+                table = self.table(name)
+                before = len(table.list_versions())
+                table.optimize(cleanup_older_than=retain)
+                removed += max(0, before - len(table.list_versions()))
             except Exception as exc:  # compaction is an optimisation; never fail an update on it
                 log.warning("compacting table %s failed: %s", name, exc)
+        return removed
 
     def fragment_count(self) -> int:
         return sum(

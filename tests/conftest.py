@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-pytest_plugins = ["tests.support.ollama_fixtures"]
+pytest_plugins = ["tests.support.ollama_fixtures", "tests.support.s3"]
 
 NOT_PACKAGES = ("indexer", "server")
 

@@ -11,13 +11,23 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from enclave.config import Config, load_config
 from enclave.errors import EnclaveError
 from enclave.hosts import HostNotAllowed, check_host, model_urls, remote_note
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# The CLI contract (docs/protocol.md): 0 done, 1 failed, 2 done but degraded (`enclave index`:
+# e.g. no embeddings), 64 a usage error (sysexits' EX_USAGE; argparse's own 2 is remapped).
+EXIT_OK, EXIT_FAIL, EXIT_DEGRADED, EXIT_USAGE = 0, 1, 2, 64
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on EXIT_USAGE (2 means "degraded" in Enclave's CLI)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 class CliError(EnclaveError):
@@ -105,10 +115,12 @@ def load(root: Path | None, args: argparse.Namespace, *, broken_policy_ok: bool 
     A broken administrator's policy fails the command (fail closed) unless ``broken_policy_ok``
     (commands that only show things, such as `enclave status`)."""
     overrides: dict[str, Any] = _settings(args)
-    if getattr(args, "db", None):
-        overrides.setdefault("index", {})
-        if isinstance(overrides["index"], dict):
-            overrides["index"]["db"] = args.db
+    flags = {"db": getattr(args, "db", None), "retain_minutes": getattr(args, "retain", None)}
+    for key, value in flags.items():
+        if value is not None and value != "":
+            overrides.setdefault("index", {})
+            if isinstance(overrides["index"], dict):
+                overrides["index"][key] = value
     config, problems = load_config(root, overrides)
     for problem in problems:
         print(f"enclave: {problem}", file=sys.stderr)
@@ -153,7 +165,7 @@ def progress_printer(args: argparse.Namespace) -> ProgressPrinter:
     """A rich progress bar on a terminal; plain lines (at most every 10%) in CI and pipes."""
     if args.json or args.quiet:
         return (lambda done, total, message: None), (lambda: None)
-    if sys.stderr.isatty() and not os.environ.get("CI"):
+    if sys.stderr.isatty() and not os.environ.get("CI"):  # never a bar in a CI log or a pipe
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -9,10 +9,11 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enclave.config import Config, policy_rules
 from enclave.server.cli.common import (
+    EXIT_DEGRADED,
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
@@ -26,6 +27,9 @@ from enclave.server.cli.common import (
     progress_printer,
     root_of,
 )
+
+if TYPE_CHECKING:
+    from enclave.indexer.results import IndexSummary
 
 MAX_K = 1000  # results a search may return
 
@@ -44,9 +48,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary = index.update(full=args.full, progress=update)
     finally:
         done()
+    degraded = degraded_reasons(summary, config)
+    code = EXIT_OK if not degraded else EXIT_FAIL if args.fail_on_degraded else EXIT_DEGRADED
     if args.json:
-        emit_json(summary.to_json())
-        return EXIT_OK
+        emit_json({**summary.to_json(), "degraded": degraded, "exit_code": code})
+        return code
     for note in summary.notes:
         print(f"note: {note}", file=sys.stderr)
     for error in summary.errors[:20]:
@@ -61,7 +67,22 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"semantic search: on ({summary.embedded} chunk(s) embedded this run)")
     else:
         print(f"semantic search: off: {summary.semantic_reason}")
-    return EXIT_OK
+    for reason in degraded:
+        print(f"enclave: degraded: {reason}", file=sys.stderr)
+    return code
+
+
+def degraded_reasons(summary: IndexSummary, config: Config) -> list[str]:
+    """Why an update that finished is not the index it should be ([] when it is)."""
+    reasons = []
+    if not summary.semantic and config.embedding.provider != "none":
+        fix = f" ({summary.semantic_fix})" if summary.semantic_fix else ""
+        reasons.append(f"semantic search is off: {summary.semantic_reason}{fix}")
+    if summary.errors:
+        reasons.append(f"{len(summary.errors)} file(s) could not be indexed")
+    if summary.cancelled:
+        reasons.append("the update was cancelled before it finished")
+    return reasons
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -214,6 +235,17 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("index", help="build or update the index of a repository")
     p.add_argument("path", nargs="?", default=".", help="repository (default: .)")
     p.add_argument("--full", action="store_true", help="rebuild from scratch")
+    p.add_argument(
+        "--fail-on-degraded",
+        action="store_true",
+        help="exit 1 (not 2) when the index is built but degraded (e.g. no embeddings)",
+    )
+    p.add_argument(
+        "--retain",
+        type=bounded_int(0),
+        metavar="MINUTES",
+        help="keep old table versions this long after compaction (index.retain_minutes)",
+    )
     add_common_options(p, root=False)
     p.set_defaults(func=cmd_index)
 

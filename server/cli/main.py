@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from enclave import package_version
 from enclave.errors import EnclaveError
 from enclave.server.cli import company_commands, index_commands, model_commands
-from enclave.server.cli.common import EXIT_FAIL, EXIT_USAGE, CliError
+from enclave.server.cli.common import EXIT_FAIL, EXIT_USAGE, CliError, Parser
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="enclave", description=(__doc__ or "").splitlines()[0])
+    parser = Parser(prog="enclave", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     parser.add_argument("--version", action="version", version=f"enclave {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

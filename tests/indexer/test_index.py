@@ -395,18 +395,19 @@ def test_only_storage_failures_are_reported_as_damage(
     index.update()
     store = index.store  # type: ignore[attr-defined]  # the engine's, under the Protocol
 
-    def broken_storage(name: str) -> object:
+    # broken for every handle: a reader retries once on a freshly opened store, which fails too
+    def broken_storage(self: object, name: str) -> object:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(store, "table", broken_storage)
+    monkeypatch.setattr(type(store), "table", broken_storage)
     with pytest.raises(IndexProblem, match="damaged or unreadable") as caught:
         index.search("retries")
     assert "enclave index --full" in caught.value.fix
 
-    def bug(name: str) -> object:
+    def bug(self: object, name: str) -> object:
         raise TypeError("unsupported operand type(s)")
 
-    monkeypatch.setattr(store, "table", bug)
+    monkeypatch.setattr(type(store), "table", bug)
     with pytest.raises(TypeError, match="unsupported operand"):
         index.search("retries")
     with pytest.raises(TypeError):

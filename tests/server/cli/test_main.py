@@ -10,6 +10,7 @@ import pytest
 
 from enclave import package_version
 from enclave.server.cli import main
+from enclave.server.cli.common import EXIT_USAGE
 from tests.support.repos import make_repo
 
 
@@ -40,7 +41,7 @@ def test_settings_take_the_editor_shape_and_win(
 def test_bad_settings_are_refused_in_one_line(
     value: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["status", "--root", str(tmp_path), "--settings", value]) == 2
+    assert main(["status", "--root", str(tmp_path), "--settings", value]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("enclave: error: --settings") and problem in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -49,7 +50,7 @@ def test_bad_settings_are_refused_in_one_line(
 def test_lsp_accepts_stdio_and_refuses_other_transports(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["lsp", "--socket"]) == 2
+    assert main(["lsp", "--socket"]) == EXIT_USAGE
     assert "stdio only, not --socket" in capsys.readouterr().err
     # --stdio is what vscode-languageclient appends; the parser must take it (the server itself
     # is exercised over stdio by the language-server tests).
@@ -75,7 +76,7 @@ def test_invalid_numbers_are_refused_by_the_parser(
 ) -> None:
     with pytest.raises(SystemExit) as done:
         main(argv)
-    assert done.value.code == 2
+    assert done.value.code == EXIT_USAGE
     err = capsys.readouterr().err
     assert problem in err and "Traceback" not in err
 
@@ -85,7 +86,7 @@ def test_context_past_the_end_and_without_an_index(
 ) -> None:
     root = make_repo(tmp_path / "repo", {"a.py": "def a():\n    return 1\n"})
     monkeypatch.chdir(root)
-    assert main(["context", "a.py", "--line", "3", "--character", "0"]) == 2
+    assert main(["context", "a.py", "--line", "3", "--character", "0"]) == EXIT_USAGE
     assert "line 3 is past the end of a.py (2 lines)" in capsys.readouterr().err
     assert main(["context", "a.py", "--line", "2", "--character", "4", "--json"]) == 0
     captured = capsys.readouterr()

@@ -41,7 +41,14 @@ M.setting_types = {
     suffixTokens = 'integer',
   },
   chat = { numCtx = 'integer', maxTokens = 'integer', contextTokens = 'integer', think = 'boolean' },
-  index = { db = 'string', maxFileBytes = 'integer', exclude = 'string[]' },
+  index = {
+    db = 'string',
+    shared = 'string',
+    retainMinutes = 'integer',
+    lease = 'boolean',
+    maxFileBytes = 'integer',
+    exclude = 'string[]',
+  },
   trust = { neverSend = 'string[]', allowedHosts = 'string[]', redactPii = 'boolean' },
   audit = {
     enabled = 'boolean',

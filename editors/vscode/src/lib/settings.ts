@@ -302,6 +302,31 @@ export const SETTINGS: readonly SettingSpec[] = [
       "Where the index lives: a directory or an `s3://` URI. Empty means `.enclave/` at the repository root.",
   },
   {
+    key: "index.shared",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    description:
+      "A team's index built by CI (a directory or an `s3://` URI), read and never written; what differs in the working tree is indexed locally as an overlay.",
+  },
+  {
+    key: "index.retainMinutes",
+    type: "integer",
+    default: 10,
+    minimum: 0,
+    scope: WINDOW,
+    description:
+      "Minutes old index versions are kept after an update compacts the tables; 0 removes them at once.",
+  },
+  {
+    key: "index.lease",
+    type: "boolean",
+    default: true,
+    scope: MACHINE,
+    description:
+      "Take a write lease (S3 conditional writes) before writing an `s3://` index; turn off only where one writer at a time is guaranteed another way.",
+  },
+  {
     key: "index.maxFileBytes",
     type: "integer",
     default: 1048576,

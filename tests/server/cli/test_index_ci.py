@@ -1,0 +1,120 @@
+"""`enclave index` as a CI job uses it: an index in an S3 store (moto on loopback) brought from
+its recorded commit to HEAD, a JSON summary, exit codes 0 / 1 / 2 (degraded) / 64 (usage), and
+old table versions cleaned up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from enclave.server.cli.common import EXIT_DEGRADED, EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from tests.support.repos import commit_all, git, make_repo, write_files
+from tests.support.s3 import S3Store, free_port
+
+
+def enclave(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "enclave.server.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+FILES = {
+    "billing/invoice.py": "def total_with_tax(amount, rate):\n    return amount * (1 + rate)\n",
+    "billing/refund.py": "def refund_order(order):\n    return order.total\n",
+    "users/login.py": "def check_password(user, password):\n    return user.hash == password\n",
+    "users/profile.py": "def display_name(user):\n    return user.name.title()\n",
+}
+
+
+def test_a_ci_job_updates_the_shared_index_to_head(tmp_path: Path, s3_store: S3Store) -> None:
+    env = {**s3_store.env, "ENCLAVE_EMBEDDING_PROVIDER": "none", "CI": "true"}
+    root = make_repo(tmp_path / "repo", FILES)
+    uri = f"s3://{s3_store.bucket}/repo"
+
+    first = enclave(env, "index", str(root), "--db", uri, "--json")
+    assert first.returncode == EXIT_OK, first.stderr
+    built = json.loads(first.stdout)
+    assert built["files_indexed"] == 4 and built["degraded"] == [] and built["exit_code"] == 0
+    assert built["commit"] == git(root, "rev-parse", "HEAD").strip()
+    assert "\x1b[" not in first.stderr  # no progress bar (nor any terminal control) in a CI log
+
+    # a commit touching two files: only those two are processed
+    write_files(root, {"billing/invoice.py": "def total_with_vat(amount):\n    return amount\n"})
+    write_files(root, {"users/profile.py": "def avatar_url(user):\n    return user.avatar\n"})
+    commit_all(root, "two files")
+    second = json.loads(enclave(env, "index", str(root), "--db", uri, "--json").stdout)
+    assert (second["files_indexed"], second["files_unchanged"], second["files_deleted"]) == (
+        2,
+        2,
+        0,
+    )
+    assert second["commit"] == git(root, "rev-parse", "HEAD").strip()
+
+    # a rename and a deletion; old versions removed at once with --retain 0
+    git(root, "mv", "billing/refund.py", "billing/refunds.py")
+    git(root, "rm", "-q", "users/login.py")
+    commit_all(root, "rename and delete")
+    done = enclave(env, "index", str(root), "--db", uri, "--json", "--retain", "0")
+    third = json.loads(done.stdout)
+    assert (third["files_indexed"], third["files_deleted"]) == (1, 2)
+    assert third["versions_removed"] > 0
+
+    status = json.loads(enclave(env, "status", "--root", str(root), "--db", uri, "--json").stdout)
+    assert status["commit"] == git(root, "rev-parse", "HEAD").strip()
+    assert status["files"] == 3 and status["healthy"]
+    hits = json.loads(
+        enclave(env, "search", "refund order", "--db", uri, "--json", "--root", str(root)).stdout
+    )["results"]
+    assert [h["path"] for h in hits][:1] == ["billing/refunds.py"]
+    assert "users/login.py" not in {h["path"] for h in hits}
+
+
+def test_an_older_commit_never_takes_the_shared_index_back(
+    tmp_path: Path, s3_store: S3Store
+) -> None:
+    env = {**s3_store.env, "ENCLAVE_EMBEDDING_PROVIDER": "none"}
+    root = make_repo(tmp_path / "repo", {"a.py": "def alpha():\n    return 1\n"})
+    write_files(root, {"b.py": "def beta():\n    return 2\n"})
+    commit_all(root, "add b")
+    git(root, "worktree", "add", "-q", str(tmp_path / "old"), "HEAD~1")
+    uri = f"s3://{s3_store.bucket}/repo"
+    assert enclave(env, "index", str(root), "--db", uri, "--json").returncode == 0
+    late = enclave(env, "index", str(tmp_path / "old"), "--db", uri, "--json")
+    assert late.returncode == 0, late.stderr
+    summary = json.loads(late.stdout)
+    assert (
+        summary["files_deleted"] == 0
+        and summary["commit"] == git(root, "rev-parse", "HEAD").strip()
+    )
+    assert any("already contains HEAD" in note for note in summary["notes"])
+
+
+def test_exit_codes_degraded_failed_and_usage(tmp_path: Path, s3_store: S3Store) -> None:
+    # an embedding server that is not there: the index is built, lexical only -> degraded (2)
+    env = {
+        **s3_store.env,
+        "ENCLAVE_EMBEDDING_PROVIDER": "ollama",
+        "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+    }
+    root = make_repo(tmp_path / "repo", FILES)
+    db = str(tmp_path / "index")
+    done = enclave(env, "index", str(root), "--db", db, "--json")
+    assert done.returncode == EXIT_DEGRADED, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["files_indexed"] == 4 and summary["exit_code"] == EXIT_DEGRADED
+    assert summary["degraded"] and summary["degraded"][0].startswith("semantic search is off")
+    done = enclave(env, "index", str(root), "--db", db)
+    assert done.returncode == EXIT_DEGRADED and "enclave: degraded: semantic search" in done.stderr
+    strict = enclave(env, "index", str(root), "--db", db, "--json", "--fail-on-degraded")
+    assert strict.returncode == EXIT_FAIL
+    # a usage error is told apart from "degraded"
+    usage = enclave(env, "index", str(root), "--retain", "-1")
+    assert usage.returncode == EXIT_USAGE and "--retain: must be 0 or more" in usage.stderr
+    # a failure: no such repository
+    assert enclave(env, "index", str(tmp_path / "nowhere")).returncode == EXIT_FAIL
