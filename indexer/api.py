@@ -107,7 +107,16 @@ class Index(Protocol):
 
 
 def open_index(root: Path, config: Config) -> Index:
-    """Open (or prepare to create) the index for ``root``. Raises IndexProblem if unusable."""
+    """Open (or prepare to create) the index for ``root``. Raises IndexProblem if unusable.
+
+    With ``index.shared`` set (and not the index being written), a layered index: the team's
+    shared index, read-only, under a local overlay of what differs in the working tree."""
     from enclave.indexer.engine import open_index as open_engine
 
-    return open_engine(root, config)
+    engine = open_engine(root, config)
+    shared = config.index.shared
+    if shared and shared != config.index.db:
+        from enclave.indexer.layered import LayeredIndex
+
+        return LayeredIndex(engine.root, config)
+    return engine

@@ -682,7 +682,9 @@ class EngineIndex:
         mode: str = "hybrid",
         path_prefix: str | None = None,
         language: str | None = None,
+        exclude: Collection[str] = (),
     ) -> SearchResult:
+        """Ranked chunks; ``exclude`` leaves out these paths (those a local overlay shadows)."""
         if mode not in ("hybrid", "lexical", "semantic"):
             raise ValueError(f"unknown search mode {mode!r}: use hybrid, lexical or semantic")
         store = self._ready_store()
@@ -691,9 +693,9 @@ class EngineIndex:
         dense: list[tuple[str, float]] = []
         off: Reason | None = None
         if mode in ("hybrid", "lexical"):
-            lexical = self._lexical(store, query, pool, path_prefix, language)
+            lexical = self._lexical(store, query, pool, path_prefix, language, exclude)
         if mode in ("hybrid", "semantic"):
-            dense, off = self._dense(store, query, pool, path_prefix, language)
+            dense, off = self._dense(store, query, pool, path_prefix, language, exclude)
             if mode == "semantic" and off is not None:
                 raise IndexProblem(off.message, off.fix or "use --mode lexical")
         if not dense:
@@ -707,8 +709,12 @@ class EngineIndex:
             ranked = sorted(scores, key=lambda c: -scores[c])[:k]
         return SearchResult(self._hits(store, ranked, scores), off)
 
-    def _where(self, path_prefix: str | None, language: str | None) -> str | None:
+    def _where(
+        self, path_prefix: str | None, language: str | None, exclude: Collection[str] = ()
+    ) -> str | None:
         clauses = []
+        if exclude:
+            clauses.append(f"NOT ({in_clause('path', sorted(exclude))})")
         if path_prefix:
             escaped = path_prefix.replace("'", "''").replace("%", "\\%").replace("_", "\\_")
             clauses.append(f"path LIKE '{escaped}%'")
@@ -717,7 +723,13 @@ class EngineIndex:
         return " AND ".join(clauses) or None
 
     def _lexical(
-        self, store: Store, query: str, limit: int, path_prefix: str | None, language: str | None
+        self,
+        store: Store,
+        query: str,
+        limit: int,
+        path_prefix: str | None,
+        language: str | None,
+        exclude: Collection[str] = (),
     ) -> list[tuple[str, float]]:
         text = query_text(query).strip()
         if not text:
@@ -725,7 +737,7 @@ class EngineIndex:
         # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
         match = MatchQuery(text, "search_text")  # type: ignore[call-arg]  # pydantic defaults
         builder = store.table("chunks").search(match, query_type="fts")
-        where = self._where(path_prefix, language)
+        where = self._where(path_prefix, language, exclude)
         if where:
             builder = builder.where(where, prefilter=True)
         rows = builder.select(["id", "kind", "_score"]).limit(limit).to_list()
@@ -733,7 +745,13 @@ class EngineIndex:
         return sorted(scored, key=lambda item: -item[1])
 
     def _dense(
-        self, store: Store, query: str, limit: int, path_prefix: str | None, language: str | None
+        self,
+        store: Store,
+        query: str,
+        limit: int,
+        path_prefix: str | None,
+        language: str | None,
+        exclude: Collection[str] = (),
     ) -> tuple[list[tuple[str, float]], Reason | None]:
         """Dense hits, or none and the reason they could not be had."""
         meta = store.meta()
@@ -748,7 +766,10 @@ class EngineIndex:
             vector = np.asarray(embedder.embed([query], query=True)[0], dtype=np.float32)
         except EmbeddingUnavailable as exc:
             return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
-        return matrix.top(vector, limit, path_prefix=path_prefix, language=language), None
+        found = matrix.top(
+            vector, limit, path_prefix=path_prefix, language=language, exclude=exclude
+        )
+        return found, None
 
     def _semantic_off(self, meta: dict[str, str], *, live: bool = True) -> Reason | None:
         """Why semantic search cannot work now (None: it can), derived from the configuration

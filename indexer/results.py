@@ -97,6 +97,12 @@ class IndexStatus:
     semantic_reason: str = ""
     semantic_fix: str = ""
     files_skipped: int = 0
+    # A team's shared index under a local overlay (index.shared); "" when there is none.
+    shared: str = ""
+    shared_problem: str = ""  # why the shared index is not used now ("" when it is)
+    shared_fix: str = ""
+    overlay_files: int = 0  # files indexed locally over the shared index (they differ here)
+    hidden_files: int = 0  # files of the shared index shadowed or deleted in this working tree
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ results are, and lets a weak ranking's middle drag down a strong one's top.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +64,13 @@ class VectorMatrix:
     priors: np.ndarray | None = None  # float32 per chunk: its kind's weight (kind_weight)
 
     def top(
-        self, query: np.ndarray, k: int, *, path_prefix: str | None, language: str | None
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        path_prefix: str | None,
+        language: str | None,
+        exclude: Collection[str] = (),
     ) -> list[tuple[str, float]]:
         if not self.chunk_ids:
             return []
@@ -76,6 +82,8 @@ class VectorMatrix:
             mask &= np.char.startswith(self.paths.astype(str), path_prefix)
         if language:
             mask &= self.languages == language
+        if exclude:  # paths a local overlay shadows
+            mask &= ~np.isin(self.paths, np.array(list(exclude), dtype=object))
         scores = np.where(mask, scores, -np.inf)
         k = min(k, int(mask.sum()))
         if k <= 0:

@@ -173,6 +173,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if status.semantic and status.vectors_missing:
         semantic += f" ({status.vectors_missing} chunks not embedded yet: run `enclave index`)"
     print(f"index:     {status.db}")
+    if status.shared:
+        print(
+            f"shared:    {status.shared} (read-only; {status.overlay_files} file(s) indexed"
+            f" locally over it, {status.hidden_files} of its file(s) shadowed or deleted here)"
+        )
+        if status.shared_problem:
+            print(f"degraded:  {status.shared_problem}")
+            print(f"fix:       {status.shared_fix}")
     if not status.healthy:
         print(f"problem:   {status.problem}")
         print(f"fix:       {status.fix}")

@@ -1,7 +1,8 @@
 """`enclave/status` notifications and the visible degraded states.
 
 The state of a root is computed from what the server knows: the index cannot be opened or
-updated -> ``error``; indexing under way -> ``indexing``; the model is unreachable or missing, or
+updated -> ``error``; indexing under way -> ``indexing``; the team's shared index is out of
+reach, the model is unreachable or missing, or
 semantic search is off though an embedding provider is configured -> ``degraded`` (with
 ``message`` and ``fix``); otherwise ``ready``. Each
 distinct degraded/error message is also shown once with `window/showMessage`.
@@ -35,6 +36,8 @@ def _problem(services: Services, root: Root) -> tuple[str, str, str]:
             f"indexing was cancelled before it finished: {root.status.files} files indexed so far"
         )
         return "degraded", message, "run `enclave.reindex` (Enclave: Reindex) to finish it"
+    if root.status is not None and root.status.shared_problem:  # index.shared out of reach
+        return "degraded", root.status.shared_problem, root.status.shared_fix
     if services.model_problem is not None:
         problem = services.model_problem
         message = f"{problem.message} (completions, explanations and questions are off; "
