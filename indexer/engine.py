@@ -671,6 +671,8 @@ class EngineIndex:
             )
             keep = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
             store.prune_vectors(keep)
+        if embedder is not None and store.ensure_vector_index():
+            summary.notes.append("vector search uses the ANN index (IVF_HNSW_SQ) of the vectors")
 
     # ---- queries ------------------------------------------------------------------------
     @reads_index
@@ -757,6 +759,8 @@ class EngineIndex:
         meta = store.meta()
         # The query's embedding is the live check here: only what no request can tell is asked.
         off = self._semantic_off(meta, live=not meta.get("embedding_model"))
+        if off is None and store.has_vector_index():  # a large index: never load every vector
+            return self._dense_ann(store, meta, query, limit, path_prefix, language, exclude)
         matrix = None if off else self._vector_matrix(store)
         if matrix is None or not matrix.chunk_ids:
             off = off or self._no_vectors()
@@ -770,6 +774,43 @@ class EngineIndex:
             vector, limit, path_prefix=path_prefix, language=language, exclude=exclude
         )
         return found, None
+
+    def _dense_ann(
+        self,
+        store: Store,
+        meta: dict[str, str],
+        query: str,
+        limit: int,
+        path_prefix: str | None,
+        language: str | None,
+        exclude: Collection[str],
+    ) -> tuple[list[tuple[str, float]], Reason | None]:
+        """Dense hits through the ANN index: nearest vectors, then the chunks that have them
+        (filters applied to those; a wider pool makes up for what they remove)."""
+        try:
+            embedder = self._embedder_for_queries(meta["embedding_model"])
+            vector = np.asarray(embedder.embed([query], query=True)[0], dtype=np.float32)
+        except EmbeddingUnavailable as exc:
+            return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
+        filtered = bool(path_prefix or language or exclude)
+        near = store.nearest_hashes(vector, limit * (4 if filtered else 1))
+        if not near:
+            return [], None
+        similarity = dict(near)
+        rows = store.columns(
+            "chunks",
+            ["id", "path", "language", "content_hash"],
+            in_clause("content_hash", list(similarity)),
+        ).to_pylist()
+        hits = [
+            (row["id"], similarity[row["content_hash"]])
+            for row in rows
+            if (not path_prefix or row["path"].startswith(path_prefix))
+            and (not language or row["language"] == language)
+            and row["path"] not in exclude
+        ]
+        hits.sort(key=lambda hit: -hit[1])
+        return hits[:limit], None
 
     def _semantic_off(self, meta: dict[str, str], *, live: bool = True) -> Reason | None:
         """Why semantic search cannot work now (None: it can), derived from the configuration

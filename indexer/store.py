@@ -36,6 +36,11 @@ TABLES = ("chunks", "symbols", "files", "meta")
 # meta key holding when the update now writing (or the last one, killed) started; "" when done.
 UPDATE_STARTED = "update_started"
 META_FRAGMENTS = 16  # compact the meta table (a few rows, one fragment per write) past this
+# Past this many vectors, queries use an ANN index (IVF_HNSW_SQ) on the embeddings table instead of
+# loading every vector into memory (docs/team.md, "How far one index goes").
+ANN_MIN_ROWS = 50_000
+ANN_PARTITION_ROWS = 4096  # vectors per IVF partition
+ANN_REFINE = 4  # candidates per result read back at full precision
 
 CHUNKS_SCHEMA = pa.schema(
     [
@@ -484,6 +489,44 @@ class Store:
                 "embeddings", schema=embeddings_schema(dim)
             )
         return self.table("embeddings")
+
+    def has_vector_index(self) -> bool:
+        if "embeddings" not in self.existing():
+            return False
+        return any(list(i.columns) == ["vector"] for i in self.table("embeddings").list_indices())
+
+    def ensure_vector_index(self) -> bool:
+        """Create the ANN index on the vectors once the table holds ANN_MIN_ROWS of them (later
+        compactions fold new rows into it). True when the index exists."""
+        if "embeddings" not in self.existing():
+            return False
+        if self.has_vector_index():
+            return True
+        table = self.table("embeddings")
+        rows = int(table.count_rows())
+        if rows < ANN_MIN_ROWS:
+            return False
+        from lancedb.index import HnswSq
+
+        partitions = max(1, rows // ANN_PARTITION_ROWS)
+        table.create_index(
+            "vector", config=HnswSq(distance_type="cosine", num_partitions=partitions)
+        )
+        return True
+
+    def nearest_hashes(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """The content hashes of the ``limit`` nearest vectors through the ANN index, with a
+        similarity (1 - cosine distance)."""
+        rows = (
+            self.table("embeddings")
+            .search(vector, vector_column_name="vector")
+            .distance_type("cosine")
+            .refine_factor(ANN_REFINE)  # re-rank with the exact vectors: quantization blurs ties
+            .select(["content_hash", "_distance"])
+            .limit(limit)
+            .to_list()
+        )
+        return [(row["content_hash"], 1.0 - float(row["_distance"])) for row in rows]
 
     def cached_hashes(self) -> set[str]:
         if "embeddings" not in self.existing():
