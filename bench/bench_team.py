@@ -1,0 +1,148 @@
+"""Team benchmark: an index built in CI on an S3 store, read by a laptop with a local overlay.
+
+    python bench/bench_team.py                  # this Python's standard library, lexical index
+    python bench/bench_team.py --source DIR     # any directory (copied into a temporary git repo)
+
+The store is moto's S3 server on loopback (a real S3 wire protocol, no network latency: add your
+store's round trips to the S3 figures). Prints, for the CI job: a full build vs the update after
+a one-commit change (seconds, objects and bytes written to the bucket); for a laptop: the time to
+ready with the shared index (open, index what differs, status) vs a local full build. Asserts
+nothing; docs/benchmarks.md records the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench_index import copy_tree  # noqa: E402  (this script's folder is on sys.path)
+
+from enclave.config import Config, EmbeddingConfig, IndexConfig  # noqa: E402
+from enclave.indexer.api import open_index  # noqa: E402
+from tests.support.repos import commit_all, git, make_repo  # noqa: E402
+from tests.support.s3 import MotoServer, S3Store  # noqa: E402
+
+T = TypeVar("T")
+
+
+def timed(action: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - started
+
+
+def bucket(store: S3Store) -> dict[str, tuple[str, int]]:
+    found: dict[str, tuple[str, int]] = {}
+    pages = store.client().get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
+    for page in pages:
+        for item in page.get("Contents", []):
+            found[item["Key"]] = (item["ETag"], int(item["Size"]))
+    return found
+
+
+def written(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]]) -> str:
+    """Objects (and their bytes) that are new or replaced: what the job uploaded and kept."""
+    new = {k: v for k, v in after.items() if before.get(k, ("", 0))[0] != v[0]}
+    size = sum(v[1] for v in new.values())
+    total = sum(v[1] for v in after.values())
+    return f"{len(new)} objects, {size / 1e6:.2f} MB written (bucket now {total / 1e6:.1f} MB)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--source", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
+    args = parser.parse_args()
+
+    server = MotoServer()
+    server.start()
+    work = Path(tempfile.mkdtemp(prefix="enclave-bench-team-"))
+    env = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "XDG_CACHE_HOME": str(work / "cache"),
+    }
+    os.environ.update(env)
+    try:
+        store = S3Store(server.endpoint, "team-index", env)
+        store.client().create_bucket(Bucket=store.bucket)
+        uri = "s3://team-index/stdlib"
+        ci = work / "ci"
+        copy_tree(args.source, ci)
+        make_repo(ci, {})
+        commit_all(ci, "bench corpus")
+        lexical = EmbeddingConfig(provider="none")
+        ci_config = Config(index=IndexConfig(db=uri), embedding=lexical)
+
+        print(f"corpus:                 {args.source}")
+        before = bucket(store)
+        summary, full_s = timed(lambda: open_index(ci, ci_config).update())
+        print(
+            f"CI full build to S3:    {full_s:.1f} s, {summary.files_indexed} files,"
+            f" {summary.chunks_total} chunks; {written(before, bucket(store))}"
+        )
+
+        target = sorted(ci.rglob("*.py"))[100]
+        with target.open("a") as handle:
+            handle.write("\n\ndef bench_team_function():\n    return 'one commit'\n")
+        commit_all(ci, "one change")
+        before = bucket(store)
+        update, update_s = timed(lambda: open_index(ci, ci_config).update())
+        print(
+            f"CI update, 1 commit:    {update_s:.1f} s, {update.files_indexed} file(s) parsed,"
+            f" {update.versions_removed} old versions removed; {written(before, bucket(store))}"
+        )
+
+        laptop = work / "laptop"
+        git(work, "clone", "-q", str(ci), str(laptop))
+        edited = laptop / target.relative_to(ci)
+        with edited.open("a") as handle:
+            handle.write("\n# an uncommitted edit\n")
+        shared_config = Config(index=IndexConfig(shared=uri), embedding=lexical)
+        before = bucket(store)
+
+        def ready_with_shared() -> Any:
+            index = open_index(laptop, shared_config)
+            result = index.update()
+            status = index.status()
+            assert status.healthy and not status.shared_problem, status
+            index.search("socket timeout", k=10)
+            return result
+
+        overlay, shared_s = timed(ready_with_shared)
+        assert bucket(store) == before, "the laptop wrote to the shared bucket"
+        print(
+            f"laptop ready, shared:   {shared_s:.1f} s ({overlay.files_indexed} file(s) indexed"
+            " locally; first search included; nothing written to the bucket)"
+        )
+        shutil.rmtree(laptop / ".enclave")
+        local_config = Config(embedding=lexical)
+
+        def ready_alone() -> Any:
+            index = open_index(laptop, local_config)
+            result = index.update()
+            index.search("socket timeout", k=10)
+            return result
+
+        local, local_s = timed(ready_alone)
+        print(f"laptop ready, local:    {local_s:.1f} s (full build, {local.files_indexed} files)")
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
