@@ -165,7 +165,9 @@ def test_cli_status_reports_damage_and_index_repairs_it(
     out = capsys.readouterr().out
     assert "problem:   the index at" in out and "damaged" in out
     assert f"fix:       run `enclave index {repo}` to rebuild it" in out
-    assert main(["index", str(repo), "-q"]) == 0
+    # lexical only on purpose: with an embedding provider configured but absent, exit 2 (degraded)
+    lexical = '{"embedding": {"provider": "none"}}'
+    assert main(["index", str(repo), "-q", "--settings", lexical]) == 0
     captured = capsys.readouterr()
     assert "rebuilding it from scratch" in captured.err and "Traceback" not in captured.err
     assert f"indexed {MODULES} file(s)" in captured.out
