@@ -167,6 +167,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"no index for {status.root} (expected at {status.db}): run `enclave index {status.root}`"
         )
+        if status.shared_problem:  # index.shared is set but cannot be read
+            print(f"shared:    {status.shared}: {status.shared_problem}")
+            print(f"fix:       {status.shared_fix}")
         _print_policy(config)
         return EXIT_FAIL
     semantic = "on" if status.semantic else f"off: {status.semantic_reason}"

@@ -169,3 +169,16 @@ def test_the_shared_store_going_away_degrades_with_a_message(tmp_path: Path) -> 
     finally:
         server.stop()
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+def test_status_says_when_the_shared_index_is_missing(
+    tmp_path: Path, s3_store: S3Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from enclave.server.cli import main
+
+    laptop = make_repo(tmp_path / "laptop", FILES)
+    settings = json.dumps({"index": {"shared": f"s3://{s3_store.bucket}/nothing-here"}})
+    assert main(["status", "--root", str(laptop), "--settings", settings]) == 1
+    out = capsys.readouterr().out
+    assert f"shared:    s3://{s3_store.bucket}/nothing-here: the shared index" in out
+    assert "is unavailable (no index at" in out and "fix:" in out
