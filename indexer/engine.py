@@ -390,7 +390,7 @@ class EngineIndex:
             if embedder is not None and not summary.cancelled:
                 store.set_meta({UPDATE_STARTED: ""})  # every file's rows are in; vectors next
                 try:
-                    self._embed_missing(store, embedder, summary, report, stop)
+                    self._embed_missing(store, embedder, summary, report, stop, still_ours)
                 except KeyboardInterrupt:  # Ctrl-C while embedding: keep every finished batch
                     summary.cancelled = interrupted = True
                     summary.notes.append(
@@ -572,8 +572,10 @@ class EngineIndex:
         summary: IndexSummary,
         report: ProgressFn,
         stop: Callable[[], bool],
+        still_ours: Callable[[], None] = lambda: None,
     ) -> None:
-        """Embed every chunk whose text has no cached vector (new, changed, or left by a crash)."""
+        """Embed every chunk whose text has no cached vector (new, changed, or left by a crash).
+        ``still_ours`` raises when the write lease was lost: no batch is written after that."""
         cached = store.cached_hashes()
         hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
         missing = sorted(hashes - cached)
@@ -607,6 +609,7 @@ class EngineIndex:
                     Reason(f"{vectors.message} ({left} chunks left without vectors)", vectors.fix)
                 )
                 return
+            still_ours()
             store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
             left -= len(part)
             # After every batch: semantic search works on what is embedded so far, even if this

@@ -122,3 +122,29 @@ def test_a_store_that_ignores_conditional_writes_is_refused(s3_store: S3Store) -
     with pytest.raises(IndexProblem, match="does not honour conditional writes") as caught:
         lease.__enter__()
     assert "index.lease = false" in caught.value.fix
+
+
+def test_a_writer_that_lost_its_lease_stops_and_the_next_run_completes(
+    tmp_path: Path, s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from enclave.config import Config, EmbeddingConfig, IndexConfig
+    from enclave.indexer.api import open_index
+
+    root = make_repo(tmp_path / "repo", many_files("first", 10))
+    config = Config(
+        index=IndexConfig(db=f"s3://{s3_store.bucket}/repo"),
+        embedding=EmbeddingConfig(provider="none"),
+    )
+
+    def lost(self: S3Lease) -> None:
+        raise IndexProblem("this update stopped: another writer took the write lease over", "")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(S3Lease, "check", lost)
+        with pytest.raises(IndexProblem, match="took the write lease over"):
+            open_index(root, config).update()
+    status = open_index(root, config).status()
+    assert not status.healthy and "did not finish" in status.problem  # never taken for whole
+    summary = open_index(root, config).update()
+    assert any("did not finish: completing it" in note for note in summary.notes)
+    assert summary.files_indexed == 10 and open_index(root, config).status().healthy
