@@ -38,6 +38,10 @@ class IndexConfig:
     # off only for stores without conditional writes where one writer at a time is guaranteed
     # another way (a CI concurrency group).
     lease: bool = True
+    # An S3-compatible store's endpoint URL and region (over AWS_ENDPOINT_URL / AWS_REGION);
+    # credentials only ever come from the environment (AWS_ACCESS_KEY_ID, ...).
+    s3_endpoint: str = ""
+    s3_region: str = ""
     max_file_bytes: int = 1024 * 1024
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
     # gitignore-style patterns from the administrator's policy (never set by a user or a repo)

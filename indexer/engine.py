@@ -60,7 +60,7 @@ from enclave.indexer.store import (
     default_db,
     in_clause,
     quote,
-    storage_options_from_env,
+    storage_options_for,
 )
 from enclave.indexer.tokens import query_text
 from enclave.indexer.types import Candidate, Chunk, Discovery, SearchHit, Skipped, SymbolDef
@@ -194,11 +194,14 @@ class EngineIndex:
     def _storage_options(self) -> dict[str, str] | None:
         if "://" not in self.db_uri:
             return None
-        options = storage_options_from_env() or {}
+        options = self._s3_options() or {}
         if self.read_only:
             # a shared store that went away must fail a query in seconds, not minutes
             options = {**options, **READER_OPTIONS}
         return options or None
+
+    def _s3_options(self) -> dict[str, str] | None:
+        return storage_options_for(self.config.index.s3_endpoint, self.config.index.s3_region)
 
     def reload(self) -> None:
         """Open the tables again at their newest version (cached copies stay version-keyed)."""
@@ -239,9 +242,7 @@ class EngineIndex:
 
     def _writer_active(self) -> bool:
         """Some process (this one included) holds the write lock of this index right now."""
-        if self.db_uri.startswith("s3://") and lease_holder(
-            self.db_uri, storage_options_from_env()
-        ):
+        if self.db_uri.startswith("s3://") and lease_holder(self.db_uri, self._s3_options()):
             return True  # a writer on another machine holds the lease
         try:
             fd = os.open(lock_path_for(self.db_uri), os.O_RDONLY)
@@ -417,7 +418,7 @@ class EngineIndex:
         keeps writers on other machines out. Yields a check that raises if the lease was lost."""
         with WriteLock(lock_path_for(self.db_uri)):
             if self.db_uri.startswith("s3://") and self.config.index.lease:
-                with S3Lease(self.db_uri, storage_options_from_env()) as lease:
+                with S3Lease(self.db_uri, self._s3_options()) as lease:
                     yield lease.check
             else:
                 yield lambda: None

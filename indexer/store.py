@@ -567,6 +567,18 @@ class Store:
                 )
 
 
+def storage_options_for(endpoint: str = "", region: str = "") -> dict[str, str] | None:
+    """The AWS_* variables, with the configured endpoint and region (index.s3_*) over them."""
+    options = storage_options_from_env() or {}
+    if endpoint:
+        options["endpoint"] = endpoint
+        if endpoint.startswith("http://"):
+            options["allow_http"] = "true"
+    if region:
+        options["region"] = region
+    return options or None
+
+
 def storage_options_from_env() -> dict[str, str] | None:
     """S3-compatible stores read credentials and endpoint from the usual AWS variables."""
     keys = {

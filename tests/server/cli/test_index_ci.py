@@ -118,3 +118,17 @@ def test_exit_codes_degraded_failed_and_usage(tmp_path: Path, s3_store: S3Store)
     assert usage.returncode == EXIT_USAGE and "--retain: must be 0 or more" in usage.stderr
     # a failure: no such repository
     assert enclave(env, "index", str(tmp_path / "nowhere")).returncode == EXIT_FAIL
+
+
+def test_the_store_endpoint_and_region_can_come_from_the_settings(
+    tmp_path: Path, s3_store: S3Store
+) -> None:
+    env = {k: v for k, v in s3_store.env.items() if k not in ("AWS_ENDPOINT_URL", "AWS_REGION")}
+    env["ENCLAVE_EMBEDDING_PROVIDER"] = "none"
+    root = make_repo(tmp_path / "repo", FILES)
+    uri = f"s3://{s3_store.bucket}/repo"
+    settings = json.dumps({"index": {"s3Endpoint": s3_store.endpoint, "s3Region": "us-east-1"}})
+    done = enclave(env, "index", str(root), "--db", uri, "--json", "--settings", settings)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert json.loads(done.stdout)["files_indexed"] == 4
+    assert any(key.startswith("repo/files.lance/") for key in s3_store.objects())

@@ -46,6 +46,8 @@ M.setting_types = {
     shared = 'string',
     retainMinutes = 'integer',
     lease = 'boolean',
+    s3Endpoint = 'string',
+    s3Region = 'string',
     maxFileBytes = 'integer',
     exclude = 'string[]',
   },

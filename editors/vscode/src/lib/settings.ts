@@ -327,6 +327,21 @@ export const SETTINGS: readonly SettingSpec[] = [
       "Take a write lease (S3 conditional writes) before writing an `s3://` index; turn off only where one writer at a time is guaranteed another way.",
   },
   {
+    key: "index.s3Endpoint",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    description:
+      "Endpoint URL of an S3-compatible store (MinIO, R2), over `AWS_ENDPOINT_URL`. Credentials come from the environment only.",
+  },
+  {
+    key: "index.s3Region",
+    type: "string",
+    default: "",
+    scope: MACHINE,
+    description: "Region of the S3 store, over `AWS_REGION`.",
+  },
+  {
     key: "index.maxFileBytes",
     type: "integer",
     default: 1048576,
