@@ -59,6 +59,28 @@ def written(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]
     return f"{len(new)} objects, {size / 1e6:.2f} MB written (bucket now {total / 1e6:.1f} MB)"
 
 
+QUERIES = [
+    "socket timeout", "parse the header", "json decode error", "log record format",
+    "http cookie expires", "thread pool executor shutdown", "quote url path", "email address",
+    "retry the request", "bench_team_function",
+]  # fmt: skip
+ROUNDS = 5
+
+
+def search_latency(index: Any) -> tuple[float, float]:
+    """p50 and p95 in ms of lexical searches, each query ROUNDS times (the first round warms)."""
+    for query in QUERIES:
+        index.search(query, k=10, mode="lexical")
+    times = []
+    for _ in range(ROUNDS):
+        for query in QUERIES:
+            start = time.perf_counter()
+            index.search(query, k=10, mode="lexical")
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.95) - 1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
@@ -113,15 +135,17 @@ def main() -> int:
         shared_config = Config(index=IndexConfig(shared=uri), embedding=lexical)
         before = bucket(store)
 
+        layered = open_index(laptop, shared_config)
+
         def ready_with_shared() -> Any:
-            index = open_index(laptop, shared_config)
-            result = index.update()
-            status = index.status()
+            result = layered.update()
+            status = layered.status()
             assert status.healthy and not status.shared_problem, status
-            index.search("socket timeout", k=10)
+            layered.search("socket timeout", k=10)
             return result
 
         overlay, shared_s = timed(ready_with_shared)
+        shared_p50, shared_p95 = search_latency(layered)
         assert bucket(store) == before, "the laptop wrote to the shared bucket"
         print(
             f"laptop ready, shared:   {shared_s:.1f} s ({overlay.files_indexed} file(s) indexed"
@@ -130,14 +154,21 @@ def main() -> int:
         shutil.rmtree(laptop / ".enclave")
         local_config = Config(embedding=lexical)
 
+        alone = open_index(laptop, local_config)
+
         def ready_alone() -> Any:
-            index = open_index(laptop, local_config)
-            result = index.update()
-            index.search("socket timeout", k=10)
+            result = alone.update()
+            alone.search("socket timeout", k=10)
             return result
 
         local, local_s = timed(ready_alone)
         print(f"laptop ready, local:    {local_s:.1f} s (full build, {local.files_indexed} files)")
+        local_p50, local_p95 = search_latency(alone)
+        print(
+            f"search p50 / p95:       shared + overlay {shared_p50:.1f} / {shared_p95:.1f} ms,"
+            f" local only {local_p50:.1f} / {local_p95:.1f} ms"
+            f" (p95 ratio {shared_p95 / local_p95:.2f}; {len(QUERIES) * ROUNDS} lexical searches)"
+        )
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
