@@ -132,36 +132,37 @@ def _normalise(vector: Sequence[float]) -> list[float]:
     return [v / norm for v in vector]
 
 
-class OllamaEmbedder:
-    provider = "ollama"
+class _ServedEmbedder:
+    """What the embedders that ask model servers share: the servers, a client per server for
+    each kind of wait (a batch while indexing, or a search's query), the servers that failed
+    lately, the audit log and the vectors' size."""
 
-    def __init__(self, config: Config) -> None:
+    provider = ""
+
+    def __init__(
+        self, config: Config, hosts: Sequence[str], client: Callable[[str, Any], Any]
+    ) -> None:
+        """``client(host, timeout)`` makes one server's client."""
         import httpx
-        import ollama
 
         self.model = config.embedding.model
-        self.hosts = config.ollama.effective_hosts
+        self.hosts = list(hosts)
         self.host = ", ".join(display_url(h) for h in self.hosts)
-        headers = _headers(config)
         # (seconds, setting) per kind of request: a batch while indexing, or a search's query.
         self._waits = {
             False: (config.embedding.timeout, "embedding.timeout"),
             True: (config.embedding.query_timeout, "embedding.query_timeout"),
         }
-        # httpx has no overall deadline: the read timeout bounds how long Ollama may stay silent,
-        # which for /api/embed (one JSON body once the vectors are made) is the whole answer.
+        # httpx has no overall deadline: the read timeout bounds how long a server may stay
+        # silent, which for an embedding request (one JSON body once the vectors are made) is
+        # the whole answer.
         self._clients = {
             query: [
-                ollama.Client(
-                    host=host,
-                    headers=headers,
-                    timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
-                )
+                client(host, httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)))
                 for host in self.hosts
             ]
             for query, (wait, _) in self._waits.items()
         }
-        self._keep_alive = config.ollama.keep_alive
         self._down: dict[int, float] = {}  # servers that failed lately (see _first_answer)
         self._dim = 0
         from enclave.audit import AuditLog
@@ -170,7 +171,7 @@ class OllamaEmbedder:
 
     @property
     def model_id(self) -> str:
-        return f"ollama:{self.model}"
+        return f"{self.provider}:{self.model}"
 
     @property
     def dim(self) -> int:
@@ -182,6 +183,24 @@ class OllamaEmbedder:
         """Embed a probe text (with the wait of a query, or of a batch); the vectors' size."""
         self._dim = len(self.embed(["dimension probe"], query=query)[0])
         return self._dim
+
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
+        raise NotImplementedError
+
+
+class OllamaEmbedder(_ServedEmbedder):
+    provider = "ollama"
+
+    def __init__(self, config: Config) -> None:
+        import ollama
+
+        headers = _headers(config)
+        super().__init__(
+            config,
+            config.ollama.effective_hosts,
+            lambda host, timeout: ollama.Client(host=host, headers=headers, timeout=timeout),
+        )
+        self._keep_alive = config.ollama.keep_alive
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
 
@@ -281,7 +300,7 @@ class OllamaEmbedder:
         )
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(_ServedEmbedder):
     """``POST /v1/embeddings`` of an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1)."""
 
     provider = "openai"
@@ -289,44 +308,14 @@ class OpenAIEmbedder:
     def __init__(self, config: Config) -> None:
         import httpx
 
-        self.model = config.embedding.model
-        self.hosts = model_urls(config, embedding=True)
-        self.host = ", ".join(display_url(h) for h in self.hosts)
-        self._waits = {
-            False: (config.embedding.timeout, "embedding.timeout"),
-            True: (config.embedding.query_timeout, "embedding.query_timeout"),
-        }
         headers = {"Accept": "application/json", **_headers(config)}
-        self._clients = {
-            query: [
-                httpx.Client(
-                    base_url=v1_base(host),
-                    headers=headers,
-                    timeout=httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
-                )
-                for host in self.hosts
-            ]
-            for query, (wait, _) in self._waits.items()
-        }
-        self._down: dict[int, float] = {}  # servers that failed lately (see _first_answer)
-        self._dim = 0
-        from enclave.audit import AuditLog
-
-        self._audit = AuditLog(config)
-
-    @property
-    def model_id(self) -> str:
-        return f"openai:{self.model}"
-
-    @property
-    def dim(self) -> int:
-        if not self._dim:
-            self.probe()
-        return self._dim
-
-    def probe(self, *, query: bool = False) -> int:
-        self._dim = len(self.embed(["dimension probe"], query=query)[0])
-        return self._dim
+        super().__init__(
+            config,
+            model_urls(config, embedding=True),
+            lambda host, timeout: httpx.Client(
+                base_url=v1_base(host), headers=headers, timeout=timeout
+            ),
+        )
 
     def _post(self, client: Any, texts: list[str]) -> Any:
         response = client.post("embeddings", json={"model": self.model, "input": texts})
