@@ -95,31 +95,30 @@ def reads_index(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: EngineIndex, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except IndexProblem:
-            raise
-        except Exception as exc:
-            if not is_storage_error(exc):
+        for attempt in (1, 2):
+            try:
+                return method(self, *args, **kwargs)
+            except IndexProblem:
                 raise
-            # A writer compacted the tables and removed the version this reader had open (or
-            # committed between two reads): open the tables again at their newest version.
-            log.info("reading the index at %s failed (%s): reloading it", self.db_uri, brief(exc))
-            self.reload()
-        try:
-            return method(self, *args, **kwargs)
-        except IndexProblem:
-            raise
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            # one line; the traceback only with -v (a damaged index is not a bug to debug)
-            log.warning("reading the index at %s failed: %s", self.db_uri, brief(exc))
-            log.debug("reading the index at %s failed", self.db_uri, exc_info=True)
-            raise IndexProblem(
-                f"the index at {self.db_uri} is damaged or unreadable ({type(exc).__name__})",
-                f"run `enclave index --full {self.root}` to rebuild it",
-            ) from exc
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                if attempt == 1:
+                    # A writer compacted the tables and removed the version this reader had
+                    # open (or committed between two reads): open them again at the newest.
+                    log.info(
+                        "reading the index at %s failed (%s): reloading it", self.db_uri, brief(exc)
+                    )
+                    self.reload()
+                    continue
+                # one line; the traceback only with -v (a damaged index is not a bug to debug)
+                log.warning("reading the index at %s failed: %s", self.db_uri, brief(exc))
+                log.debug("reading the index at %s failed", self.db_uri, exc_info=True)
+                raise IndexProblem(
+                    f"the index at {self.db_uri} is damaged or unreadable ({type(exc).__name__})",
+                    f"run `enclave index --full {self.root}` to rebuild it",
+                ) from exc
+        raise AssertionError("unreachable")  # (the second attempt returns or raises)
 
     return wrapper  # type: ignore[return-value]
 

@@ -142,13 +142,20 @@ async def enclave_client(
     request: pytest.FixtureRequest, lsp_client: LanguageClient, tmp_path: Path
 ) -> AsyncIterator[None]:
     root = make_repo(tmp_path / "repo", FILES)
-    session = Session(lsp_client, request.param, root)
+    attach_session(lsp_client, request.param, root)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def attach_session(lsp_client: LanguageClient, editor: str, root: Path) -> Session:
+    """A Session for ``root`` on ``lsp_client`` (as ``editor``), receiving the server's status
+    and progress notifications; the fixture reads it back as ``lsp_client.enclave_session``."""
+    session = Session(lsp_client, editor, root)
     lsp_client.feature("enclave/status")(lambda ls, params: session.on_status(params))
     lsp_client.feature(types.PROGRESS)(lambda ls, params: session.on_progress(params))
     lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda ls, params: None)
     lsp_client.enclave_session = session  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
+    return session
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.server.lsp.conftest import Session, _server_env, make_client, options_for
+from tests.server.lsp.conftest import Session, _server_env, attach_session, make_client, options_for
 from tests.support.lsp_params import inline_params
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
@@ -47,11 +47,7 @@ BUFFER = (
 async def policed_client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
     files = {**FILES, "hr/salaries.py": "def salary_of(name):\n    return 123456\n"}
     root = make_repo(tmp_path / "repo", files)
-    session = Session(lsp_client, "visual-studio-code", root)
-    lsp_client.feature("enclave/status")(lambda ls, params: session.on_status(params))
-    lsp_client.feature(types.PROGRESS)(lambda ls, params: session.on_progress(params))
-    lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda ls, params: None)
-    lsp_client.enclave_session = session  # type: ignore[attr-defined]
+    attach_session(lsp_client, "visual-studio-code", root)
     yield
     await lsp_client.shutdown_session()
 

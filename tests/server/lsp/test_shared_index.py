@@ -17,7 +17,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig
 from enclave.indexer.api import open_index
-from tests.server.lsp.conftest import Session, _server_env, make_client, options_for
+from tests.server.lsp.conftest import Session, _server_env, attach_session, make_client, options_for
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo, write_files
 from tests.support.s3 import MotoServer, S3Store
@@ -69,11 +69,7 @@ async def shared_client(
     # the CI job indexes this commit into the bucket
     config = Config(index=IndexConfig(db=URI), embedding=EmbeddingConfig(provider="none"))
     open_index(root, config).update()
-    session = Session(lsp_client, "visual-studio-code", root)
-    lsp_client.feature("enclave/status")(lambda ls, params: session.on_status(params))
-    lsp_client.feature(types.PROGRESS)(lambda ls, params: session.on_progress(params))
-    lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda ls, params: None)
-    lsp_client.enclave_session = session  # type: ignore[attr-defined]
+    attach_session(lsp_client, "visual-studio-code", root)
     yield
     await lsp_client.shutdown_session()
 
