@@ -50,6 +50,7 @@ from enclave.indexer.results import (
 from enclave.indexer.search import (
     VectorMatrix,
     fuse,
+    kind_weight,
     symbol_score,
 )
 from enclave.indexer.store import (
@@ -744,8 +745,9 @@ class EngineIndex:
         where = self._where(path_prefix, language, exclude)
         if where:
             builder = builder.where(where, prefilter=True)
-        rows = builder.select(["id", "_score"]).limit(limit).to_list()
-        return [(row["id"], float(row["_score"])) for row in rows]
+        rows = builder.select(["id", "kind", "_score"]).limit(limit).to_list()
+        scored = [(row["id"], float(row["_score"]) * kind_weight(row["kind"])) for row in rows]
+        return sorted(scored, key=lambda item: -item[1])
 
     def _dense(
         self,
@@ -866,23 +868,24 @@ class EngineIndex:
             return self._vectors
         hashes, matrix = store.load_vectors()
         position = {h: i for i, h in enumerate(hashes)}
-        meta = store.columns("chunks", ["id", "path", "language", "content_hash"]).to_pydict()
-        ids, paths, languages, rows = [], [], [], []
-        for cid, path, language, h in zip(
-            meta["id"], meta["path"], meta["language"], meta["content_hash"], strict=True
-        ):
+        columns = ["id", "path", "language", "kind", "content_hash"]
+        meta = store.columns("chunks", columns).to_pydict()
+        ids, paths, languages, rows, priors = [], [], [], [], []
+        for cid, path, language, kind, h in zip(*(meta[c] for c in columns), strict=True):
             row = position.get(h)
             if row is not None:
                 ids.append(cid)
                 paths.append(path)
                 languages.append(language)
                 rows.append(row)
+                priors.append(kind_weight(kind, dense=True))
         self._vectors = VectorMatrix(
             ids,
             np.array(paths, dtype=object),
             np.array(languages, dtype=object),
             np.array(rows, dtype=np.int32),
             matrix,
+            np.array(priors, dtype=np.float32),
         )
         self._vectors_key = key
         return self._vectors

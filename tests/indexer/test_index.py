@@ -448,3 +448,25 @@ def test_an_index_location_that_is_not_a_directory(
             f"enclave: error: the index location {location} is not a directory "
             "(point --db at a directory (it is created when missing))\n"
         )
+
+
+def test_a_definition_outranks_the_module_text_that_describes_it(tmp_path: Path) -> None:
+    """A block of top-level code (a module's docstring and imports) reads like a description
+    of the whole file: the definition the words describe ranks first (kind_weight)."""
+    root = make_repo(
+        tmp_path / "repo",
+        {
+            "app/settings.py": (
+                '"""Parse the settings file into a mapping of options."""\n\n'
+                "import json\n\nDEFAULT = {}\n\n\n"
+                "def read_options(path):\n"
+                "    # parse the settings file: one JSON mapping of options\n"
+                "    with open(path) as handle:\n"
+                "        return json.load(handle)\n"
+            )
+        },
+    )
+    index = open_index(root, lexical_config())
+    index.update()
+    hits = index.search("parse the settings file into options", k=2, mode="lexical").hits
+    assert [(h.symbol, h.start_line) for h in hits][:1] == [("read_options", 8)], hits
