@@ -802,11 +802,11 @@ class EngineIndex:
         similarity = dict(near)
         rows = store.columns(
             "chunks",
-            ["id", "path", "language", "content_hash"],
+            ["id", "path", "language", "kind", "content_hash"],
             in_clause("content_hash", list(similarity)),
         ).to_pylist()
         hits = [
-            (row["id"], similarity[row["content_hash"]])
+            (row["id"], similarity[row["content_hash"]] * kind_weight(row["kind"], dense=True))
             for row in rows
             if (not path_prefix or row["path"].startswith(path_prefix))
             and (not language or row["language"] == language)
