@@ -265,3 +265,39 @@ def names_in(text: str, names: Collection[str]) -> dict[str, int]:
         if match.group(1) in names:
             last[match.group(1)] = match.start()
     return last
+
+
+# What a local name holds, when the code says so: `x = Shelf(...)`, `x: Shelf`, `const x = new
+# Shelf(...)`, `x := &Shelf{...}`, a Go method's receiver `func (s *Shelf)`. The class is written
+# with a capital (a call of a lower-case function may return anything).
+_TYPED = {
+    "python": (
+        re.compile(r"(?<![\w.])(\w+)[ \t]*(?::[ \t]*[\w.\[\], |]+)?=[ \t]*((?:\w+\.)?[A-Z]\w*)\("),
+        re.compile(r"(?<![\w.])(\w+)[ \t]*:[ \t]*((?:\w+\.)?[A-Z]\w*)[ \t]*[,)=\n]"),
+        re.compile(r"\bwith[ \t]+((?:\w+\.)?[A-Z]\w*)\(.*?\)[ \t]+as[ \t]+(\w+)", re.DOTALL),
+    ),
+    "ecmascript": (
+        re.compile(
+            r"(?<![\w$.])([\w$]+)[ \t]*(?::[^=;\n]*)?=[ \t]*new[ \t]+((?:[\w$]+\.)?[A-Z][\w$]*)"
+        ),
+        re.compile(r"(?<![\w$.])([\w$]+)\??[ \t]*:[ \t]*((?:[\w$]+\.)?[A-Z][\w$]*)[ \t]*[,);=\n<]"),
+    ),
+    "go": (
+        re.compile(r"\bfunc[ \t]*\([ \t]*(\w+)[ \t]+\*?((?:\w+\.)?\w+)"),
+        re.compile(r"(?<![\w.])(\w+)[ \t]*:?=[ \t]*&?((?:\w+\.)?[A-Z]\w*)[ \t]*\{"),
+        re.compile(r"\bvar[ \t]+(\w+)[ \t]+\*?((?:\w+\.)?[A-Z]\w*)"),
+    ),
+}
+
+
+def receiver_types(text: str, family: str) -> dict[str, str]:
+    """Local names whose class the code states (the last statement wins), e.g. ``{"shelf":
+    "Shelf", "s": "store.Shelf"}``."""
+    found: list[tuple[int, str, str]] = []
+    for pattern in _TYPED.get(family, ()):
+        for match in pattern.finditer(text):
+            name, cls = match.group(1), match.group(2)
+            if pattern.pattern.startswith(r"\bwith"):
+                name, cls = cls, name
+            found.append((match.start(), name, cls))
+    return {name: cls for _, name, cls in sorted(found)}

@@ -34,6 +34,7 @@ from enclave.server.bindings import (
     bindings,
     member_uses,
     names_in,
+    receiver_types,
     reexported,
     same_package,
 )
@@ -70,6 +71,7 @@ _LIST_OPENERS = ("(", "[")
 
 NEAR_BEFORE = 40  # lines above the cursor whose names are looked up
 NEAR_AFTER = 10
+TYPED_BEFORE = 120  # lines above the cursor read for what class a local name holds
 MAX_DEFINITIONS = 6
 LINE_TOKENS = 12  # a guess of tokens per line, to fetch only definitions that can fit
 MAX_SIMILAR = 4
@@ -377,9 +379,11 @@ def _resolve_near(
     bare: set[str],
     bound: dict[str, Binding],
     package: tuple[str, ...],
+    types: dict[str, str],
 ) -> list[_Pick]:
     """The definitions one name near the cursor refers to, as far as can be known: through the
-    import that binds it, a module's member, a method of the class being written, a name of the
+    import that binds it, a module's member, a method of an object whose class the code states
+    (``shelf = Shelf()``, ``shelf: Shelf``), a method of the class being written, a name of the
     file's own package; a bare name nothing binds by name alone; an attribute (``x.get``) only
     when one definition in the repository has that name."""
     head, _, member = name.partition(".")
@@ -390,6 +394,8 @@ def _resolve_near(
         if binding is not None and binding.is_module:
             why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
             return [_Pick(CERTAIN, d, why) for d in symbols.top_level(binding.paths, member)]
+        if head in types:
+            return _methods_of(symbols, path, name, types[head], bound, package)
         if head in ("self", "cls", "this"):
             own = [s for s in symbols.of_file(path) if s.qualified_name.endswith("." + member)]
             return [
@@ -420,6 +426,45 @@ def _resolve_near(
         elif definition.qualified_name == name or name not in bare:
             picks.append(_Pick(1.0, definition, f"definition of `{name}` (used near the cursor)"))
     return picks
+
+
+def _methods_of(
+    symbols: _Symbols,
+    path: str,
+    name: str,
+    cls: str,
+    bound: dict[str, Binding],
+    package: tuple[str, ...],
+) -> list[_Pick]:
+    """``x.member`` where ``x`` is a ``cls``: the member as that class defines it (found through
+    the import that binds the class, else in this file or package), never another class's."""
+    head, member = name.split(".", 1)
+    owner, _, local = cls.rpartition(".")
+    binding = bound.get(owner or local)
+    if owner and binding is not None and binding.is_module:
+        files, class_name, where = (
+            binding.paths,
+            local,
+            f"imported by this file from {binding.module}",
+        )
+    elif not owner and binding is not None and not binding.is_module:
+        files, class_name = binding.paths, binding.original
+        where = f"imported by this file from {binding.module}"
+    elif not owner:
+        files, class_name, where = (path, *package), local, ""
+    else:
+        return []
+    qualified = f"{class_name}.{member}"
+    found = [s for f in files for s in symbols.of_file(f) if s.qualified_name == qualified]
+    return [
+        _Pick(
+            CERTAIN if where else 3.0,
+            d,
+            f"definition of `{name}` (`{head}` is a `{cls}`, "
+            f"{where or ('this file' if d.path == path else 'this package')})",
+        )
+        for d in found
+    ]
 
 
 def _definition_pieces(
@@ -454,9 +499,10 @@ def _definition_pieces(
         for name, binding in imported.items()
     }
     family = _family(language)
+    typed = receiver_types("\n".join(lines[max(0, line - TYPED_BEFORE) : line + 1]), family)
     picks: list[_Pick] = []
     for name in near:
-        for pick in _resolve_near(symbols, path, name, bare, bound, package):
+        for pick in _resolve_near(symbols, path, name, bare, bound, package, typed):
             definition = pick.definition
             if definition.path == path and window[0] <= definition.start_line <= window[1]:
                 continue  # already visible in the prefix/suffix

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from enclave.server.bindings import Binding, Repository, bindings, member_uses, reexported
+from enclave.server.bindings import (
+    Binding,
+    Repository,
+    bindings,
+    member_uses,
+    receiver_types,
+    reexported,
+)
 
 FILES = [
     "server/context.py",
@@ -74,3 +81,21 @@ def test_a_name_that_shares_its_module_name_is_a_name_not_the_module() -> None:
         "alpha": Binding("alpha", ("lib/alpha.py",), "alpha", "lib.alpha"),
         "beta": Binding("beta", ("pkg/beta/beta.py",), "", "pkg.beta.beta"),  # a real submodule
     }
+
+
+def test_receiver_types_read_what_the_code_states() -> None:
+    python = (
+        "def pay(items, shelf: Shelf, n: int):\n"
+        "    store = pricing.Store(1)\n"
+        "    made = make_store()\n"
+        "    with Lock() as guard:\n"
+        "        shelf = Bin()\n"
+    )
+    # the last statement wins; a lower-case call's result is unknown
+    assert receiver_types(python, "python") == {
+        "shelf": "Bin", "store": "pricing.Store", "guard": "Lock",
+    }  # fmt: skip
+    ts = "const a = new Subject<number>();\nfunction f(sub: Subscriber<T>, n?: number) {\n"
+    assert receiver_types(ts, "ecmascript") == {"a": "Subject", "sub": "Subscriber"}
+    go = "func (s *Server) Start(ctx context.Context) {\n\topts := &Options{A: 1}\n\tvar w bytes.Buffer\n"
+    assert receiver_types(go, "go") == {"s": "Server", "opts": "Options", "w": "bytes.Buffer"}

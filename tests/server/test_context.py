@@ -180,3 +180,54 @@ def test_a_go_package_outline_leads_with_what_its_files_use(tmp_path: Path) -> N
     outline = [p for p in pieces if p.reason.startswith("signatures of")]
     assert any(p.path == "calc/z_check.go" and p.text == "func must(ok bool) {\n" for p in outline)
     assert len([p for p in outline if p.text == "func addr(v *int) uintptr {\n"]) == 1
+
+
+def test_a_method_call_resolves_through_the_class_the_code_states(tmp_path: Path) -> None:
+    """`shelf = Shelf()` then `shelf.get(`: the `get` of Shelf (imported under an alias), not
+    the other classes' `get`s; the same through an annotation, `new` in TypeScript and a Go
+    method's receiver."""
+    pieces = _context_at_end(
+        tmp_path,
+        {
+            **PACKAGE,
+            "shop/checkout.py": (
+                "from .store import Store as Shelf\n\n\n"
+                "def pay(items, cache: Cache):\n"
+                "    shelf = Shelf()\n"
+                "    found = shelf.get(items)\n"
+                "    cache.get(items)\n"
+                "    \n"
+            ),
+            "shop/cache.py": "class Cache:\n    def get(self, key):\n        return key\n",
+        },
+        "shop/checkout.py",
+    )
+    gets = {p.reason: (p.path, p.start_line) for p in pieces if "get" in p.reason}
+    assert gets == {
+        "definition of `shelf.get` (`shelf` is a `Shelf`, imported by this file from .store)": (
+            "shop/store.py",
+            2,
+        ),
+    }  # fmt: skip  (`cache: Cache` names no class this file imports or defines)
+    files = {
+        "src/queue.ts": (
+            "export class Queue {\n  push(v: number): void {}\n  pop(): number { return 0; }\n}\n"
+        ),
+        "src/stack.ts": "export class Stack {\n  pop(): number { return 1; }\n}\n",
+        "src/app.ts": "import { Queue } from './queue';\n\nconst q = new Queue();\nq.pop();\n\n",
+    }
+    ts = _context_at_end(tmp_path / "ts", files, "src/app.ts")
+    assert [(p.path, p.start_line) for p in ts if "`q.pop`" in p.reason] == [("src/queue.ts", 3)]
+    go = {
+        "go.mod": "module example.com/app\n",
+        "shop/shelf.go": (
+            "package shop\n\ntype Shelf struct{}\n\nfunc (s *Shelf) Count() int {\n\treturn 0\n}\n"
+        ),
+        "shop/bin.go": "package shop\n\ntype Bin struct{}\n\nfunc (b Bin) Count() int {\n\treturn 1\n}\n",
+        "shop/use.go": "package shop\n\nfunc (s *Shelf) Twice() int {\n\treturn s.Count() * 2\n\t\n}\n",
+    }
+    pieces_go = _context_at_end(tmp_path / "go", go, "shop/use.go")
+    counts = [p for p in pieces_go if p.reason.startswith("definition") and "Count" in p.reason]
+    assert [(p.path, p.reason) for p in counts] == [
+        ("shop/shelf.go", "definition of `s.Count` (`s` is a `Shelf`, this package)")
+    ]
