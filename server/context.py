@@ -279,9 +279,16 @@ def _names_of(path: str, mtime_ns: int, size: int) -> frozenset[str]:
 
 
 def _definition_text(
-    index: Index, sources: _Sources, definition: SymbolDef, cap: int, est: TokenEstimator
+    index: Index,
+    sources: _Sources,
+    definition: SymbolDef,
+    cap: int,
+    est: TokenEstimator,
+    used: Collection[str] = (),
 ) -> tuple[str, int, int]:
-    """The redacted text of a definition, summarised when it is over ``cap`` tokens."""
+    """The redacted text of a definition, summarised when it is over ``cap`` tokens: a long
+    class as its head, then its members in order, whole if the code near the cursor uses them
+    (``used``: attribute names) and they fit, else their signatures."""
     lines = sources.lines(definition.path)
     first, last = definition.start_line, definition.end_line
     if lines is not None and 1 <= first <= last <= len(lines):
@@ -304,11 +311,27 @@ def _definition_text(
             if s.qualified_name.startswith(definition.qualified_name + ".")
             and s.qualified_name.count(".") == definition.qualified_name.count(".") + 1
         ]
-        head = keep_head(text, cap // 2, est)
-        outline = "".join(f"    {s.signature} ...\n" for s in members)
-        return head + keep_head(outline, cap - est.count(head), est), first, last
+        whole = {s.start_line: _member_text(lines, s) for s in members if s.name in used}
+        head = keep_head(text, cap // 4 if whole else cap // 2, est)
+        room = cap - est.count(head)
+        head_end = first + head.count("\n") - 1
+        outline: list[str] = []
+        for member in members:
+            if member.start_line <= head_end:
+                continue  # (shown in the head)
+            body = whole.get(member.start_line)
+            if body is None or est.count(body) > room // 2:
+                body = f"    {member.signature} ...\n"
+            outline.append(body)
+        return head + keep_head("".join(outline), room, est), first, last
     clipped = keep_head(text, cap, est)
     return clipped, first, first + clipped.count("\n") - 1 if clipped.endswith("\n") else last
+
+
+def _member_text(lines: Sequence[str] | None, member: SymbolDef) -> str | None:
+    if lines is None or not 1 <= member.start_line <= member.end_line <= len(lines):
+        return None
+    return "".join(lines[member.start_line - 1 : member.end_line])
 
 
 def _overlaps(piece: ContextPiece, path: str, start: int, end: int) -> bool:
@@ -396,6 +419,8 @@ def _resolve_near(
             return [_Pick(CERTAIN, d, why) for d in symbols.top_level(binding.paths, member)]
         if head in types:
             return _methods_of(symbols, path, name, types[head], bound, package)
+        if binding is not None:  # `Shelf.create`: a member of an imported class
+            return _methods_of(symbols, path, name, head, bound, package)
         if head in ("self", "cls", "this"):
             own = [s for s in symbols.of_file(path) if s.qualified_name.endswith("." + member)]
             return [
@@ -460,8 +485,9 @@ def _methods_of(
         _Pick(
             CERTAIN if where else 3.0,
             d,
-            f"definition of `{name}` (`{head}` is a `{cls}`, "
-            f"{where or ('this file' if d.path == path else 'this package')})",
+            f"definition of `{name}` ("
+            + (f"a member of `{cls}`, " if head == cls else f"`{head}` is a `{cls}`, ")
+            + f"{where or ('this file' if d.path == path else 'this package')})",
         )
         for d in found
     ]
@@ -521,7 +547,10 @@ def _definition_pieces(
         expected += min(cap, (d.end_line - d.start_line + 1) * LINE_TOKENS)
         if len(chosen) >= MAX_DEFINITIONS or expected >= budget:
             break
-    texts = [_definition_text(index, sources, pick.definition, cap, est) for pick in chosen]
+    members = {name.rsplit(".", 1)[1] for name in near if "." in name}  # `x.get` uses `get`
+    texts = [
+        _definition_text(index, sources, pick.definition, cap, est, members) for pick in chosen
+    ]
     pieces = [
         ContextPiece(
             path=pick.definition.path, start_line=first, end_line=last, text=body,

@@ -231,3 +231,42 @@ def test_a_method_call_resolves_through_the_class_the_code_states(tmp_path: Path
     assert [(p.path, p.reason) for p in counts] == [
         ("shop/shelf.go", "definition of `s.Count` (`s` is a `Shelf`, this package)")
     ]
+
+
+def _shelf_class() -> str:
+    methods = "".join(
+        f"    def {name}(self, items):\n"
+        + "".join(f"        self.count_{i} = len(items) + {i}\n" for i in range(6))
+        + f"        return '{name.upper()}_DONE'\n\n"
+        for name in ["stock", "label", "weigh", "restock", "audit", "clean", "sort", "move"]
+    )
+    return f"class Shelf:\n    '''Where the items wait.'''\n\n{methods}"
+
+
+def test_a_long_class_shows_whole_the_members_the_code_uses(tmp_path: Path) -> None:
+    """A class over its share of the budget comes as its head and its members' signatures,
+    except the members the code near the cursor uses (`box.restock`, `Shelf.audit`), which
+    come whole."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/shelf.py": _shelf_class(),
+        "shop/fill.py": (
+            "from shop.shelf import Shelf\n\n\n"
+            "def fill(items, box):\n"
+            "    box.restock(items)\n"
+            "    shelf = Shelf()\n"
+            "    \n"
+        ),
+    }
+    pieces = _context_at_end(tmp_path, files, "shop/fill.py")
+    shelf = next(p for p in pieces if p.reason.startswith("definition of `Shelf`"))
+    assert shelf.text.startswith("class Shelf:\n")
+    assert "RESTOCK_DONE" in shelf.text  # used near the cursor: whole
+    assert "    def weigh(self, items): ...\n" in shelf.text  # not used: its signature
+    assert "WEIGH_DONE" not in shelf.text
+    files["shop/fill.py"] = files["shop/fill.py"].replace(
+        "box.restock(items)", "Shelf.audit(items)"
+    )
+    pieces = _context_at_end(tmp_path / "member", files, "shop/fill.py")
+    shelf = next(p for p in pieces if p.reason.startswith("definition of `Shelf`"))
+    assert "AUDIT_DONE" in shelf.text and "RESTOCK_DONE" not in shelf.text
