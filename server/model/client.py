@@ -726,7 +726,9 @@ class ModelClient:
             system = ""
             if not multiline:
                 options["stop"] = ["\n"]
-            send_suffix = tail
+            # An empty suffix makes Ollama's template fall back to chat (ollama/ollama#6932):
+            # at the end of a file the suffix is the newline a file ends with.
+            send_suffix = tail or "\n"
         else:
             prompt = prompts.chat_fill_prompt(
                 head, tail, path, language, pieces, multiline=multiline,

@@ -72,6 +72,22 @@ async def test_inline_completion_uses_a_definition_from_another_file(
     assert len(_generations(ollama_server)) == calls
 
 
+async def test_a_completion_at_the_end_of_a_file_is_still_fill_in_the_middle(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """Nothing after the cursor: an empty ``suffix`` would make Ollama render its chat template
+    instead of the FIM one (ollama/ollama#6932), and the model would answer as an assistant."""
+    await lsp.start(options_for(ollama_server, completion={"contextTokens": 90}))
+    assert (await lsp.wait_settled())["state"] == "ready"
+    uri = lsp.open("app/fence.py", FENCE.removesuffix("\n"))
+
+    result = await lsp.client.text_document_inline_completion_async(inline_params(uri, 5, 11))
+    assert isinstance(result, types.InlineCompletionList) and len(result.items) == 1, result
+    sent = _generations(ollama_server)[-1].body
+    assert sent["suffix"] == "\n" and sent["prompt"].endswith("    return ")
+    assert "2*(w+h)" in str(result.items[0].insert_text).replace(" ", "")
+
+
 async def test_cancelled_completion_closes_the_model_stream(
     lsp: Session, ollama_server: OllamaTestServer
 ) -> None:
