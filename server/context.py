@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -83,11 +85,13 @@ CERTAIN = 4.0  # the score of a definition an import binds: these lead the piece
 DEFINITION_REASON = "definition of"
 OUTLINE_REASON = "signatures of"  # a piece of a file's signature lines only, bodies left out
 SIGNATURE_LINES = 3
-OVERLOAD_LINES = 8  # a signature with TypeScript overloads may take this many lines
-MODULE_SIGNATURES = 24
-MAX_NAMES_BYTES = (
-    1 << 20
-)  # of a package file read to learn which names it uses  # signatures shown of one imported module or package
+OVERLOAD_LINES = 16  # a signature with TypeScript overloads may take this many lines
+OVERLOAD_SCAN = 200  # lines read for them (the comments between overloads are left out)
+MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
+MAX_NAMES_BYTES = 1 << 20  # of a package file read to learn which names it uses
+POPULAR_CHUNKS = 60  # chunks read to learn which members of a module the repository calls
+POPULAR_SECONDS = 300.0  # how long that is kept (it orders signatures only: staleness is cheap)
+POPULAR_KEPT = 256  # module names kept
 # The start of a TypeScript function or method signature, to its name: overloads repeat it.
 _OVERLOAD = re.compile(
     r"\s*(?:(?:export|default|declare|async|public|private|protected|static)\s+)*(?:function\s*\*?\s*)?[\w$]+\s*(?=[(<])"
@@ -441,9 +445,11 @@ def _resolve_near(
     picks = []
     for definition in found:
         if definition.path == path or definition.path in package:
+            # a top-level name of this file or package is bound by scope, as surely as by an
+            # import (Go: the package's names need none)
             picks.append(
                 _Pick(
-                    2.0,
+                    CERTAIN if definition.qualified_name == name else 2.0,
                     definition,
                     f"definition of `{name}` (used near the cursor, this {'file' if definition.path == path else 'package'})",
                 )
@@ -540,6 +546,17 @@ def _definition_pieces(
     expected = 0  # tokens, guessed from line counts: fetch no more text than can fit
     for pick in picks:
         d = pick.definition
+        inside = [c for c in chosen if c.definition.path == d.path
+                  and d.start_line <= c.definition.start_line
+                  and c.definition.end_line <= d.end_line
+                  and d.end_line - d.start_line > c.definition.end_line - c.definition.start_line]  # fmt: skip
+        if inside:  # `Shelf(...)` after `shelf.get`: the class, whose text keeps `get` whole
+            chosen = [
+                pick if c is inside[0] else c
+                for c in chosen
+                if not any(c is other for other in inside[1:])
+            ]
+            continue
         if any(c.definition.path == d.path and c.definition.start_line <= d.end_line
                and d.start_line <= c.definition.end_line for c in chosen):  # fmt: skip
             continue
@@ -565,30 +582,61 @@ def _definition_pieces(
     return certain + outlines + rest
 
 
-def _signature_lines(lines: Sequence[str], definition: SymbolDef) -> list[str]:
-    """The lines of a definition up to the end of its signature (at most SIGNATURE_LINES)."""
-    last = min(definition.end_line, definition.start_line + OVERLOAD_LINES - 1, len(lines))
-    return _signature(lines[definition.start_line - 1 : last])
+def _signature_lines(lines: Sequence[str], definition: SymbolDef) -> tuple[list[str], int]:
+    """The lines of a definition up to the end of its signature (see ``_signature``), and the
+    file line of the last of them."""
+    last = min(definition.end_line, definition.start_line + OVERLOAD_SCAN - 1, len(lines))
+    own = lines[definition.start_line - 1 : last]
+    signature = _signature(own)
+    return signature, definition.start_line + _reach(own, signature) - 1
+
+
+def _reach(lines: Sequence[str], shown: Sequence[str]) -> int:
+    """How many of ``lines`` it takes to find ``shown`` in them, in order (``shown`` was taken
+    from them, some lines left out)."""
+    at = 0
+    for wanted in shown:
+        while at < len(lines) and lines[at].rstrip("\n") != wanted.rstrip("\n"):
+            at += 1
+        at += 1
+    return min(at, len(lines))
 
 
 def _signature(lines: Sequence[str]) -> list[str]:
-    """The first of ``lines`` (a definition's), up to the end of its signature; TypeScript
-    overloads (``f(a: A): R;`` lines before the implementation's) run on to the
-    implementation's line, the one a call resolves to."""
-    out: list[str] = []
+    """The first of ``lines`` (a definition's), up to the end of its signature (at most
+    SIGNATURE_LINES); TypeScript overloads (``f(a: A): R;`` declarations before the
+    implementation's) run on to the implementation's signature, the comments between them left
+    out (at most OVERLOAD_LINES)."""
     overload = _OVERLOAD.match(lines[0]) if lines else None
-    limit = SIGNATURE_LINES
-    for number, text in enumerate(lines):
-        if number >= limit:
-            break
+    if overload is not None:
+        return _overloads(lines, overload.group(0))
+    out: list[str] = []
+    for text in lines[:SIGNATURE_LINES]:
         out.append(text if text.endswith("\n") else text + "\n")
         stripped = text.split("#", 1)[0].strip()
-        if stripped.startswith("@") or not stripped.endswith((":", "{", ";", "=>")):
-            continue
-        following = lines[number + 1] if number + 1 < len(lines) else ""
-        if not (stripped.endswith(";") and overload and following.startswith(overload.group(0))):
+        if not stripped.startswith("@") and stripped.endswith((":", "{", ";", "=>")):
             break
-        limit = min(max(limit, number + 2), OVERLOAD_LINES)  # one more overload line
+    return out
+
+
+def _overloads(lines: Sequence[str], start: str) -> list[str]:
+    """A TypeScript signature, and while a declaration ends with ``;`` and the next one starts
+    as this one did (``start``), that one too: the overloads, then the implementation's."""
+    out: list[str] = []
+    comment = ended = False
+    for text in lines:
+        stripped = text.strip()
+        if comment or stripped.startswith("/*"):
+            comment = "*/" not in (stripped[2:] if not comment else stripped)
+            continue
+        if not stripped or stripped.startswith("//"):
+            continue
+        if ended and not text.startswith(start):
+            break  # the declaration after the last overload is not this function's
+        out.append(text if text.endswith("\n") else text + "\n")
+        ended = stripped.endswith(";")
+        if len(out) >= OVERLOAD_LINES or stripped.endswith(("{", "=>")):
+            break
     return out
 
 
@@ -605,7 +653,7 @@ def _shrinker(sources: _Sources | None, est: TokenEstimator) -> Shrink:
             if not head or len(head) == piece.text.count("\n") or est.count(text) > room:
                 return None
             reason = OUTLINE_REASON + piece.reason[len(DEFINITION_REASON) :]
-            end = piece.start_line + len(head) - 1
+            end = piece.start_line + _reach(piece.text.splitlines(keepends=True), head) - 1
             return replace(piece, text=text, end_line=end, reason=reason, symbol="")
         if piece.reason.startswith(OUTLINE_REASON):
             text = keep_head(piece.text, room, est)
@@ -682,18 +730,25 @@ def _outline_pieces(
             at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)
             recency[symbol.path] = max(recency.get(symbol.path, -1), at)
 
+    modules = sorted({b.name for b in bound.values() if b.is_module})
+    popular = _popular_members(symbols.index, path, modules) if modules else {}
     for binding in bound.values():
         if binding.is_module:
             members = uses.get(binding.name, [])
-            # what the file already uses of the module (last used first), then its public names
+            calls = popular.get(binding.name, Counter())
+            # what the file already uses of the module (last used first), then what other files
+            # use of it (most used first: `logging.getLogger`), then its other public names
             exported = [
                 s
                 for p in binding.paths
                 for s in symbols.of_file(p)
-                if "." not in s.qualified_name and (s.name in members or _public(s.name, language))
+                if "." not in s.qualified_name
+                and (s.name in members or calls[s.name] or _public(s.name, language))
             ]
             rank = {name: i for i, name in enumerate(members)}
-            exported.sort(key=lambda s: (rank.get(s.name, len(rank)), s.path, s.start_line))
+            exported.sort(
+                key=lambda s: (rank.get(s.name, len(rank)), -calls[s.name], s.path, s.start_line)
+            )
             want(exported[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
         else:
             found = symbols.top_level(binding.paths, binding.original)
@@ -710,13 +765,12 @@ def _outline_pieces(
         lines = sources.lines(file)
         if lines is None:
             continue
-        run: list[tuple[SymbolDef, str, list[str]]] = []
+        run: list[tuple[SymbolDef, str, list[str], int]] = []
         for start in sorted(by_line):
             symbol, module = by_line[start]
             if (file, start) in shown:
                 continue
-            signature = _signature_lines(lines, symbol)
-            end = symbol.start_line + len(signature) - 1
+            signature, end = _signature_lines(lines, symbol)
             # a full definition between the run's start and this signature ends the run
             if run and any(
                 p.path == file and run[0][0].start_line <= p.end_line and p.start_line <= end
@@ -724,10 +778,52 @@ def _outline_pieces(
             ):
                 pieces.append(_outline(file, run))
                 run = []
-            run.append((symbol, module, signature))
+            run.append((symbol, module, signature, end))
         if run:
             pieces.append(_outline(file, run))
     return pieces
+
+
+_popular: OrderedDict[tuple[str, str], tuple[float, list[tuple[str, Counter[str]]]]]
+_popular = OrderedDict()
+_popular_lock = threading.Lock()
+
+
+def _popular_members(index: Index, path: str, modules: Sequence[str]) -> dict[str, Counter[str]]:
+    """For each name a module is bound to (``logging``, ``utils``), how many chunks of other
+    files use each of its members (``logging.getLogger``), from a full-text search for the
+    name, kept a few minutes per index and name. The file being written is left out: its saved
+    text is no guide to the line not written yet."""
+    counts: dict[str, Counter[str]] = {}
+    for module in modules:
+        counts[module] = Counter()
+        for where, members in _module_uses(index, module):
+            if where != path:
+                counts[module].update(members)
+    return counts
+
+
+def _module_uses(index: Index, module: str) -> list[tuple[str, Counter[str]]]:
+    """The chunks that mention ``module`` most, each as its path and the members it uses."""
+    key = (index.db_uri, module)
+    now = time.monotonic()
+    with _popular_lock:
+        kept = _popular.get(key)
+        if kept is not None and now - kept[0] < POPULAR_SECONDS:
+            return kept[1]
+    try:
+        hits = index.search(module, k=POPULAR_CHUNKS, mode="lexical").hits
+    except IndexProblem as problem:
+        log.debug("which members of %s are used is unknown: %s", module, problem)
+        hits = []
+    use = re.compile(rf"(?<![\w.$]){re.escape(module)}\.([A-Za-z_$][\w$]*)")
+    uses = [(hit.path, Counter(set(use.findall(hit.text)))) for hit in hits]
+    with _popular_lock:
+        _popular[key] = (now, uses)
+        _popular.move_to_end(key)
+        while len(_popular) > POPULAR_KEPT:
+            _popular.popitem(last=False)
+    return uses
 
 
 def _public(name: str, language: str) -> bool:
@@ -735,14 +831,13 @@ def _public(name: str, language: str) -> bool:
     return name[:1].isupper() if language == "go" else not name.startswith("_")
 
 
-def _outline(file: str, run: Sequence[tuple[SymbolDef, str, list[str]]]) -> ContextPiece:
-    names = ", ".join(f"`{symbol.name}`" for symbol, _, _ in run[:6])
+def _outline(file: str, run: Sequence[tuple[SymbolDef, str, list[str], int]]) -> ContextPiece:
+    names = ", ".join(f"`{symbol.name}`" for symbol, _, _, _ in run[:6])
     names += ", ..." if len(run) > 6 else ""
-    modules = sorted({module for _, module, _ in run})
-    start = run[0][0].start_line
-    end = run[-1][0].start_line + len(run[-1][2]) - 1
+    modules = sorted({module for _, module, _, _ in run})
+    start, end = run[0][0].start_line, run[-1][3]
     return ContextPiece(
-        path=file, start_line=start, end_line=end, text="".join("".join(s) for _, _, s in run),
+        path=file, start_line=start, end_line=end, text="".join("".join(s) for _, _, s, _ in run),
         reason=f"{OUTLINE_REASON} {names} (imported by this file from {', '.join(modules)})"
         if modules != ["this package"] else f"{OUTLINE_REASON} {names} (this package)",
         symbol="", score=3.5,

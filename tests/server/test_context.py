@@ -6,9 +6,10 @@ from pathlib import Path
 
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer.api import open_index
-from enclave.server.context import prepare_completion
+from enclave.server.context import _popular_members, prepare_completion
 from enclave.server.types import ContextPiece
 from tests.support.repos import make_repo
+from tests.support.shapes import FILES, REPORT
 
 
 def test_definitions_come_from_imports_and_the_same_language(tmp_path: Path) -> None:
@@ -202,13 +203,14 @@ def test_a_method_call_resolves_through_the_class_the_code_states(tmp_path: Path
         },
         "shop/checkout.py",
     )
-    gets = {p.reason: (p.path, p.start_line) for p in pieces if "get" in p.reason}
-    assert gets == {
-        "definition of `shelf.get` (`shelf` is a `Shelf`, imported by this file from .store)": (
-            "shop/store.py",
-            2,
-        ),
-    }  # fmt: skip  (`cache: Cache` names no class this file imports or defines)
+    # `shelf.get` is Store's `get`; `Shelf()` then brings the class that holds it, whole, and
+    # no piece is chosen for another class's `get` (`cache: Cache` is a name used near the
+    # cursor, not a class this file imports or defines: no `cache.get` is resolved).
+    store = [(p.start_line, p.end_line, p.reason) for p in pieces if p.path == "shop/store.py"]
+    assert store[0] == (
+        1, 3, "definition of `Store as Shelf` (imported by this file from .store)"
+    )  # fmt: skip
+    assert not [p.reason for p in pieces if "get" in p.reason]
     files = {
         "src/queue.ts": (
             "export class Queue {\n  push(v: number): void {}\n  pop(): number { return 0; }\n}\n"
@@ -217,7 +219,12 @@ def test_a_method_call_resolves_through_the_class_the_code_states(tmp_path: Path
         "src/app.ts": "import { Queue } from './queue';\n\nconst q = new Queue();\nq.pop();\n\n",
     }
     ts = _context_at_end(tmp_path / "ts", files, "src/app.ts")
-    assert [(p.path, p.start_line) for p in ts if "`q.pop`" in p.reason] == [("src/queue.ts", 3)]
+    pops = [
+        (p.path, p.start_line, p.end_line)
+        for p in ts
+        if "pop()" in p.text and p.reason.startswith("definition")
+    ]
+    assert pops == [("src/queue.ts", 1, 4)]  # Queue's `pop`, inside `Queue` (`new Queue()`)
     go = {
         "go.mod": "module example.com/app\n",
         "shop/shelf.go": (
@@ -270,3 +277,53 @@ def test_a_long_class_shows_whole_the_members_the_code_uses(tmp_path: Path) -> N
     pieces = _context_at_end(tmp_path / "member", files, "shop/fill.py")
     shelf = next(p for p in pieces if p.reason.startswith("definition of `Shelf`"))
     assert "AUDIT_DONE" in shelf.text and "RESTOCK_DONE" not in shelf.text
+
+
+def test_a_class_and_its_member_used_near_the_cursor_come_as_one_piece(tmp_path: Path) -> None:
+    """`shape = Rectangle(...)` then `shape.area()`: the method is resolved first (it is
+    nearer), then the class that holds it replaces it, whole, rather than the class being left
+    out as overlapping and shown by its bare `class Rectangle:` line."""
+    files = {
+        **{k: v for k, v in FILES.items() if k != "app/report.py"},
+        "app/report.py": REPORT
+        + "\n\ndef rectangle_area(width: float, height: float) -> float:\n    \n",
+    }
+    pieces = _context_at_end(tmp_path, files, "app/report.py")
+    geometry = [
+        (p.start_line, p.end_line, p.reason) for p in pieces if p.path == "shapes/geometry.py"
+    ]
+    assert geometry[:2] == [
+        (4, 13, "definition of `Rectangle` (imported by this file from shapes.geometry)"),
+        (
+            16,
+            18,
+            "definition of `rectangle_perimeter` (imported by this file from shapes.geometry)",
+        ),
+    ]
+    assert not any("area" in reason or "signatures of" in reason for _, _, reason in geometry)
+
+
+def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_path: Path) -> None:
+    """`import lib.log as log` and nothing of it used yet: the module has more public names
+    than one piece shows, and the one the repository's other files call (`log.get_logger`,
+    defined last) is among those shown; the file being written does not count itself."""
+    helpers = "".join(f"def helper_{i}(value):\n    return value + {i}\n\n\n" for i in range(30))
+    files = {
+        "lib/__init__.py": "",
+        "lib/log.py": helpers + "def get_logger(name):\n    return name\n",
+        **{
+            f"app/job_{i}.py": f"from lib import log\n\nLOG = log.get_logger('job_{i}')\n"
+            for i in range(3)
+        },
+        "app/main.py": "from lib import log\n\n\ndef main():\n    \n",
+    }
+    pieces = _context_at_end(tmp_path, files, "app/main.py")
+    outline = next(p for p in pieces if p.path == "lib/log.py")
+    assert "def get_logger(name):\n" in outline.text
+    root = tmp_path / "repo"
+    index = open_index(root, Config(embedding=EmbeddingConfig(provider="none")))
+    assert _popular_members(index, "app/job_0.py", ["log"])["log"]["get_logger"] == 2
+    lonely = {k: v for k, v in files.items() if not k.startswith("app/job_")}
+    pieces = _context_at_end(tmp_path / "alone", lonely, "app/main.py")
+    outline = next(p for p in pieces if p.path == "lib/log.py")
+    assert "get_logger" not in outline.text

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from enclave.server.context import (
     OVERLOAD_LINES,
+    _reach,
     _signature,
     decide_multiline,
     names_near,
@@ -79,3 +80,24 @@ def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> N
     assert _signature(["@cache\n", "def f(x):\n", "    return x\n"]) == ["@cache\n", "def f(x):\n"]
     many = [f"export function f(a: T{i}): T{i};\n" for i in range(20)]
     assert len(_signature(many)) == OVERLOAD_LINES
+    # multi-line overloads with comments between them, the implementation after its JSDoc
+    documented = [
+        "export function exhaustMap<T, O>(\n",
+        "  project: (value: T) => O\n",
+        "): OperatorFunction<T, O>;\n",
+        "/** @deprecated Use an inner `map`. */\n",
+        "export function exhaustMap<T, R>(\n",
+        "  project: (value: T) => R, resultSelector: undefined\n",
+        "): OperatorFunction<T, R>;\n",
+        "\n",
+        "/**\n",
+        " * Projects each source value to an Observable.\n",
+        " */\n",
+        "export function exhaustMap<T, R>(project: any, resultSelector?: any): any {\n",
+        "  return operate(project);\n",
+    ]
+    shown = _signature(documented)
+    assert shown == [documented[i] for i in (0, 1, 2, 4, 5, 6, 11)]
+    assert _reach(documented, shown) == 12  # the implementation's line is the 12th
+    followed = ["export function f(a: A): R;\n", "// next\n", "export const g = 1;\n"]
+    assert _signature(followed) == followed[:1]  # the next declaration is not f's
