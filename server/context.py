@@ -730,20 +730,22 @@ def _outline_pieces(
             at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)
             recency[symbol.path] = max(recency.get(symbol.path, -1), at)
 
-    modules = sorted({b.name for b in bound.values() if b.is_module})
-    popular = _popular_members(symbols.index, path, modules) if modules else {}
     for binding in bound.values():
         if binding.is_module:
             members = uses.get(binding.name, [])
-            calls = popular.get(binding.name, Counter())
-            # what the file already uses of the module (last used first), then what other files
-            # use of it (most used first: `logging.getLogger`), then its other public names
+            top = [
+                s for p in binding.paths for s in symbols.of_file(p) if "." not in s.qualified_name
+            ]
+            # what the file already uses of the module (last used first), then, when it has more
+            # names than are shown, what other files use of it (most used first:
+            # `logging.getLogger`), then its other public names
+            calls = (
+                _popular_members(symbols.index, path, [binding.name])[binding.name]
+                if len(top) > MODULE_SIGNATURES
+                else Counter()
+            )
             exported = [
-                s
-                for p in binding.paths
-                for s in symbols.of_file(p)
-                if "." not in s.qualified_name
-                and (s.name in members or calls[s.name] or _public(s.name, language))
+                s for s in top if s.name in members or calls[s.name] or _public(s.name, language)
             ]
             rank = {name: i for i, name in enumerate(members)}
             exported.sort(
@@ -787,39 +789,58 @@ def _outline_pieces(
 _popular: OrderedDict[tuple[str, str], tuple[float, list[tuple[str, Counter[str]]]]]
 _popular = OrderedDict()
 _popular_lock = threading.Lock()
+_popular_asked: set[tuple[str, str]] = set()
+_popular_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enclave-popular")
 
 
-def _popular_members(index: Index, path: str, modules: Sequence[str]) -> dict[str, Counter[str]]:
+def _popular_members(
+    index: Index, path: str, modules: Sequence[str], *, wait: bool = False
+) -> dict[str, Counter[str]]:
     """For each name a module is bound to (``logging``, ``utils``), how many chunks of other
     files use each of its members (``logging.getLogger``), from a full-text search for the
     name, kept a few minutes per index and name. The file being written is left out: its saved
-    text is no guide to the line not written yet."""
+    text is no guide to the line not written yet.
+
+    A name not searched yet is searched in the background (a search per module would double a
+    first completion's time), unless ``wait``: until then its members keep the file's order."""
     counts: dict[str, Counter[str]] = {}
     for module in modules:
         counts[module] = Counter()
-        for where, members in _module_uses(index, module):
+        for where, members in _module_uses(index, module, wait):
             if where != path:
                 counts[module].update(members)
     return counts
 
 
-def _module_uses(index: Index, module: str) -> list[tuple[str, Counter[str]]]:
+def _module_uses(index: Index, module: str, wait: bool) -> list[tuple[str, Counter[str]]]:
     """The chunks that mention ``module`` most, each as its path and the members it uses."""
     key = (index.db_uri, module)
-    now = time.monotonic()
     with _popular_lock:
         kept = _popular.get(key)
-        if kept is not None and now - kept[0] < POPULAR_SECONDS:
+        if kept is not None and time.monotonic() - kept[0] < POPULAR_SECONDS:
             return kept[1]
+        if not wait:
+            if key not in _popular_asked:
+                _popular_asked.add(key)
+                _popular_pool.submit(_search_uses, index, module, key)
+            return kept[1] if kept is not None else []
+    return _search_uses(index, module, key)
+
+
+def _search_uses(index: Index, module: str, key: tuple[str, str]) -> list[tuple[str, Counter[str]]]:
     try:
         hits = index.search(module, k=POPULAR_CHUNKS, mode="lexical").hits
     except IndexProblem as problem:
         log.debug("which members of %s are used is unknown: %s", module, problem)
         hits = []
+    except Exception:  # a bug; in the background nobody else would see it
+        log.exception("could not learn which members of %s are used", module)
+        hits = []
     use = re.compile(rf"(?<![\w.$]){re.escape(module)}\.([A-Za-z_$][\w$]*)")
     uses = [(hit.path, Counter(set(use.findall(hit.text)))) for hit in hits]
     with _popular_lock:
-        _popular[key] = (now, uses)
+        _popular_asked.discard(key)
+        _popular[key] = (time.monotonic(), uses)
         _popular.move_to_end(key)
         while len(_popular) > POPULAR_KEPT:
             _popular.popitem(last=False)

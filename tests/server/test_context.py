@@ -317,13 +317,17 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
         },
         "app/main.py": "from lib import log\n\n\ndef main():\n    \n",
     }
-    pieces = _context_at_end(tmp_path, files, "app/main.py")
-    outline = next(p for p in pieces if p.path == "lib/log.py")
-    assert "def get_logger(name):\n" in outline.text
-    root = tmp_path / "repo"
-    index = open_index(root, Config(embedding=EmbeddingConfig(provider="none")))
-    assert _popular_members(index, "app/job_0.py", ["log"])["log"]["get_logger"] == 2
-    lonely = {k: v for k, v in files.items() if not k.startswith("app/job_")}
-    pieces = _context_at_end(tmp_path / "alone", lonely, "app/main.py")
-    outline = next(p for p in pieces if p.path == "lib/log.py")
-    assert "get_logger" not in outline.text
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    text = files["app/main.py"]
+
+    def outline() -> str:
+        pieces = prepare_completion(index, "app/main.py", text, 4, 4, config).pieces
+        return next(p.text for p in pieces if p.path == "lib/log.py")
+
+    # the first completion asks for the module's uses in the background and does not wait
+    assert "get_logger" not in outline()
+    assert _popular_members(index, "app/job_0.py", ["log"], wait=True)["log"]["get_logger"] == 2
+    assert "def get_logger(name):\n" in outline()
