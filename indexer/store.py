@@ -473,6 +473,14 @@ class Store:
                 log.warning("compacting table %s failed: %s", name, exc)
         return removed
 
+    def unindexed_rows(self) -> int:
+        """Chunks the full-text index does not hold yet: rows added since it was built or last
+        folded in (optimize). Full-text queries still find them, by reading them row by row."""
+        for index in self.table("chunks").list_indices():
+            if index.index_type == "FTS":
+                return int(index.num_unindexed_rows or 0)
+        return 0
+
     def fragment_count(self) -> int:
         return sum(
             int(self.table(n).stats()["fragment_stats"]["num_fragments"])
