@@ -163,6 +163,7 @@ class EngineIndex:
             str(Path(db).expanduser()) if db and "://" not in db else (db or default_db(root))
         )
         self._store: Store | None = None
+        self._indexed: Store | None = None  # the opened store whose tables were all there
         self._lock = threading.RLock()
         self._vectors: VectorMatrix | None = None
         self._vectors_key: tuple[int, int] | None = None
@@ -219,12 +220,24 @@ class EngineIndex:
         self._vectors = None
         self._symbols = None
 
-    def _ready_store(self) -> Store:
+    def has_index(self) -> bool:
+        """Every table of an index is there. Checked once per opened store (a listing of the
+        tables costs as much as a small query): tables dropped since make the next read fail,
+        and the retry after it (``reads_index``) opens the store again and checks again."""
         store = self.store
+        if self._indexed is store:
+            return True
         if not store.has_index():
+            return False
+        self._indexed = store
+        return True
+
+    def _ready_store(self) -> Store:
+        if not self.has_index():
             raise IndexProblem(
                 f"no index at {self.db_uri}", f"run `enclave index {self.root}` first"
             )
+        store = self.store
         self._check_complete(store)
         return store
 
@@ -720,10 +733,11 @@ class EngineIndex:
         store = self._ready_store()
         pool = max(k * 4, 40)
         lexical: list[tuple[str, float]] = []
+        rows: dict[str, dict[str, Any]] = {}  # the lexical hits' rows, read with them
         dense: list[tuple[str, float]] = []
         off: Reason | None = None
         if mode in ("hybrid", "lexical"):
-            lexical = self._lexical(store, query, pool, path_prefix, language, exclude)
+            lexical, rows = self._lexical(store, query, pool, path_prefix, language, exclude)
         if mode in ("hybrid", "semantic"):
             dense, off = self._dense(store, query, pool, path_prefix, language, exclude)
             if mode == "semantic" and off is not None:
@@ -737,7 +751,7 @@ class EngineIndex:
         else:
             scores = fuse(lexical, dense)
             ranked = sorted(scores, key=lambda c: -scores[c])[:k]
-        return SearchResult(self._hits(store, ranked, scores), off)
+        return SearchResult(self._hits(store, ranked, scores, rows), off)
 
     def _where(
         self, path_prefix: str | None, language: str | None, exclude: Collection[str] = ()
@@ -760,19 +774,21 @@ class EngineIndex:
         path_prefix: str | None,
         language: str | None,
         exclude: Collection[str] = (),
-    ) -> list[tuple[str, float]]:
+    ) -> tuple[list[tuple[str, float]], dict[str, dict[str, Any]]]:
+        """Full-text hits (id, weighted score), best first, and their rows: the query reads the
+        columns a hit shows, so the hits need no second lookup by id (a scan of the table)."""
         text = query_text(query).strip()
         if not text:
-            return []
+            return [], {}
         # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
         match = MatchQuery(text, "search_text")  # type: ignore[call-arg]  # pydantic defaults
         builder = store.table("chunks").search(match, query_type="fts")
         where = self._where(path_prefix, language, exclude)
         if where:
             builder = builder.where(where, prefilter=True)
-        rows = builder.select(["id", "kind", "_score"]).limit(limit).to_list()
+        rows = builder.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
         scored = [(row["id"], float(row["_score"]) * kind_weight(row["kind"])) for row in rows]
-        return sorted(scored, key=lambda item: -item[1])
+        return sorted(scored, key=lambda item: -item[1]), {row["id"]: row for row in rows}
 
     def _dense(
         self,
@@ -915,18 +931,27 @@ class EngineIndex:
         self._vectors_key = key
         return self._vectors
 
-    def _hits(self, store: Store, ranked: list[str], scores: dict[str, float]) -> list[SearchHit]:
-        if not ranked:
-            return []
-        rows = (
-            store.table("chunks")
-            .search()
-            .where(in_clause("id", ranked))
-            .select(CHUNK_COLUMNS)
-            .limit(len(ranked) * 2)
-            .to_list()
-        )
-        by_id = {row["id"]: row for row in rows}
+    def _hits(
+        self,
+        store: Store,
+        ranked: list[str],
+        scores: dict[str, float],
+        known: dict[str, dict[str, Any]],
+    ) -> list[SearchHit]:
+        """The ranked chunks as hits; rows not ``known`` already (dense-only hits) are read by
+        id in one query."""
+        by_id = {cid: known[cid] for cid in ranked if cid in known}
+        missing = [cid for cid in ranked if cid not in by_id]
+        if missing:
+            rows = (
+                store.table("chunks")
+                .search()
+                .where(in_clause("id", missing))
+                .select(CHUNK_COLUMNS)
+                .limit(len(missing) * 2)
+                .to_list()
+            )
+            by_id.update((row["id"], row) for row in rows)
         return [
             SearchHit(
                 path=row["path"],

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +160,30 @@ def test_search_finds_defining_chunk_and_lines_map_back(repo: Path) -> None:
         index.search('"exponential backoff" AND send: OR (', k=3).hits[0].path == "app/session.py"
     )
     assert all(h.language == "markdown" for h in index.search("retries", language="markdown").hits)
+
+
+def test_a_lexical_search_reads_its_hits_in_the_full_text_query(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full-text query returns the columns a hit shows: no second query fetches the rows by
+    id (a scan of the chunks table, most of a search's time, and slow on an object store)."""
+    from lancedb.table import LanceTable
+
+    index = open_index(repo, lexical_config())
+    index.update()
+    queries: list[object] = []
+    real = LanceTable.search
+
+    def counted(self: LanceTable, query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        queries.append(query)
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(LanceTable, "search", counted)
+    hits = index.search("retry transient failures exponential backoff", k=5, mode="lexical").hits
+    assert hits[0].path == "app/session.py" and "def request" in hits[0].text
+    lines = (repo / hits[0].path).read_text().split("\n")
+    assert "\n".join(lines[hits[0].start_line - 1 : hits[0].end_line]) == hits[0].text
+    assert len(queries) == 1  # the full-text query, and nothing after it
 
 
 def test_symbols_definitions_and_chunk_at(repo: Path) -> None:
