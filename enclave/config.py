@@ -31,6 +31,10 @@ class IndexConfig:
     # A team's index built by CI (path or URI such as s3://bucket/repo), read and never written;
     # what differs in the working tree goes into the local store (``db``) as an overlay.
     shared: str = ""
+    # A shared index in an object store is copied into the user cache in the background (only
+    # the files not copied yet) and queries read the copy once it is complete; off: every query
+    # reads the store.
+    shared_copy: bool = True
     # Minutes old table versions are kept after an update's compaction: readers that started
     # before it finish on the version they opened. 0 removes them at once.
     retain_minutes: int = 10

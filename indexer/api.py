@@ -103,6 +103,12 @@ class Index(Protocol):
         """The chunk of ``path`` that contains 1-based ``line`` (None if not indexed)."""
         ...
 
+    def prefetch(self, *, wait: bool = False) -> None:
+        """Start background work that makes later queries faster, once the index is ready: a
+        shared index in an object store is copied into the user cache. Nothing for a local
+        index. ``wait``: return when that work is done."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -215,6 +215,9 @@ class EngineIndex:
         """Open the tables again at their newest version (cached copies stay version-keyed)."""
         self._store = None
 
+    def prefetch(self, *, wait: bool = False) -> None:
+        """Nothing to fetch: this index is read where it is."""
+
     def close(self) -> None:
         self._store = None
         self._vectors = None

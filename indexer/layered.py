@@ -15,6 +15,11 @@ included), so a shared index of any commit, fetched or not, compares exactly.
 If the shared index cannot be reached, an update builds a full local index instead (the overlay
 takes every file) and the status says so; a query that fails on the shared store mid-session
 answers from the local store and marks the shared index unavailable until the next update.
+
+A shared index in an object store is copied into the user cache in the background once the
+server is ready (:meth:`LayeredIndex.prefetch`, :mod:`enclave.indexer.mirror`; ``index.sharedCopy``
+turns it off): queries read the copy when it holds the versions the overlay was compared with,
+and the store until then, or whenever the copy fails.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,7 @@ from enclave.config import Config
 from enclave.indexer.embed import configured_model_id
 from enclave.indexer.engine import EngineIndex
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error
+from enclave.indexer.mirror import Mirror, MirrorError, mirror_folder, versions_at_rest
 from enclave.indexer.results import (
     IndexStatus,
     IndexSummary,
@@ -39,6 +46,7 @@ from enclave.indexer.results import (
     SearchResult,
 )
 from enclave.indexer.search import symbol_score
+from enclave.indexer.store import storage_options_for
 from enclave.indexer.types import Chunk, SymbolDef
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,8 @@ class Difference:
     local: frozenset[str]  # files to index locally: changed here, or absent from the shared index
     deleted: frozenset[str]  # files of the shared index that the working tree does not have
     shared_commit: str
+    # the shared tables' versions compared with (None: a writer was at work, or not read)
+    versions: dict[str, int] | None = None
 
     @property
     def hidden(self) -> frozenset[str]:
@@ -76,6 +86,19 @@ class LayeredIndex:
         self._difference: Difference | None = None
         self._unavailable: Reason | None = None  # why the shared index is not used now
         self._guard = threading.Lock()
+        # The local copy of a shared index in an object store (index.shared_copy), and whether
+        # queries read it: only when it holds the versions the difference was computed with.
+        self.mirror: Mirror | None = None
+        self._copy_index: EngineIndex | None = None
+        self._copy_current = False
+        self._copying: threading.Thread | None = None
+        if config.index.shared_copy and "://" in self.shared_uri:
+            folder = mirror_folder(self.shared_uri)
+            options = storage_options_for(config.index.s3_endpoint, config.index.s3_region)
+            self.mirror = Mirror(self.shared_uri, options, folder)
+            copy_index = dataclasses.replace(config.index, db=str(folder))
+            self._copy_index = EngineIndex(root, dataclasses.replace(config, index=copy_index))
+            self._copy_index.read_only = True
 
     # ---- the shared side ----------------------------------------------------------------
     def _lost(self, exc: BaseException) -> Reason:
@@ -91,13 +114,43 @@ class LayeredIndex:
         self._unavailable = reason
         return reason
 
-    def _from_shared(self, read: Callable[[], T], default: T) -> T:
-        """``read()`` on the shared index, or ``default`` (and the shared index marked
+    def _on_shared(self, read: Callable[[EngineIndex], T]) -> T:
+        """``read(side)`` on the local copy of the shared index when it is current, else on the
+        store; a copy that fails is dropped and the store answers instead."""
+        copy = self._copy_index
+        if self._copy_current and copy is not None:
+            try:
+                return read(copy)
+            except IndexProblem as exc:
+                if exc.message.startswith("semantic search is off"):
+                    raise  # the index's answer, not a failure of the copy
+                self._drop_copy(exc)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                self._drop_copy(exc)
+        return read(self.shared)
+
+    def _drop_copy(self, exc: BaseException) -> None:
+        self._copy_current = False
+        detail = exc.message if isinstance(exc, IndexProblem) else brief(exc)
+        assert self.mirror is not None
+        log.warning(
+            "the local copy of the shared index at %s failed (%s): reading %s itself; the copy"
+            " is removed and made again after the next update",
+            self.mirror.folder,
+            detail,
+            self.shared_uri,
+        )
+        self.mirror.remove()
+
+    def _from_shared(self, read: Callable[[EngineIndex], T], default: T) -> T:
+        """``read(side)`` on the shared index, or ``default`` (and the shared index marked
         unavailable) when its store fails: a broken network is not a crash."""
         if self._unavailable is not None:
             return default
         try:
-            return read()
+            return self._on_shared(read)
         except IndexProblem as exc:
             self._lost(exc)
         except Exception as exc:
@@ -116,7 +169,11 @@ class LayeredIndex:
                 f"no index at {self.shared_uri} (index.shared)",
                 "check index.shared, or wait for the CI job that builds it",
             )
+        # the versions first: the catalog read next is of these, or of a newer files version
+        versions = versions_at_rest(store) if self.mirror is not None else None
         catalog = store.catalog()
+        if versions is not None and store.table("files").version != versions.get("files"):
+            versions = None  # a writer committed meanwhile: no copy this time
         commit = store.meta().get("last_commit", "")
         try:
             found = discover(self.root, self.config.index)
@@ -129,14 +186,82 @@ class LayeredIndex:
             if (row := catalog.get(path)) is None or row.content_id != content
         )
         deleted = frozenset(path for path in catalog if path not in here)
-        return Difference(local, deleted, commit)
+        return Difference(local, deleted, commit, versions)
+
+    def _adopt(self, difference: Difference | None) -> None:
+        """Answer from now on for ``difference``: the local copy serves queries if it holds the
+        shared versions compared with."""
+        self._difference = difference
+        current = False
+        if self.mirror is not None and difference is not None and difference.versions:
+            current = self.mirror.versions() == difference.versions
+        self._copy_current = current
+
+    # ---- the local copy -------------------------------------------------------------------
+    def prefetch(self, *, wait: bool = False) -> None:
+        """Copy the shared index into the user cache in the background, if it is in an object
+        store and the copy does not hold the versions compared with yet; queries switch to the
+        copy when it is complete and verified. ``wait``: return when that copy is done."""
+        difference = self._difference
+        if (
+            self.mirror is None
+            or self._copy_current
+            or self._unavailable is not None
+            or difference is None
+            or not difference.versions
+        ):
+            return
+        with self._guard:
+            thread = self._copying
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(
+                    target=self._copy, args=(difference,), name="enclave-copy", daemon=True
+                )
+                self._copying = thread
+                thread.start()
+        if wait:
+            thread.join()
+
+    def _copy(self, difference: Difference) -> None:
+        assert self.mirror is not None and difference.versions
+        started = time.perf_counter()
+        try:
+            done = self.mirror.copy(difference.versions)
+        except MirrorError as exc:
+            log.warning(
+                "copying the shared index %s to %s failed: %s; queries read the store meanwhile",
+                self.shared_uri,
+                self.mirror.folder,
+                exc,
+            )
+            return
+        except Exception as exc:
+            if not (is_storage_error(exc) or isinstance(exc, IndexProblem)):
+                log.exception("copying the shared index %s failed", self.shared_uri)
+                return
+            detail = exc.message if isinstance(exc, IndexProblem) else brief(exc)
+            log.warning(
+                "copying the shared index %s to %s failed: %s; queries read the store meanwhile",
+                self.shared_uri,
+                self.mirror.folder,
+                detail,
+            )
+            return
+        if done and self._difference is difference:
+            self._copy_current = True
+            log.info(
+                "the shared index %s is read from its local copy %s (made in %.1f s)",
+                self.shared_uri,
+                self.mirror.folder,
+                time.perf_counter() - started,
+            )
 
     def _hidden(self) -> frozenset[str]:
         if self._difference is None and self._unavailable is None:
             with self._guard:
                 if self._difference is None:
                     try:
-                        self._difference = self.difference()
+                        self._adopt(self.difference())
                     except IndexProblem as exc:
                         self._lost(exc)
                     except Exception as exc:
@@ -151,7 +276,7 @@ class LayeredIndex:
 
     def _overlay_ready(self) -> bool:
         try:
-            return self.overlay.store.has_index()
+            return self.overlay.has_index()
         except IndexProblem:
             return False
 
@@ -178,7 +303,7 @@ class LayeredIndex:
                 raise
             self._lost(exc)
             difference = None
-        self._difference = difference
+        self._adopt(difference)
         self.overlay.scope = difference.local if difference is not None else None
         summary = self.overlay.update(full=full, progress=progress, cancelled=cancelled)
         if difference is None:
@@ -218,11 +343,13 @@ class LayeredIndex:
                 off = Reason(exc.message, exc.fix)
         if self._use_shared():
             try:
-                shared = self.shared.search(
-                    query, k=k, mode=mode, path_prefix=path_prefix, language=language,
-                    exclude=hidden,
+                found = self._on_shared(
+                    lambda side: side.search(
+                        query, k=k, mode=mode, path_prefix=path_prefix, language=language,
+                        exclude=hidden,
+                    )
                 )  # fmt: skip
-                results.append(dataclasses.replace(shared, semantic_off=self._told(shared)))
+                results.append(dataclasses.replace(found, semantic_off=self._told(found)))
             except IndexProblem as exc:
                 if exc.message.startswith("semantic search is off"):  # semantic mode only
                     off = off or self._told(SearchResult([], Reason(exc.message, exc.fix)))
@@ -254,7 +381,7 @@ class LayeredIndex:
     def _overlay_paths(self) -> frozenset[str]:
         return self.overlay.paths() if self._overlay_ready() else frozenset()
 
-    def _shared_symbols(self, read: Callable[[], list[SymbolDef]]) -> list[SymbolDef]:
+    def _shared_symbols(self, read: Callable[[EngineIndex], list[SymbolDef]]) -> list[SymbolDef]:
         if not self._use_shared():
             return []
         hidden = self._hidden()
@@ -267,19 +394,19 @@ class LayeredIndex:
     def find_symbols(self, query: str, *, limit: int = 50) -> list[SymbolDef]:
         extra = len(self._hidden())
         found = self._overlay_symbols(lambda: self.overlay.find_symbols(query, limit=limit))
-        found += self._shared_symbols(lambda: self.shared.find_symbols(query, limit=limit + extra))
+        found += self._shared_symbols(lambda side: side.find_symbols(query, limit=limit + extra))
         found.sort(key=lambda s: (-symbol_score(s, query), len(s.qualified_name), s.path))
         return found[:limit]
 
     def definitions(self, names: Collection[str], *, limit: int = 20) -> list[SymbolDef]:
         extra = len(self._hidden())
         found = self._overlay_symbols(lambda: self.overlay.definitions(names, limit=limit))
-        found += self._shared_symbols(lambda: self.shared.definitions(names, limit=limit + extra))
+        found += self._shared_symbols(lambda side: side.definitions(names, limit=limit + extra))
         return found[:limit]
 
     def all_symbols(self) -> list[SymbolDef]:
         return self._overlay_symbols(self.overlay.all_symbols) + self._shared_symbols(
-            self.shared.all_symbols
+            lambda side: side.all_symbols()
         )
 
     def paths(self) -> frozenset[str]:
@@ -287,7 +414,7 @@ class LayeredIndex:
         if not self._use_shared():
             return mine
         hidden = self._hidden()
-        theirs = self._from_shared(self.shared.paths, NO_PATHS)
+        theirs = self._from_shared(lambda side: side.paths(), NO_PATHS)
         return mine | frozenset(p for p in theirs if p not in hidden)
 
     def _side(self, path: str) -> EngineIndex | None:
@@ -301,13 +428,13 @@ class LayeredIndex:
     def file_imports(self, path: str) -> list[str]:
         side = self._side(path)
         if side is self.shared:
-            return self._from_shared(lambda: self.shared.file_imports(path), [])
+            return self._from_shared(lambda side: side.file_imports(path), [])
         return side.file_imports(path) if side is not None else []
 
     def file_symbols(self, path: str) -> list[SymbolDef]:
         side = self._side(path)
         if side is self.shared:
-            return self._from_shared(lambda: self.shared.file_symbols(path), [])
+            return self._from_shared(lambda side: side.file_symbols(path), [])
         return side.file_symbols(path) if side is not None else []
 
     def symbols_in(self, paths: Collection[str]) -> dict[str, list[SymbolDef]]:
@@ -319,13 +446,13 @@ class LayeredIndex:
             hidden = self._hidden()
             wanted = [p for p in rest if p not in hidden]
             none: dict[str, list[SymbolDef]] = {}
-            found.update(self._from_shared(lambda: self.shared.symbols_in(wanted), none))
+            found.update(self._from_shared(lambda side: side.symbols_in(wanted), none))
         return {p: found.get(p, []) for p in paths}
 
     def chunk_at(self, path: str, line: int) -> Chunk | None:
         side = self._side(path)
         if side is self.shared:
-            return self._from_shared(lambda: self.shared.chunk_at(path, line), None)
+            return self._from_shared(lambda side: side.chunk_at(path, line), None)
         return side.chunk_at(path, line) if side is not None else None
 
     # ---- status ---------------------------------------------------------------------------
@@ -335,7 +462,7 @@ class LayeredIndex:
         local = self.overlay.status()
         shared: IndexStatus | None = None
         if self._use_shared():
-            shared = self._from_shared(self.shared.status, None)
+            shared = self._from_shared(lambda side: side.status(), None)
         if shared is None or not shared.exists:
             status = dataclasses.replace(local, shared=self.shared_uri)
             reason = self._unavailable or Reason(
@@ -352,8 +479,9 @@ class LayeredIndex:
             shared=self.shared_uri,
             overlay_files=local.files if local.exists else 0,
             hidden_files=len(difference.hidden),
+            shared_copy=str(self.mirror.folder) if self.mirror and self._copy_current else "",
         )
-        shared_files = self._from_shared(self.shared.paths, NO_PATHS)
+        shared_files = self._from_shared(lambda side: side.paths(), NO_PATHS)
         status.files = len(shared_files - difference.hidden) + status.overlay_files
         status.chunks = shared.chunks + (local.chunks if local.exists else 0)
         status.symbols = shared.symbols + (local.symbols if local.exists else 0)
@@ -383,3 +511,5 @@ class LayeredIndex:
     def close(self) -> None:
         self.overlay.close()
         self.shared.close()
+        if self._copy_index is not None:
+            self._copy_index.close()

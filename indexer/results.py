@@ -103,6 +103,9 @@ class IndexStatus:
     shared_fix: str = ""
     overlay_files: int = 0  # files indexed locally over the shared index (they differ here)
     hidden_files: int = 0  # files of the shared index shadowed or deleted in this working tree
+    # The local copy of the shared index that queries read (index.sharedCopy); "" while they
+    # read the store itself.
+    shared_copy: str = ""
 
 
 @dataclass(frozen=True, slots=True)

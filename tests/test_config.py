@@ -79,6 +79,15 @@ def test_env_booleans_and_lists(tmp_path: Path) -> None:
     assert config.index.exclude == ("docs/**", "*.gen.py")
 
 
+def test_the_shared_copy_setting_is_a_checked_boolean(tmp_path: Path) -> None:
+    assert Config().index.shared_copy is True
+    config, problems = load_config(tmp_path, env={"ENCLAVE_INDEX_SHARED_COPY": "false"})
+    assert problems == [] and config.index.shared_copy is False
+    config, problems = load_config(tmp_path, {"index": {"sharedCopy": "maybe"}}, env={})
+    assert [p.key for p in problems] == ["index.shared_copy"]
+    assert "maybe" in str(problems[0]) and config.index.shared_copy is True
+
+
 def test_normalize_host_forms() -> None:
     assert normalize_host("0.0.0.0") == "http://0.0.0.0:11434"
     assert normalize_host("http://localhost:8080/") == "http://localhost:8080"

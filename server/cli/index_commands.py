@@ -181,6 +181,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"shared:    {status.shared} (read-only; {status.overlay_files} file(s) indexed"
             f" locally over it, {status.hidden_files} of its file(s) shadowed or deleted here)"
         )
+        if status.shared_copy:
+            print(f"copy:      {status.shared_copy} (queries read this local copy of it)")
         if status.shared_problem:
             print(f"degraded:  {status.shared_problem}")
             print(f"fix:       {status.shared_fix}")

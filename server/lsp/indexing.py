@@ -138,6 +138,7 @@ class Indexing:
                 # the self-check reads columns; hand what it read back to the system
                 await asyncio.to_thread(builder.release_memory)
                 root.error = None
+                index.prefetch()  # e.g. copy a shared index locally, in the background
             except IndexProblem as exc:
                 log.warning("index of %s unusable: %s", root.path, exc)
                 root.error = exc
