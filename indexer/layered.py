@@ -37,7 +37,13 @@ from enclave.config import Config
 from enclave.indexer.embed import configured_model_id
 from enclave.indexer.engine import EngineIndex
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error
-from enclave.indexer.mirror import Mirror, MirrorError, mirror_folder, versions_at_rest
+from enclave.indexer.mirror import (
+    CopyStopped,
+    Mirror,
+    MirrorError,
+    mirror_folder,
+    versions_at_rest,
+)
 from enclave.indexer.results import (
     IndexStatus,
     IndexSummary,
@@ -227,6 +233,11 @@ class LayeredIndex:
         started = time.perf_counter()
         try:
             done = self.mirror.copy(difference.versions)
+        except CopyStopped:
+            log.debug(
+                "copying the shared index %s stopped: the process is exiting", self.shared_uri
+            )
+            return
         except MirrorError as exc:
             log.warning(
                 "copying the shared index %s to %s failed: %s; queries read the store meanwhile",

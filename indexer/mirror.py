@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from pyarrow import fs as pafs  # (before the exit hook below: pyarrow's own runs after it)
 
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error
 from enclave.indexer.lock import WriteLock
@@ -49,16 +52,27 @@ INCOMING = ".incoming"
 LOCK = ".copy.lock"
 
 _stopping = threading.Event()  # set at interpreter exit: downloads stop between two pieces
+_active = [0]  # downloads under way
+_active_lock = threading.Lock()
 
 
 @atexit.register
-def _stop_downloads() -> None:  # runs before pyarrow's own S3 finalisation (registered earlier)
+def _stop_downloads() -> None:
+    """At exit, stop the downloads of a copy and wait (briefly) for them to end: pyarrow's own
+    exit hook, registered before this one and so run after it, shuts its S3 client down."""
     _stopping.set()
+    deadline = time.monotonic() + 5
+    while _active[0] and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 class MirrorError(Exception):
     """The copy could not be made now (the store changed under it, a file vanished, a read
     failed); the store is read meanwhile and a later round tries again."""
+
+
+class CopyStopped(MirrorError):
+    """The process is exiting: the copy stops, the files already complete are kept."""
 
 
 def mirror_folder(uri: str) -> Path:
@@ -127,6 +141,10 @@ class Mirror:
                 return True
             self._copy(wanted)
             return True
+        except Exception as exc:
+            if _stopping.is_set() and not isinstance(exc, CopyStopped):
+                raise CopyStopped("the process is exiting") from exc  # whatever broke then
+            raise
         finally:
             lock.__exit__(None, None, None)
 
@@ -160,8 +178,7 @@ class Mirror:
 
     def _filesystem(self) -> Any:
         """The store as a pyarrow file system, with the options LanceDB is given."""
-        from pyarrow import fs
-
+        fs = pafs
         options = self.options
         endpoint = options.get("endpoint", "")
         kwargs: dict[str, Any] = {
@@ -184,8 +201,6 @@ class Mirror:
         return fs.S3FileSystem(**kwargs)
 
     def _list(self, fs: Any, name: str) -> list[_File]:
-        from pyarrow import fs as pafs
-
         base = f"{self.root}/{name}.lance"
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
         return [
@@ -211,16 +226,23 @@ class Mirror:
     def _download(self, fs: Any, item: _File) -> None:
         """One object to its place in the copy, through a temporary name."""
         partial = self.folder / INCOMING / uuid.uuid4().hex
+        with _active_lock:
+            if _stopping.is_set():
+                raise CopyStopped("the process is exiting")
+            _active[0] += 1
         try:
             with fs.open_input_stream(item.source) as source, partial.open("wb") as out:
                 while piece := source.read(PIECE):
                     if _stopping.is_set():
-                        raise MirrorError("stopped")
+                        raise CopyStopped("the process is exiting")
                     out.write(piece)
         except FileNotFoundError as exc:
             raise MirrorError(f"{item.source} vanished from the store while copying") from exc
         except OSError as exc:
             raise MirrorError(f"reading {item.source} failed ({brief(exc)})") from exc
+        finally:
+            with _active_lock:
+                _active[0] -= 1
         if partial.stat().st_size != item.size:
             raise MirrorError(f"{item.source} changed size while copying")
         target = self._local(item)
