@@ -131,7 +131,10 @@ class Mirror:
     def copy(self, wanted: Mapping[str, int]) -> bool:
         """Make the folder a verified copy of the tables at ``wanted`` versions. False when
         another process is copying now; MirrorError when the copy cannot be made now."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # the team's code: readable by this user only, as a repository's own .enclave/ is not
+        # necessarily, but a shared cache directory might be
+        self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.folder.mkdir(exist_ok=True, mode=0o700)
         try:
             lock = WriteLock(self.folder / LOCK, wait=0).__enter__()
         except TimeoutError:
@@ -239,7 +242,7 @@ class Mirror:
         except FileNotFoundError as exc:
             raise MirrorError(f"{item.source} vanished from the store while copying") from exc
         except OSError as exc:
-            raise MirrorError(f"reading {item.source} failed ({brief(exc)})") from exc
+            raise MirrorError(f"copying {item.source} failed ({brief(exc)})") from exc
         finally:
             with _active_lock:
                 _active[0] -= 1

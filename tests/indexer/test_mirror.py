@@ -54,6 +54,7 @@ def test_queries_read_the_verified_local_copy(
         "chunks.lance", "symbols.lance", "files.lance", "meta.lance"
     }  # fmt: skip
     assert bucket.objects() == before  # listed and read: not one object written or replaced
+    assert folder.stat().st_mode & 0o777 == 0o700  # the team's code, for this user only
     assert not list(folder.glob("*.lance/_transactions/*"))
 
     own_store.stop()  # the store is gone: every answer now comes from the copy and the overlay
