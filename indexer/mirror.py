@@ -131,8 +131,7 @@ class Mirror:
     def copy(self, wanted: Mapping[str, int]) -> bool:
         """Make the folder a verified copy of the tables at ``wanted`` versions. False when
         another process is copying now; MirrorError when the copy cannot be made now."""
-        # the team's code: readable by this user only, as a repository's own .enclave/ is not
-        # necessarily, but a shared cache directory might be
+        # the team's code: readable by this user only, whatever the cache directory's mode
         self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.folder.mkdir(exist_ok=True, mode=0o700)
         try:
