@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -54,9 +55,24 @@ class Embedder(Protocol):
         ...
 
 
+# The version of what ``embedding_input`` makes: an index whose vectors were made from another
+# form re-embeds every chunk (meta ``embedding_input``), as for another model.
+EMBEDDING_INPUT_VERSION = 2
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+
+
 def embedding_input(path: str, symbol: str, text: str) -> str:
-    header = f"{path}" + (f" {symbol}" if symbol else "")
+    """The header (its path, its symbol, and the symbol's words: ``StructField.Name`` is also
+    "struct field name", the way a question would say it), then the chunk's text. The words
+    raised semantic search on Go and TypeScript corpora (docs/benchmarks.md)."""
+    header = path + (f" {symbol}: {symbol_words(symbol)}" if symbol else "")
     return f"{header}\n{text[:MAX_EMBED_CHARS]}"
+
+
+def symbol_words(symbol: str) -> str:
+    """``formatHex`` / ``format_hex`` / ``HTTPServer.serve`` as lowercase words."""
+    return " ".join(_NOT_WORD.split(_CAMEL.sub(" ", symbol))).lower().strip()
 
 
 DOWN_SECONDS = 10.0  # a server that failed is tried last for this long

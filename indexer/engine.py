@@ -28,6 +28,7 @@ from lancedb.query import MatchQuery
 from enclave.config import Config
 from enclave.indexer.chunker import CHUNKER_VERSION
 from enclave.indexer.embed import (
+    EMBEDDING_INPUT_VERSION,
     Embedder,
     EmbeddingUnavailable,
     check_embedding,
@@ -82,6 +83,8 @@ FOLD_ROWS = 200
 FOLD_EVERY = timedelta(days=1)  # and at least this often, so old versions are removed
 FOLDED_AT = "folded_at"  # meta: when an update last folded (ISO time)
 DISCOVERY_SKIPPED = "discovery_skipped"  # meta: files left out before reading (see status)
+EMBEDDING_INPUT = "embedding_input"  # meta: the form chunks were embedded as (embed.py)
+VECTOR_FACTS = ("embedding_model", "embedding_dim", EMBEDDING_INPUT)  # what made the vectors
 CHUNKER = "chunker_version"  # meta: the chunker that made the rows (another one re-indexes)
 REDACT_PII = "redact_pii"  # meta: "true" when personal data was redacted (a change re-indexes)
 EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
@@ -374,6 +377,16 @@ class EngineIndex:
                 str(embedder.dim),
             ):
                 store.embeddings(embedder.dim, reset=True)
+            elif (
+                embedder is not None
+                and meta.get("embedding_model")
+                and meta.get(EMBEDDING_INPUT, "1") != str(EMBEDDING_INPUT_VERSION)
+            ):
+                summary.notes.append(
+                    "what each chunk is embedded as changed (its symbol's words were added):"
+                    " re-embedding every chunk"
+                )
+                store.embeddings(embedder.dim, reset=True)
 
             if paths is not None and (summary.full or self._completing):
                 summary.notes.append("every file is indexed, not only the paths asked for")
@@ -512,12 +525,17 @@ class EngineIndex:
                 rebuild = True
         if rebuild:
             summary.full = True
+            reset_cache = found.damaged == "embeddings"
+            # The cached vectors outlive a rebuild, and so do the facts of what made them: a
+            # vector of another model or form is then re-made, never mixed in.
+            kept = {} if reset_cache else {k: v for k, v in meta.items() if k in VECTOR_FACTS}
             meta = {
                 "schema_version": str(SCHEMA_VERSION),
                 "tool_version": TOOL_VERSION,
                 UPDATE_STARTED: started,
+                **kept,
             }
-            store.create(meta, reset_cache=found.damaged == "embeddings")
+            store.create(meta, reset_cache=reset_cache)
         else:
             store.set_meta({UPDATE_STARTED: started})
             meta = {**meta, UPDATE_STARTED: started}
@@ -658,6 +676,7 @@ class EngineIndex:
         if embedder is not None:
             meta["embedding_model"] = embedder.model_id
             meta["embedding_dim"] = str(embedder.dim)
+            meta[EMBEDDING_INPUT] = str(EMBEDDING_INPUT_VERSION)
         return meta
 
     def _finish(

@@ -10,6 +10,7 @@ import pytest
 
 from enclave.config import Config, EmbeddingConfig, OllamaConfig, TrustConfig
 from enclave.indexer.api import open_index
+from enclave.indexer.embed import embedding_input, symbol_words
 from tests.support.meaning import MEANING as FILES
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import git, make_repo
@@ -51,6 +52,30 @@ def test_moves_reuse_cached_vectors(local_repo: Path) -> None:
     assert (
         index.search("make a title url safe", k=1, mode="semantic").hits[0].path == "text/slugs.py"
     )
+
+
+def test_chunks_embedded_in_an_older_form_are_embedded_again(tmp_path: Path) -> None:
+    """The header of what is embedded names the symbol's words (`format_hex` and `formatHex`
+    are "format hex"); an index whose vectors were made from the older form (no version in its
+    meta) re-embeds every chunk once, as for another model, instead of mixing the two."""
+    assert embedding_input("cmp/path.go", "StructField.Name", "func f() {}") == (
+        "cmp/path.go StructField.Name: struct field name\nfunc f() {}"
+    )
+    assert symbol_words("parseURLString") == symbol_words("parse_url_string") == "parse url string"
+    root = make_repo(tmp_path / "repo", FILES)
+    index = open_index(root, local_config())
+    first = index.update()
+    assert first.semantic and first.embedded > 0
+    again = index.update(full=True)
+    assert again.embedded == 0  # same form, same texts: every vector reused
+    store = index.store  # type: ignore[attr-defined]
+    store.table("meta").delete("key = 'embedding_input'")  # as an older Enclave left it
+    second = index.update(full=True)
+    assert any("what each chunk is embedded as changed" in note for note in second.notes)
+    assert second.embedded == first.embedded
+    assert index.update(full=True).embedded == 0
+    hits = index.search("turn a headline into a url friendly string", k=3, mode="semantic").hits
+    assert hits[0].path == "text/slug.py"
 
 
 def ollama_embedding_config(server: OllamaTestServer, model: str = "nomic-embed-text") -> Config:
