@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig
-from enclave.indexer.api import open_index
+from enclave.indexer.api import Index, open_index
 from enclave.indexer.mirror import mirror_folder
 from tests.indexer.test_layered import ci_build, laptop_config, laptop_with_changes
 from tests.support.repos import commit_all, git, write_files
@@ -74,20 +74,29 @@ def test_queries_read_the_verified_local_copy(
     assert not caplog.records  # not one failed read of the store
 
 
-def test_a_new_shared_version_is_copied_file_by_file(tmp_path: Path, s3_store: S3Store) -> None:
+def _copied(tmp_path: Path, s3_store: S3Store) -> tuple[Index, Path, Path, Path]:
+    """A CI build in the store, a laptop's index over it with its copy made: the index, the
+    CI checkout, the laptop's and the copy's folder."""
     uri = f"s3://{s3_store.bucket}/shop"
     ci = ci_build(tmp_path, uri)
     laptop = laptop_with_changes(tmp_path, ci)
     index = open_index(laptop, laptop_config(uri))
     index.update()
     index.prefetch(wait=True)
-    folder = mirror_folder(uri)
+    return index, ci, laptop, mirror_folder(uri)
+
+
+def test_a_new_shared_version_is_copied_file_by_file(tmp_path: Path, s3_store: S3Store) -> None:
+    index, ci, laptop, folder = _copied(tmp_path, s3_store)
     first = {p: p.stat().st_mtime_ns for p in folder.glob("*.lance/data/*")}
 
     # CI publishes a commit; the laptop's next update compares with it and copies what is new
     write_files(ci, {"billing/credit.py": "def issue_store_credit(order):\n    return 5\n"})
     commit_all(ci, "credit")
-    config = Config(index=IndexConfig(db=uri), embedding=EmbeddingConfig(provider="none"))
+    config = Config(
+        index=IndexConfig(db=f"s3://{s3_store.bucket}/shop"),
+        embedding=EmbeddingConfig(provider="none"),
+    )
     open_index(ci, config).update()
     git(laptop, "pull", "-q", "--no-rebase")
     before = s3_store.objects()
@@ -113,13 +122,7 @@ def test_a_new_shared_version_is_copied_file_by_file(tmp_path: Path, s3_store: S
 def test_a_broken_copy_gives_way_to_the_store(
     tmp_path: Path, s3_store: S3Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    uri = f"s3://{s3_store.bucket}/shop"
-    ci = ci_build(tmp_path, uri)
-    laptop = laptop_with_changes(tmp_path, ci)
-    index = open_index(laptop, laptop_config(uri))
-    index.update()
-    index.prefetch(wait=True)
-    folder = mirror_folder(uri)
+    index, _, _, folder = _copied(tmp_path, s3_store)
     for data in folder.glob("chunks.lance/data/*"):
         data.write_bytes(b"not a lance file")  # damaged on disk
 
