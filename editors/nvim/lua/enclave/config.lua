@@ -44,6 +44,7 @@ M.setting_types = {
   index = {
     db = 'string',
     shared = 'string',
+    sharedCopy = 'boolean',
     retainMinutes = 'integer',
     lease = 'boolean',
     s3Endpoint = 'string',

@@ -310,13 +310,21 @@ export const SETTINGS: readonly SettingSpec[] = [
       "A team's index built by CI (a directory or an `s3://` URI), read and never written; what differs in the working tree is indexed locally as an overlay.",
   },
   {
+    key: "index.sharedCopy",
+    type: "boolean",
+    default: true,
+    scope: MACHINE,
+    description:
+      "Copy a shared index in an object store into the user cache in the background (only the files not copied yet) and read the copy once it is complete; off: every query reads the store.",
+  },
+  {
     key: "index.retainMinutes",
     type: "integer",
     default: 10,
     minimum: 0,
     scope: WINDOW,
     description:
-      "Minutes old index versions are kept after an update compacts the tables; 0 removes them at once.",
+      "Minutes old index versions are kept when an update folds new rows into the indexes and compacts the tables; 0 removes them at once, on every update.",
   },
   {
     key: "index.lease",
