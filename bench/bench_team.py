@@ -8,7 +8,8 @@ store's round trips to the S3 figures). Prints, for the CI job: a full build vs 
 a one-commit change (seconds, objects and bytes written to the bucket); for a laptop: the time to
 ready with the shared index (open, index what differs, status) vs a local full build, the time to
 copy the shared index into the user cache after that (index.sharedCopy), and lexical search
-latency reading the store, reading the copy, and with a local index only. Asserts nothing but
+latency reading the store, reading the copy, and with a local index only, and the completion
+pipeline's context gathering (``prepare_completion``) at the same spots with each. Asserts nothing but
 that the laptop writes nothing to the bucket; docs/benchmarks.md records the results.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import sys
 import sysconfig
@@ -34,6 +36,7 @@ from enclave.config import Config, EmbeddingConfig, IndexConfig  # noqa: E402
 from enclave.indexer.api import open_index  # noqa: E402
 from enclave.indexer.mirror import mirror_folder  # noqa: E402
 from enclave.indexer.store import Store, storage_options_from_env  # noqa: E402
+from enclave.server.context import prepare_completion  # noqa: E402
 from tests.support.repos import commit_all, git, make_repo  # noqa: E402
 from tests.support.s3 import MotoServer, S3Store  # noqa: E402
 
@@ -84,6 +87,37 @@ def search_latency(*indexes: Any, rounds: int = ROUNDS) -> list[tuple[float, flo
             for index, spent in zip(indexes, times, strict=True):
                 start = time.perf_counter()
                 index.search(query, k=10, mode="lexical")
+                spent.append((time.perf_counter() - start) * 1000)
+    figures = []
+    for spent in times:
+        spent.sort()
+        figures.append((spent[len(spent) // 2], spent[int(len(spent) * 0.95) - 1]))
+    return figures
+
+
+CONTEXT_SPOTS = 100  # completion positions, each asked of both indexes
+
+
+def context_latency(root: Path, *pairs: tuple[Any, Config]) -> list[tuple[float, float]]:
+    """p50 and p95 in ms of ``prepare_completion`` (the context a completion sends) at the same
+    seeded spots of the tree's Python files with each (index, config), taking turns; each
+    spot's first request (pieces chosen afresh), after one warm-up spot."""
+    files = sorted(p for p in root.rglob("*.py") if p.stat().st_size > 2000)
+    rng = random.Random(7)
+    spots = []
+    for _ in range(CONTEXT_SPOTS + 1):
+        path = rng.choice(files)
+        lines = path.read_text("utf-8", errors="replace").splitlines()
+        line = rng.randrange(len(lines))
+        spots.append((path, line, rng.randrange(len(lines[line]) + 1)))
+    times: list[list[float]] = [[] for _ in pairs]
+    for n, (path, line, character) in enumerate(spots):
+        text = path.read_text("utf-8", errors="replace")
+        relative = path.relative_to(root).as_posix()
+        for (index, config), spent in zip(pairs, times, strict=True):
+            start = time.perf_counter()
+            prepare_completion(index, relative, text, line, character, config)
+            if n:
                 spent.append((time.perf_counter() - start) * 1000)
     figures = []
     for spent in times:
@@ -191,6 +225,15 @@ def main() -> int:
             f" reading the store instead {store_p50:.1f} / {store_p95:.1f} ms"
             f" ({len(QUERIES) * STORE_ROUNDS} searches);"
             " nothing written to the bucket"
+        )
+        (shared_c50, shared_c95), (local_c50, local_c95) = context_latency(
+            laptop, (layered, shared_config), (alone, local_config)
+        )
+        assert bucket(store) == before, "the laptop wrote to the shared bucket"
+        print(
+            f"completion context:     shared copy + overlay {shared_c50:.1f} / {shared_c95:.1f} ms,"
+            f" local only {local_c50:.1f} / {local_c95:.1f} ms (p50 / p95 of prepare_completion"
+            f" at {CONTEXT_SPOTS} spots, taking turns)"
         )
     finally:
         server.stop()
