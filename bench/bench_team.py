@@ -88,11 +88,13 @@ def search_latency(*indexes: Any, rounds: int = ROUNDS) -> list[tuple[float, flo
                 start = time.perf_counter()
                 index.search(query, k=10, mode="lexical")
                 spent.append((time.perf_counter() - start) * 1000)
-    figures = []
-    for spent in times:
-        spent.sort()
-        figures.append((spent[len(spent) // 2], spent[int(len(spent) * 0.95) - 1]))
-    return figures
+    return [percentiles(spent) for spent in times]
+
+
+def percentiles(spent: list[float]) -> tuple[float, float]:
+    """p50 and p95 of ``spent``."""
+    spent = sorted(spent)
+    return spent[len(spent) // 2], spent[int(len(spent) * 0.95) - 1]
 
 
 CONTEXT_SPOTS = 100  # completion positions, each asked of both indexes
@@ -119,11 +121,7 @@ def context_latency(root: Path, *pairs: tuple[Any, Config]) -> list[tuple[float,
             prepare_completion(index, relative, text, line, character, config)
             if n:
                 spent.append((time.perf_counter() - start) * 1000)
-    figures = []
-    for spent in times:
-        spent.sort()
-        figures.append((spent[len(spent) // 2], spent[int(len(spent) * 0.95) - 1]))
-    return figures
+    return [percentiles(spent) for spent in times]
 
 
 def main() -> int:

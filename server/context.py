@@ -740,7 +740,7 @@ def _outline_pieces(
             # names than are shown, what other files use of it (most used first:
             # `logging.getLogger`), then its other public names
             calls = (
-                _popular_members(symbols.index, path, [binding.name])[binding.name]
+                _popular_members(symbols.index, path, binding.name)
                 if len(top) > MODULE_SIGNATURES
                 else Counter()
             )
@@ -786,29 +786,25 @@ def _outline_pieces(
     return pieces
 
 
-_popular: OrderedDict[tuple[str, str], tuple[float, list[tuple[str, Counter[str]]]]]
-_popular = OrderedDict()
+# (index, module name) -> (when searched, [(path, members used)] of the chunks found)
+_popular: OrderedDict[tuple[str, str], tuple[float, list[tuple[str, Counter[str]]]]] = OrderedDict()
 _popular_lock = threading.Lock()
 _popular_asked: set[tuple[str, str]] = set()
 _popular_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enclave-popular")
 
 
-def _popular_members(
-    index: Index, path: str, modules: Sequence[str], *, wait: bool = False
-) -> dict[str, Counter[str]]:
-    """For each name a module is bound to (``logging``, ``utils``), how many chunks of other
+def _popular_members(index: Index, path: str, module: str, *, wait: bool = False) -> Counter[str]:
+    """For the name a module is bound to (``logging``, ``utils``), how many chunks of other
     files use each of its members (``logging.getLogger``), from a full-text search for the
     name, kept a few minutes per index and name. The file being written is left out: its saved
     text is no guide to the line not written yet.
 
     A name not searched yet is searched in the background (a search per module would double a
     first completion's time), unless ``wait``: until then its members keep the file's order."""
-    counts: dict[str, Counter[str]] = {}
-    for module in modules:
-        counts[module] = Counter()
-        for where, members in _module_uses(index, module, wait):
-            if where != path:
-                counts[module].update(members)
+    counts: Counter[str] = Counter()
+    for where, members in _module_uses(index, module, wait):
+        if where != path:
+            counts.update(members)
     return counts
 
 

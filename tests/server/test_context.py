@@ -329,5 +329,5 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
 
     # the first completion asks for the module's uses in the background and does not wait
     assert "get_logger" not in outline()
-    assert _popular_members(index, "app/job_0.py", ["log"], wait=True)["log"]["get_logger"] == 2
+    assert _popular_members(index, "app/job_0.py", "log", wait=True)["get_logger"] == 2
     assert "def get_logger(name):\n" in outline()
