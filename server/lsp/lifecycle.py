@@ -89,12 +89,13 @@ def register(
     @server.feature(types.INITIALIZED)
     async def on_initialized(ls: LanguageServer, params: types.InitializedParams) -> None:
         services.loop = asyncio.get_running_loop()
-        await settings.read_workspace_configuration(ls, services)
-        settings.report_problems(services, settings.configure_roots(services))
-        health.replace_client()
-        for root in services.roots:
-            indexing.start(root)
-        health.start()
+        async with services.settings_lock:
+            await settings.read_workspace_configuration(ls, services)
+            settings.report_problems(services, settings.configure_roots(services))
+            health.replace_client()
+            for root in services.roots:
+                indexing.start(root)
+            health.start()
         await register_file_watcher(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)

@@ -89,13 +89,14 @@ def register(
     async def did_change_configuration(
         ls: LanguageServer, params: types.DidChangeConfigurationParams
     ) -> None:
-        old = services.config
-        settings = to_plain(params.settings)
-        if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
-            services.client_settings = settings[SECTION]
-        await read_workspace_configuration(ls, services)
-        report_problems(services, configure_roots(services))
-        await on_change(old, services.config)
+        async with services.settings_lock:
+            old = services.config
+            settings = to_plain(params.settings)
+            if isinstance(settings, dict) and isinstance(settings.get(SECTION), dict):
+                services.client_settings = settings[SECTION]
+            await read_workspace_configuration(ls, services)
+            report_problems(services, configure_roots(services))
+            await on_change(old, services.config)
 
 
 def roots_from(params: types.InitializeParams) -> list[str]:

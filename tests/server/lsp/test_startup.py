@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from lsprotocol import types
 
 from tests.server.lsp.conftest import Session, options_for
@@ -71,6 +72,28 @@ async def test_settings_bad_keys_named_and_reread_on_change(
         lambda s: s in lsp.statuses[seen:] and s["state"] == "degraded"
     )
     assert "127.0.0.1:11434" in fallback["message"]
+
+
+async def test_settings_sent_right_after_initialized_do_not_index_twice(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    # Neovim sends didChangeConfiguration as soon as it has sent `initialized`, while the server
+    # is still asking for workspace/configuration: the same settings must not count as a change
+    # (it used to close the index and build it again, `ready` then `indexing` again).
+    options = options_for(ollama_server)
+    lsp.client.set_configuration(options, section="enclave")
+    await lsp.start(options)
+    lsp.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"enclave": options})
+    )
+    ready = await lsp.wait_settled()
+    assert ready["state"] == "ready", ready
+    settled = lsp.statuses.index(ready)
+    with pytest.raises(AssertionError, match="no matching enclave/status"):
+        again = await lsp.wait_status(
+            lambda s: s in lsp.statuses[settled:] and s["state"] == "indexing", timeout=3
+        )
+        raise RuntimeError(f"indexed again after {ready}: {again}")
 
 
 async def test_indexing_can_be_cancelled_from_the_progress(
