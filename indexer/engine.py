@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
@@ -38,6 +38,7 @@ from enclave.indexer.embed import (
 )
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
 from enclave.indexer.excludes import IgnoreRules
+from enclave.indexer.fulltext import TextIndex
 from enclave.indexer.lease import S3Lease, lease_holder
 from enclave.indexer.lock import WriteLock, lock_path_for
 from enclave.indexer.process import FileRows, process_file, process_many, worker_init
@@ -91,6 +92,19 @@ EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is 
 # Storage options of a read-only shared store: fail fast when it is unreachable.
 READER_OPTIONS = {"connect_timeout": "2s", "timeout": "10s", "client_max_retries": "1"}
 CHUNK_COLUMNS = ["id", "path", "language", "kind", "symbol", "start_line", "end_line", "text"]
+
+
+def _row_filter(
+    path_prefix: str | None, language: str | None, exclude: Collection[str]
+) -> Callable[[Mapping[str, Any]], bool] | None:
+    """The rows a search's filters keep, as a predicate (None: every row)."""
+    if not (path_prefix or language or exclude):
+        return None
+    return lambda row: (
+        (not path_prefix or row["path"].startswith(path_prefix))
+        and (not language or row["language"] == language)
+        and row["path"] not in exclude
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -185,6 +199,10 @@ class EngineIndex:
         self.read_only = False
         # The only paths this index holds when set (a local overlay of a shared index).
         self.scope: frozenset[str] | None = None
+        # Full-text queries of a table of at most this many chunks are answered in memory
+        # (fulltext.TextIndex): 0 never. A local overlay sets it; the rows are kept per version.
+        self.memory_text_rows = 0
+        self._text: tuple[int, TextIndex | None] | None = None
 
     # ---- plumbing -----------------------------------------------------------------------
     @property
@@ -802,6 +820,12 @@ class EngineIndex:
         text = query_text(query).strip()
         if not text:
             return [], {}
+        in_memory = self._memory_text(store) if self.memory_text_rows else None
+        if in_memory is not None:
+            keep = _row_filter(path_prefix, language, exclude)
+            found = in_memory.search(text, limit, keep)
+            scored = [(row["id"], score * kind_weight(row["kind"])) for row, score in found]
+            return sorted(scored, key=lambda item: -item[1]), {r["id"]: dict(r) for r, _ in found}
         # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
         match = MatchQuery(text, "search_text")  # type: ignore[call-arg]  # pydantic defaults
         builder = store.table("chunks").search(match, query_type="fts")
@@ -811,6 +835,22 @@ class EngineIndex:
         rows = builder.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
         scored = [(row["id"], float(row["_score"]) * kind_weight(row["kind"])) for row in rows]
         return sorted(scored, key=lambda item: -item[1]), {row["id"]: row for row in rows}
+
+    def _memory_text(self, store: Store) -> TextIndex | None:
+        """The chunks table in memory for full-text queries, while it has at most
+        ``memory_text_rows`` rows (read again when its version changes)."""
+        table = store.table("chunks")
+        version = table.version
+        cached = self._text
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        text_index = None
+        rows = table.count_rows()
+        if rows <= self.memory_text_rows:
+            columns = [*CHUNK_COLUMNS, "search_text"]
+            text_index = TextIndex(table.search().select(columns).limit(rows + 1).to_list())
+        self._text = (version, text_index)
+        return text_index
 
     def _dense(
         self,

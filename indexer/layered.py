@@ -58,6 +58,8 @@ from enclave.indexer.types import Chunk, SymbolDef
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# An overlay of at most this many chunks answers full-text queries from memory (a few MB).
+OVERLAY_MEMORY_ROWS = 2_000
 NO_PATHS: frozenset[str] = frozenset()
 
 
@@ -84,6 +86,9 @@ class LayeredIndex:
         self.root = root
         self.config = config
         self.overlay = EngineIndex(root, config)
+        # Its full-text queries run in memory while it is small (the usual few edited files):
+        # a second LanceDB query per search would cost about what the shared one does.
+        self.overlay.memory_text_rows = OVERLAY_MEMORY_ROWS
         self.db_uri = self.overlay.db_uri
         shared_index = dataclasses.replace(config.index, db=config.index.shared)
         self.shared = EngineIndex(root, dataclasses.replace(config, index=shared_index))
