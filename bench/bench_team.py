@@ -174,9 +174,14 @@ def main() -> int:
 
         laptop = work / "laptop"
         git(work, "clone", "-q", str(ci), str(laptop))
-        edited = laptop / target.relative_to(ci)
-        with edited.open("a") as handle:
-            handle.write("\n# an uncommitted edit\n")
+        # a handful of local differences: uncommitted edits (the committed change's file among
+        # them), an untracked file and a deleted one
+        sources = sorted(laptop.rglob("*.py"))
+        for edited in [laptop / target.relative_to(ci), *sources[200:800:300]]:
+            with edited.open("a") as handle:
+                handle.write("\n# an uncommitted edit\n")
+        (laptop / "bench_team_untracked.py").write_text("def untracked_helper():\n    return 1\n")
+        sources[900].unlink()
         shared_config = Config(index=IndexConfig(shared=uri), embedding=lexical)
         before = bucket(store)
 
@@ -187,12 +192,13 @@ def main() -> int:
             status = layered.status()
             assert status.healthy and not status.shared_problem, status
             layered.search("socket timeout", k=10)
-            return result
+            return result, status
 
-        overlay, shared_s = timed(ready_with_shared)
+        (overlay, status), shared_s = timed(ready_with_shared)
         print(
             f"laptop ready, shared:   {shared_s:.1f} s ({overlay.files_indexed} file(s) indexed"
-            " locally; first search included)"
+            f" locally, {status.hidden_files} path(s) shadowed or hidden in the shared index;"
+            " first search included)"
         )
         [(store_p50, store_p95)] = search_latency(layered, rounds=STORE_ROUNDS)
         _, copy_s = timed(lambda: layered.prefetch(wait=True))
