@@ -219,13 +219,35 @@ def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str
     return False, "empty line inside a block"
 
 
-def names_near(lines: Sequence[str], line: int) -> list[str]:
-    """Identifiers near the cursor, closest first; dotted names also give their parts."""
+# A name that labels a value rather than refers to a definition: a keyword argument or an
+# assignment's target (`width=2`, `x = f()`), and elsewhere than Python a key of a composite
+# or object literal or a parameter's name (`Diff: mode`, `{ name: value }`, `(x: T)`).
+_ASSIGNED = re.compile(r"\s*=(?![=>])")
+_KEYED = re.compile(r"\s*:(?![:=])")
+_KEY_OPENERS = ("{", ",", "(")
+
+
+def _labels_only(line: str, match: re.Match[str], language: str) -> bool:
+    """Whether the name ``match`` found on ``line`` is a label (see _ASSIGNED, _KEYED)."""
+    if _ASSIGNED.match(line, match.end()):
+        return True
+    if language in INDENT_LANGUAGES or not _KEYED.match(line, match.end()):
+        return False
+    before = line[: match.start()].rstrip()
+    return not before or before.endswith(_KEY_OPENERS)
+
+
+def names_near(lines: Sequence[str], line: int, language: str = "") -> list[str]:
+    """Identifiers near the cursor, closest first; dotted names also give their parts. Names
+    that only label a value (keyword arguments, literal keys) are no use of a definition."""
     order: dict[str, int] = {}
     start, end = max(0, line - NEAR_BEFORE), min(len(lines), line + NEAR_AFTER + 1)
     for number in range(start, end):
         distance = abs(line - number) * 2 + (1 if number > line else 0)
-        for match in _IDENT.finditer(lines[number].split("#", 1)[0]):
+        code = lines[number].split("#", 1)[0]
+        for match in _IDENT.finditer(code):
+            if _labels_only(code, match, language):
+                continue
             dotted = match.group(0)
             parts = dotted.split(".")
             candidates = [*parts, *(".".join(parts[i : i + 2]) for i in range(len(parts) - 1))]
@@ -514,7 +536,7 @@ def _definition_pieces(
     """Definitions of the names near the cursor (the ones the file's imports bind first), then
     the signatures of the rest of what the file imports, then less certain definitions."""
     lines = text.splitlines()
-    near = names_near(lines, line)[:40]
+    near = names_near(lines, line, language)[:40]
     first = max(0, line - NEAR_BEFORE)
     bare = set(_BARE.findall("\n".join(lines[first : line + NEAR_AFTER + 1])))
     repo = _repository(index.paths())
@@ -577,7 +599,9 @@ def _definition_pieces(
     ]  # fmt: skip
     certain = [p for p in pieces if p.score >= CERTAIN]
     rest = [p for p in pieces if p.score < CERTAIN]
-    shown = {(p.path, p.start_line) for p in pieces}
+    # the outlines come before the less certain definitions, which the budget may drop: only
+    # what comes before them is left out of them
+    shown = {(p.path, p.start_line) for p in certain}
     outlines = _outline_pieces(symbols, sources, path, text, line, bound, package, shown, pieces)
     return certain + outlines + rest
 

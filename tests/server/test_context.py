@@ -331,3 +331,21 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
     assert "get_logger" not in outline()
     assert _popular_members(index, "app/job_0.py", "log", wait=True)["get_logger"] == 2
     assert "def get_logger(name):\n" in outline()
+
+
+def test_an_imported_module_s_outline_keeps_a_name_an_uncertain_definition_also_shows(
+    tmp_path: Path,
+) -> None:
+    """`encode` used near the cursor without an import that binds it is any of the repository's
+    `encode`s: their definitions are uncertain and come last, where the budget may drop them.
+    The outline of an imported module that defines one still lists its signature."""
+    files = {
+        "codec_a.py": "def encode(text):\n    return text.upper()\n",
+        "codec_b.py": "def encode(text, level=1):\n    return text.lower()\n\n\n"
+        "def decode(text):\n    return text\n",
+        "main.py": "import codec_a\nimport codec_b\n\nSTEPS = [encode]\n\n\ndef run(text):\n    \n",
+    }
+    pieces = _context_at_end(tmp_path, files, "main.py")
+    outlines = [(p.path, p.text) for p in pieces if p.reason.startswith("signatures of")]
+    assert ("codec_b.py", "def encode(text, level=1):\n") in outlines, pieces
+    assert ("codec_a.py", "def encode(text):\n") in outlines, pieces

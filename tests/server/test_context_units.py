@@ -66,6 +66,30 @@ def test_names_near_are_closest_first_without_keywords() -> None:
     assert "return" not in names and "self" not in names and "def" not in names
 
 
+def test_names_that_only_label_a_value_are_no_use_of_a_definition() -> None:
+    """A composite literal's key (`Diff:` in Go: the field, not the package's `Diff` function),
+    an object key or parameter name, a keyword argument and an assignment's target are left
+    out; a name after `case`, in a ternary, a slice or a Python condition is a use."""
+    go = ["\tlist = append(list, textRecord{Diff: opts.DiffMode, Value: textLine(prefix)})",
+          "\tswitch k {", "\tcase Invalid:", "\t}", ""]  # fmt: skip
+    names = names_near(go, 4, "go")
+    assert "Diff" not in names and "Value" not in names
+    assert {"textRecord", "textLine", "DiffMode", "Invalid"} <= set(names)
+    ts = ["const p = { width: size, height: size };", "f(a ? first : second);", ""]
+    names = names_near(ts, 2, "typescript")
+    assert "width" not in names and "height" not in names
+    assert {"size", "first", "second"} <= set(names)
+    py = [
+        "shape = Rectangle(width=2, height=scale)",
+        "if ready:",
+        "    part = items[start:end]",
+        "",
+    ]
+    names = names_near(py, 3, "python")
+    assert "width" not in names and "height" not in names and "shape" not in names
+    assert {"Rectangle", "scale", "ready", "items", "start", "end"} <= set(names)
+
+
 def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> None:
     """A call resolves to the implementation's line: overload lines before it are part of the
     signature (within OVERLOAD_LINES); other declarations end at their first line."""
