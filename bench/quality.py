@@ -1168,7 +1168,6 @@ def _chunk_text(files: dict[str, str], function: Function) -> str:
 def evaluate_context(
     index: Index,
     config: Config,
-    semantic: bool,
     cases: Sequence[ContextCase],
     corpus_dir: Path,
     timings: dict[str, float],
@@ -1189,7 +1188,7 @@ def evaluate_context(
             document = "\n".join([*before, case.indent])
             character = len(case.indent.encode("utf-16-le")) // 2
             prepared = prepare_completion(
-                index, case.path, document, case.line - 1, character, config, semantic=semantic
+                index, case.path, document, case.line - 1, character, config
             )
             report = report_of(prepared)
             names = identifiers_near(before)
@@ -1434,15 +1433,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.only != "search":
             results["context"] = evaluate_context(
-                index, config, status.semantic, contexts, corpus_dir, timings, context_details
+                index, config, contexts, corpus_dir, timings, context_details
             )
             _write_jsonl(work / "context-cases.jsonl", context_details)
             used = results["context"]["Enclave context"]["used_budget"]
             notes.append(
                 f"context: {len(contexts)} of {len(sets.context)} cross-file call sites; budget "
                 f"{config.completion.context_tokens} tokens (mean {100 * used:.0f}% used); "
-                f"semantic {'on' if status.semantic else 'off'}; `open the imports` counts B "
-                "among the files A imports"
+                "`open the imports` counts B among the files A imports"
             )
     finally:
         index.close()

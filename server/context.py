@@ -29,7 +29,7 @@ from enclave.config import Config
 from enclave.indexer.errors import IndexProblem
 from enclave.indexer.languages import language_for_path, parser_for
 from enclave.indexer.redact import redact
-from enclave.indexer.types import SymbolDef
+from enclave.indexer.types import SearchHit, SymbolDef
 from enclave.server.bindings import (
     Binding,
     Repository,
@@ -67,6 +67,7 @@ len str int float bool dict list set tuple range object string number boolean an
 int32 err
 """
 KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _BLOCK_OPENERS = (":", "{", "=>", "do", "then")
 _LIST_OPENERS = ("(", "[")
@@ -77,6 +78,7 @@ TYPED_BEFORE = 120  # lines above the cursor read for what class a local name ho
 MAX_DEFINITIONS = 6
 LINE_TOKENS = 12  # a guess of tokens per line, to fetch only definitions that can fit
 MAX_SIMILAR = 4
+SIMILAR_HITS = 10  # similar code searched for: MAX_SIMILAR shown, all of it names what it calls
 MAX_RECENT = 3
 RECENT_WINDOW = 8  # lines either side of a recent edit
 RECENT_REASON = "recently edited (open buffer, unsaved text included)"
@@ -532,9 +534,11 @@ def _definition_pieces(
     cap: int,
     budget: int,
     est: TokenEstimator,
+    hints: Callable[[], Counter[str]] = Counter,
 ) -> list[ContextPiece]:
     """Definitions of the names near the cursor (the ones the file's imports bind first), then
-    the signatures of the rest of what the file imports, then less certain definitions."""
+    the signatures of the rest of what the file imports, then less certain definitions.
+    ``hints()``: the names similar code elsewhere uses (see _outline_pieces)."""
     lines = text.splitlines()
     near = names_near(lines, line, language)[:40]
     first = max(0, line - NEAR_BEFORE)
@@ -602,7 +606,9 @@ def _definition_pieces(
     # the outlines come before the less certain definitions, which the budget may drop: only
     # what comes before them is left out of them
     shown = {(p.path, p.start_line) for p in certain}
-    outlines = _outline_pieces(symbols, sources, path, text, line, bound, package, shown, pieces)
+    outlines = _outline_pieces(
+        symbols, sources, path, text, line, bound, package, shown, pieces, hints
+    )
     return certain + outlines + rest
 
 
@@ -732,9 +738,15 @@ def _outline_pieces(
     package: tuple[str, ...],
     shown: set[tuple[str, int]],
     full: Sequence[ContextPiece],
+    hints: Callable[[], Counter[str]] = Counter,
 ) -> list[ContextPiece]:
     """The signatures of what the file imports (and, in Go, of its package's other files), one
-    piece per file, the most recently used imports first: what the next line may call."""
+    piece per file, the most recently used imports first: what the next line may call.
+
+    Where a module or package has more names than one piece shows, those this file uses come
+    first, then those that code like the lines before the cursor uses elsewhere (``hints()``,
+    asked only then: what similar code calls is what the next line is likely to call), then
+    those other files use most."""
     before = "\n".join(text.splitlines()[:line])
     language = language_of(path)
     used = names_in(before, set(bound))
@@ -743,6 +755,13 @@ def _outline_pieces(
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
     signatures: set[tuple[str, str]] = set()
+    similar: Counter[str] | None = None
+
+    def hinted() -> Counter[str]:
+        nonlocal similar
+        if similar is None:
+            similar = hints()
+        return similar
 
     def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
         """Show ``symbols`` (from ``module``), last used at ``last_use`` (or per name)."""
@@ -763,17 +782,21 @@ def _outline_pieces(
             # what the file already uses of the module (last used first), then, when it has more
             # names than are shown, what other files use of it (most used first:
             # `logging.getLogger`), then its other public names
-            calls = (
-                _popular_members(symbols.index, path, binding.name)
-                if len(top) > MODULE_SIGNATURES
-                else Counter()
-            )
+            many = len(top) > MODULE_SIGNATURES
+            calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
+            hint = hinted() if many else Counter()
             exported = [
                 s for s in top if s.name in members or calls[s.name] or _public(s.name, language)
             ]
             rank = {name: i for i, name in enumerate(members)}
             exported.sort(
-                key=lambda s: (rank.get(s.name, len(rank)), -calls[s.name], s.path, s.start_line)
+                key=lambda s: (
+                    rank.get(s.name, len(rank)),
+                    -hint[s.name],
+                    -calls[s.name],
+                    s.path,
+                    s.start_line,
+                )
             )
             want(exported[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
         else:
@@ -783,7 +806,16 @@ def _outline_pieces(
         own = [s for p in package for s in symbols.of_file(p) if "." not in s.qualified_name]
         seen = names_in(before, {s.name for s in own})
         users = Counter(n for p in package for n in sources.names(p))  # files using each name
-        own.sort(key=lambda s: (-seen.get(s.name, -1), -users[s.name], s.path, s.start_line))
+        hint = hinted() if len(own) > MODULE_SIGNATURES else Counter()
+        own.sort(
+            key=lambda s: (
+                -seen.get(s.name, -1),
+                -hint[s.name],
+                -users[s.name],
+                s.path,
+                s.start_line,
+            )
+        )
         want(own[:MODULE_SIGNATURES], "this package", seen)
     pieces: list[ContextPiece] = []
     for file in sorted(wanted, key=lambda f: -recency[f]):  # stable: ties keep their order
@@ -910,25 +942,36 @@ def _recent_pieces(
     return pieces
 
 
-def _similar_pieces(
-    index: Index,
-    path: str,
-    prefix: str,
-    window: tuple[int, int],
-    semantic: bool,
-    cap: int,
-    est: TokenEstimator,
-) -> list[ContextPiece]:
+def _similar_hits(index: Index, path: str, prefix: str, window: tuple[int, int]) -> list[SearchHit]:
+    """Code like the lines before the cursor (the cursor's own neighbourhood left out), by
+    full-text search of their identifiers: code is like code through the names it uses. (A
+    hybrid search found less of what the next line calls, in bench/quality.py, and embedding
+    the query cost each completion an embedding request.)"""
     tail = " ".join(prefix.splitlines()[-6:])
     words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tail) if w.lower() not in KEYWORDS]
     query = " ".join(words[-40:])  # identifiers only: quotes would make a phrase query
     if not query:
         return []
-    found = index.search(query, k=MAX_SIMILAR + 3, mode="hybrid" if semantic else "lexical")
+    found = index.search(query, k=SIMILAR_HITS, mode="lexical")
+    return [
+        hit
+        for hit in found.hits
+        if not (hit.path == path and hit.start_line <= window[1] and window[0] <= hit.end_line)
+    ]
+
+
+def _names_elsewhere(hits: Sequence[SearchHit], path: str) -> Counter[str]:
+    """In how many of ``hits`` from other files each identifier occurs."""
+    names: Counter[str] = Counter()
+    for hit in hits:
+        if hit.path != path:
+            names.update(set(_WORDS.findall(hit.text)))
+    return names
+
+
+def _similar_pieces(hits: Sequence[SearchHit], cap: int, est: TokenEstimator) -> list[ContextPiece]:
     pieces: list[ContextPiece] = []
-    for hit in found.hits:
-        if hit.path == path and hit.start_line <= window[1] and window[0] <= hit.end_line:
-            continue  # the cursor's own neighbourhood
+    for hit in hits:
         body = keep_head(hit.text, cap, est)
         label = f" `{hit.symbol}`" if hit.symbol else ""
         pieces.append(
@@ -936,7 +979,7 @@ def _similar_pieces(
                 path=hit.path, start_line=hit.start_line,
                 end_line=hit.start_line + max(0, body.rstrip("\n").count("\n")),
                 text=body, reason=f"similar code{label} to the lines before the cursor "
-                f"({'hybrid' if semantic else 'lexical'} search)",
+                "(full-text search)",
                 symbol=hit.symbol, score=round(hit.score, 4),
             )
         )  # fmt: skip
@@ -1048,7 +1091,6 @@ def _candidates(
     sources: _Sources | None,
     text: str,
     recent: Sequence[RecentEdit],
-    semantic: bool,
     window: tuple[int, int],
     cap: int,
 ) -> list[ContextPiece]:
@@ -1061,15 +1103,22 @@ def _candidates(
     # Index queries release the GIL: the similar-code search and the definitions' texts run
     # side by side, which keeps the whole pipeline within a few tens of milliseconds.
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
-        similar = pool.submit(
-            _similar_pieces, index, path, prepared.prefix, window, semantic, cap, est
-        )
+        similar = pool.submit(_similar_hits, index, path, prepared.prefix, window)
+
+        def hints() -> Counter[str]:  # (a failed search is reported with its pieces below)
+            try:
+                return _names_elsewhere(similar.result(), path)
+            except IndexProblem:
+                return Counter()
+
         candidates += _guarded(
             prepared, "definitions", _definition_pieces, index, sources, path, text,
-            prepared.line, prepared.language, window, cap, budget, est,
+            prepared.line, prepared.language, window, cap, budget, est, hints,
         )  # fmt: skip
         candidates += _recent_pieces(path, recent, cap, est)
-        candidates += _guarded(prepared, "similar code", similar.result)
+        candidates += _guarded(
+            prepared, "similar code", lambda: _similar_pieces(similar.result(), cap, est)
+        )
     return candidates
 
 
@@ -1082,7 +1131,6 @@ def prepare_completion(
     config: Config,
     *,
     recent: Sequence[RecentEdit] = (),
-    semantic: bool = False,
     estimator: TokenEstimator | None = None,
     keep: Sequence[ContextPiece] = (),
     refresh: bool = True,
@@ -1127,7 +1175,7 @@ def prepare_completion(
         pieces, prepared.dropped = fit_pieces(kept, budget, est)
     else:
         shrink = _shrinker(sources, est)
-        candidates = _candidates(prepared, index, sources, text, recent, semantic, window, cap)
+        candidates = _candidates(prepared, index, sources, text, recent, window, cap)
         candidates = _definitions_within(candidates, int(budget * DEFINITION_SHARE), est, shrink)
         if keep:
             ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))

@@ -231,9 +231,8 @@ def cmd_context(args: argparse.Namespace) -> int:
         opened.close()
         index = None
     prepared = prepare_completion(
-        index, found.path, found.text, args.line - 1, args.character, config,
-        semantic=status.semantic,
-    )  # fmt: skip
+        index, found.path, found.text, args.line - 1, args.character, config
+    )
     report = report_of(prepared)
     if args.json:
         emit_json(report)

@@ -210,7 +210,6 @@ class Completer:
         root = document.root
         await self.services.wait_opened(root, 1.0)
         index = root.index if root.error is None else None
-        semantic = bool(root.status and root.status.semantic)
         recent = self.services.recent_edits()
         config = root.config
         model = self.services.model
@@ -222,7 +221,7 @@ class Completer:
         prepared = await asyncio.to_thread(
             prepare_completion,
             index, document.path, document.text, position.line, position.character, config,
-            recent=recent, semantic=semantic, estimator=est, keep=spot.pieces if spot else (),
+            recent=recent, estimator=est, keep=spot.pieces if spot else (),
             # typing on one line, the pieces stay as they are; on another line (new names near
             # the cursor), new ones may join and definitions they need push others out
             refresh=spot is None or spot.last_line != position.line,

@@ -315,7 +315,8 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
             f"app/job_{i}.py": f"from lib import log\n\nLOG = log.get_logger('job_{i}')\n"
             for i in range(3)
         },
-        "app/main.py": "from lib import log\n\n\ndef main():\n    \n",
+        # (the import out of the last lines, which find similar code: no other file is like it)
+        "app/main.py": "from lib import log\n" + "\n" * 6 + "def main():\n    total = 0\n    \n",
     }
     root = make_repo(tmp_path / "repo", files)
     config = Config(embedding=EmbeddingConfig(provider="none"))
@@ -324,7 +325,7 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
     text = files["app/main.py"]
 
     def outline() -> str:
-        pieces = prepare_completion(index, "app/main.py", text, 4, 4, config).pieces
+        pieces = prepare_completion(index, "app/main.py", text, 9, 4, config).pieces
         return next(p.text for p in pieces if p.path == "lib/log.py")
 
     # the first completion asks for the module's uses in the background and does not wait
@@ -349,3 +350,36 @@ def test_an_imported_module_s_outline_keeps_a_name_an_uncertain_definition_also_
     outlines = [(p.path, p.text) for p in pieces if p.reason.startswith("signatures of")]
     assert ("codec_b.py", "def encode(text, level=1):\n") in outlines, pieces
     assert ("codec_a.py", "def encode(text):\n") in outlines, pieces
+
+
+def test_a_package_s_outline_leads_with_what_similar_code_elsewhere_calls(tmp_path: Path) -> None:
+    """A Go package with more names than one piece shows: the name that code like the lines
+    before the cursor calls in another file (`fit27`, used by that file only) is among the
+    signatures, ahead of names more files use but no similar code calls."""
+    names = [f"fit{i}" for i in range(30)]
+    funcs = "".join(
+        f"func {n}(v int) int {{\n\treturn v + {i}\n}}\n\n" for i, n in enumerate(names)
+    )
+    calls = "".join(f"\t_ = {n}(1)\n" for n in names if n != "fit27")
+    similar = (
+        "\tscaleFactor := offsetWidth * 2\n\tborderRadius := scaleFactor + paddingTop\n"
+        "\treturn fit27(borderRadius)\n"
+    )
+    files = {
+        "go.mod": "module example.com/app\n",
+        "geom/fit.go": f"package geom\n\n{funcs}",
+        **{f"geom/use_{u}.go": f"package geom\n\nfunc use{u}() {{\n{calls}}}\n" for u in "ab"},
+        "geom/other.go": f"package geom\n\nfunc layout(offsetWidth, paddingTop int) int {{\n{similar}}}\n",
+        "geom/main.go": (
+            "package geom\n\nfunc render(offsetWidth, paddingTop int) int {\n"
+            "\tscaleFactor := offsetWidth * 2\n\tborderRadius := scaleFactor + paddingTop\n\t\n}\n"
+        ),
+    }
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    pieces = prepare_completion(index, "geom/main.go", files["geom/main.go"], 5, 1, config).pieces
+    outline = "".join(p.text for p in pieces if p.path == "geom/fit.go")
+    assert "func fit27(v int) int {\n" in outline, pieces
+    assert outline.count("func fit") < len(names)  # (more names than one piece shows)
