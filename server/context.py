@@ -786,7 +786,13 @@ def _outline_pieces(
             calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
             hint = hinted() if many else Counter()
             exported = [
-                s for s in top if s.name in members or calls[s.name] or _public(s.name, language)
+                s
+                for s in top
+                if s.name in members
+                or calls[s.name]
+                # a private name that similar code calls (Python's are reachable; Go's never)
+                or (hint[s.name] and language != "go")
+                or _public(s.name, language)
             ]
             rank = {name: i for i, name in enumerate(members)}
             exported.sort(

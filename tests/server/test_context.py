@@ -383,3 +383,30 @@ def test_a_package_s_outline_leads_with_what_similar_code_elsewhere_calls(tmp_pa
     outline = "".join(p.text for p in pieces if p.path == "geom/fit.go")
     assert "func fit27(v int) int {\n" in outline, pieces
     assert outline.count("func fit") < len(names)  # (more names than one piece shows)
+
+
+def test_a_private_name_similar_code_calls_is_among_a_python_module_s_signatures(
+    tmp_path: Path,
+) -> None:
+    """`import lib.text as text`: of a module with more names than one piece shows, a private
+    one (`text._fold`) is left out unless code like the lines before the cursor calls it."""
+    public = "".join(f"def word_{i}(value):\n    return value + {i}\n\n\n" for i in range(30))
+    similar = (
+        "    width = margin * 2\n    height = width + padding\n    return text._fold(height)\n"
+    )
+    files = {
+        "lib/__init__.py": "",
+        "lib/text.py": public + "def _fold(value):\n    return value\n",
+        "app/other.py": f"from lib import text\n\n\ndef layout(margin, padding):\n{similar}",
+        "app/main.py": (
+            "from lib import text\n\n\ndef render(margin, padding):\n"
+            "    width = margin * 2\n    height = width + padding\n    \n"
+        ),
+    }
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    pieces = prepare_completion(index, "app/main.py", files["app/main.py"], 6, 4, config).pieces
+    outline = "".join(p.text for p in pieces if p.path == "lib/text.py")
+    assert "def _fold(value):\n" in outline, pieces
