@@ -352,6 +352,20 @@ def test_an_imported_module_s_outline_keeps_a_name_an_uncertain_definition_also_
     assert ("codec_a.py", "def encode(text):\n") in outlines, pieces
 
 
+def _outline_at(
+    tmp_path: Path, files: dict[str, str], at: tuple[str, int, int], module: str
+) -> tuple[str, list[ContextPiece]]:
+    """The signatures of ``module``'s file in the context at ``at`` (path, line, character) of
+    a repository of ``files``, and all the pieces."""
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    path, line, character = at
+    pieces = prepare_completion(index, path, files[path], line, character, config).pieces
+    return "".join(p.text for p in pieces if p.path == module), pieces
+
+
 def test_a_package_s_outline_leads_with_what_similar_code_elsewhere_calls(tmp_path: Path) -> None:
     """A Go package with more names than one piece shows: the name that code like the lines
     before the cursor calls in another file (`fit27`, used by that file only) is among the
@@ -375,12 +389,7 @@ def test_a_package_s_outline_leads_with_what_similar_code_elsewhere_calls(tmp_pa
             "\tscaleFactor := offsetWidth * 2\n\tborderRadius := scaleFactor + paddingTop\n\t\n}\n"
         ),
     }
-    root = make_repo(tmp_path / "repo", files)
-    config = Config(embedding=EmbeddingConfig(provider="none"))
-    index = open_index(root, config)
-    index.update()
-    pieces = prepare_completion(index, "geom/main.go", files["geom/main.go"], 5, 1, config).pieces
-    outline = "".join(p.text for p in pieces if p.path == "geom/fit.go")
+    outline, pieces = _outline_at(tmp_path, files, ("geom/main.go", 5, 1), "geom/fit.go")
     assert "func fit27(v int) int {\n" in outline, pieces
     assert outline.count("func fit") < len(names)  # (more names than one piece shows)
 
@@ -403,10 +412,5 @@ def test_a_private_name_similar_code_calls_is_among_a_python_module_s_signatures
             "    width = margin * 2\n    height = width + padding\n    \n"
         ),
     }
-    root = make_repo(tmp_path / "repo", files)
-    config = Config(embedding=EmbeddingConfig(provider="none"))
-    index = open_index(root, config)
-    index.update()
-    pieces = prepare_completion(index, "app/main.py", files["app/main.py"], 6, 4, config).pieces
-    outline = "".join(p.text for p in pieces if p.path == "lib/text.py")
+    outline, pieces = _outline_at(tmp_path, files, ("app/main.py", 6, 4), "lib/text.py")
     assert "def _fold(value):\n" in outline, pieces
