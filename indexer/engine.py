@@ -908,12 +908,11 @@ class EngineIndex:
             ["id", "path", "language", "kind", "content_hash"],
             in_clause("content_hash", list(similarity)),
         ).to_pylist()
+        keep = _row_filter(path_prefix, language, exclude)
         hits = [
             (row["id"], similarity[row["content_hash"]] * kind_weight(row["kind"], dense=True))
             for row in rows
-            if (not path_prefix or row["path"].startswith(path_prefix))
-            and (not language or row["language"] == language)
-            and row["path"] not in exclude
+            if keep is None or keep(row)
         ]
         hits.sort(key=lambda hit: -hit[1])
         return hits[:limit], None

@@ -21,7 +21,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -755,13 +755,6 @@ def _outline_pieces(
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
     signatures: set[tuple[str, str]] = set()
-    similar: Counter[str] | None = None
-
-    def hinted() -> Counter[str]:
-        nonlocal similar
-        if similar is None:
-            similar = hints()
-        return similar
 
     def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
         """Show ``symbols`` (from ``module``), last used at ``last_use`` (or per name)."""
@@ -784,7 +777,7 @@ def _outline_pieces(
             # `logging.getLogger`), then its other public names
             many = len(top) > MODULE_SIGNATURES
             calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
-            hint = hinted() if many else Counter()
+            hint = hints() if many else Counter()
             exported = [
                 s
                 for s in top
@@ -812,7 +805,7 @@ def _outline_pieces(
         own = [s for p in package for s in symbols.of_file(p) if "." not in s.qualified_name]
         seen = names_in(before, {s.name for s in own})
         users = Counter(n for p in package for n in sources.names(p))  # files using each name
-        hint = hinted() if len(own) > MODULE_SIGNATURES else Counter()
+        hint = hints() if len(own) > MODULE_SIGNATURES else Counter()
         own.sort(
             key=lambda s: (
                 -seen.get(s.name, -1),
@@ -954,7 +947,7 @@ def _similar_hits(index: Index, path: str, prefix: str, window: tuple[int, int])
     hybrid search found less of what the next line calls, in bench/quality.py, and embedding
     the query cost each completion an embedding request.)"""
     tail = " ".join(prefix.splitlines()[-6:])
-    words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tail) if w.lower() not in KEYWORDS]
+    words = [w for w in _WORDS.findall(tail) if w.lower() not in KEYWORDS]
     query = " ".join(words[-40:])  # identifiers only: quotes would make a phrase query
     if not query:
         return []
@@ -1111,6 +1104,7 @@ def _candidates(
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
         similar = pool.submit(_similar_hits, index, path, prepared.prefix, window)
 
+        @cache  # asked once per module or package with many names: counted once
         def hints() -> Counter[str]:  # (a failed search is reported with its pieces below)
             try:
                 return _names_elsewhere(similar.result(), path)

@@ -102,7 +102,8 @@ def register(
     async def on_folders_changed(
         ls: LanguageServer, params: types.DidChangeWorkspaceFoldersParams
     ) -> None:
-        await folders_changed(services, indexing, params.event)
+        async with services.settings_lock:  # new roots are configured as settings are
+            await folders_changed(services, indexing, params.event)
 
     async def on_settings_change(old: Config, new: Config) -> None:
         completer.clear()

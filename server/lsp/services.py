@@ -99,9 +99,9 @@ class Services:
         self.client_settings: dict[str, Any] | None = None
         self.roots: list[Root] = []
         self.config = Config()  # the first root's configuration (model settings)
-        # Held while settings are read and applied (at `initialized` and on each change): a
-        # change the client sends while the first read is under way is measured against the
-        # configured settings, not against the defaults.
+        # Held while settings are read and applied (at `initialized`, on each change, for new
+        # workspace folders): a change the client sends while the first read is under way is
+        # measured against the configured settings, not against the defaults.
         self.settings_lock = asyncio.Lock()
         self.model: ModelClient | None = None
         self.model_problem: ModelError | None = None
