@@ -23,7 +23,7 @@ from enclave.server.lsp import answers, completion, indexing, lifecycle, symbols
 from enclave.server.lsp.health import ModelHealth
 from enclave.server.lsp.services import Services
 from enclave.server.lsp.status import StatusReporter
-from enclave.server.lsp.transport import run_stdio
+from enclave.server.lsp.transport import Inbox, run_stdio
 
 log = logging.getLogger(__name__)
 
@@ -95,4 +95,5 @@ def run_lsp(verbose: bool = False) -> int:
     server, services = create_server()
     logging.getLogger("enclave").addHandler(ClientLog(services))
     log.info("Enclave %s language server starting (pid %d)", package_version(), os.getpid())
-    return run_stdio(server)
+    services.inbox = Inbox(sys.stdin.buffer)
+    return run_stdio(server, services.inbox)

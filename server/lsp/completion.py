@@ -17,6 +17,7 @@ thinking, fences, the suffix's text, everything past the end of the block).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -180,9 +181,7 @@ class Completer:
         if current is not None:
             self.inflight[uri] = current
         try:
-            configured = config.completion.debounce_ms / 1000
-            wait = adaptive_wait(list(self.changes), time.monotonic(), self.latency, configured)
-            await asyncio.sleep(wait)
+            await self._settle(config.completion.debounce_ms / 1000)
             suggestion = await self._complete(document, position, key)
             return self._show(uri, before, after, suggestion)
         except asyncio.CancelledError:
@@ -191,6 +190,24 @@ class Completer:
         finally:
             if current is not None and self.inflight.get(uri) is current:
                 del self.inflight[uri]
+
+    async def _settle(self, configured: float) -> None:
+        """Wait until the user has likely stopped typing (:func:`adaptive_wait`) and the client's
+        messages already read are handled: in a burst of keystrokes that the server reads
+        slower than they come (a busy CPU), the next keystroke is among them, and its request
+        cancels this one before it costs a model call. At most WAIT_MAX_S for that backlog, so
+        a client that never stops talking does not hold completions back."""
+        inbox = self.services.inbox
+        deadline = time.monotonic() + WAIT_MAX_S
+        while True:
+            await asyncio.sleep(
+                adaptive_wait(list(self.changes), time.monotonic(), self.latency, configured)
+            )
+            if inbox is None or not inbox.backlog or time.monotonic() >= deadline:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(inbox.handled(), deadline - time.monotonic())
+            await asyncio.sleep(0)  # the requests just dispatched take their first step
 
     def _show(self, uri: str, before: str, after: str, suggestion: str) -> str:
         if suggestion:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from lsprotocol import types
@@ -43,9 +44,18 @@ class _Progress:
         if not get_capability(self.server.client_capabilities, "window.work_done_progress", False):
             return
         token = f"enclave-index-{uuid.uuid4().hex[:12]}"
+        # Registered before the client knows the token: its cancel can be read together with
+        # its reply to `create`, before this coroutine resumes (pygls' create_async registers
+        # the token only then, and would ignore that cancel).
+        tokens = self.server.work_done_progress.tokens
+        tokens[token] = Future()
         try:
-            await self.server.work_done_progress.create_async(token)
+            await self.server.protocol.send_request_async(
+                types.WINDOW_WORK_DONE_PROGRESS_CREATE,
+                types.WorkDoneProgressCreateParams(token=token),
+            )
         except Exception as exc:
+            tokens.pop(token, None)
             log.warning("the client refused a progress token: %s", exc)
             return
         self.token = token
@@ -79,6 +89,7 @@ class _Progress:
             self.server.work_done_progress.end(
                 self.token, types.WorkDoneProgressEnd(message=message)
             )
+            self.server.work_done_progress.tokens.pop(self.token, None)
 
 
 class Indexing:

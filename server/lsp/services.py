@@ -26,6 +26,7 @@ from enclave.server.lsp.convert import relative_to, uri_to_path
 from enclave.server.trust import Boundary, Refused
 
 if TYPE_CHECKING:
+    from enclave.server.lsp.transport import Inbox
     from enclave.server.model.client import ModelClient
     from enclave.server.model.errors import ModelError
 
@@ -107,6 +108,7 @@ class Services:
         self.model_problem: ModelError | None = None
         self.recent = RecentEdits()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.inbox: Inbox | None = None  # the client's messages read and not yet handled (stdio)
 
     # -- client communication (safe from any thread) -------------------------------------------
     def call_soon(self, function: Callable[..., object], *args: Any) -> None:

@@ -7,6 +7,11 @@ past: header lines are at most 8 KiB, bodies at most :data:`MAX_BODY` bytes, a m
 missing ``Content-Length`` closes the connection with one line in the log and exit code 1.
 A body that is not JSON is answered with ParseError; a request whose params do not fit its
 method (a string, a negative position) is answered with InvalidParams, and the server goes on.
+
+One thread reads whole messages off stdin ahead of the event loop into an :class:`Inbox`
+(at most :data:`MAX_QUEUED` bytes waiting), so the loop always knows whether the client has
+already said more: a completion about to ask the model waits until what is already read is
+handled, because in a burst of keystrokes the next one is there and makes it stale.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import threading
+from collections import deque
 from typing import Any, BinaryIO
 
 from lsprotocol.types import ResponseErrorMessage
@@ -27,24 +34,45 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_LINE = 8 * 1024
 MAX_BODY = 64 * 1024 * 1024  # a message larger than any document Enclave would read
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 64 * 1024
+MAX_QUEUED = 64 * 1024 * 1024  # bytes read ahead of the loop (one larger message still passes)
 
 
 class FramingError(Exception):
     """The byte stream is not LSP's framing: nothing after this point can be trusted."""
 
 
-def _read_body(stream: BinaryIO, length: int) -> bytes:
-    """Exactly ``length`` bytes (fewer only at end of input), read in bounded chunks."""
-    parts: list[bytes] = []
-    left = length
-    while left > 0:
-        chunk = stream.read(min(left, READ_CHUNK))
-        if not chunk:
-            break
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
+class _Bytes:
+    """Bytes straight from a file descriptor, for the reader thread. Not a buffered file object:
+    a thread blocked in its read holds its lock, and an interpreter that exits meanwhile (the
+    client sent `exit` but keeps its end of the pipe open) aborts trying to take that lock."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        chunk = os.read(self._fd, READ_CHUNK)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def readline(self, limit: int) -> bytes:
+        """A line with its newline, at most ``limit`` bytes (fewer only at end of input)."""
+        while (end := self._buffer.find(b"\n", 0, limit)) < 0:
+            if len(self._buffer) >= limit or not self._fill():
+                return self._take(limit)
+        return self._take(end + 1)
+
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes (fewer only at end of input)."""
+        while len(self._buffer) < n and self._fill():
+            pass
+        return self._take(n)
 
 
 def content_length(headers: list[bytes]) -> int:
@@ -97,37 +125,134 @@ def dispatch(server: LanguageServer, body: bytes) -> None:
     protocol.handle_message(message)
 
 
-async def serve(server: LanguageServer, stdin: BinaryIO, stop: threading.Event) -> int:
-    """Read and dispatch messages until the client exits, the input ends or the framing breaks."""
-    loop = asyncio.get_running_loop()
-    pool = server.thread_pool
+def read_message(stream: _Bytes) -> bytes | None:
+    """The next message's body (None at the end of input between messages); FramingError when
+    the bytes are not LSP's framing or the input ends inside a message."""
+    headers: list[bytes] = []
+    while True:
+        line = stream.readline(MAX_HEADER_LINE + 1)
+        if not line:
+            if headers:
+                raise FramingError("the input ended inside a message header")
+            return None
+        if len(line) > MAX_HEADER_LINE:
+            raise FramingError("a header line is longer than 8 KiB")
+        if line.strip():
+            headers.append(line.rstrip(b"\r\n"))
+        elif headers:
+            break
+    length = content_length(headers)
+    body = stream.read(length)
+    if len(body) < length:
+        raise FramingError(f"the input ended {length - len(body)} bytes into a message body")
+    return body
 
-    async def call(function: Any, *args: Any) -> Any:
-        return await loop.run_in_executor(pool, function, *args)
 
-    while not stop.is_set():
-        headers: list[bytes] = []
-        while True:
-            line = await call(stdin.readline, MAX_HEADER_LINE + 1)
-            if not line:
-                return 0 if not headers else _broken("the input ended inside a message header")
-            if len(line) > MAX_HEADER_LINE:
-                return _broken("a header line is longer than 8 KiB")
-            if line.strip():
-                headers.append(line.rstrip(b"\r\n"))
-            elif headers:
-                break
+class Inbox:
+    """Messages read off ``stdin`` by a thread of their own, waiting for the event loop.
+
+    ``backlog`` is how many are read and not yet handled; ``handled()`` returns once there are
+    none. The reader stops reading ahead while :data:`MAX_QUEUED` bytes wait, so a client that
+    writes faster than the server handles keeps the rest in its pipe, not in our memory.
+    """
+
+    def __init__(self, stdin: BinaryIO) -> None:
+        self._stdin = _Bytes(stdin.fileno())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._messages: deque[bytes] = deque()
+        self._arrived: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._end: int | None = None  # the exit code once the input ended or broke
+        self._room = threading.Condition()
+        self._queued = 0  # bytes read and not yet taken, guarded by _room
+
+    @property
+    def backlog(self) -> int:
+        return len(self._messages)
+
+    def start(self) -> None:
+        """Start reading (on the running event loop, once)."""
+        self._loop = asyncio.get_running_loop()
+        self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        threading.Thread(target=self._pump, name="enclave-lsp-reader", daemon=True).start()
+
+    def _pump(self) -> None:
         try:
-            length = content_length(headers)
+            while True:
+                body = read_message(self._stdin)
+                if body is None:
+                    self._deliver(None, 0)
+                    return
+                with self._room:
+                    while self._queued and self._queued + len(body) > MAX_QUEUED:
+                        self._room.wait()
+                    self._queued += len(body)
+                if not self._deliver(body, None):
+                    return
         except FramingError as exc:
-            return _broken(str(exc))
-        body = await call(_read_body, stdin, length)
-        if len(body) < length:
-            return _broken(f"the input ended {length - len(body)} bytes into a message body")
+            self._deliver(None, _broken(str(exc)))
+        except (OSError, ValueError) as exc:  # stdin closed under us
+            log.error("reading from the client failed: %s", exc)
+            self._deliver(None, 1)
+
+    def _deliver(self, body: bytes | None, end: int | None) -> bool:
+        """Hand a message (or the end) to the loop; False once the loop is gone."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._arrive, body, end)
+        except RuntimeError:  # the server has already stopped
+            return False
+        return True
+
+    def _arrive(self, body: bytes | None, end: int | None) -> None:
+        assert self._arrived is not None and self._idle is not None
+        if body is not None:
+            self._messages.append(body)
+            self._idle.clear()
+        else:
+            self._end = end
+        self._arrived.set()
+
+    async def next(self) -> bytes | int:
+        """The next message's body, or the exit code once the input ended or broke."""
+        assert self._arrived is not None
+        while not self._messages:
+            if self._end is not None:
+                return self._end
+            self._arrived.clear()
+            await self._arrived.wait()
+        body = self._messages.popleft()
+        with self._room:
+            self._queued -= len(body)
+            self._room.notify()
+        return body
+
+    def done_with(self) -> None:
+        """The message last taken is handled (its handlers are scheduled)."""
+        if not self._messages and self._idle is not None:
+            self._idle.set()
+
+    async def handled(self) -> None:
+        """Return once every message read so far is handled (at once when there is none)."""
+        if self._idle is not None:
+            await self._idle.wait()
+
+
+async def serve(server: LanguageServer, inbox: Inbox, stop: threading.Event) -> int:
+    """Dispatch messages until the client exits, the input ends or the framing breaks."""
+    inbox.start()
+    while not stop.is_set():
+        body = await inbox.next()
+        if isinstance(body, int):
+            return body
         try:
             dispatch(server, body)
         except Exception:  # a bug in a handler's dispatch: logged, the server goes on
             log.exception("handling a message failed")
+        finally:
+            inbox.done_with()
     return 0
 
 
@@ -136,14 +261,15 @@ def _broken(reason: str) -> int:
     return 1
 
 
-def run_stdio(server: LanguageServer, stdin: BinaryIO | None = None) -> int:
-    """Serve LSP on stdin/stdout; the exit code (1 when the client broke the framing)."""
+def run_stdio(server: LanguageServer, inbox: Inbox | None = None) -> int:
+    """Serve LSP on stdin/stdout (read through ``inbox``, by default a new one on stdin); the
+    exit code (1 when the client broke the framing)."""
     stop = threading.Event()
     server._stop_event = stop  # pygls' exit handler sets it
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     code = 0
     try:
-        code = asyncio.run(serve(server, stdin or sys.stdin.buffer, stop))
+        code = asyncio.run(serve(server, inbox or Inbox(sys.stdin.buffer), stop))
     except BrokenPipeError:
         log.error("the connection to the client is lost; shutting down")
         code = 1

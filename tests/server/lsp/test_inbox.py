@@ -1,0 +1,121 @@
+"""The server's inbox: messages read off the pipe ahead of a busy event loop, in bounded memory,
+and a completion that waits for the keystrokes already read before it asks the model.
+
+CI saw the burst-of-edits test cost 100 model calls instead of a handful on a busy machine: the
+loop read the client's messages slower than they came, so each request's debounce ran out
+before the next keystroke, which would have cancelled it, had been read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pytest
+
+from enclave.server.lsp import transport
+from enclave.server.lsp.app import create_server
+from enclave.server.lsp.completion import Completer
+from enclave.server.lsp.status import StatusReporter
+from enclave.server.lsp.transport import Inbox
+from tests.server.lsp.test_transport import frame
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """The server's end and the client's end of a pipe."""
+    read, write = os.pipe()
+    reader, writer = os.fdopen(read, "rb"), os.fdopen(write, "wb", buffering=0)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()  # the end of input lets the reader thread finish
+        reader.close()
+
+
+def body(n: int, size: int = 10) -> bytes:
+    return json.dumps(
+        {"jsonrpc": "2.0", "method": "$/note", "params": {"n": n, "pad": "x" * size}}
+    ).encode()
+
+
+def note(n: int, size: int = 10) -> bytes:
+    return frame(body(n, size))
+
+
+async def until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_completion_waits_until_the_messages_already_read_are_handled(
+    pipe: tuple[BinaryIO, BinaryIO],
+) -> None:
+    reader, write = pipe
+    services = create_server()[1]
+    services.inbox = inbox = Inbox(reader)
+    completer = Completer(services, StatusReporter(services))
+    inbox.start()
+    write.write(b"".join(note(n) for n in range(3)))
+    await until(lambda: inbox.backlog == 3)
+
+    settled = asyncio.ensure_future(completer._settle(0.0))  # no debounce configured
+    handled_at = []
+    for _ in range(3):  # a busy loop: one message every 100 ms
+        await asyncio.sleep(0.1)
+        assert not settled.done(), "asked the model with keystrokes still unread"
+        assert isinstance(await inbox.next(), bytes)
+        inbox.done_with()
+        handled_at.append(time.monotonic())
+    await asyncio.wait_for(settled, 1.0)
+    assert inbox.backlog == 0 and time.monotonic() >= handled_at[-1]
+
+
+async def test_a_client_that_never_stops_talking_holds_a_completion_back_briefly(
+    pipe: tuple[BinaryIO, BinaryIO],
+) -> None:
+    reader, write = pipe
+    services = create_server()[1]
+    services.inbox = inbox = Inbox(reader)
+    completer = Completer(services, StatusReporter(services))
+    inbox.start()
+    write.write(note(0))
+    await until(lambda: inbox.backlog == 1)
+    started = time.monotonic()
+    await asyncio.wait_for(completer._settle(0.0), 5.0)  # nobody handles the message
+    waited = time.monotonic() - started
+    assert 0.5 <= waited < 2.0, waited  # WAIT_MAX_S, then the completion goes ahead
+
+
+async def test_the_inbox_reads_ahead_in_bounded_memory_and_keeps_the_order(
+    pipe: tuple[BinaryIO, BinaryIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, write = pipe
+    size = len(body(0, 1000))
+    monkeypatch.setattr(transport, "MAX_QUEUED", 2 * size + size // 2)
+    inbox = Inbox(reader)
+    inbox.start()
+    write.write(b"".join(note(n, 1000) for n in range(5)))
+    write.close()  # then the end of input
+    await until(lambda: inbox.backlog == 2)
+    await asyncio.sleep(0.2)
+    assert inbox.backlog == 2  # the third waits in the reader, the rest in the pipe
+    got = [await inbox.next() for _ in range(6)]
+    assert got == [body(n, 1000) for n in range(5)] + [0]  # in order, then a clean end
+
+
+async def test_broken_framing_ends_the_inbox_with_exit_code_1(
+    pipe: tuple[BinaryIO, BinaryIO],
+) -> None:
+    reader, write = pipe
+    inbox = Inbox(reader)
+    inbox.start()
+    write.write(note(0) + b"Content-Length: nine\r\n\r\n{}")
+    assert isinstance(await inbox.next(), bytes)
+    assert await asyncio.wait_for(inbox.next(), 5.0) == 1
