@@ -13,6 +13,7 @@ Nothing here calls the model; index calls are synchronous (run this off the even
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -29,6 +30,7 @@ from enclave.config import Config
 from enclave.indexer.errors import IndexProblem
 from enclave.indexer.languages import language_for_path, parser_for
 from enclave.indexer.redact import redact
+from enclave.indexer.tokens import split_identifier
 from enclave.indexer.types import SearchHit, SymbolDef
 from enclave.server.bindings import (
     Binding,
@@ -90,6 +92,8 @@ SIGNATURE_LINES = 3
 OVERLOAD_LINES = 16  # a signature with TypeScript overloads may take this many lines
 OVERLOAD_SCAN = 200  # lines read for them (the comments between overloads are left out)
 MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
+SAID_SIGNATURES = 8  # more of them, for names the words near the cursor speak of
+WORDS_LINES = 10  # lines above the cursor (and its own) whose words, comments too, are read
 MAX_NAMES_BYTES = 1 << 20  # of a package file read to learn which names it uses
 POPULAR_CHUNKS = 60  # chunks read to learn which members of a module the repository calls
 POPULAR_SECONDS = 300.0  # how long that is kept (it orders signatures only: staleness is cheap)
@@ -747,7 +751,9 @@ def _outline_pieces(
     first, then those that code like the lines before the cursor uses elsewhere (``hints()``,
     asked only then: what similar code calls is what the next line is likely to call), then
     those other files use most."""
-    before = "\n".join(text.splitlines()[:line])
+    document = text.splitlines()
+    before = "\n".join(document[:line])
+    near = "\n".join(document[max(0, line - WORDS_LINES) : line + 1])
     language = language_of(path)
     used = names_in(before, set(bound))
     uses = member_uses(before)
@@ -788,6 +794,7 @@ def _outline_pieces(
                 or _public(s.name, language)
             ]
             rank = {name: i for i, name in enumerate(members)}
+            said = _affinity({s.name for s in exported}, near, binding.name) if many else {}
             exported.sort(
                 key=lambda s: (
                     rank.get(s.name, len(rank)),
@@ -797,7 +804,7 @@ def _outline_pieces(
                     s.start_line,
                 )
             )
-            want(exported[:MODULE_SIGNATURES], binding.module, used.get(binding.name, -1))
+            want(_cut(exported, said), binding.module, used.get(binding.name, -1))
         else:
             found = symbols.top_level(binding.paths, binding.original)
             want(found, binding.module, used.get(binding.name, -1))
@@ -806,6 +813,7 @@ def _outline_pieces(
         seen = names_in(before, {s.name for s in own})
         users = Counter(n for p in package for n in sources.names(p))  # files using each name
         hint = hints() if len(own) > MODULE_SIGNATURES else Counter()
+        said = _affinity({s.name for s in own}, near) if len(own) > MODULE_SIGNATURES else {}
         own.sort(
             key=lambda s: (
                 -seen.get(s.name, -1),
@@ -815,7 +823,7 @@ def _outline_pieces(
                 s.start_line,
             )
         )
-        want(own[:MODULE_SIGNATURES], "this package", seen)
+        want(_cut(own, said), "this package", seen)
     pieces: list[ContextPiece] = []
     for file in sorted(wanted, key=lambda f: -recency[f]):  # stable: ties keep their order
         by_line = wanted[file]
@@ -896,6 +904,47 @@ def _search_uses(index: Index, module: str, key: tuple[str, str]) -> list[tuple[
         while len(_popular) > POPULAR_KEPT:
             _popular.popitem(last=False)
     return uses
+
+
+def _cut(ordered: Sequence[SymbolDef], said: dict[str, float]) -> list[SymbolDef]:
+    """The first MODULE_SIGNATURES of ``ordered``, then up to SAID_SIGNATURES of the rest that
+    the words near the cursor speak of (``said``: :func:`_affinity`), most spoken of first.
+    Added, never in place of the first: as an order, those guesses pushed out names other
+    files call (bench/quality.py lost more cases than it won)."""
+    rest = sorted(ordered[MODULE_SIGNATURES:], key=lambda s: -said.get(s.name, 0.0))
+    spoken = [s for s in rest if said.get(s.name, 0.0) > 0]
+    return [*ordered[:MODULE_SIGNATURES], *spoken[:SAID_SIGNATURES]]
+
+
+def _words(text: str) -> frozenset[str]:
+    """The words ``text`` is made of, lower case, of 3 characters or more, keywords left out:
+    ``encode_rfc2231`` -> encode, rfc, 2231; ``getLogger`` -> get, logger; ``HTTPServer`` ->
+    http, server."""
+    return frozenset(part for part in split_identifier(text) if len(part) >= 3) - KEYWORDS
+
+
+_parts = lru_cache(maxsize=8192)(_words)  # of a name: names come back
+
+
+def _affinity(names: Collection[str], near: str, owner: str = "") -> dict[str, float]:
+    """How much each of ``names`` is what the text ``near`` the cursor speaks of: its words
+    found there (``# Encode as per RFC 2231`` for ``encode_rfc2231``), each worth less the more
+    of ``names`` share it. The words of the ``owner``'s name (the module's: `log` for
+    `log.get_logger`) say nothing of one name more than another."""
+    words = _words(near) - _parts(owner)
+    ordered = sorted(words)
+    parts = {name: _parts(name) for name in names}
+    shared = Counter(part for found in parts.values() for part in found)
+
+    def said(part: str) -> bool:
+        # the word, a word that begins it (`format` for `formatted`) or one it begins
+        # (`hexdump` for `hex`)
+        if any(part[:n] in words for n in range(3, len(part) + 1)):
+            return True
+        at = bisect.bisect_left(ordered, part)
+        return at < len(ordered) and ordered[at].startswith(part)
+
+    return {name: sum(1 / shared[p] for p in found if said(p)) for name, found in parts.items()}
 
 
 def _public(name: str, language: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from enclave.config import Config, EmbeddingConfig
@@ -414,3 +415,30 @@ def test_a_private_name_similar_code_calls_is_among_a_python_module_s_signatures
     }
     outline, pieces = _outline_at(tmp_path, files, ("app/main.py", 6, 4), "lib/text.py")
     assert "def _fold(value):\n" in outline, pieces
+
+
+def test_names_the_words_near_the_cursor_speak_of_join_a_module_s_signatures(
+    tmp_path: Path,
+) -> None:
+    """A module with more names than one piece shows: `to_hex`, which no file calls and which
+    comes last in it, is among its signatures when a comment just above the cursor speaks of a
+    hexdump (a word the full-text search for similar code does not match with `hex`), and left
+    out when nothing near the cursor does."""
+    public = "".join(f"def word_{i}(item):\n    return item + {i}\n\n\n" for i in range(30))
+    files = {
+        "lib/__init__.py": "",
+        # (a long body: it is no match for a full-text search for code like the cursor's)
+        "lib/text.py": public + "def to_hex(number, width):\n" + "    number += width\n" * 20,
+        "app/main.py": (
+            "from lib import text\n\n\ndef render(value):\n"
+            "    # the output is inspired by hexdump\n    \n"
+        ),
+    }
+    outline, pieces = _outline_at(tmp_path, files, ("app/main.py", 5, 4), "lib/text.py")
+    assert "def to_hex(number, width):\n" in outline, pieces
+    assert outline.count("def word_") < 30  # (more names than one piece shows)
+
+    files["app/main.py"] = "from lib import text\n\n\ndef render(value):\n    # as it says\n    \n"
+    shutil.rmtree(tmp_path / "repo")
+    outline, pieces = _outline_at(tmp_path, files, ("app/main.py", 5, 4), "lib/text.py")
+    assert outline and "to_hex" not in outline, pieces

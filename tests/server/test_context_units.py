@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from enclave.server.context import (
     OVERLOAD_LINES,
+    _affinity,
     _reach,
     _signature,
     decide_multiline,
@@ -125,3 +126,17 @@ def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> N
     assert _reach(documented, shown) == 12  # the implementation's line is the 12th
     followed = ["export function f(a: A): R;\n", "// next\n", "export const g = 1;\n"]
     assert _signature(followed) == followed[:1]  # the next declaration is not f's
+
+
+def test_the_words_near_the_cursor_point_at_the_names_made_of_them() -> None:
+    names = ["encode_rfc2231", "decode_rfc2231", "formatHex", "formatString", "getLogger", "quote"]
+    near = "        # Encode as per RFC 2231, then a hexdump\n        # Logger for internal use\n"
+    said = _affinity(names, near)
+    # every word of it said (`rfc` and `2231` shared with another name: each counts half)
+    assert said["encode_rfc2231"] == 1 + 0.5 + 0.5
+    assert said["decode_rfc2231"] == 0.5 + 0.5  # (`decode` is not said)
+    assert said["formatHex"] == 1  # `hexdump` begins with `hex`; `format` is not said
+    assert said["getLogger"] == 1  # `get` is not said; `Logger` is
+    assert said["formatString"] == said["quote"] == 0
+    # keywords and words under 3 characters say nothing
+    assert _affinity(["return_to", "ok_go"], "return ok go to") == {"return_to": 0, "ok_go": 0}
