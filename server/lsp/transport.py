@@ -193,8 +193,11 @@ class Inbox:
                     return
         except FramingError as exc:
             self._deliver(None, _broken(str(exc)))
-        except (OSError, ValueError) as exc:  # stdin closed under us
+        except OSError as exc:  # stdin closed under us
             log.error("reading from the client failed: %s", exc)
+            self._deliver(None, 1)
+        except Exception:  # a bug: the server must end, not wait for messages forever
+            log.exception("reading from the client failed")
             self._deliver(None, 1)
 
     def _deliver(self, body: bytes | None, end: int | None) -> bool:
