@@ -54,7 +54,7 @@ from enclave.server.model.budget import (
     piece_tokens,
 )
 from enclave.server.trust import Boundary, Material
-from enclave.server.types import ContextPiece
+from enclave.server.types import ContextPiece, Signature
 
 if TYPE_CHECKING:
     from enclave.indexer.api import Index
@@ -689,6 +689,8 @@ def _shrinker(sources: _Sources | None, est: TokenEstimator) -> Shrink:
             reason = OUTLINE_REASON + piece.reason[len(DEFINITION_REASON) :]
             end = piece.start_line + _reach(piece.text.splitlines(keepends=True), head) - 1
             return replace(piece, text=text, end_line=end, reason=reason, symbol="")
+        if piece.signatures:
+            return _likeliest(piece, room, est)
         if piece.reason.startswith(OUTLINE_REASON):
             text = keep_head(piece.text, room, est)
             if not text.endswith("\n") or text == piece.text:
@@ -761,14 +763,17 @@ def _outline_pieces(
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
     signatures: set[tuple[str, str]] = set()
+    ranks: dict[tuple[str, int], int] = {}
 
     def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
-        """Show ``symbols`` (from ``module``), last used at ``last_use`` (or per name)."""
-        for symbol in symbols:
+        """Show ``symbols`` (from ``module``, the likeliest to be called first), last used at
+        ``last_use`` (or per name)."""
+        for rank, symbol in enumerate(symbols):
             if (symbol.name, symbol.signature) in signatures:
                 continue  # the same declaration in another file (Go build variants)
             signatures.add((symbol.name, symbol.signature))
             wanted.setdefault(symbol.path, {}).setdefault(symbol.start_line, (symbol, module))
+            ranks.setdefault((symbol.path, symbol.start_line), rank)
             at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)
             recency[symbol.path] = max(recency.get(symbol.path, -1), at)
 
@@ -830,7 +835,7 @@ def _outline_pieces(
         lines = sources.lines(file)
         if lines is None:
             continue
-        run: list[tuple[SymbolDef, str, list[str], int]] = []
+        run: list[tuple[SymbolDef, str, list[str], int, int]] = []
         for start in sorted(by_line):
             symbol, module = by_line[start]
             if (file, start) in shown:
@@ -843,7 +848,7 @@ def _outline_pieces(
             ):
                 pieces.append(_outline(file, run))
                 run = []
-            run.append((symbol, module, signature, end))
+            run.append((symbol, module, signature, end, ranks[(file, start)]))
         if run:
             pieces.append(_outline(file, run))
     return pieces
@@ -952,16 +957,48 @@ def _public(name: str, language: str) -> bool:
     return name[:1].isupper() if language == "go" else not name.startswith("_")
 
 
-def _outline(file: str, run: Sequence[tuple[SymbolDef, str, list[str], int]]) -> ContextPiece:
-    names = ", ".join(f"`{symbol.name}`" for symbol, _, _, _ in run[:6])
-    names += ", ..." if len(run) > 6 else ""
-    modules = sorted({module for _, module, _, _ in run})
-    start, end = run[0][0].start_line, run[-1][3]
+def _outline(file: str, run: Sequence[tuple[SymbolDef, str, list[str], int, int]]) -> ContextPiece:
+    """One piece of ``run``'s signatures (symbol, module, lines, last line, rank), in file order."""
+    modules = sorted({module for _, module, _, _, _ in run})
+    whence = (
+        " (this package)"
+        if modules == ["this package"]
+        else f" (imported by this file from {', '.join(modules)})"
+    )
+    signatures = tuple(
+        Signature(rank, symbol.name, symbol.start_line, end, "".join(lines))
+        for symbol, _, lines, end, rank in run
+    )
     return ContextPiece(
-        path=file, start_line=start, end_line=end, text="".join("".join(s) for _, _, s, _ in run),
-        reason=f"{OUTLINE_REASON} {names} (imported by this file from {', '.join(modules)})"
-        if modules != ["this package"] else f"{OUTLINE_REASON} {names} (this package)",
-        symbol="", score=3.5,
+        path=file, start_line=signatures[0].start_line, end_line=signatures[-1].end_line,
+        text="".join(s.text for s in signatures), reason=_outline_reason(signatures, whence),
+        symbol="", score=3.5, signatures=signatures,
+    )  # fmt: skip
+
+
+def _outline_reason(signatures: Sequence[Signature], whence: str) -> str:
+    names = ", ".join(f"`{s.name}`" for s in signatures[:6])
+    return f"{OUTLINE_REASON} {names}{', ...' if len(signatures) > 6 else ''}{whence}"
+
+
+def _likeliest(piece: ContextPiece, room: int, est: TokenEstimator) -> ContextPiece | None:
+    """The shorter form of a piece of signatures: those the next line is likeliest to call that
+    fit ``room`` tokens, in file order (None when none or all of them fit)."""
+    kept: list[int] = []
+    used = 0
+    for at in sorted(range(len(piece.signatures)), key=lambda i: piece.signatures[i].rank):
+        cost = est.count(piece.signatures[at].text)
+        if used + cost <= room:
+            kept.append(at)
+            used += cost
+    if not kept or len(kept) == len(piece.signatures):
+        return None
+    signatures = tuple(piece.signatures[i] for i in sorted(kept))
+    whence = piece.reason[piece.reason.rindex(" (") :]  # (names never hold " (")
+    return replace(
+        piece, text="".join(s.text for s in signatures), start_line=signatures[0].start_line,
+        end_line=signatures[-1].end_line, reason=_outline_reason(signatures, whence),
+        signatures=signatures,
     )  # fmt: skip
 
 

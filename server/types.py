@@ -16,6 +16,20 @@ class ContextPiece:
     reason: str  # e.g. "definition of `Session` (imported by this file)", "similar code", "recently edited"
     symbol: str = ""
     score: float = 0.0
+    # A piece of signatures: each one's text, lines and name, with how likely the next line
+    # is to call it (0 the likeliest), in the text's order; its shorter form keeps the likeliest.
+    signatures: tuple[Signature, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One signature of a piece of signatures (see ContextPiece.signatures)."""
+
+    rank: int
+    name: str
+    start_line: int  # 1-based inclusive
+    end_line: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

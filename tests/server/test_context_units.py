@@ -5,15 +5,19 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from enclave.indexer.types import SymbolDef
 from enclave.server.context import (
     OVERLOAD_LINES,
     _affinity,
+    _likeliest,
+    _outline,
     _reach,
     _signature,
     decide_multiline,
     names_near,
     split_at,
 )
+from enclave.server.model.budget import TokenEstimator
 
 
 def test_split_at_counts_utf16_columns() -> None:
@@ -140,3 +144,40 @@ def test_the_words_near_the_cursor_point_at_the_names_made_of_them() -> None:
     assert said["formatString"] == said["quote"] == 0
     # keywords and words under 3 characters say nothing
     assert _affinity(["return_to", "ok_go"], "return ok go to") == {"return_to": 0, "ok_go": 0}
+
+
+def test_the_shorter_form_of_signatures_keeps_those_likeliest_to_be_called() -> None:
+    """A module's signatures that do not fit: the shorter form keeps the likeliest (the names
+    the file uses, then what similar code and other files call), not the first in the file."""
+    ranks = [3, 4, 0, 2, 1]
+    run = [
+        (
+            SymbolDef(
+                name=f"step_{i}",
+                qualified_name=f"step_{i}",
+                kind="function",
+                path="lib/steps.py",
+                start_line=10 * i + 1,
+                end_line=10 * i + 5,
+                signature=f"def step_{i}(value):",
+                doc="",
+            ),
+            "lib.steps",
+            [f"def step_{i}(value):\n"],
+            10 * i + 1,
+            rank,
+        )
+        for i, rank in enumerate(ranks)
+    ]
+    piece = _outline("lib/steps.py", run)
+    assert piece.text == "".join(f"def step_{i}(value):\n" for i in range(5))
+    est = TokenEstimator()
+    two = est.count("def step_0(value):\n") * 2
+    short = _likeliest(piece, two, est)
+    assert short is not None
+    assert short.text == "def step_2(value):\ndef step_4(value):\n"  # ranks 0 and 1, file order
+    assert (short.start_line, short.end_line) == (21, 41)
+    assert short.reason == "signatures of `step_2`, `step_4` (imported by this file from lib.steps)"
+    assert [s.rank for s in short.signatures] == [0, 1]
+    assert _likeliest(piece, two * 10, est) is None  # all fit: the piece itself goes
+    assert _likeliest(piece, 1, est) is None  # none fits
