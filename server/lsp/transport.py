@@ -22,7 +22,6 @@ import logging
 import os
 import sys
 import threading
-from collections import deque
 from typing import Any, BinaryIO
 
 from lsprotocol.types import ResponseErrorMessage
@@ -152,30 +151,27 @@ class Inbox:
     """Messages read off ``stdin`` by a thread of their own, waiting for the event loop.
 
     ``backlog`` is how many are read and not yet handled; ``handled()`` returns once there are
-    none. The reader stops reading ahead while :data:`MAX_QUEUED` bytes wait, so a client that
-    writes faster than the server handles keeps the rest in its pipe, not in our memory.
+    none (the queue's ``join``: every message taken is marked done once dispatched). The reader
+    stops reading ahead while :data:`MAX_QUEUED` bytes wait, so a client that writes faster
+    than the server handles keeps the rest in its pipe, not in our memory.
     """
 
     def __init__(self, stdin: BinaryIO) -> None:
         self._stdin = _Bytes(stdin.fileno())
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._messages: deque[bytes] = deque()
-        self._arrived: asyncio.Event | None = None
-        self._idle: asyncio.Event | None = None
-        self._end: int | None = None  # the exit code once the input ended or broke
+        # message bodies, then the exit code once the input ended or broke
+        self._queue: asyncio.Queue[bytes | int] | None = None
         self._room = threading.Condition()
         self._queued = 0  # bytes read and not yet taken, guarded by _room
 
     @property
     def backlog(self) -> int:
-        return len(self._messages)
+        return self._queue.qsize() if self._queue is not None else 0
 
     def start(self) -> None:
         """Start reading (on the running event loop, once)."""
         self._loop = asyncio.get_running_loop()
-        self._arrived = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._queue = asyncio.Queue()
         threading.Thread(target=self._pump, name="enclave-lsp-reader", daemon=True).start()
 
     def _pump(self) -> None:
@@ -183,64 +179,53 @@ class Inbox:
             while True:
                 body = read_message(self._stdin)
                 if body is None:
-                    self._deliver(None, 0)
+                    self._deliver(0)
                     return
                 with self._room:
                     while self._queued and self._queued + len(body) > MAX_QUEUED:
                         self._room.wait()
                     self._queued += len(body)
-                if not self._deliver(body, None):
+                if not self._deliver(body):
                     return
         except FramingError as exc:
-            self._deliver(None, _broken(str(exc)))
+            self._deliver(_broken(str(exc)))
         except OSError as exc:  # stdin closed under us
             log.error("reading from the client failed: %s", exc)
-            self._deliver(None, 1)
+            self._deliver(1)
         except Exception:  # a bug: the server must end, not wait for messages forever
             log.exception("reading from the client failed")
-            self._deliver(None, 1)
+            self._deliver(1)
 
-    def _deliver(self, body: bytes | None, end: int | None) -> bool:
-        """Hand a message (or the end) to the loop; False once the loop is gone."""
-        assert self._loop is not None
+    def _deliver(self, item: bytes | int) -> bool:
+        """Hand a message (or the exit code) to the loop; False once the loop is gone."""
+        assert self._loop is not None and self._queue is not None
         try:
-            self._loop.call_soon_threadsafe(self._arrive, body, end)
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the server has already stopped
             return False
         return True
 
-    def _arrive(self, body: bytes | None, end: int | None) -> None:
-        assert self._arrived is not None and self._idle is not None
-        if body is not None:
-            self._messages.append(body)
-            self._idle.clear()
-        else:
-            self._end = end
-        self._arrived.set()
-
     async def next(self) -> bytes | int:
         """The next message's body, or the exit code once the input ended or broke."""
-        assert self._arrived is not None
-        while not self._messages:
-            if self._end is not None:
-                return self._end
-            self._arrived.clear()
-            await self._arrived.wait()
-        body = self._messages.popleft()
+        assert self._queue is not None
+        item = await self._queue.get()
+        if isinstance(item, int):
+            self._queue.task_done()  # nothing follows it to handle
+            return item
         with self._room:
-            self._queued -= len(body)
+            self._queued -= len(item)
             self._room.notify()
-        return body
+        return item
 
     def done_with(self) -> None:
         """The message last taken is handled (its handlers are scheduled)."""
-        if not self._messages and self._idle is not None:
-            self._idle.set()
+        assert self._queue is not None
+        self._queue.task_done()
 
     async def handled(self) -> None:
         """Return once every message read so far is handled (at once when there is none)."""
-        if self._idle is not None:
-            await self._idle.wait()
+        if self._queue is not None:
+            await self._queue.join()
 
 
 async def serve(server: LanguageServer, inbox: Inbox, stop: threading.Event) -> int:

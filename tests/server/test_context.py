@@ -395,18 +395,23 @@ def test_a_package_s_outline_leads_with_what_similar_code_elsewhere_calls(tmp_pa
     assert outline.count("func fit") < len(names)  # (more names than one piece shows)
 
 
+def _wordy_module(last: str) -> dict[str, str]:
+    """A package `lib` whose module `text` has more names than one piece of signatures shows:
+    30 functions `word_<i>(item)`, then ``last``."""
+    words = "".join(f"def word_{i}(item):\n    return item + {i}\n\n\n" for i in range(30))
+    return {"lib/__init__.py": "", "lib/text.py": words + last}
+
+
 def test_a_private_name_similar_code_calls_is_among_a_python_module_s_signatures(
     tmp_path: Path,
 ) -> None:
     """`import lib.text as text`: of a module with more names than one piece shows, a private
     one (`text._fold`) is left out unless code like the lines before the cursor calls it."""
-    public = "".join(f"def word_{i}(value):\n    return value + {i}\n\n\n" for i in range(30))
     similar = (
         "    width = margin * 2\n    height = width + padding\n    return text._fold(height)\n"
     )
     files = {
-        "lib/__init__.py": "",
-        "lib/text.py": public + "def _fold(value):\n    return value\n",
+        **_wordy_module("def _fold(value):\n    return value\n"),
         "app/other.py": f"from lib import text\n\n\ndef layout(margin, padding):\n{similar}",
         "app/main.py": (
             "from lib import text\n\n\ndef render(margin, padding):\n"
@@ -424,11 +429,9 @@ def test_names_the_words_near_the_cursor_speak_of_join_a_module_s_signatures(
     comes last in it, is among its signatures when a comment just above the cursor speaks of a
     hexdump (a word the full-text search for similar code does not match with `hex`), and left
     out when nothing near the cursor does."""
-    public = "".join(f"def word_{i}(item):\n    return item + {i}\n\n\n" for i in range(30))
     files = {
-        "lib/__init__.py": "",
         # (a long body: it is no match for a full-text search for code like the cursor's)
-        "lib/text.py": public + "def to_hex(number, width):\n" + "    number += width\n" * 20,
+        **_wordy_module("def to_hex(number, width):\n" + "    number += width\n" * 20),
         "app/main.py": (
             "from lib import text\n\n\ndef render(value):\n"
             "    # the output is inspired by hexdump\n    \n"
