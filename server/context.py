@@ -47,11 +47,12 @@ from enclave.server.model.budget import (
     Dropped,
     Shrink,
     TokenEstimator,
+    added_tokens,
+    context_tokens,
     fit_cursor_text,
     fit_pieces,
     keep_head,
     overlaps,
-    piece_tokens,
 )
 from enclave.server.trust import Boundary, Material
 from enclave.server.types import ContextPiece, Signature
@@ -680,7 +681,6 @@ def _shrinker(sources: _Sources | None, est: TokenEstimator) -> Shrink:
     call it, which is what the next line most likely needs."""
 
     def shrink(piece: ContextPiece, room: int) -> ContextPiece | None:
-        room -= piece_tokens(replace(piece, text=""), est)
         if _is_definition(piece):
             head = _signature(piece.text.splitlines(keepends=True))
             text = "".join(head)
@@ -711,7 +711,7 @@ def _definitions_within(
     spent = 0
     for piece in candidates:
         if _is_definition(piece):
-            cost = piece_tokens(piece, est)
+            cost = added_tokens(piece, est, ())
             if spent and spent + cost > share:  # (the first is whole whenever it fits)
                 piece = shrink(piece, cost) or piece
             else:
@@ -1139,7 +1139,7 @@ def _fit_stable(
     evictable = [p for p in reversed(ordered) if p in kept and not _is_definition(p)]
     evicted: list[Dropped] = []
     while True:
-        pieces, dropped = fit_pieces(ordered, budget, est, shrink)
+        pieces, dropped = fit_pieces(ordered, budget, est, shrink, by_file=True)
         short = [
             d.piece
             for d in dropped
@@ -1258,7 +1258,7 @@ def prepare_completion(
         # Typing on the line the pieces were chosen at: they are all there is (nothing is
         # searched), less any whose lines changed.
         kept = [p for p in keep if _current(p, sources, recent)]
-        pieces, prepared.dropped = fit_pieces(kept, budget, est)
+        pieces, prepared.dropped = fit_pieces(kept, budget, est, by_file=True)
     else:
         shrink = _shrinker(sources, est)
         candidates = _candidates(prepared, index, sources, text, recent, window, cap)
@@ -1267,7 +1267,7 @@ def prepare_completion(
             ordered = _stable_order(keep, candidates, lambda p: _current(p, sources, recent))
             pieces, prepared.dropped = _fit_stable(ordered, set(keep), budget, est, shrink)
         else:
-            pieces, prepared.dropped = fit_pieces(candidates, budget, est, shrink)
+            pieces, prepared.dropped = fit_pieces(candidates, budget, est, shrink, by_file=True)
     # What the model client will send, exactly: the trust boundary redacts the text around the
     # cursor and every piece, and leaves out pieces from files that must not be sent.
     sealed = boundary.admit(Material(path, (prefix, suffix), tuple(pieces)))
@@ -1279,7 +1279,7 @@ def prepare_completion(
     return prepared
 
 
-def _piece_json(piece: ContextPiece, est: TokenEstimator) -> dict[str, Any]:
+def _piece_json(piece: ContextPiece, tokens: int) -> dict[str, Any]:
     return {
         "path": piece.path,
         "start_line": piece.start_line,
@@ -1287,14 +1287,16 @@ def _piece_json(piece: ContextPiece, est: TokenEstimator) -> dict[str, Any]:
         "symbol": piece.symbol,
         "reason": piece.reason,
         "score": piece.score,
-        "tokens": piece_tokens(piece, est),
+        "tokens": tokens,
         "text": piece.text,
     }
 
 
 def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
-    """JSON-ready description of a prepared completion (1-based lines)."""
+    """JSON-ready description of a prepared completion (1-based lines); a piece's tokens are
+    what it adds to the prompt (the first of its file pays the file's block)."""
     est = prepared.estimator
+    costs = context_tokens(prepared.pieces, est)
     return {
         "path": prepared.path,
         "line": prepared.line + 1,
@@ -1307,8 +1309,12 @@ def report_of(prepared: PreparedCompletion) -> dict[str, Any]:
         "prefix": prepared.prefix,
         "suffix": prepared.suffix,
         "budget_tokens": prepared.budget_tokens,
-        "used_tokens": sum(piece_tokens(p, est) for p in prepared.pieces),
-        "pieces": [_piece_json(p, est) for p in prepared.pieces],
-        "dropped": [{**_piece_json(d.piece, est), "why_dropped": d.why} for d in prepared.dropped],
+        "used_tokens": sum(costs),
+        "pieces": [_piece_json(p, cost) for p, cost in zip(prepared.pieces, costs, strict=True)],
+        # (a piece left out is costed alone, as the first of its file)
+        "dropped": [
+            {**_piece_json(d.piece, added_tokens(d.piece, est, ())), "why_dropped": d.why}
+            for d in prepared.dropped
+        ],
         "notes": prepared.notes,
     }

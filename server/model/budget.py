@@ -12,12 +12,19 @@ are left for repository context; :func:`fit_pieces` chooses the context pieces t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from enclave.config import CompletionConfig
 from enclave.server.model.errors import ContextTooLong
-from enclave.server.model.prompts import COMPLETION_SYSTEM, RELATED, chat_fill_prompt
+from enclave.server.model.prompts import (
+    COMPLETION_SYSTEM,
+    DATA_CLOSE,
+    GAP,
+    RELATED,
+    chat_fill_prompt,
+    file_head,
+)
 from enclave.server.types import ContextPiece
 
 PROMPT_MARGIN = 48  # tokens kept free for the model's chat template around our text
@@ -112,11 +119,37 @@ def piece_tokens(piece: ContextPiece, estimator: TokenEstimator) -> int:
     return estimator.count(piece.text) + estimator.count(header) + 6
 
 
+def file_tokens(path: str, estimator: TokenEstimator) -> int:
+    """What a file's block costs in a completion's context beyond its pieces' text: its head,
+    its closing line and the blank line before the next block."""
+    return estimator.count(file_head(path)) + estimator.count(f"\n{DATA_CLOSE}") + 1
+
+
+def added_tokens(piece: ContextPiece, estimator: TokenEstimator, files: Collection[str]) -> int:
+    """What ``piece`` adds to a completion's context that already shows pieces of ``files``:
+    its text, and its file's block or the ``...`` line that parts it from its file's others."""
+    if piece.path in files:
+        return estimator.count(piece.text) + estimator.count(f"\n{GAP}")
+    return estimator.count(piece.text) + file_tokens(piece.path, estimator)
+
+
+def context_tokens(pieces: Sequence[ContextPiece], estimator: TokenEstimator) -> list[int]:
+    """What each of a completion's pieces costs, in order: the first of its file pays the
+    file's block."""
+    files: set[str] = set()
+    costs = []
+    for piece in pieces:
+        costs.append(added_tokens(piece, estimator, files))
+        files.add(piece.path)
+    return costs
+
+
 def overlaps(a: ContextPiece, b: ContextPiece) -> bool:
     """Both pieces show some of the same lines of one file."""
     return a.path == b.path and a.start_line <= b.end_line and b.start_line <= a.end_line
 
 
+# The shorter form of a piece whose text must fit the tokens given, or None.
 Shrink = Callable[[ContextPiece, int], ContextPiece | None]
 SHORTENED = ": its shorter form was sent"
 
@@ -126,34 +159,48 @@ def fit_pieces(
     budget: int,
     estimator: TokenEstimator,
     shrink: Shrink | None = None,
+    *,
+    by_file: bool = False,
 ) -> tuple[list[ContextPiece], list[Dropped]]:
     """Keep pieces in their ranked order while they fit ``budget`` tokens; drop overlaps.
 
-    A piece that does not fit is offered to ``shrink`` (with the tokens left), which may give a
-    shorter form of it (a definition's signature, the first lines of an outline) to take its
-    place; otherwise it is skipped and smaller later ones may still go in.
+    A piece that does not fit is offered to ``shrink`` (with the tokens left for its text),
+    which may give a shorter form of it (a definition's signature, the first lines of an
+    outline) to take its place; otherwise it is skipped and smaller later ones may still go in.
+    ``by_file``: costs as a completion's context renders them (``prompts.render_files``: one
+    block per file), else one numbered block per piece (an answer's excerpts).
     """
     kept: list[ContextPiece] = []
     dropped: list[Dropped] = []
+    files: set[str] = set()
     used = 0
+
+    def cost_of(piece: ContextPiece) -> int:
+        if by_file:
+            return added_tokens(piece, estimator, files)
+        return piece_tokens(piece, estimator)
+
     for piece in candidates:
         if any(overlaps(k, piece) for k in kept):
             dropped.append(Dropped(piece, "overlaps a piece already chosen"))
             continue
-        cost = piece_tokens(piece, estimator)
+        cost = cost_of(piece)
         if used + cost > budget:
             why = f"over the budget ({used}+{cost} > {budget} tokens)"
-            smaller = shrink(piece, budget - used) if shrink is not None else None
+            room = budget - used - (cost - estimator.count(piece.text))
+            smaller = shrink(piece, room) if shrink is not None else None
             if smaller is not None and not any(overlaps(k, smaller) for k in kept):
-                small_cost = piece_tokens(smaller, estimator)
+                small_cost = cost_of(smaller)
                 if used + small_cost <= budget:
                     dropped.append(Dropped(piece, why + SHORTENED))
                     kept.append(smaller)
+                    files.add(smaller.path)
                     used += small_cost
                     continue
             dropped.append(Dropped(piece, why))
             continue
         kept.append(piece)
+        files.add(piece.path)
         used += cost
     return kept, dropped
 

@@ -27,9 +27,12 @@ _TAG = "|".join(
 )
 _MARKUP_LINE = re.compile(rf"^[ \t]*(?:{_TAG})(?:[ \t]*(?:{_TAG}))*[ \t]*(?:\n|$)", re.MULTILINE)
 _MARKUP = re.compile(_TAG)
-# The FIM prompt names each context piece in a comment, "# path/to/file.py:16-18": a small model
-# continues with one. A comment holding nothing but a path and a line range is that header.
-_PIECE_HEADER = re.compile(r"[ \t]*(?:#|//|--)[ \t]*[\w./\\-]+:\d+-\d+[ \t]*$", re.MULTILINE)
+# The FIM prompt names each file of its context in a comment, "# path/to/file.py" (before,
+# "# path/to/file.py:16-18"): a small model continues with one. A comment holding nothing but a
+# file's path (with its extension) and maybe a line range is that header.
+_PIECE_HEADER = re.compile(
+    r"[ \t]*(?:#|//|--)[ \t]*(?:[\w./\\-]+:\d+-\d+|[\w./\\-]*\w\.[A-Za-z]\w*)[ \t]*$", re.MULTILINE
+)
 # The chat prompt's last line ("Code to insert at <CURSOR>:") echoed at the start of the answer.
 _ECHOED_INSTRUCTION = re.compile(
     rf"^[ \t]*{re.escape(INSERT_AT)}[ \t]*(?:{re.escape(CURSOR)})?[ \t]*:?[ \t]*(?:\n|$)"

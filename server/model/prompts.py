@@ -52,9 +52,38 @@ def part_block(part: str, text: str) -> str:
 
 
 def render_context(pieces: Sequence[ContextPiece]) -> str:
+    """Excerpts an answer cites: one numbered block each, with its lines."""
     return "\n\n".join(
         data_block(p.path, p.start_line, p.end_line, p.text, label=str(i))
         for i, p in enumerate(pieces, 1)
+    )
+
+
+# Between two pieces of one file in a completion's context (a line of their own).
+GAP = "..."
+
+
+def by_file(pieces: Sequence[ContextPiece]) -> list[tuple[str, list[ContextPiece]]]:
+    """A completion's pieces one group per file, the files in the order of their first piece,
+    each file's pieces in line order: one header per file, and the file reads as itself."""
+    groups: dict[str, list[ContextPiece]] = {}
+    for piece in pieces:
+        groups.setdefault(piece.path, []).append(piece)
+    return [(path, sorted(group, key=lambda p: p.start_line)) for path, group in groups.items()]
+
+
+def file_head(path: str) -> str:
+    return f'{DATA_OPEN} path="{path}">\n'
+
+
+def render_files(pieces: Sequence[ContextPiece]) -> str:
+    """A completion's context: a block per file (its path only: nothing cites it), its pieces
+    parted by a line ``...``."""
+    return "\n\n".join(
+        file_head(path)
+        + f"\n{GAP}\n".join(_escape(p.text.rstrip("\n")) for p in group)
+        + f"\n{DATA_CLOSE}"
+        for path, group in by_file(pieces)
     )
 
 
@@ -64,13 +93,15 @@ def render_context(pieces: Sequence[ContextPiece]) -> str:
 def fim_prompt(prefix: str, path: str, language: str, context: Sequence[ContextPiece]) -> str:
     """The FIM ``prompt`` (the suffix travels in Ollama's ``suffix`` field).
 
-    Context goes first as comments, one block per piece, so the model sees it as file text.
+    Context goes first as comments, one block per file, so the model sees it as file text.
     """
     lead = comment_prefix(language)
     blocks = []
-    for piece in context:
-        lines = [f"{lead}{piece.path}:{piece.start_line}-{piece.end_line}"]
-        lines += [f"{lead}{line}" for line in piece.text.rstrip("\n").splitlines()]
+    for file, group in by_file(context):
+        lines = [f"{lead}{file}"]
+        for at, piece in enumerate(group):
+            lines += [f"{lead}{GAP}"] if at else []
+            lines += [f"{lead}{line}" for line in piece.text.rstrip("\n").splitlines()]
         blocks.append("\n".join(lines))
     header = "\n".join(blocks)
     file_line = f"{lead}{path}\n" if path else ""
@@ -110,7 +141,7 @@ def chat_fill_prompt(
     """
     parts = []
     if context:
-        parts.append(RELATED + render_context(context))
+        parts.append(RELATED + render_files(context))
     shape = "one or more lines" if multiline else "the rest of the current line only"
     name = path or "(unsaved)"
     where = f"Complete the {language or 'code'} file {name} at {CURSOR}"

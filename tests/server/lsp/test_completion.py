@@ -44,7 +44,7 @@ async def test_inline_completion_uses_a_definition_from_another_file(
     # The perimeter formula exists only in shapes/geometry.py: the model got it from there.
     assert "2*(w+h)" in item.insert_text.replace(" ", ""), item.insert_text
     sent = _generations(ollama_server)[-1].body
-    assert "shapes/geometry.py:16-18" in sent["prompt"]
+    assert "# shapes/geometry.py\n" in sent["prompt"]  # (one block per file: its path)
     assert "def rectangle_perimeter(width: float, height: float) -> float:" in sent["prompt"]
 
     report = await lsp.request(

@@ -13,6 +13,8 @@ from enclave.server.model.budget import (
     TokenEstimator,
     completion_overhead,
     completion_window,
+    context_tokens,
+    file_tokens,
     fit_cursor_text,
     fit_pieces,
     keep_head,
@@ -58,6 +60,27 @@ def test_fit_pieces_keeps_ranked_order_skips_too_big_and_drops_overlaps() -> Non
     assert sum(piece_tokens(p, est) for p in kept) > est.count(small.text + other.text)
 
 
+def test_a_completion_s_pieces_of_one_file_pay_its_block_once() -> None:
+    """A completion's context is one block per file: a second piece of a file costs its text
+    and the line that parts it from the first, so more fits the same budget than one block
+    per piece would allow, and the costs never count less than the text sent."""
+    est = TokenEstimator()
+    path = "services/billing/invoices/adjustments.py"
+    pieces = [
+        ContextPiece(path, 10 * i + 1, 10 * i + 1, f"def step_{i}(value):\n", "signatures of")
+        for i in range(12)
+    ]
+    alone, _ = fit_pieces(pieces, 200, est)
+    grouped, _ = fit_pieces(pieces, 200, est, by_file=True)
+    assert len(alone) < len(grouped) == len(pieces)
+    costs = context_tokens(grouped, est)
+    assert costs[0] == est.count(pieces[0].text) + file_tokens(path, est)
+    assert all(cost < file_tokens(path, est) for cost in costs[1:])
+    rendered = prompts.render_files(grouped)
+    assert rendered.count(prompts.DATA_OPEN) == 1 and rendered.count(prompts.GAP) == 11
+    assert sum(costs) >= est.count(rendered)
+
+
 @given(
     st.text(alphabet="abc \n", max_size=3000),
     st.text(alphabet="xyz \n", max_size=3000),
@@ -95,14 +118,14 @@ def test_a_prompt_filled_to_every_budget_still_fits_num_ctx(
     lines = "".join(f"    total_{i} = compute_{i}(values, weights)\n" for i in range(400))
     cut = fit_cursor_text(lines, lines, settings, est, path=path, language="python")
     row = len(lines.splitlines(keepends=True)[0])
-    pieces = [  # pieces of 1 to 12 lines: the budget is filled to within the smallest
+    pieces = [  # pieces of 1 to 12 lines, some of one file: the budget is filled
         ContextPiece(
-            f"{path[:-3]}_{i}.py", 100 * i + 1, 100 * i + n, lines[: row * n], "similar code"
+            f"{path[:-3]}_{i % 5}.py", 100 * i + 1, 100 * i + n, lines[: row * n], "similar code"
         )
         for i, n in enumerate([12, 8, 5, 3, 2, 1] * 4)
     ]
-    kept, _ = fit_pieces(pieces, cut.context_tokens, est)
-    left = cut.context_tokens - sum(piece_tokens(p, est) for p in kept)
+    kept, _ = fit_pieces(pieces, cut.context_tokens, est, by_file=True)
+    left = cut.context_tokens - sum(context_tokens(kept, est))
     assert kept and left < piece_tokens(pieces[5], est)  # the budget is full
     prompt = prompts.chat_fill_prompt(
         cut.prefix, cut.suffix, path, "python", kept, multiline=multiline,

@@ -68,6 +68,7 @@ def test_multiline_settles_when_the_block_ends() -> None:
         f"{CURSOR}value + 1{CURSOR}",
         f"<think></think>{CURSOR}\nvalue + 1",
         "# shapes/geometry.py:16-18",  # the FIM prompt's header of a context piece
+        "# shapes/geometry.py\nvalue + 1",  # the FIM prompt's header of a context file
         "value + 1  # app/x.py:3-9",
         "// web/src/util.ts:1-12\nvalue + 1",
     ],
