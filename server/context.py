@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from enclave.config import Config
@@ -428,6 +428,49 @@ class _Symbols:
         return [s for p in paths for s in self.of_file(p) if s.qualified_name == name]
 
 
+class _Modules:
+    """What an imported module offers besides its own definitions: the names it takes from
+    other files of the repository (``from email._parseaddr import quote`` in email/utils.py
+    makes ``utils.quote``), followed to their definitions."""
+
+    def __init__(self, symbols: _Symbols, sources: _Sources, language: str, repo: Repository):
+        self.symbols, self.sources, self.language, self.repo = symbols, sources, language, repo
+        self._taken: dict[str, dict[str, Binding]] = {}
+
+    def defined(self, file: str, name: str) -> bool:
+        return bool(self.symbols.top_level([file], name))
+
+    def taken(self, path: str) -> dict[str, Binding]:
+        """The names the module at ``path`` takes from other files, as far as they go."""
+        if path not in self._taken:
+            text = self.sources.text(path)
+            found = bindings(path, text, self.language, self.repo) if text else {}
+            self._taken[path] = {
+                name: reexported(b, self.sources.text, self.language, self.repo, self.defined)
+                for name, b in found.items()
+                if not b.is_module and name == b.original  # (`x as _x`: private to it)
+            }
+        return self._taken[path]
+
+    def member(self, module: Binding, name: str) -> list[SymbolDef]:
+        """The definition ``module.name`` refers to: the module's own, else the one it takes."""
+        own = self.symbols.top_level(module.paths, name)
+        if own:
+            return own
+        for path in module.paths:
+            onward = self.taken(path).get(name)
+            if onward is not None and not onward.is_module:
+                return self.symbols.top_level(onward.paths, onward.original)
+        return []
+
+    def forwarded(self, module: Binding) -> list[SymbolDef]:
+        """The definitions of the names ``module`` takes from other files (not its own)."""
+        onward = [b for p in module.paths for b in self.taken(p).values() if not b.is_module]
+        self.symbols.read({p for b in onward for p in b.paths})
+        found = (self.symbols.top_level(b.paths, b.original)[:1] for b in onward)
+        return [d for defs in found for d in defs if d.path not in module.paths]
+
+
 def _resolve_near(
     symbols: _Symbols,
     path: str,
@@ -436,6 +479,7 @@ def _resolve_near(
     bound: dict[str, Binding],
     package: tuple[str, ...],
     types: dict[str, str],
+    modules: _Modules,
 ) -> list[_Pick]:
     """The definitions one name near the cursor refers to, as far as can be known: through the
     import that binds it, a module's member, a method of an object whose class the code states
@@ -449,7 +493,7 @@ def _resolve_near(
             return []
         if binding is not None and binding.is_module:
             why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
-            return [_Pick(CERTAIN, d, why) for d in symbols.top_level(binding.paths, member)]
+            return [_Pick(CERTAIN, d, why) for d in modules.member(binding, member)]
         if head in types:
             return _methods_of(symbols, path, name, types[head], bound, package)
         if binding is not None:  # `Shelf.create`: a member of an imported class
@@ -551,21 +595,19 @@ def _definition_pieces(
     repo = _repository(index.paths())
     symbols = _Symbols(index, near)
 
-    def defined(file: str, name: str) -> bool:
-        return bool(symbols.top_level([file], name))
-
+    modules = _Modules(symbols, sources, language, repo)
     imported = bindings(path, text, language, repo)
     package = same_package(path, language, repo)
     symbols.read({path, *package, *(p for b in imported.values() for p in b.paths)})
     bound = {  # each imported name followed through the files that only re-export it
-        name: reexported(binding, sources.text, language, repo, defined)
+        name: reexported(binding, sources.text, language, repo, modules.defined)
         for name, binding in imported.items()
     }
     family = _family(language)
     typed = receiver_types("\n".join(lines[max(0, line - TYPED_BEFORE) : line + 1]), family)
     picks: list[_Pick] = []
     for name in near:
-        for pick in _resolve_near(symbols, path, name, bare, bound, package, typed):
+        for pick in _resolve_near(symbols, path, name, bare, bound, package, typed, modules):
             definition = pick.definition
             if definition.path == path and window[0] <= definition.start_line <= window[1]:
                 continue  # already visible in the prefix/suffix
@@ -612,7 +654,7 @@ def _definition_pieces(
     # what comes before them is left out of them
     shown = {(p.path, p.start_line) for p in certain}
     outlines = _outline_pieces(
-        symbols, sources, path, text, line, bound, package, shown, pieces, hints
+        modules, sources, path, text, line, bound, package, shown, pieces, hints
     )
     return certain + outlines + rest
 
@@ -735,7 +777,7 @@ def _last_line(sources: _Sources | None, piece: ContextPiece, text: str) -> int:
 
 
 def _outline_pieces(
-    symbols: _Symbols,
+    modules: _Modules,
     sources: _Sources,
     path: str,
     text: str,
@@ -752,7 +794,8 @@ def _outline_pieces(
     Where a module or package has more names than one piece shows, those this file uses come
     first, then those that code like the lines before the cursor uses elsewhere (``hints()``,
     asked only then: what similar code calls is what the next line is likely to call), then
-    those other files use most."""
+    those other files use most. A module's names include those it takes from other files."""
+    symbols = modules.symbols
     document = text.splitlines()
     before = "\n".join(document[:line])
     near = "\n".join(document[max(0, line - WORDS_LINES) : line + 1])
@@ -783,12 +826,19 @@ def _outline_pieces(
             top = [
                 s for p in binding.paths for s in symbols.of_file(p) if "." not in s.qualified_name
             ]
+            taken = modules.forwarded(binding)
             # what the file already uses of the module (last used first), then, when it has more
             # names than are shown, what other files use of it (most used first:
             # `logging.getLogger`), then its other public names
-            many = len(top) > MODULE_SIGNATURES
-            calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
+            many = len(top) + len(taken) > MODULE_SIGNATURES
+            calls = (
+                _popular_members(symbols.index, path, binding.name) if many or taken else Counter()
+            )
             hint = hints() if many else Counter()
+            # a name the module takes from another file is one of its own to its users when it
+            # is a package's (``__init__.py``, ``index.ts``) or when code uses it through it
+            # (``utils.quote``); otherwise it is most often what the module itself needed
+            offered = all(_is_package_entry(p) for p in binding.paths)
             exported = [
                 s
                 for s in top
@@ -797,6 +847,13 @@ def _outline_pieces(
                 # a private name that similar code calls (Python's are reachable; Go's never)
                 or (hint[s.name] and language != "go")
                 or _public(s.name, language)
+            ] + [
+                s
+                for s in taken
+                if s.name in members
+                or calls[s.name]
+                or hint[s.name]
+                or (offered and _public(s.name, language))
             ]
             rank = {name: i for i, name in enumerate(members)}
             said = _affinity({s.name for s in exported}, near, binding.name) if many else {}
@@ -950,6 +1007,11 @@ def _affinity(names: Collection[str], near: str, owner: str = "") -> dict[str, f
         return at < len(ordered) and ordered[at].startswith(part)
 
     return {name: sum(1 / shared[p] for p in found if said(p)) for name, found in parts.items()}
+
+
+def _is_package_entry(path: str) -> bool:
+    """The file a package's import names: ``pkg/__init__.py``, ``lib/index.ts``."""
+    return PurePosixPath(path).stem in ("__init__", "index", "mod")
 
 
 def _public(name: str, language: str) -> bool:

@@ -99,6 +99,44 @@ def test_imports_are_resolved_through_what_binds_them(tmp_path: Path) -> None:
     assert "(imported by this file from .pricing)" in outline[0].reason
 
 
+MAIL = {
+    "mail/__init__.py": "from mail.parse import parse_address\n",
+    "mail/parse.py": (
+        "def parse_address(text):\n    return text\n\n\n"
+        "def quote(text):\n    return '\"' + text + '\"'\n"
+    ),
+    "mail/charset.py": "class Charset:\n    name = 'utf-8'\n",
+    "mail/utils.py": (
+        "from mail.parse import quote\n"
+        "from mail.charset import Charset\n\n\n"
+        "def format_pair(pair):\n    return Charset().name, quote(pair)\n"
+    ),
+    "app.py": (
+        "import mail\n"
+        "from mail import utils\n\n\n"
+        "def send(message):\n"
+        "    text = utils.quote(message)\n"
+        "    \n"
+    ),
+}
+
+
+def test_a_module_s_names_taken_from_other_files_are_its_own_to_its_users(
+    tmp_path: Path,
+) -> None:
+    """`utils.quote` where mail/utils.py only takes `quote` from mail/parse.py resolves to
+    parse.py's definition; a package's names taken from its files (`mail.parse_address`) are
+    among its signatures; a name a module takes for its own use (utils' `Charset`) is not."""
+    pieces = _context_at_end(tmp_path, MAIL, "app.py")
+    quote = [p for p in pieces if p.reason.startswith("definition of `utils.quote`")]
+    assert [(p.path, p.start_line, p.end_line) for p in quote] == [("mail/parse.py", 5, 6)]
+    outline = [p for p in pieces if "imported by this file from mail)" in p.reason]
+    assert [(p.path, p.text) for p in outline] == [
+        ("mail/parse.py", "def parse_address(text):\n")
+    ], pieces
+    assert not any("class Charset" in p.text for p in pieces), pieces
+
+
 def test_a_go_package_and_typescript_imports_are_resolved(tmp_path: Path) -> None:
     files = {
         "go.mod": "module example.com/app\n",
