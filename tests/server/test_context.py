@@ -169,9 +169,10 @@ def _long_function(name: str) -> str:
 
 
 def test_definitions_past_their_share_of_the_budget_come_as_signatures(tmp_path: Path) -> None:
-    """Whole definitions take at most half the context budget; the names near the cursor past
-    that still show how to call them (their signature line), and the budget left goes to the
-    signatures of what else the file imports: the next line is as likely to call those."""
+    """Whole definitions take at most a share (35 %) of the context budget; the names near the
+    cursor past that still show how to call them (their signature line), and the budget left
+    goes to the signatures of what else the file imports: the next line is as likely to call
+    those."""
     names = ["alpha", "beta", "gamma", "delta", "epsilon"]
     files = {f"lib/{name}.py": _long_function(name) for name in names}
     files["lib/extra.py"] = "def unused_yet(a, b):\n    return a\n"
