@@ -104,7 +104,7 @@ from enclave.config import Config, EmbeddingConfig, IndexConfig  # noqa: E402
 from enclave.indexer.api import Index, open_index  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
-SETS_VERSION = 1  # bump when the way sets are built changes: stale work dirs are rebuilt
+SETS_VERSION = 2  # bump when the way sets are built changes: stale work dirs are rebuilt
 STDLIB_PACKAGES = ("json", "email", "logging", "http", "urllib", "concurrent", "wsgiref", "html")
 SELF_FOLDERS = ("indexer", "server", "enclave")  # the real folders; enclave/ links to the others
 SKIP_DIRS = {
@@ -168,6 +168,7 @@ class ContextCase:
     def_path: str  # file B
     def_line: int  # B's def line (1-based)
     imported: bool  # B is among the files A imports ("open the imports")
+    imports: tuple[str, ...] = ()  # the files A imports, in the order A names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,10 @@ class Sets:
             languages=data["languages"],
             functions=[Function(**f) for f in data["functions"]],
             search=[SearchCase(**c) for c in data["search"]],
-            context=[ContextCase(**c) for c in data["context"]],
+            context=[
+                ContextCase(**(c | {"imports": tuple(c.get("imports", ()))}))
+                for c in data["context"]
+            ],
             version=data.get("version", 0),
         )
 
@@ -467,9 +471,9 @@ class PythonResolver:
         module = ".".join([module, *parts[1:-1]])
         return self.definition(module, parts[-1])
 
-    def imported_files(self, facts: FileFacts) -> set[str]:
+    def imported_files(self, facts: FileFacts) -> list[str]:
         found = (self.module_file(m) for m in facts.imported_modules)
-        return {f for f in found if f}
+        return list(dict.fromkeys(f for f in found if f and f != facts.path))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -789,10 +793,11 @@ class GoResolver:
         folder = self.package_dir(binding.module) if binding else None
         return self._in_package(folder, call.name, facts.path) if folder else None
 
-    def imported_files(self, facts: FileFacts) -> set[str]:
-        folders = {str(PurePosixPath(facts.path).parent)}
-        folders |= {f for f in map(self.package_dir, facts.imported_modules) if f}
-        return {p for folder in folders for p in self.packages[folder]} - {facts.path}
+    def imported_files(self, facts: FileFacts) -> list[str]:
+        folders = [str(PurePosixPath(facts.path).parent)]
+        folders += [f for f in map(self.package_dir, facts.imported_modules) if f]
+        files = (p for folder in dict.fromkeys(folders) for p in sorted(self.packages[folder]))
+        return [p for p in files if p != facts.path]
 
 
 class TypeScriptResolver:
@@ -843,9 +848,9 @@ class TypeScriptResolver:
             return None
         return self.definition(target, binding.attr or call.name)
 
-    def imported_files(self, facts: FileFacts) -> set[str]:
+    def imported_files(self, facts: FileFacts) -> list[str]:
         found = (self.module_file(facts.path, m) for m in facts.imported_modules)
-        return {f for f in found if f}
+        return list(dict.fromkeys(f for f in found if f and f != facts.path))
 
 
 Resolver = PythonResolver | GoResolver | TypeScriptResolver
@@ -939,7 +944,9 @@ def context_cases(
             indent = line_text[: len(line_text) - len(line_text.lstrip())]
             callee = f"{call.qualifier}.{call.name}" if call.qualifier else call.name
             cases.append(
-                ContextCase(path, call.line, indent, callee, *target, target[0] in imported)
+                ContextCase(
+                    path, call.line, indent, callee, *target, target[0] in imported, tuple(imported)
+                )
             )
     return spread(cases, lambda c: c.path, seed)[:limit]
 
@@ -1175,7 +1182,7 @@ def evaluate_context(
 ) -> dict[str, dict[str, float | int | None]]:
     from enclave.server.context import prepare_completion, report_of
 
-    found = near_callee = found_near = 0
+    found = near_callee = found_near = imports_found = 0
     ranks: list[int] = []
     off_topic_share: list[float] = []
     used_share: list[float] = []
@@ -1191,6 +1198,7 @@ def evaluate_context(
                 index, case.path, document, case.line - 1, character, config
             )
             report = report_of(prepared)
+            imports_found += _imports_within_budget(case, prepared, corpus_dir, texts)
             names = identifiers_near(before)
             pieces = report["pieces"]
             if case.def_path not in texts:
@@ -1252,14 +1260,49 @@ def evaluate_context(
             "callee_near_cases": near_callee,
             "found_when_callee_near": found_near / max(1, near_callee),
         },
-        "open the imports": {
+        "open the imports, whole files": {
             "cases": len(cases),
             "found": sum(1 for c in cases if c.imported) / n,
             "mean_rank": None,
             "off_topic_budget": None,
             "used_budget": None,
         },
+        "open the imports, same budget": {
+            "cases": len(cases),
+            "found": imports_found / n,
+            "mean_rank": None,
+            "off_topic_budget": None,
+            "used_budget": None,
+        },
     }
+
+
+def _imports_within_budget(
+    case: ContextCase, prepared: Any, corpus_dir: Path, texts: dict[str, list[str]]
+) -> bool:
+    """B's def line is in what "open the imports" sends in Enclave's budget: the files A imports,
+    in the order A names them, each from its first line, each paying the block a file of
+    Enclave's context pays, until the budget is spent (the last file cut at a line)."""
+    from enclave.server.model.budget import file_tokens
+
+    room = prepared.budget_tokens
+    for path in case.imports:
+        if path not in texts:
+            texts[path] = (corpus_dir / path).read_text("utf-8").split("\n")
+        lines = texts[path]
+        room -= file_tokens(path, prepared.estimator)
+        shown = 0
+        for line in lines:
+            cost = prepared.estimator.count(line + "\n")
+            if cost > room:
+                break
+            room -= cost
+            shown += 1
+        if path == case.def_path and shown >= case.def_line:
+            return True
+        if shown < len(lines):
+            return False
+    return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1440,7 +1483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes.append(
                 f"context: {len(contexts)} of {len(sets.context)} cross-file call sites; budget "
                 f"{config.completion.context_tokens} tokens (mean {100 * used:.0f}% used); "
-                "`open the imports` counts B among the files A imports"
+                "`open the imports, whole files` counts B among the files A imports (no budget);"
+                " `same budget` sends those files from their first line, in A's import order,"
+                " each in a block as Enclave's, until Enclave's budget is spent"
             )
     finally:
         index.close()
