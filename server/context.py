@@ -94,6 +94,7 @@ OVERLOAD_LINES = 16  # a signature with TypeScript overloads may take this many 
 OVERLOAD_SCAN = 200  # lines read for them (the comments between overloads are left out)
 MODULE_SIGNATURES = 24  # signatures shown of one imported module or package
 SAID_SIGNATURES = 8  # more of them, for names the words near the cursor speak of
+NEAR_FILE = 1.0  # and for the names of a file defining what the lines near the cursor use
 WORDS_LINES = 10  # lines above the cursor (and its own) whose words, comments too, are read
 MAX_NAMES_BYTES = 1 << 20  # of a package file read to learn which names it uses
 POPULAR_CHUNKS = 60  # chunks read to learn which members of a module the repository calls
@@ -876,6 +877,8 @@ def _outline_pieces(
         users = Counter(n for p in package for n in sources.names(p))  # files using each name
         hint = hints() if len(own) > MODULE_SIGNATURES else Counter()
         said = _affinity({s.name for s in own}, near) if len(own) > MODULE_SIGNATURES else {}
+        if said:
+            _near_files(said, package, symbols, near)
         own.sort(
             key=lambda s: (
                 -seen.get(s.name, -1),
@@ -1012,6 +1015,20 @@ def _affinity(names: Collection[str], near: str, owner: str = "") -> dict[str, f
 def _is_package_entry(path: str) -> bool:
     """The file a package's import names: ``pkg/__init__.py``, ``lib/index.ts``."""
     return PurePosixPath(path).stem in ("__init__", "index", "mod")
+
+
+def _near_files(
+    said: dict[str, float], package: Sequence[str], symbols: _Symbols, near: str
+) -> None:
+    """Add to ``said`` the names of the package's files that define what the lines near the
+    cursor use (a type, a function, a method: `ptrs.PushPair` of `pointerReferences`): the
+    functions written beside a type are those that work with it (`wrapTrunkReferences`)."""
+    every = [s for p in package for s in symbols.of_file(p)]
+    used = names_in(near, {s.name for s in every})
+    close = {s.path for s in every if s.name in used}
+    for symbol in every:
+        if symbol.path in close and "." not in symbol.qualified_name and symbol.name not in used:
+            said[symbol.name] = said.get(symbol.name, 0.0) + NEAR_FILE
 
 
 def _public(name: str, language: str) -> bool:

@@ -223,6 +223,39 @@ def test_a_go_package_outline_leads_with_what_its_files_use(tmp_path: Path) -> N
     assert len([p for p in outline if p.text == "func addr(v *int) uintptr {\n"]) == 1
 
 
+def test_a_go_package_outline_takes_the_functions_beside_a_type_the_code_uses(
+    tmp_path: Path,
+) -> None:
+    """Of a large Go package, the functions written in the file that defines a type the lines
+    near the cursor use (`refs`) are among its signatures, though no file calls them yet, no
+    code like the cursor's names them and other files' names come first in every other order."""
+    many = "".join(f"func Step{i}(v int) int {{\n\treturn v + {i}\n}}\n\n" for i in range(30))
+    files = {
+        "go.mod": "module example.com/app\n",
+        "calc/a_steps.go": f"package calc\n\n{many}",
+        "calc/refs.go": (
+            "package calc\n\ntype refs []int\n\n"
+            "func settle(values []int) int {\n\treturn len(values)\n}\n"
+        ),
+        # `refs` 7 lines up: out of the lines whose code similar code is searched for
+        "calc/d_new.go": (
+            "package calc\n\nfunc D() int {\n\tr := refs{1, 2}\n"
+            + "".join(f"\tn{i} := {i}\n" for i in range(6))
+            + "\t\n}\n"
+        ),
+    }
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    index.update()
+    text = files["calc/d_new.go"]
+    pieces = prepare_completion(index, "calc/d_new.go", text, 10, 1, config).pieces
+    outline = [p for p in pieces if p.reason.startswith("signatures of")]
+    assert any(
+        p.path == "calc/refs.go" and "func settle(values []int) int {" in p.text for p in outline
+    ), pieces
+
+
 def test_a_method_call_resolves_through_the_class_the_code_states(tmp_path: Path) -> None:
     """`shelf = Shelf()` then `shelf.get(`: the `get` of Shelf (imported under an alias), not
     the other classes' `get`s; the same through an annotation, `new` in TypeScript and a Go
