@@ -259,6 +259,8 @@ def names_near(lines: Sequence[str], line: int, language: str = "") -> list[str]
             dotted = match.group(0)
             parts = dotted.split(".")
             candidates = [*parts, *(".".join(parts[i : i + 2]) for i in range(len(parts) - 1))]
+            if len(parts) > 2:  # `email.utils.quote` of `import email.utils`
+                candidates.append(".".join(parts[:3]))
             for name in candidates:
                 if len(name) < 2 or name.lower() in KEYWORDS:
                     continue
@@ -489,6 +491,9 @@ def _resolve_near(
     when one definition in the repository has that name."""
     head, _, member = name.partition(".")
     binding = bound.get(head)
+    dotted, _, last = name.rpartition(".")
+    if "." in dotted and dotted in bound and bound[dotted].is_module:
+        head, member, binding = dotted, last, bound[dotted]  # `import email.utils`
     if member:
         if "." in member:
             return []
@@ -806,16 +811,16 @@ def _outline_pieces(
     # file -> {def line: (symbol, import)}, and how recently the file's names were used
     wanted: dict[str, dict[int, tuple[SymbolDef, str]]] = {}
     recency: dict[str, int] = {}
-    signatures: set[tuple[str, str]] = set()
+    signatures: set[tuple[str, str, str]] = set()
     ranks: dict[tuple[str, int], int] = {}
 
     def want(symbols: Sequence[SymbolDef], module: str, last_use: int | dict[str, int]) -> None:
         """Show ``symbols`` (from ``module``, the likeliest to be called first), last used at
         ``last_use`` (or per name)."""
         for rank, symbol in enumerate(symbols):
-            if (symbol.name, symbol.signature) in signatures:
-                continue  # the same declaration in another file (Go build variants)
-            signatures.add((symbol.name, symbol.signature))
+            if (module, symbol.name, symbol.signature) in signatures:
+                continue  # the same declaration in another file of it (Go build variants)
+            signatures.add((module, symbol.name, symbol.signature))
             wanted.setdefault(symbol.path, {}).setdefault(symbol.start_line, (symbol, module))
             ranks.setdefault((symbol.path, symbol.start_line), rank)
             at = last_use if isinstance(last_use, int) else last_use.get(symbol.name, -1)

@@ -137,6 +137,31 @@ def test_a_module_s_names_taken_from_other_files_are_its_own_to_its_users(
     assert not any("class Charset" in p.text for p in pieces), pieces
 
 
+def test_a_dotted_import_s_members_resolve_and_same_named_functions_of_two_modules_show(
+    tmp_path: Path,
+) -> None:
+    """`import mime.b64` then `mime.b64.header_length(...)` near the cursor brings b64's
+    definition; qp's `header_length`, declared the same way in another module, is still among
+    qp's signatures (only a Go package's build variants are one declaration)."""
+    files = {
+        "mime/__init__.py": "",
+        "mime/b64.py": "def header_length(data):\n    return len(data) * 4 // 3\n",
+        "mime/qp.py": "def header_length(data):\n    return len(data) * 3\n",
+        "app.py": (
+            "import mime.b64\nimport mime.qp\n\n\ndef sizes(data):\n"
+            "    short = mime.b64.header_length(data)\n    \n"
+        ),
+    }
+    pieces = _context_at_end(tmp_path, files, "app.py")
+    b64 = [p for p in pieces if p.path == "mime/b64.py"]
+    assert [p.reason for p in b64] == [
+        "definition of `mime.b64.header_length` (module `mime.b64` imported by this file from"
+        " mime.b64)"
+    ], pieces
+    qp = [p for p in pieces if p.path == "mime/qp.py"]
+    assert [p.text for p in qp] == ["def header_length(data):\n"], pieces
+
+
 def test_a_go_package_and_typescript_imports_are_resolved(tmp_path: Path) -> None:
     files = {
         "go.mod": "module example.com/app\n",
