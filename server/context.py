@@ -444,9 +444,10 @@ class _Modules:
         return bool(self.symbols.top_level([file], name))
 
     def taken(self, path: str) -> dict[str, Binding]:
-        """The names the module at ``path`` takes from other files, as far as they go."""
+        """The names the module at ``path`` takes from other files, as far as they go (none in
+        Go: a package offers only what it declares)."""
         if path not in self._taken:
-            text = self.sources.text(path)
+            text = self.sources.text(path) if self.language != "go" else None
             found = bindings(path, text, self.language, self.repo) if text else {}
             self._taken[path] = {
                 name: reexported(b, self.sources.text, self.language, self.repo, self.defined)
