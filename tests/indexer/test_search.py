@@ -14,6 +14,7 @@ import pytest
 
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer.api import open_index
+from enclave.indexer.search import LEXICAL_SHARE, fuse
 from tests.support.repos import commit_all, make_repo
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -74,3 +75,15 @@ def test_cli_json_ranks_the_defining_chunk(corpus: Path) -> None:
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)["results"]
     assert any(r["path"] == path and r["start_line"] <= line <= r["end_line"] for r in results)
+
+
+def test_a_weak_full_text_match_does_not_lift_a_chunk_over_the_vectors_best() -> None:
+    """Min-max scaling puts a weak full-text match (a few common words) mid-list; raised to a
+    power, it counts for little, so the chunk the vectors rank first stays first, while the
+    full-text best keeps its whole share."""
+    lexical = [("full-text best", 10.0), ("weak match", 5.5), ("last", 1.0)]
+    dense = [("vectors' best", 0.9), ("weak match", 0.66), ("far", 0.1)]
+    scores = fuse(lexical, dense)
+    ranked = sorted(scores, key=lambda item: -scores[item])
+    assert ranked[:3] == ["vectors' best", "weak match", "full-text best"], scores
+    assert scores["full-text best"] == pytest.approx(LEXICAL_SHARE)
