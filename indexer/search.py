@@ -20,8 +20,8 @@ LEXICAL_SHARE = 0.4
 # The full-text side's scaled scores are raised to this power before they are added: a weak
 # full-text match (a few common words) lands mid-list after min-max scaling and lifted chunks
 # the vectors ranked lower above the vectors' best; the power keeps strong matches strong and
-# makes weak ones count for little. Measured with bench/quality.py on four corpora: 1.5 raised
-# hybrid MRR@10 on every one (1.25 and 1.75 on three of four).
+# makes weak ones count for little. Measured with bench/quality.py on four corpora: 1.25 to 1.75
+# raised hybrid MRR@10 on every one, 1.5 the most in sum; 2 and 3 lowered it on two and three.
 LEXICAL_POWER = 1.5
 
 # A chunk's kind weighs its score: a block of top-level code (a module's docstring, imports,
