@@ -174,33 +174,63 @@ def split_at(text: str, line: int, character: int) -> tuple[str, str]:
     return text[:offset], text[offset:]
 
 
-def _literal_at_cursor(prefix: str, suffix: str, language: str) -> str:
-    """ "string" or "comment" when tree-sitter puts the cursor inside one, else "".
+def _syntax_at_cursor(prefix: str, suffix: str, language: str) -> tuple[str, str]:
+    """What tree-sitter says of the cursor: ("string" or "comment" when it is inside one, else
+    ""; the innermost bracket still open before it, "(", "[" or "{", else "").
 
     Parses only the prefix/suffix window (a few KB: about a millisecond), not the whole file.
+    Unfinished code parses into error nodes, but its brackets are still tokens of their own
+    (never the text of a string or a comment), so their balance tells what is open.
     """
     parser = parser_for(language)
     if parser is None:
-        return ""
+        return "", ""
     head = prefix.encode("utf-8")
     tree = parser.parse(head + suffix.encode("utf-8"))
     cursor = len(head)
+    literal = ""
     node = tree.root_node.descendant_for_byte_range(max(cursor - 1, 0), cursor)
     while node is not None:
         kind = node.type
         if "comment" in kind and node.start_byte < cursor <= node.end_byte:
-            return "comment"
+            literal = "comment"
+            break
         if "string" in kind and node.start_byte < cursor < node.end_byte:
-            return "string"
+            literal = "string"
+            break
         node = node.parent
-    return ""
+    return literal, _open_bracket(tree.root_node, cursor)
+
+
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+def _open_bracket(root: Any, cursor: int) -> str:
+    """The innermost bracket token before byte ``cursor`` that no token closes before it."""
+    stack: list[str] = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if node.start_byte >= cursor:
+            continue
+        if node.child_count:
+            pending.extend(reversed(node.children))  # (in order: the last pushed comes first)
+            continue
+        kind = node.type
+        if kind in ("(", "[", "{") and node.end_byte <= cursor:
+            stack.append(kind)
+        elif kind in _CLOSERS and node.end_byte <= cursor and stack[-1:] == [_CLOSERS[kind]]:
+            stack.pop()
+    return stack[-1] if stack else ""
 
 
 def decide_multiline(prefix: str, suffix: str, language: str) -> tuple[bool, str]:
     """Single- or multi-line completion, from the syntax around the cursor (with the reason)."""
-    literal = _literal_at_cursor(prefix, suffix, language)
+    literal, bracket = _syntax_at_cursor(prefix, suffix, language)
     if literal:
         return False, f"the cursor is inside a {literal}"
+    if bracket in _LIST_OPENERS:
+        return False, "inside an open argument list or list: its next item, on one line"
     line_before = prefix.rsplit("\n", 1)[-1]
     line_after = suffix.split("\n", 1)[0]
     if line_after.strip() and line_after.strip() not in (")", "]", "}", ");", "})", "];", "),"):

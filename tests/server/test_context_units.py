@@ -47,6 +47,22 @@ def test_multiline_follows_the_syntax_at_the_cursor() -> None:
     assert decide_multiline("function f() {\n  ", "\n}\n", "javascript")[0] is True
 
 
+def test_the_next_item_of_an_argument_list_open_over_lines_is_one_line() -> None:
+    """An empty line inside a call or a list still open over several lines wants its next item
+    (by the text alone: an empty line at the end of a block, several lines); a bracket in a
+    string or a comment opens nothing, and a function's body inside a call is a block."""
+    one = (False, "inside an open argument list or list: its next item, on one line")
+    call = "def f(values):\n    result = compute(\n        values,\n        "
+    assert decide_multiline(call, "", "python") == one
+    assert decide_multiline(call, "\n    )\n", "python") == one
+    assert decide_multiline("func f() {\n\tx := call(\n\t\ta,\n\t\t", "", "go") == one
+    assert decide_multiline("items = [\n    1,\n    ", "", "python") == one
+    closed = "def f(a):\n    s = g('(', [1])\n"
+    assert decide_multiline(closed, "", "python") == (True, "empty line at the end of a block")
+    body = "run(function () {\n  go(1);\n  "
+    assert decide_multiline(body, "", "javascript")[0] is True
+
+
 def test_inside_a_string_or_comment_is_single_line() -> None:
     # by the text alone each of these would be multi-line (a trailing opener, an empty line at
     # the top level); the syntax tree knows the cursor is in a comment or a string
