@@ -214,6 +214,8 @@ def _open_bracket(root: Any, cursor: int) -> str:
         if node.start_byte >= cursor:
             continue
         if node.child_count:
+            if node.end_byte <= cursor and not node.has_error:
+                continue  # complete code before the cursor: its brackets close what they open
             pending.extend(reversed(node.children))  # (in order: the last pushed comes first)
             continue
         kind = node.type
@@ -344,6 +346,21 @@ def _names_of(path: str, mtime_ns: int, size: int) -> frozenset[str]:
     return frozenset(_BARE.findall(text))
 
 
+@lru_cache(maxsize=1024)
+def _taken_of(
+    root: Path, path: str, mtime_ns: int, size: int, language: str, repo: Repository
+) -> dict[str, Binding]:
+    """What a module takes from other files by name (kept while neither it nor the
+    repository's files change): its imports are read once, not at every completion."""
+    try:
+        with open(root / path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(MAX_NAMES_BYTES)
+    except OSError:
+        return {}
+    found = bindings(path, redact(text, path).text, language, repo)
+    return {name: b for name, b in found.items() if not b.is_module and name == b.original}
+
+
 def _definition_text(
     index: Index,
     sources: _Sources,
@@ -464,7 +481,7 @@ class _Symbols:
 class _Modules:
     """What an imported module offers besides its own definitions: the names it takes from
     other files of the repository (``from email._parseaddr import quote`` in email/utils.py
-    makes ``utils.quote``), followed to their definitions."""
+    makes ``utils.quote``), followed to their definitions only when wanted."""
 
     def __init__(self, symbols: _Symbols, sources: _Sources, language: str, repo: Repository):
         self.symbols, self.sources, self.language, self.repo = symbols, sources, language, repo
@@ -474,17 +491,26 @@ class _Modules:
         return bool(self.symbols.top_level([file], name))
 
     def taken(self, path: str) -> dict[str, Binding]:
-        """The names the module at ``path`` takes from other files, as far as they go (none in
-        Go: a package offers only what it declares)."""
+        """The names the module at ``path`` takes from other files (none in Go: a package
+        offers only what it declares); ``x as _x`` is private to it."""
         if path not in self._taken:
-            text = self.sources.text(path) if self.language != "go" else None
-            found = bindings(path, text, self.language, self.repo) if text else {}
-            self._taken[path] = {
-                name: reexported(b, self.sources.text, self.language, self.repo, self.defined)
-                for name, b in found.items()
-                if not b.is_module and name == b.original  # (`x as _x`: private to it)
-            }
+            found: dict[str, Binding] = {}
+            if self.language != "go":
+                try:
+                    stat = (self.sources.root / path).stat()
+                except OSError:
+                    pass
+                else:
+                    found = _taken_of(
+                        self.sources.root, path, stat.st_mtime_ns, stat.st_size, self.language,
+                        self.repo,
+                    )  # fmt: skip
+            self._taken[path] = found
         return self._taken[path]
+
+    def _definition(self, taken: Binding) -> list[SymbolDef]:
+        final = reexported(taken, self.sources.text, self.language, self.repo, self.defined)
+        return [] if final.is_module else self.symbols.top_level(final.paths, final.original)
 
     def member(self, module: Binding, name: str) -> list[SymbolDef]:
         """The definition ``module.name`` refers to: the module's own, else the one it takes."""
@@ -493,15 +519,18 @@ class _Modules:
             return own
         for path in module.paths:
             onward = self.taken(path).get(name)
-            if onward is not None and not onward.is_module:
-                return self.symbols.top_level(onward.paths, onward.original)
+            if onward is not None:
+                return self._definition(onward)
         return []
 
-    def forwarded(self, module: Binding) -> list[SymbolDef]:
-        """The definitions of the names ``module`` takes from other files (not its own)."""
-        onward = [b for p in module.paths for b in self.taken(p).values() if not b.is_module]
+    def forwarded(self, module: Binding, wanted: Collection[str]) -> list[SymbolDef]:
+        """The definitions of the ``wanted`` names ``module`` takes from other files (the
+        files they come from read in one index call)."""
+        onward = [b for p in module.paths for n, b in self.taken(p).items() if n in wanted]
+        if not onward:
+            return []
         self.symbols.read({p for b in onward for p in b.paths})
-        found = (self.symbols.top_level(b.paths, b.original)[:1] for b in onward)
+        found = (self._definition(b)[:1] for b in onward)
         return [d for defs in found for d in defs if d.path not in module.paths]
 
 
@@ -635,7 +664,17 @@ def _definition_pieces(
     modules = _Modules(symbols, sources, language, repo)
     imported = bindings(path, text, language, repo)
     package = same_package(path, language, repo)
-    symbols.read({path, *package, *(p for b in imported.values() for p in b.paths)})
+    files = {path, *package, *(p for b in imported.values() for p in b.paths)}
+    # (and the files an imported module takes names from: one index call for all)
+    files |= {
+        p
+        for b in imported.values()
+        if b.is_module
+        for m in b.paths
+        for taken in modules.taken(m).values()
+        for p in taken.paths
+    }
+    symbols.read(files)
     bound = {  # each imported name followed through the files that only re-export it
         name: reexported(binding, sources.text, language, repo, modules.defined)
         for name, binding in imported.items()
@@ -863,19 +902,29 @@ def _outline_pieces(
             top = [
                 s for p in binding.paths for s in symbols.of_file(p) if "." not in s.qualified_name
             ]
-            taken = modules.forwarded(binding)
+            taken = {n: b for p in binding.paths for n, b in modules.taken(p).items()}
             # what the file already uses of the module (last used first), then, when it has more
             # names than are shown, what other files use of it (most used first:
             # `logging.getLogger`), then its other public names
             many = len(top) + len(taken) > MODULE_SIGNATURES
+            # (a re-export is offered anyway: other files' calls decide only for the rest)
+            unsure = any(not _reexport(binding.paths, b.paths) for b in taken.values())
             calls = (
-                _popular_members(symbols.index, path, binding.name) if many or taken else Counter()
+                _popular_members(symbols.index, path, binding.name) if many or unsure else Counter()
             )
             hint = hints() if many else Counter()
-            # a name the module takes from another file is one of its own to its users when it
-            # is a package's (``__init__.py``, ``index.ts``) or when code uses it through it
-            # (``utils.quote``); otherwise it is most often what the module itself needed
-            offered = all(_is_package_entry(p) for p in binding.paths)
+            # a name the module takes from another file is one of its own to its users when a
+            # package's entry (``__init__.py``, ``index.ts``) takes it from the package's own
+            # files, or when code uses it through the module (``utils.quote``); otherwise it is
+            # most often what the module itself needed (``from string import Template``)
+            offers = {
+                n
+                for n, b in taken.items()
+                if n in members
+                or calls[n]
+                or hint[n]
+                or (_public(n, language) and _reexport(binding.paths, b.paths))
+            }
             exported = [
                 s
                 for s in top
@@ -884,14 +933,7 @@ def _outline_pieces(
                 # a private name that similar code calls (Python's are reachable; Go's never)
                 or (hint[s.name] and language != "go")
                 or _public(s.name, language)
-            ] + [
-                s
-                for s in taken
-                if s.name in members
-                or calls[s.name]
-                or hint[s.name]
-                or (offered and _public(s.name, language))
-            ]
+            ] + modules.forwarded(binding, offers)
             rank = {name: i for i, name in enumerate(members)}
             said = _affinity({s.name for s in exported}, near, binding.name) if many else {}
             exported.sort(
@@ -1048,9 +1090,16 @@ def _affinity(names: Collection[str], near: str, owner: str = "") -> dict[str, f
     return {name: sum(1 / shared[p] for p in found if said(p)) for name, found in parts.items()}
 
 
-def _is_package_entry(path: str) -> bool:
-    """The file a package's import names: ``pkg/__init__.py``, ``lib/index.ts``."""
-    return PurePosixPath(path).stem in ("__init__", "index", "mod")
+def _reexport(entries: Sequence[str], sources: Sequence[str]) -> bool:
+    """Whether the files ``entries`` are a package's entry (``pkg/__init__.py``,
+    ``lib/index.ts``) taking a name from files of that package (``sources``)."""
+    folders = set()
+    for entry in entries:
+        at = PurePosixPath(entry)
+        if at.stem not in ("__init__", "index", "mod"):
+            return False
+        folders.add(str(at.parent))
+    return all(any(f == "." or p.startswith(f + "/") for f in folders) for p in sources)
 
 
 def _near_files(
