@@ -907,12 +907,13 @@ def _outline_pieces(
             # names than are shown, what other files use of it (most used first:
             # `logging.getLogger`), then its other public names
             many = len(top) + len(taken) > MODULE_SIGNATURES
-            # (a re-export is offered anyway: other files' calls decide only for the rest)
+            # a name taken from elsewhere, not re-exported, is offered when code uses it through
+            # the module: this file, similar code (its search runs anyway), other files' calls
+            # (searched in the background only for a module of many names: a search per module
+            # that takes anything cost every completion's p95 10 ms in bench/bench_server.py)
             unsure = any(not _reexport(binding.paths, b.paths) for b in taken.values())
-            calls = (
-                _popular_members(symbols.index, path, binding.name) if many or unsure else Counter()
-            )
-            hint = hints() if many else Counter()
+            calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
+            hint = hints() if many or unsure else Counter()
             # a name the module takes from another file is one of its own to its users when a
             # package's entry (``__init__.py``, ``index.ts``) takes it from the package's own
             # files, or when code uses it through the module (``utils.quote``); otherwise it is
@@ -922,7 +923,7 @@ def _outline_pieces(
                 for n, b in taken.items()
                 if n in members
                 or calls[n]
-                or hint[n]
+                or hint[f"{binding.name}.{n}"]
                 or (_public(n, language) and _reexport(binding.paths, b.paths))
             }
             exported = [
@@ -1210,11 +1211,13 @@ def _similar_hits(index: Index, path: str, prefix: str, window: tuple[int, int])
 
 
 def _names_elsewhere(hits: Sequence[SearchHit], path: str) -> Counter[str]:
-    """In how many of ``hits`` from other files each identifier occurs."""
+    """In how many of ``hits`` from other files each identifier occurs, and each member used
+    through a name (``utils.quote``: a dotted key)."""
     names: Counter[str] = Counter()
     for hit in hits:
         if hit.path != path:
             names.update(set(_WORDS.findall(hit.text)))
+            names.update({f"{q}.{m}" for q, ms in member_uses(hit.text).items() for m in ms})
     return names
 
 
