@@ -199,7 +199,7 @@ def _syntax_at_cursor(prefix: str, suffix: str, language: str) -> tuple[str, str
             literal = "string"
             break
         node = node.parent
-    return literal, _open_bracket(tree.root_node, cursor)
+    return literal, "" if literal else _open_bracket(tree.root_node, cursor)
 
 
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
@@ -326,38 +326,44 @@ class _Sources:
         lines = self.lines(path)
         return None if lines is None else "".join(lines)
 
-    def names(self, path: str) -> frozenset[str]:
-        """The identifiers ``path`` uses (none when it cannot be read)."""
+    def version(self, path: str) -> tuple[str, int, int] | None:
+        """The file as it is on disk (its path, mtime and size), the key of what is learnt
+        from it and kept while it does not change; None when it cannot be read."""
         try:
             stat = (self.root / path).stat()
         except OSError:
-            return frozenset()
-        return _names_of(str(self.root / path), stat.st_mtime_ns, stat.st_size)
+            return None
+        return str(self.root / path), stat.st_mtime_ns, stat.st_size
+
+    def names(self, path: str) -> frozenset[str]:
+        """The identifiers ``path`` uses (none when it cannot be read)."""
+        version = self.version(path)
+        return _names_of(*version) if version else frozenset()
+
+
+def _head(path: str) -> str | None:
+    """The first MAX_NAMES_BYTES of a file, as what names and imports are learnt from."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(MAX_NAMES_BYTES)
+    except OSError:
+        return None
 
 
 @lru_cache(maxsize=512)
 def _names_of(path: str, mtime_ns: int, size: int) -> frozenset[str]:
     """The identifiers of one file as it is on disk (kept while it does not change)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(MAX_NAMES_BYTES)
-    except OSError:
-        return frozenset()
-    return frozenset(_BARE.findall(text))
+    return frozenset(_BARE.findall(_head(path) or ""))
 
 
 @lru_cache(maxsize=1024)
 def _taken_of(
-    root: Path, path: str, mtime_ns: int, size: int, language: str, repo: Repository
+    file: str, mtime_ns: int, size: int, path: str, language: str, repo: Repository
 ) -> dict[str, Binding]:
-    """What a module takes from other files by name (kept while neither it nor the
-    repository's files change): its imports are read once, not at every completion."""
-    try:
-        with open(root / path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(MAX_NAMES_BYTES)
-    except OSError:
-        return {}
-    found = bindings(path, redact(text, path).text, language, repo)
+    """What the module ``path`` (on disk: ``file``) takes from other files by name, kept while
+    neither it nor the repository's files change: its imports are read once, not at every
+    completion. (Only names and paths come of it: no text of it reaches a prompt.)"""
+    found = bindings(path, _head(file) or "", language, repo)
     return {name: b for name, b in found.items() if not b.is_module and name == b.original}
 
 
@@ -494,18 +500,10 @@ class _Modules:
         """The names the module at ``path`` takes from other files (none in Go: a package
         offers only what it declares); ``x as _x`` is private to it."""
         if path not in self._taken:
-            found: dict[str, Binding] = {}
-            if self.language != "go":
-                try:
-                    stat = (self.sources.root / path).stat()
-                except OSError:
-                    pass
-                else:
-                    found = _taken_of(
-                        self.sources.root, path, stat.st_mtime_ns, stat.st_size, self.language,
-                        self.repo,
-                    )  # fmt: skip
-            self._taken[path] = found
+            version = self.sources.version(path) if self.language != "go" else None
+            self._taken[path] = (
+                _taken_of(*version, path, self.language, self.repo) if version else {}
+            )
         return self._taken[path]
 
     def _definition(self, taken: Binding) -> list[SymbolDef]:
@@ -524,12 +522,9 @@ class _Modules:
         return []
 
     def forwarded(self, module: Binding, wanted: Collection[str]) -> list[SymbolDef]:
-        """The definitions of the ``wanted`` names ``module`` takes from other files (the
-        files they come from read in one index call)."""
+        """The definitions of the ``wanted`` names ``module`` takes from other files (whose
+        symbols :func:`_definition_pieces` read with the rest, in one index call)."""
         onward = [b for p in module.paths for n, b in self.taken(p).items() if n in wanted]
-        if not onward:
-            return []
-        self.symbols.read({p for b in onward for p in b.paths})
         found = (self._definition(b)[:1] for b in onward)
         return [d for defs in found for d in defs if d.path not in module.paths]
 
@@ -911,20 +906,20 @@ def _outline_pieces(
             # the module: this file, similar code (its search runs anyway), other files' calls
             # (searched in the background only for a module of many names: a search per module
             # that takes anything cost every completion's p95 10 ms in bench/bench_server.py)
-            unsure = any(not _reexport(binding.paths, b.paths) for b in taken.values())
+            reexports = {n for n, b in taken.items() if _reexport(binding.paths, b.paths)}
             calls = _popular_members(symbols.index, path, binding.name) if many else Counter()
-            hint = hints() if many or unsure else Counter()
+            hint = hints() if many or len(reexports) < len(taken) else Counter()
             # a name the module takes from another file is one of its own to its users when a
             # package's entry (``__init__.py``, ``index.ts``) takes it from the package's own
             # files, or when code uses it through the module (``utils.quote``); otherwise it is
             # most often what the module itself needed (``from string import Template``)
             offers = {
                 n
-                for n, b in taken.items()
+                for n in taken
                 if n in members
                 or calls[n]
                 or hint[f"{binding.name}.{n}"]
-                or (_public(n, language) and _reexport(binding.paths, b.paths))
+                or (n in reexports and _public(n, language))
             }
             exported = [
                 s
