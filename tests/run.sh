@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything from scratch and run every check: ruff, mypy, pytest (Python, language server,
-# Neovim plugin against a real headless Neovim), the VS Code extension's npm test, and the
+# Neovim plugin against a real headless Neovim), the VS Code extension's npm test, the README's
+# commands in a fresh clone (tests/quickstart.sh), and the
 # extension installed in a real VS Code (code-server, driven by chromium; tests/vscode/setup.sh
 # installs what it needs: Debian packages, Node 24 and code-server from npm, Playwright).
 # Needs python3 (>= 3.11), git, node + npm; everything else comes from the package registries.
@@ -33,6 +34,9 @@ if [ -f editors/vscode/package.json ]; then
   step "VS Code extension (npm ci && npm test)"
   (cd editors/vscode && npm ci --no-audit --no-fund && ENCLAVE_LSP_COMMAND="$PWD/../../.venv/bin/enclave lsp" npm test)
 fi
+
+step "README commands, verbatim, in a fresh clone with a fresh HOME and no Ollama"
+PYTHON="$PYTHON" bash tests/quickstart.sh
 
 step "pytest"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -1,4 +1,4 @@
-"""The `enclave` command line: index, search, status, context, doctor, ask, explain, audit, lsp.
+"""The `enclave` command line: its commands (index, search, status, ...) and their shared behaviour.
 
 Human output goes to stdout (results) and stderr (progress, notes, problems); `--json` prints one
 JSON document on stdout for machines. Failures exit non-zero with a one-line reason on stderr.
@@ -31,7 +31,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="enclave", description=(__doc__ or "").splitlines()[0])
+    parser = Parser(prog="enclave")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     parser.add_argument("--version", action="version", version=f"enclave {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
             other, dest="transport", action="store_const", const=other, help=argparse.SUPPRESS
         )
     p.set_defaults(func=cmd_lsp, json=False, quiet=True, transport=None)
+    # The summary names every command registered above, so it cannot leave one out.
+    parser.description = "The Enclave command line: " + ", ".join(sub.choices) + "."
     return parser
 
 

@@ -3,6 +3,7 @@ transports `enclave lsp` accepts, and errors in one line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -104,3 +105,20 @@ def test_a_config_file_that_is_not_utf8_is_reported_and_ignored(
     )
     err = capsys.readouterr().err
     assert ".enclave.toml" in err and "not UTF-8" in err and "Traceback" not in err
+
+
+def test_help_summary_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """`enclave --help`'s summary line left out dataset, customize and glossary."""
+    from enclave.server.cli.main import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    paragraphs = [" ".join(p.split()) for p in out.split("\n\n")]
+    summary = next(p for p in paragraphs if p.startswith("The Enclave command line"))
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"dataset", "customize", "glossary", "index", "lsp"} <= set(commands)
+    for command in commands:
+        assert f" {command}," in summary or f" {command}." in summary, (command, summary)
