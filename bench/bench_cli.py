@@ -3,8 +3,9 @@
     python bench/bench_cli.py                  # a clone of this repository, lexical index
     python bench/bench_cli.py --source DIR     # any directory (copied into a temporary git repo)
 
-Beside the commands, the floor they stand on: a bare `python -c pass`, and `import lancedb`
-(which every command that reads the index pays). Each command runs with no Ollama reachable and
+Beside the commands, the floor they stand on: a bare `python -c pass`, `import lancedb`, and the
+same import as Enclave does it, its REST catalog client deferred (which every command that reads
+the index pays). Each command runs with no Ollama reachable and
 embedding provider `none`, so the figures are Enclave's own. Prints figures, asserts nothing.
 """
 
@@ -71,6 +72,10 @@ def main() -> int:
         cases: list[tuple[str, list[str]]] = [
             ("python -c pass", [*python, "-c", "pass"]),
             ("python -c 'import lancedb'", [*python, "-c", "import lancedb"]),
+            (
+                "... as Enclave imports it",
+                [*python, "-c", "import enclave.indexer, lancedb"],
+            ),
             ("enclave --version", [str(ENCLAVE), "--version"]),
             ("enclave --help", [str(ENCLAVE), "--help"]),
             ("enclave status", [str(ENCLAVE), "status"]),
