@@ -45,8 +45,10 @@ def create_server() -> tuple[LanguageServer, Services]:
 
 
 class ClientLog(logging.Handler):
-    """Enclave's log records, also sent to the client as `window/logMessage` (the editor's
-    "Enclave" output). Records logged while sending one are not sent again."""
+    """Enclave's log records, sent to the client as `window/logMessage` (the editor's "Enclave"
+    output) once it is initialized; a record sent is not written to stderr as well (editors show
+    the server's stderr in the same log, so it would show twice, and VS Code's as errors).
+    Records logged while sending one are not sent again."""
 
     KINDS: ClassVar[dict[int, types.MessageType]] = {
         logging.ERROR: types.MessageType.Error,
@@ -69,15 +71,22 @@ class ClientLog(logging.Handler):
         self._sending.on = True
         try:
             self.services.log_message(self.format(record), kind)
+            record.__dict__["sent_to_client"] = True
         except Exception:
             self.handleError(record)
         finally:
             self._sending.on = False
 
 
+def not_sent_to_client(record: logging.LogRecord) -> bool:
+    """The stderr handler's filter: a record the client got as `window/logMessage` stays off."""
+    return not getattr(record, "sent_to_client", False)
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Logs go to stderr (stdout is the LSP channel), at ENCLAVE_LOG_LEVEL (INFO; DEBUG with
-    -v); pygls' per-message logs stay quiet. Configured here once, for the server."""
+    -v), except the records :class:`ClientLog` sent to the client; pygls' per-message logs stay
+    quiet. Configured here once, for the server."""
     level = "DEBUG" if verbose else os.environ.get("ENCLAVE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         stream=sys.stderr,
@@ -85,6 +94,8 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(not_sent_to_client)
     for noisy in ("pygls", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

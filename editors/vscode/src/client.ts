@@ -28,6 +28,7 @@ import {
   toInitializationOptions,
   type InitializationOptions,
 } from "./lib/settings";
+import { eachLine, serverStderr } from "./lib/serverLog";
 import { summarizeReindex } from "./lib/status";
 import type { AnswerPanel } from "./panel";
 import { clientSetting, explicitSettings } from "./settingsReader";
@@ -94,6 +95,8 @@ export class EnclaveClient implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }],
       outputChannel: this.log,
+      // The server's stderr at each record's level (the client's default shows it all as errors).
+      stdioOptions: { stdout: (input, log) => eachLine(input, (line) => log.info(line)), stderr: serverStderr },
       initializationOptions: this.options(),
       middleware: this.middleware(),
     };
