@@ -4,6 +4,7 @@ unreachable, and when the doctor cannot be run (no `lsp` form, missing, hanging,
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.nvim.harness import Nvim, server_command
@@ -64,8 +65,15 @@ def test_doctor_checks_are_ok_with_the_test_ollama(
         "fill-in-the-middle: no",
     ]
     assert section(lines, "Index") == [f"- no index at {repo / '.enclave'} yet"]
+    # A cmd that names the file itself: its path once (it was printed twice).
     found = section(lines, "Language server")[0]
-    assert found == f"- ✅ OK {server_command()[0]} found: {server_command()[0]}"
+    assert found == f"- ✅ OK server command: {server_command()[0]}"
+
+
+def test_a_command_found_on_path_names_where(nvim: Nvim) -> None:
+    setup(nvim, ["sh", "lsp"])
+    found = section(checkhealth(nvim), "Language server")[0]
+    assert found == f"- ✅ OK sh found: {shutil.which('sh')}"
 
 
 def test_doctor_reports_an_unreachable_ollama_and_its_fix(nvim: Nvim) -> None:

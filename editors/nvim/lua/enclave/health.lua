@@ -69,7 +69,12 @@ local function check_server(cfg, buf)
   health.start('Language server')
   local exe = cfg.cmd[1]
   if vim.fn.executable(exe) == 1 then
-    health.ok(('%s found: %s'):format(exe, vim.fn.exepath(exe)))
+    local path = vim.fn.exepath(exe)
+    if path == vim.fn.fnamemodify(exe, ':p') then -- cmd names the file itself: say it once
+      health.ok('server command: ' .. path)
+    else
+      health.ok(('%s found: %s'):format(exe, path))
+    end
   else
     health.error(('%s is not executable (cmd = %s)'):format(exe, vim.inspect(cfg.cmd)), {
       'install Enclave: `pip install -e .` in its repository (puts `enclave` in your environment)',

@@ -64,7 +64,12 @@ local function lsp_config(cfg)
       end,
     },
     on_attach = function(client, bufnr)
+      M.last_exit = nil
       require('enclave.completion').attach(client, bufnr)
+    end,
+    on_exit = function(code, signal)
+      -- kept for the statusline and :EnclaveStatus: why the server is not running
+      M.last_exit = (code ~= 0 or (signal or 0) ~= 0) and { code = code, signal = signal } or nil
     end,
   }
 end
@@ -100,6 +105,34 @@ function M.setup(opts)
     end
   end
   return true
+end
+
+--- Why the server is not running although it should be (setup() done and `bufnr`, default the
+--- current buffer, is a file of a repository it serves): its program is missing, or it exited.
+--- nil when it runs, or has no reason to run for `bufnr`.
+--- @return string|nil
+function M.not_running(bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local cfg = M.config
+  if not cfg or M.client(bufnr) or not find_root(bufnr, cfg.root_markers) then
+    return nil
+  end
+  if cfg.filetypes and not vim.tbl_contains(cfg.filetypes, vim.bo[bufnr].filetype) then
+    return nil
+  end
+  if vim.fn.executable(cfg.cmd[1]) == 0 then
+    return install_hint(cfg.cmd)
+  end
+  local exit = M.last_exit
+  if exit then
+    local how = (exit.signal or 0) ~= 0 and ('signal %d'):format(exit.signal)
+      or ('code %d'):format(exit.code)
+    return ('the language server (%s) exited with %s: its log is in :LspLog'):format(
+      table.concat(cfg.cmd, ' '),
+      how
+    )
+  end
+  return 'the language server is not running (`:edit` starts it again)'
 end
 
 --- The Enclave client attached to `bufnr` (default: current), or the first running one.

@@ -114,24 +114,55 @@ local function busy(client)
   return next(client.progress.pending or {}) ~= nil
 end
 
---- Short text for a statusline: "Enclave: ready", "Enclave: indexing…", "" when not running.
-function M.statusline()
-  local client = require('enclave').client()
+-- Highlights of the statusline text (opts.highlight): the server cannot run, or is degraded.
+local function define_highlights()
+  vim.api.nvim_set_hl(0, 'EnclaveStatusError', { link = 'ErrorMsg', default = true })
+  vim.api.nvim_set_hl(0, 'EnclaveStatusWarn', { link = 'WarningMsg', default = true })
+end
+define_highlights()
+vim.api.nvim_create_autocmd('ColorScheme', {
+  group = vim.api.nvim_create_augroup('enclave.status', { clear = true }),
+  callback = define_highlights,
+})
+
+local function painted(text, group, opts)
+  if group and opts and opts.highlight then
+    return ('%%#%s#%s%%*'):format(group, text)
+  end
+  return text
+end
+
+--- Short text for a statusline: "Enclave: ready", "Enclave: indexing…", "Enclave: not running"
+--- when the server should run for this buffer and cannot (its program is missing or it exited;
+--- :EnclaveStatus says why), "" when it has no reason to run. With `{ highlight = true }` the
+--- problem states carry their highlight (EnclaveStatusError, EnclaveStatusWarn) for 'statusline'.
+--- @param opts {highlight: boolean}|nil
+function M.statusline(opts)
+  local enclave = require('enclave')
+  local client = enclave.client()
   if not client then
-    return ''
+    return enclave.not_running() and painted('Enclave: not running', 'EnclaveStatusError', opts)
+      or ''
   end
   local s = M.by_client[client.id]
   if busy(client) then
     return 'Enclave: indexing…'
   end
-  return 'Enclave: ' .. (s and s.state or 'starting')
+  local state = s and s.state or 'starting'
+  local group = ({ error = 'EnclaveStatusError', degraded = 'EnclaveStatusWarn' })[state]
+  return painted('Enclave: ' .. state, group, opts)
 end
 
 --- :EnclaveStatus
 function M.show(client)
   local enclave = require('enclave')
   if not client then
-    enclave.notify('not running for this buffer (open a file inside a git repository)')
+    local why = enclave.not_running()
+    if why then
+      enclave.notify('not running: ' .. why, vim.log.levels.ERROR)
+    else
+      enclave.notify('not running for this buffer (open a file inside a git repository)')
+    end
     return
   end
   local s = M.by_client[client.id]
