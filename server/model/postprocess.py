@@ -28,10 +28,16 @@ _TAG = "|".join(
 _MARKUP_LINE = re.compile(rf"^[ \t]*(?:{_TAG})(?:[ \t]*(?:{_TAG}))*[ \t]*(?:\n|$)", re.MULTILINE)
 _MARKUP = re.compile(_TAG)
 # The FIM prompt names each file of its context in a comment, "# path/to/file.py" (before,
-# "# path/to/file.py:16-18"): a small model continues with one. A comment holding nothing but a
-# file's path (with its extension) and maybe a line range is that header.
+# "# path/to/file.py:16-18"): a small model continues with one, on a line of its own or after
+# the code it wrote ("return # shapes/geometry.py:1-1"). A comment holding nothing but a file's
+# path (with its extension) and maybe lines is that header; after code, only a path with a folder
+# or with lines counts (`total // self.size` is a division, not a header).
+_FILE = r"[\w./\\-]*\w\.[A-Za-z]\w*"  # a file name with its extension, maybe in folders
+_LINES = r":\d+(?:-\d+)?"
 _PIECE_HEADER = re.compile(
-    r"[ \t]*(?:#|//|--)[ \t]*(?:[\w./\\-]+:\d+-\d+|[\w./\\-]*\w\.[A-Za-z]\w*)[ \t]*$", re.MULTILINE
+    rf"^[ \t]*(?:#|//|--)[ \t]*{_FILE}(?:{_LINES})?[ \t]*$"
+    rf"|[ \t]+(?:#|//|--)[ \t]*(?:{_FILE}{_LINES}|[\w.\\-]*/{_FILE})[ \t]*$",
+    re.MULTILINE,
 )
 # The chat prompt's last line ("Code to insert at <CURSOR>:") echoed at the start of the answer.
 _ECHOED_INSTRUCTION = re.compile(

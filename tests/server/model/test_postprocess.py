@@ -81,3 +81,24 @@ def test_the_prompts_markup_never_reaches_the_buffer(raw: str, multiline: bool) 
     for markup in (DATA_OPEN, DATA_CLOSE, "<\\/repository-data>", CURSOR, INSERT_AT, "think>"):
         assert markup not in text, (raw, text)
     assert text in ("", "value + 1"), text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("return # shapes/geometry.py:1-1", "return"),  # the suggestion a real user accepted
+        ("return radius  # shapes/geometry.py:12", "return radius"),
+        ("return radius // web/src/util.ts:3-4\n", "return radius"),
+        ("return area  # shapes/geometry.py", "return area"),
+        (
+            "return w // h  # see shapes/geometry.py for why",
+            "return w // h  # see shapes/geometry.py for why",
+        ),
+        ("return total // self.size", "return total // self.size"),
+    ],
+)
+def test_a_completion_never_ends_with_a_context_header_comment(raw: str, expected: str) -> None:
+    """The FIM prompt names each context file in a comment ("# path/to/file.py"); a citation-like
+    comment of a path (and lines) at the end of a completed line is that header, not code."""
+    text = extract_completion(raw, prefix="def f(radius):\n    ", suffix="\n", multiline=False)
+    assert text == expected
