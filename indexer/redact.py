@@ -3,8 +3,11 @@ stored, embedded or put in a prompt.
 
 Detection is detect-secrets' plugins (AWS, GitHub, Slack, Stripe, JWT, keywords, high-entropy
 strings, basic-auth URLs, ...), configured here in code: no settings file, no verification calls
-(nothing goes to the network). detect-secrets is slow per line, so one compiled prefilter regex
-first finds the few lines that could hold a secret and only those lines are scanned.
+(nothing goes to the network), plus two rule sets of our own: provider tokens recognised by their
+documented prefix and shape whatever their entropy (:data:`_PREFIXED`), and keyword assignments
+whose value needs no quotes (shell ``export DB_PASSWORD=...``, YAML, ``.ini``, prose and data
+rows: :data:`_ASSIGNED`). detect-secrets is slow per line, so one compiled prefilter regex first
+finds the few lines that could hold a secret and only those lines are scanned.
 
 The number of lines never changes, so line ranges computed on the redacted text map back to the
 file: a private-key block becomes ``<redacted:private-key>`` on its first line and empty lines
@@ -78,8 +81,13 @@ _KEYWORD_REACH = 200
 # character that is rare in code, with look-behinds for what comes before it. Keys are anchors.
 _CLUES = {
     # keyword plugin: api_key, auth_key, client_key, db_key, private_key... and key_pass
-    "y": r"(?<=[ihetbvIHETBV][kK][eE]y)|(?<=[ihetbvIHETBV]_[kK][eE]y)|(?<=[kK][eE]y)_?[pP][aA]",
-    "Y": r"(?<=[ihetbvIHETBV][kK][eE]Y)|(?<=[ihetbvIHETBV]_[kK][eE]Y)|(?<=[kK][eE]Y)_?[pP][aA]",
+    "y": r"(?<=[ihetbvsIHETBVS][kK][eE]y)|(?<=[ihetbvsIHETBVS]_[kK][eE]y)|(?<=[kK][eE]y)_?[pP][aA]",
+    "Y": r"(?<=[ihetbvsIHETBVS][kK][eE]Y)|(?<=[ihetbvsIHETBVS]_[kK][eE]Y)|(?<=[kK][eE]Y)_?[pP][aA]",
+    # token and passphrase assignments (GITHUB_TOKEN=..., passphrase: ...)
+    "k": r"(?<=hooks\.slack)|(?<=[tT]ok)en[\"']?[ \t]*[:=]",  # also Slack webhooks
+    "K": r"(?<=TOK)EN[\"']?[ \t]*[:=]",
+    "h": r"(?<=[pP]assp)hrase",
+    "H": r"(?<=PASSP)HRASE",
     # password, passwd, pwd, aws (the AWS secret-key rule needs "aws" before the value)
     "w": r"(?<=[pP][aA][sS][sS]w)|(?<=[pP]w)[dD]|(?<=[aA]w)[sS]",
     "W": r"(?<=[pP][aA][sS][sS]W)|(?<=[pP]W)[dD]|(?<=[aA]W)[sS]",
@@ -87,19 +95,22 @@ _CLUES = {
     "B": r"(?<=[dD]B)_?[pP][aA][sS][sS]",
     "c": r"(?<=[sS][eE]c)[rR][eE][tT]|ontrase",  # secret, contrasena
     "C": r"(?<=[sS][eE]C)[rR][eE][tT]|ONTRASE",
-    # AWS key ids, Azure AccountKey=, Artifactory, PyPI, Twilio account SIDs
+    # AWS key ids, Azure AccountKey=, Artifactory, PyPI, Twilio account SIDs, Google API keys
     "A": r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[0-9A-Z]{16}|ccountKey=|KC[a-zA-Z0-9]{10}"
-    r"|P[\dA-F][a-zA-Z0-9]{8}|(?<=pypi-A)gE|C[a-z0-9]{32}",
-    "_": r"(?<=gh[pousr]_)|(?<=[rs]k_live_)|authToken",  # GitHub, Stripe, npm
-    # GitLab, Slack, private keys, Mailchimp
+    r"|P[\dA-F][a-zA-Z0-9]{8}|(?<=pypi-A)gE|C[a-z0-9]{32}|Iza[\w-]{35}",
+    # GitHub, Stripe, npm, Hugging Face; DB_PASS=, SMTP_PASS=
+    "_": r"(?<=gh[pousr]_)|(?<=[rs]k_live_)|(?<=[rs]k_test_)|(?<=github_pat_)|(?<=whsec_)"
+    r"|(?<=npm_)|(?<=hf_)|authToken|[pP][aA][sS][sS](?![a-zA-Z])",
+    # GitLab, Slack, private keys, Mailchimp, OpenAI and Anthropic keys
     "-": r"(?<=glpat-)|(?<=gl[df]t-)|(?<=glrt-)|(?<=glsoat-)|(?<=glcbt-)|(?<=glimt-)"
-    r"|(?<=glptt-)|(?<=glagent-)|(?<=gloas-)|(?<=xox[aboprs]-)|----BEGIN|(?<=[0-9a-z]{32}-)us\d",
+    r"|(?<=glptt-)|(?<=glagent-)|(?<=gloas-)|(?<=glffct-)|(?<=glsa-)|(?<=xox[abeoprs]-)"
+    r"|(?<=xapp-)|----BEGIN|(?<=[0-9a-z]{32}-)us\d|(?<=sk-proj-)|(?<=sk-svcacct-)"
+    r"|(?<=sk-admin-)|(?<=sk-ant-)|(?<=sk-None-)|(?<=sk-)[A-Za-z0-9]{48}",
     "G": r"R1348941",  # GitLab runner registration
     "T": r"3BlbkFJ",  # OpenAI
     "J": r"(?<=eyJ)",  # JWT
     "P": r"uTTY-User-Key",
     "S": r"G\.[\w-]{22}\.|K[a-z0-9]{32}",  # SendGrid, Twilio API keys
-    "k": r"(?<=hooks\.slack)",  # Slack webhooks
     "q": r"(?<=sq)0csp-",  # Square
     # basic-auth URLs, Telegram, long unquoted values (assignment-style plugins: IBM, Cloudant)
     ":": r"//[^\s/:@]+:[^\s/@]+@|(?<=\d{8}:)[\w-]{35}|[ \t]*[A-Za-z0-9+/_-]{32,}",
@@ -120,6 +131,74 @@ _END_KEY = re.compile(r"-----END[ A-Z0-9]*-----|Private-MAC: *[0-9a-f]*")
 _KEY_BODY = re.compile(r"\s*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: .*)?\s*")
 _MAX_KEY_LINES = 200
 _AKIA = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}")
+
+# Provider tokens by their documented prefix and shape, whatever their entropy: a key made of
+# repeated characters is still a key. The prefixes are specific enough that a name in code
+# (``sk_list_items``, ``hf_hub_download``, ``npm_config``) never has the shape.
+_START = r"(?<![A-Za-z0-9_])"
+_PREFIXED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(_START + pattern))
+    for kind, pattern in (
+        # OpenAI project, service-account and admin keys; the legacy sk- + 48
+        ("openai-key", r"sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,}"),
+        ("openai-key", r"sk-[A-Za-z0-9]{48}(?![A-Za-z0-9_-])"),
+        ("anthropic-key", r"sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{20,}"),
+        ("npm-token", r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])"),
+        ("pypi-token", r"pypi-Ag(?:EIcHlwaS5vcmc|ENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{16,}"),
+        ("github-token", r"gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])"),
+        ("github-token", r"github_pat_[A-Za-z0-9_]{40,}"),
+        (
+            "gitlab-token",
+            r"(?:glpat|gldt|glrt|glptt|glft|glsoat|glcbt|glimt|glagent|gloas|glffct|glsa)"
+            r"-[A-Za-z0-9_-]{20,}",
+        ),
+        ("gitlab-token", r"GR1348941[A-Za-z0-9_-]{20,}"),
+        ("slack-token", r"xox[abeoprs]-[A-Za-z0-9-]{10,}"),
+        ("slack-token", r"xapp-[0-9]-[A-Za-z0-9-]{10,}"),
+        ("stripe-key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+        ("stripe-key", r"whsec_[A-Za-z0-9]{24,}"),
+        ("huggingface-token", r"hf_[A-Za-z0-9]{34}(?![A-Za-z0-9_])"),
+        ("aws-access-key", r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9_])"),
+        ("google-api-key", r"AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])"),
+    )
+)
+# An AWS secret access key: 40 characters after a name that says so, quoted or not.
+_AWS_SECRET = re.compile(
+    r"aws[\w.-]{0,20}?(?:secret|key)[\w.-]{0,20}[\"']?[ \t]*(?::=|=|:)[ \t]*[\"']?"
+    r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+    re.IGNORECASE,
+)
+
+# Keyword assignments whose value needs no quotes: ``export DB_PASSWORD=s3cr3t`` in a shell
+# script, ``db_password = s3cr3t`` in a data row, ``password: s3cr3t`` in prose or YAML. The
+# name ends with the keyword (``password_min_length`` is not a password); in code files
+# (Python, JavaScript, ...) an unquoted value is an expression, so there only the shell's
+# ``export NAME=value`` form counts.
+_SECRET_NAME = (
+    r"(?P<name>[\w.-]*?(?:password|passwd|passphrase|secret|token|api_?key|auth_?key"
+    r"|access_?key|private_?key|secret_?key|client_?key|(?<![a-z])pass|_pwd))"
+)
+_VALUE = (
+    r"[\"']?[ \t]*(?P<op>:=|=(?!=)|:(?![:/]))[ \t]*"
+    r"(?:(?P<q>[\"'])(?P<quoted>[^\"'\n]{1,200})(?P=q)|(?P<bare>[^\s\"'`,;&|)}\]]{1,200}))"
+)
+_ASSIGNED = re.compile(r"(?<![\w.-])" + _SECRET_NAME + _VALUE, re.IGNORECASE)
+_EXPORTED = re.compile(r"\bexport[ \t]+" + _SECRET_NAME + _VALUE, re.IGNORECASE)
+# Bare values that are code, not secrets: settings.password, os.environ, another `name=`, `new`.
+_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*=.*")
+_CODE_WORDS = frozenset({"new", "await", "function", "lambda", "not", "typeof", "this", "self"})
+_NOT_A_VALUE = ("$", "%", "{", "<", "(", "[", "/", "~", "./", "...", "your-", "your_")
+# Files whose assignments need no quotes: shell scripts, configuration, prose and data. Text with
+# no path (a question, a dataset row, a glossary definition) is read the same way.
+_FREEFORM_SUFFIXES = frozenset(
+    {
+        *(".sh", ".bash", ".zsh", ".ksh", ".fish", ".envrc", ".env", ".profile", ".bashrc"),
+        *(".zshrc", ".mk", ".ps1", ".bat", ".cmd", ".md", ".markdown", ".txt", ".rst", ".adoc"),
+        *(".csv", ".tsv", ".cfg", ".conf", ".cnf", ".ini", ".properties", ".toml", ".yaml"),
+        ".yml",
+    }
+)
+_FREEFORM_NAMES = frozenset({"dockerfile", "containerfile", "makefile", "procfile", "gemfile"})
 
 _KINDS = {
     "AWS Access Key": "aws-access-key",
@@ -255,9 +334,56 @@ def _regex_values(plugin: RegexBasedDetector, line: str) -> Iterator[str]:
                 yield value
 
 
-def _scan_line(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[str, str]:
+def _freeform(path: str) -> bool:
+    """Is an unquoted keyword value a value in this file (shell, config, prose, no path)?"""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if not name:
+        return True
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:  # no suffix: a script (bin/deploy), Dockerfile, README
+        return True
+    return f".{suffix}" in _FREEFORM_SUFFIXES or stem.split(".")[0] in _FREEFORM_NAMES
+
+
+def _assigned_values(line: str, freeform: bool) -> Iterator[str]:
+    """The values of keyword assignments on ``line`` that need no quotes (see _ASSIGNED)."""
+    for match in (_ASSIGNED if freeform else _EXPORTED).finditer(line):
+        value = match["quoted"] if match["quoted"] is not None else match["bare"]
+        if (
+            value.startswith(_NOT_A_VALUE)
+            or not _plausible_keyword(value)
+            or value.lower() in match["name"].lower()
+            or (
+                match["bare"] is not None
+                and (_REFERENCE.fullmatch(value) or value.lower() in _CODE_WORDS)
+            )
+            or not _plausible(value, line, "keyword")
+        ):
+            continue
+        if match["op"] == ":" and match["q"] is None and not _credential_like(value):
+            continue  # prose: "password: must not be empty"
+        yield value
+
+
+def _credential_like(value: str) -> bool:
+    """A bare value after a colon is prose ("passwd: elevated-privileges") unless it holds a
+    digit or a symbol, or is long and of mixed case."""
+    if any(c.isdigit() or not (c.isalpha() or c in "-_.") for c in value):
+        return True
+    return len(value) >= 16 and value.lower() != value and value.upper() != value
+
+
+def _scan_line(
+    line: str, keyword_groups: dict[re.Pattern[str], int], freeform: bool = False
+) -> dict[str, str]:
     """The secret values found on one line, each with its kind."""
     found: dict[str, str] = {}
+    for kind, pattern in _PREFIXED:
+        for match in pattern.finditer(line):
+            found.setdefault(match.group(), kind)
+    for match in _AWS_SECRET.finditer(line):
+        if _plausible(match[1], line, "regex"):
+            found.setdefault(match[1], "aws-secret-key")
     for plugin in _REGEX_PLUGINS:
         for secret in _regex_values(plugin, line):
             if secret not in found and _plausible(secret, line, "regex"):
@@ -279,6 +405,8 @@ def _scan_line(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[st
                 and _plausible(secret, segment, "keyword")
             ):
                 found[secret] = "secret-keyword"
+    for value in _assigned_values(line, freeform):
+        found.setdefault(value, "secret-keyword")
     context: bool | None = None  # does the line name a secret? (searched once, if needed)
     for entropy in _ENTROPY:
         for secret in entropy.analyze_string(line):
@@ -299,15 +427,17 @@ def _scan_line(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[st
     return found
 
 
-def _scan(line: str, keyword_groups: dict[re.Pattern[str], int]) -> dict[str, str]:
+def _scan(
+    line: str, keyword_groups: dict[re.Pattern[str], int], freeform: bool = False
+) -> dict[str, str]:
     """:func:`_scan_line`, in overlapping windows for very long lines (minified files): the
     plugins' context checks search the whole line for every value, quadratic on such lines."""
     if len(line) <= _SCAN_WINDOW:
-        return _scan_line(line, keyword_groups)
+        return _scan_line(line, keyword_groups, freeform)
     found: dict[str, str] = {}
     for start in range(0, len(line) - _WINDOW_OVERLAP, _SCAN_WINDOW - _WINDOW_OVERLAP):
         window = line[start : start + _SCAN_WINDOW]
-        for value, kind in _scan_line(window, keyword_groups).items():
+        for value, kind in _scan_line(window, keyword_groups, freeform).items():
             found.setdefault(value, kind)
     return found
 
@@ -403,8 +533,8 @@ def _candidate_lines(text: str) -> list[int]:
 def redact(text: str, path: str = "") -> Redaction:
     """Replace the secrets in ``text`` by ``<redacted:KIND>``, keeping every line in place.
 
-    ``path`` (optional) picks detect-secrets' keyword rules for the file type (in YAML, INI,
-    TOML and similar files a keyword's value needs no quotes).
+    ``path`` (optional) picks the keyword rules for the file type: in shell scripts, YAML, INI,
+    TOML, prose and data files, and in text with no path, a keyword's value needs no quotes.
     """
     numbers = _candidate_lines(text)
     if not numbers:
@@ -412,6 +542,7 @@ def redact(text: str, path: str = "") -> Redaction:
     keyword_groups = keyword.REGEX_BY_FILETYPE.get(
         determine_file_type(path), keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
     )
+    freeform = _freeform(path)
     lines = text.split("\n")
     findings: list[Finding] = []
     done_to = -1  # last line already handled (by a private-key block)
@@ -424,7 +555,7 @@ def redact(text: str, path: str = "") -> Redaction:
             findings.append(Finding(index + 1, "private-key"))
             done_to = _redact_key_block(lines, index, begin)
             continue
-        found = _scan(line, keyword_groups)
+        found = _scan(line, keyword_groups, freeform)
         if found:
             lines[index], kinds = _redact_line(line, found)
             findings.extend(Finding(index + 1, kind) for kind in kinds)

@@ -6,12 +6,17 @@ import ast
 import inspect
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from enclave.config import Config, EmbeddingConfig
+from enclave.indexer.api import open_index
 from enclave.indexer.redact import PREFILTER, Finding, redact
+from tests.server import secrets
+from tests.support.repos import make_repo
 
 AWS_ID = "AKIAZ3MK7QW2PLX4RTYB"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Jd3Hs2T"
@@ -123,6 +128,180 @@ def test_each_kind_of_secret(line: str, expected: str, kind: str) -> None:
     result = redact(f"x = 1\n{line}\ny = 2\n", "app.js" if "const" in line else "app.py")
     assert result.text == f"x = 1\n{expected}\ny = 2\n"
     assert result.findings == [Finding(2, kind)]
+
+
+# Tokens in their providers' documented shapes, of low entropy (repeated or sequential
+# characters): recognised by prefix and shape, never by entropy alone.
+PREFIXED = [
+    ("sk-proj-testkey1234testkey1234testkey1234", "openai-key"),
+    ("sk-svcacct-aaaaaaaaaaaaaaaaaaaaaaaaaaaa", "openai-key"),
+    ("sk-admin-0000000000000000000000000000", "openai-key"),
+    ("sk-" + "a" * 48, "openai-key"),
+    ("sk-ant-api03-" + "a1" * 20, "anthropic-key"),
+    ("npm_" + "a1b2c3" * 6, "npm-token"),
+    ("pypi-AgEIcHlwaS5vcmc" + "a" * 24, "pypi-token"),
+    ("ghp_" + "a" * 36, "github-token"),
+    ("gho_" + "0" * 36, "github-token"),
+    ("ghu_" + "ab" * 18, "github-token"),
+    ("ghs_" + "A" * 36, "github-token"),
+    ("ghr_" + "1" * 36, "github-token"),
+    ("github_pat_11" + "A" * 20 + "_" + "b" * 59, "github-token"),
+    ("glpat-" + "a" * 20, "gitlab-token"),
+    ("glrt-" + "x" * 20, "gitlab-token"),
+    ("GR1348941" + "a" * 20, "gitlab-token"),
+    ("xoxb-000000000000-000000000000-" + "a" * 24, "slack-token"),
+    ("xoxp-111111111111-" + "a" * 12, "slack-token"),
+    ("xapp-1-A000000000-000000000000-" + "a" * 12, "slack-token"),
+    ("sk_live_" + "a" * 24, "stripe-key"),
+    ("sk_test_" + "0" * 24, "stripe-key"),
+    ("rk_live_" + "ab" * 12, "stripe-key"),
+    ("hf_" + "a" * 34, "huggingface-token"),
+    ("AKIA" + "A" * 16, "aws-access-key"),
+    ("ASIA" + "0" * 16, "aws-access-key"),
+    ("AIza" + "a" * 35, "google-api-key"),
+]
+
+
+@pytest.mark.parametrize(("token", "kind"), PREFIXED, ids=[t[:12] for t, _ in PREFIXED])
+@pytest.mark.parametrize(
+    ("template", "path"),
+    [('KEY = "{}"\n', "settings.py"), ("export KEY={}\n", "deploy.sh"), ("key: {}\n", "")],
+)
+def test_prefixed_tokens_of_low_entropy(token: str, kind: str, template: str, path: str) -> None:
+    text = f"x = 1\n{template.format(token)}y = 2\n"
+    assert PREFILTER.search(text), "the prefilter must let every prefixed token through"
+    result = redact(text, path)
+    assert token not in result.text
+    assert result.text == f"x = 1\n{template.format(f'<redacted:{kind}>')}y = 2\n"
+    assert result.findings == [Finding(2, kind)]
+
+
+def test_aws_secret_key_unquoted() -> None:
+    text = f"aws_secret_access_key = {'A' * 20}{'b' * 20}\n"
+    result = redact(text, "deploy.cfg")
+    assert result.text == "aws_secret_access_key = <redacted:aws-secret-key>\n"
+
+
+NAMES_LIKE_TOKENS = """def sk_list_items(items):
+    return sk_test_items_for(items, hf_hub_download, npm_config_prefix, ghp_token_name)
+
+
+sk_live_mode = rk_live_view = "sk_list"
+AKIA_PREFIX = "AKIA"
+model = hf_model_name_or_path_that_is_long_ok
+"""
+
+
+def test_names_shaped_like_token_prefixes_are_kept() -> None:
+    for path in ("app.py", "notes.md", ""):
+        result = redact(NAMES_LIKE_TOKENS, path)
+        assert result.findings == [] and result.text == NAMES_LIKE_TOKENS
+
+
+# Keyword assignments in every syntax: (path, line, line after redaction).
+ASSIGNMENTS = [
+    ("deploy.sh", "export DB_PASSWORD=s3cr3t", "export DB_PASSWORD=<redacted:secret-keyword>"),
+    ("deploy.sh", "GITHUB_TOKEN=abc123def", "GITHUB_TOKEN=<redacted:secret-keyword>"),
+    ("deploy.sh", "SMTP_PASS=mailpw9", "SMTP_PASS=<redacted:secret-keyword>"),
+    ("bin/deploy", "export API_KEY='k3y-value'", "export API_KEY='<redacted:secret-keyword>'"),
+    ("Dockerfile", "ENV DB_PASSWORD=s3cr3t", "ENV DB_PASSWORD=<redacted:secret-keyword>"),
+    ("app.py", "# export DB_PASSWORD=s3cr3t", "# export DB_PASSWORD=<redacted:secret-keyword>"),
+    (
+        "README.md",
+        "    export DB_PASSWORD=s3cr3t",
+        "    export DB_PASSWORD=<redacted:secret-keyword>",
+    ),
+    ("ci.yml", "  db_password: Tr0ub4dor", "  db_password: <redacted:secret-keyword>"),
+    ("app.ini", "password = hunter22", "password = <redacted:secret-keyword>"),
+    ("app.json", '{"password": "hunter22"}', '{"password": "<redacted:secret-keyword>"}'),
+    ("app.toml", 'password = "hunter22"', 'password = "<redacted:secret-keyword>"'),
+    ("app.py", 'db_password = "hunter22"', 'db_password = "<redacted:secret-keyword>"'),
+    (
+        "",
+        "How?,db_password = hunter2 then,ops",
+        "How?,db_password = <redacted:secret-keyword> then,ops",
+    ),
+    (
+        "",
+        "STAGING: the db; password=pw-2024 for CI",
+        "STAGING: the db; password=<redacted:secret-keyword> for CI",
+    ),
+    ("", "the client_secret: Zq9-xk2", "the client_secret: <redacted:secret-keyword>"),
+]
+
+
+@pytest.mark.parametrize(("path", "line", "expected"), ASSIGNMENTS)
+def test_keyword_assignments_in_every_syntax(path: str, line: str, expected: str) -> None:
+    text = f"first\n{line}\nlast\n"
+    assert PREFILTER.search(text)
+    result = redact(text, path)
+    assert result.text == f"first\n{expected}\nlast\n"
+    assert result.findings == [Finding(2, "secret-keyword")]
+
+
+KEYWORDS_THAT_ARE_NOT_SECRETS = {
+    "deploy.sh": """export DB_PASSWORD=${DB_PASSWORD:?set it}
+PASSWORD_MIN_LENGTH=12
+PWD=/srv/app
+export API_KEY="$(cat /run/secrets/api_key)"
+bypass=yes
+""",
+    "notes.md": """The password: must not be empty.
+passwd: elevated-privileges are needed
+token_type: Bearer
+Set `password = settings.password` and `token = get_token()`.
+max_tokens = 100
+const password = new Password(input);
+A :token:`bracket_open` forms a comment.
+password: <your-password>
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYWORDS_THAT_ARE_NOT_SECRETS))
+def test_keywords_that_are_not_secrets_are_kept(name: str) -> None:
+    text = KEYWORDS_THAT_ARE_NOT_SECRETS[name]
+    for path in (name, ""):
+        result = redact(text, path)
+        assert result.findings == [] and result.text == text
+
+
+def test_the_index_on_disk_holds_no_token_or_assignment(tmp_path: Path) -> None:
+    """Low-entropy tokens, a shell script's exported password and a glossary definition's
+    password: none of them in the index's tables or in any byte of its files."""
+    files = {
+        "deploy.sh": secrets.DEPLOY_SH,
+        "orders/client.py": secrets.CLIENT_PY,
+        ".enclave/glossary.md": secrets.GLOSSARY_MD,
+    }
+    root = make_repo(tmp_path / "repo", files)
+    config = Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(root, config)
+    try:
+        summary = index.update()
+    finally:
+        index.close()
+    assert summary.errors == []
+    import lancedb
+
+    db = lancedb.connect(str(root / ".enclave"))
+    stored: list[str] = []
+    for name in db.list_tables().tables:
+        table = db.open_table(name).to_arrow()
+        for column in table.column_names:
+            if table.schema.field(column).type in ("string", "large_string"):
+                stored.extend(str(v) for v in table.column(column).to_pylist())
+    text = "\n".join(stored)
+    assert "export DB_PASSWORD=<redacted:secret-keyword>" in text
+    assert 'OPENAI_KEY = "<redacted:openai-key>"' in text
+    assert "_authToken <redacted:npm-token>" in text
+    assert "password=<redacted:secret-keyword> for the CI user" in text
+    assert "def sk_list_items(items):" in text  # a name shaped like a key prefix is kept
+    assert secrets.leaked(text) == []
+    sources = {root / name for name in files}  # the glossary itself lives in .enclave/ too
+    stored_files = [p for p in (root / ".enclave").rglob("*") if p.is_file() and p not in sources]
+    raw = b"".join(p.read_bytes() for p in stored_files)
+    assert [s for s in secrets.ALL if s.encode() in raw] == []
 
 
 def test_only_the_value_is_replaced_not_a_matching_name() -> None:

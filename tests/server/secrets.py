@@ -18,8 +18,34 @@ ENTROPY = "Zk9xT2pLq8WmR3vB7nY1cD4sF6gH0jKu"
 KEY_BODY = "MIIEowIBAAKCAQEA7bq9Z3k1wJalrXUtnFEMIK7MDENGbPxRfiCY"
 PASSWORD = "hunter2-Correct"
 
+# Tokens of low entropy in their providers' documented shapes (redacted by prefix and shape,
+# not by entropy), and keyword values that need no quotes (shell, data rows, glossary prose).
+OPENAI_PROJECT = "sk-proj-testkey1234testkey1234testkey1234"
+NPM = "npm_" + "a1b2c3" * 6
+EXPORTED_PASSWORD = "s3cr3t-Deploy"
+ROW_PASSWORD = "rowpass-77"
+GLOSSARY_PASSWORD = "Glossary-pw-2024"
+
 ALL = (AWS_ID, AWS_SECRET, GITHUB, SLACK, STRIPE, GITLAB, DB_PASSWORD, JWT, ENTROPY, KEY_BODY,
-       PASSWORD)  # fmt: skip
+       PASSWORD, OPENAI_PROJECT, NPM, EXPORTED_PASSWORD, ROW_PASSWORD,
+       GLOSSARY_PASSWORD)  # fmt: skip
+
+DEPLOY_SH = f"""#!/bin/sh
+# Deploy the orders service.
+export DB_PASSWORD={EXPORTED_PASSWORD}
+export OPENAI_API_KEY={OPENAI_PROJECT}
+npm config set //registry.npmjs.org/:_authToken {NPM}
+exec ./orders --db "$DB_PASSWORD"
+"""
+CLIENT_PY = f'''"""The model client of the orders service."""
+OPENAI_KEY = "{OPENAI_PROJECT}"
+NPM_TOKEN = "{NPM}"
+
+
+def sk_list_items(items):
+    return [item for item in items if item]
+'''
+GLOSSARY_MD = f"STAGING: the staging database; password={GLOSSARY_PASSWORD} for the CI user\n"
 
 SETTINGS_PY = f'''"""Deployment settings."""
 AWS_ACCESS_KEY_ID = "{AWS_ID}"
