@@ -5,6 +5,14 @@ model without ``insert``, for generation on an embedding-only model). Thinking m
 real: a short generation about the question, then the answer. Servers older than 0.9 ignore
 ``think`` and thinking models write ``<think>...</think>`` into their text, as old Ollama did;
 so does a current server when ``think`` is not given.
+
+``think_tokens`` (the server's ``State.think_tokens``) makes thinking behave as with a real
+Ollama: in its server/routes.go a thinking model's reasoning is ordinary generated text that the
+thinking parser splits off into ``thinking``, so ``num_predict`` and ``eval_count`` cover thinking
+and answer together, and a stream cut by ``num_predict`` ends with ``done_reason: "length"``
+(possibly with no content at all). The model then thinks up to that many tokens, each counted
+against ``num_predict``; the answer gets what is left. Unset, thinking is the short,
+uncounted one of before.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ class Work:
     prompt_eval_count: int = 0
     prompt_eval_cached_count: int = 0  # of prompt_eval_count, read from the prompt cache
     eval_count: int = 0
+    think_tokens: int | None = None  # thinking counted against num_predict (see module doc)
     started_ns: int = field(default_factory=time.perf_counter_ns)
 
     def pieces(self, fault: str, record: Any) -> Iterator[tuple[str, str]]:
@@ -50,10 +59,17 @@ class Work:
         if inline:
             yield "content", "<thi"
             yield "content", "nk>"
+        counted = self.think_tokens is not None
         if reasoning:
-            thought = ENGINE.fit(reasoning, self.num_ctx, THINK_TOKENS)
-            for text in ENGINE.stream(thought.tokens, max_tokens=THINK_TOKENS, stop=[END]):
+            budget = min(self.think_tokens or 0, self.num_predict) if counted else THINK_TOKENS
+            thought = ENGINE.fit(reasoning, self.num_ctx, budget)
+            for text in ENGINE.stream(thought.tokens, max_tokens=budget, stop=[END]):
+                self.eval_count += counted
                 yield ("content" if inline else "thinking"), text
+        left = self.num_predict - self.eval_count
+        if left <= 0:  # the budget went to thinking: Ollama ends with "length" and no answer
+            self.done_reason = "length"
+            return
         if inline:
             yield "content", "</thi"
             yield "content", "nk>\n\n"
@@ -62,14 +78,21 @@ class Work:
         self.prompt_eval_cached_count = ENGINE.cached(prompt.tokens)
         record.prompt_tokens = self.prompt_eval_count
         record.cached_tokens = self.prompt_eval_cached_count
-        for text in ENGINE.stream(prompt.tokens, max_tokens=self.num_predict, stop=self.stop):
+        for text in ENGINE.stream(prompt.tokens, max_tokens=left, stop=self.stop):
             self.eval_count += 1
             record.text += text
             yield "content", text
         self.done_reason = "length" if self.eval_count >= self.num_predict else "stop"
 
 
-def plan(endpoint: str, name: str, spec: Any, body: dict[str, Any], version: str) -> Work:
+def plan(
+    endpoint: str,
+    name: str,
+    spec: Any,
+    body: dict[str, Any],
+    version: str,
+    think_tokens: int | None = None,
+) -> Work:
     from tests.support.ollama_server import HttpError
 
     caps = set(spec.capabilities)
@@ -128,4 +151,5 @@ def plan(endpoint: str, name: str, spec: Any, body: dict[str, Any], version: str
         num_ctx=int(options.get("num_ctx") or 2048),
         num_predict=int(options.get("num_predict") or DEFAULT_PREDICT),
         stop=stop,
+        think_tokens=think_tokens,
     )

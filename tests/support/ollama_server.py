@@ -180,6 +180,8 @@ class State:
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
     # the /v1 delta field reasoning goes in: Ollama's "reasoning", or vLLM's "reasoning_content"
     reasoning_field: str = "reasoning"
+    # thinking of up to N tokens counted against num_predict, as Ollama does (ollama_generation)
+    think_tokens: int | None = None
 
     def take_fault(self, *modes: str, path: str = "") -> Fault | None:
         with self.lock:
@@ -533,7 +535,7 @@ class Handler(BaseHTTPRequestHandler):
         if not name:
             raise HttpError(400, "model is required")
         key, spec = state.spec(name, self.route)
-        work = plan(endpoint, name, spec, body, state.version)
+        work = plan(endpoint, name, spec, body, state.version, state.think_tokens)
         self._load_faults()
         state.loaded[key] = time.time() + _keep_alive_seconds(body.get("keep_alive"))
         if not (body.get("prompt") or body.get("suffix") or body.get("messages")):
@@ -827,6 +829,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.blobs.clear()
         self.state.created.clear()
         self.state.reasoning_field = "reasoning"
+        self.state.think_tokens = None
 
 
 def main(argv: list[str] | None = None) -> None:
