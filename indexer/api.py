@@ -57,8 +57,11 @@ class Index(Protocol):
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
+        complete_only: bool = False,
     ) -> IndexSummary:
-        """Bring the index up to date with the working tree (only ``paths`` if given)."""
+        """Bring the index up to date with the working tree (only ``paths`` if given).
+        ``complete_only``: a result that would be degraded is not published (the summary's
+        ``published`` is False and its notes say what was kept)."""
         ...
 
     def search(

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,6 +239,27 @@ def discover(root: Path, cfg: IndexConfig) -> Discovery:
         _walk(sorter, "")
         return sorter.finish(discovery)
     return _from_git(sorter, listing)
+
+
+def exclusion_rules(root: Path, cfg: IndexConfig) -> list[IgnoreRules]:
+    """The rule sets in force now that can leave out a file indexed earlier: the
+    administrator's ``never_index``, ``.enclaveignore`` and ``index.exclude`` (empty ones
+    left out, so ``[]`` means there is nothing to check)."""
+    return [
+        rules
+        for rules in (
+            IgnoreRules(cfg.never_index, "", "never_index (administrator's policy)"),
+            IgnoreRules(_read_lines(root / ".enclaveignore"), "", ".enclaveignore"),
+            IgnoreRules(cfg.exclude, "", "index.exclude setting"),
+        )
+        if not rules.empty
+    ]
+
+
+def excluded_now(rule_sets: list[IgnoreRules], paths: Iterable[str]) -> frozenset[str]:
+    """Which of ``paths`` (indexed earlier) ``rule_sets`` (:func:`exclusion_rules`) leave out:
+    queries never answer with them, even before the next update removes their rows."""
+    return frozenset(path for path in paths if any(rules.decide(path) for rules in rule_sets))
 
 
 def _from_git(sorter: _Sorter, listing: GitListing) -> Discovery:

@@ -36,7 +36,13 @@ from enclave.indexer.embed import (
     embedding_input,
     make_embedder,
 )
-from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
+from enclave.indexer.errors import (
+    IndexProblem,
+    brief,
+    is_storage_error,
+    object_store_problem,
+    write_problem,
+)
 from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.fulltext import TextIndex
 from enclave.indexer.lease import S3Lease, lease_holder
@@ -48,6 +54,7 @@ from enclave.indexer.results import (
     ProgressFn,
     Reason,
     SearchResult,
+    vectors_expected,
 )
 from enclave.indexer.search import (
     VectorMatrix,
@@ -188,11 +195,14 @@ class EngineIndex:
         self._symbols_by_name: dict[str, list[SymbolDef]] = {}
         self._symbols_by_path: dict[str, list[SymbolDef]] = {}
         self._paths: tuple[int, frozenset[str]] | None = None
-        self._symbols_version = -1
+        self._symbols_version: tuple[int, int] = (-1, -1)
+        # indexed paths the rules in force now leave out, per version of the files table
+        self._excluded: tuple[tuple[int, tuple[str, ...]], frozenset[str]] | None = None
         self._embedder_cache: Embedder | None = None
         self._embedding_check: tuple[float, Reason | None] | None = None
         self._processed = 0
         self._completing = False  # this update completes one that did not finish
+        self._before_rebuild: frozenset[str] = frozenset()  # files held before a rebuild
         self._meta_version = -1
         self._meta_started = ""  # meta.update_started as of _meta_version
         # Read-only: a shared index (index.shared) that this process must never write.
@@ -312,17 +322,29 @@ class EngineIndex:
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
+        complete_only: bool = False,
     ) -> IndexSummary:
         """Verify the index (rebuilding it when damaged), then bring it up to date. A full disk,
         read-only storage or another storage failure ends in one IndexProblem; an update that
-        does not finish leaves the index marked incomplete until the next one completes it."""
+        does not finish leaves the index marked incomplete until the next one completes it.
+
+        ``complete_only``: a result that would be degraded (:meth:`_degraded`) is not published:
+        nothing is written when the embedding provider does not answer at the start, and an
+        incremental update that degrades later is taken back (its tables restored to the
+        versions they had before it); ``summary.published`` is False then."""
         if self.read_only:
             raise IndexProblem(
                 f"the index at {self.db_uri} is shared: this process reads it and never writes it",
                 "the CI job that builds it updates it",
             )
         try:
-            return self._update(full=full, paths=paths, progress=progress, cancelled=cancelled)
+            return self._update(
+                full=full,
+                paths=paths,
+                progress=progress,
+                cancelled=cancelled,
+                complete_only=complete_only,
+            )
         except IndexProblem:
             raise
         except TimeoutError as exc:  # the write lock: another writer for 10 minutes
@@ -333,9 +355,14 @@ class EngineIndex:
             if not is_storage_error(exc):
                 raise
             log.debug("updating the index at %s failed", self.db_uri, exc_info=True)  # -v
-            raise write_problem(exc, self.db_uri) or IndexProblem(
-                f"updating the index at {self.db_uri} failed ({brief(exc)})",
-                f"run `enclave index {self.root}` again: it checks the index and repairs it",
+            options = self._storage_options()
+            raise (
+                write_problem(exc, self.db_uri)
+                or object_store_problem(exc, self.db_uri, options)
+                or IndexProblem(
+                    f"updating the index at {self.db_uri} failed ({brief(exc)})",
+                    f"run `enclave index {self.root}` again: it checks the index and repairs it",
+                )
             ) from exc
 
     def _update(
@@ -345,6 +372,7 @@ class EngineIndex:
         paths: Sequence[str] | None,
         progress: ProgressFn | None,
         cancelled: Callable[[], bool] | None,
+        complete_only: bool = False,
     ) -> IndexSummary:
         from enclave.indexer.discover import DiscoveryError, discover
 
@@ -368,16 +396,36 @@ class EngineIndex:
             newer = self._newer_commit(store, discovery.head_commit, full)
             if newer is not None:
                 summary.commit = newer
+                summary.superseded = True
                 summary.notes.append(
                     f"the index is at commit {newer[:12]}, which already contains HEAD"
                     f" {(discovery.head_commit or '')[:12]}: nothing to do (--full rebuilds it"
                     " from this checkout)"
                 )
+                # the summary describes the index as it is (the newer job made it)
+                off, _missing = self._stored_semantic(store, store.meta())
+                if off is None:
+                    summary.semantic = True
+                else:
+                    summary.semantic_off(off)
+                summary.chunks_total = store.table("chunks").count_rows()
                 summary.seconds = time.perf_counter() - started
                 return summary
 
-            meta = self._meta_or_rebuild(store, full, summary)
             embedder = self._embedder(summary)
+            if complete_only and embedder is None and vectors_expected(self.config):
+                # checked before anything is written: the index stays as it was
+                summary.published = False
+                summary.notes.append(
+                    "nothing was written: the index would have no vectors for this update's"
+                    " chunks, and a complete index was asked for (--fail-on-degraded)"
+                )
+                summary.seconds = time.perf_counter() - started
+                return summary
+            before = store.versions() if complete_only and store.has_index() else None
+            meta = self._meta_or_rebuild(store, full, summary)
+            if summary.full:
+                before = None  # a rebuild dropped the tables: there is no version to go back to
             if embedder is not None and meta.get("embedding_model") not in (
                 "",
                 None,
@@ -432,6 +480,10 @@ class EngineIndex:
             if gone:
                 store.delete_paths(gone)
                 summary.files_deleted = len(gone)
+            elif summary.full and paths is None:
+                # a rebuild starts from empty tables: the files it no longer holds (deleted, or
+                # excluded since, e.g. by a policy's never_index with redact_pii) are removed too
+                summary.files_deleted = len(self._before_rebuild - current.keys())
             self._processed = 0
             for batch in self._process(changed):
                 still_ours()  # a writer that lost its lease writes nothing more
@@ -453,6 +505,21 @@ class EngineIndex:
                         "kept, and `enclave index` embeds the rest"
                     )
             still_ours()
+            if before is not None and self._degraded(summary):
+                store.restore(before)  # the meta table last: readers never see half of it
+                summary.published = False
+                summary.notes.append(
+                    "this update was taken back: the index is as it was before it (a complete"
+                    " index was asked for, --fail-on-degraded)"
+                )
+                summary.chunks_total = store.table("chunks").count_rows()
+                summary.seconds = time.perf_counter() - started
+                return summary
+            if complete_only and before is None and self._degraded(summary):
+                summary.notes.append(
+                    "this rebuild is published although degraded: it started from empty tables,"
+                    " so there is no earlier version of the index to keep"
+                )
             self._finish(store, discovery, embedder, meta, summary)
             if interrupted:
                 raise KeyboardInterrupt
@@ -466,14 +533,35 @@ class EngineIndex:
         report(total, total, "done")
         return summary
 
+    def _degraded(self, summary: IndexSummary) -> bool:
+        """The update's result is not the index it should be: files could not be indexed, it
+        was cancelled, or the vectors this configuration asks for (vectors_expected) are off."""
+        return bool(
+            summary.errors
+            or summary.cancelled
+            or (not summary.semantic and vectors_expected(self.config))
+        )
+
     @contextlib.contextmanager
     def _write_guard(self) -> Iterator[Callable[[], None]]:
         """Hold the write lock: a lock file on this machine, and in an S3 store the lease that
         keeps writers on other machines out. Yields a check that raises if the lease was lost."""
         with WriteLock(lock_path_for(self.db_uri)):
             if self.db_uri.startswith("s3://") and self.config.index.lease:
-                with S3Lease(self.db_uri, self._s3_options()) as lease:
+                options = self._s3_options()
+                try:
+                    lease = S3Lease(self.db_uri, options).__enter__()
+                except (IndexProblem, TimeoutError):
+                    raise
+                except Exception as exc:  # boto3: no bucket, credentials, region, endpoint
+                    problem = object_store_problem(exc, self.db_uri, options)
+                    if problem is None:
+                        raise
+                    raise problem from exc
+                try:
                     yield lease.check
+                finally:
+                    lease.__exit__(None, None, None)
             else:
                 yield lambda: None
 
@@ -541,8 +629,12 @@ class EngineIndex:
                     "redaction of personal data (trust.redact_pii) changed: re-indexing every file"
                 )
                 rebuild = True
+        self._before_rebuild = frozenset()
         if rebuild:
             summary.full = True
+            if not found.problem:  # the files it held, to count those the rebuild leaves out
+                paths = store.columns("files", ["path"]).column(0).to_pylist()
+                self._before_rebuild = frozenset(paths)
             reset_cache = found.damaged == "embeddings"
             # The cached vectors outlive a rebuild, and so do the facts of what made them: a
             # vector of another model or form is then re-made, never mixed in.
@@ -717,11 +809,10 @@ class EngineIndex:
             CHUNKER: str(CHUNKER_VERSION),
             **self._embedding_meta(embedder),
         }
-        if embedder is None and meta_before.get("embedding_model"):
-            # Vectors of an earlier run stay usable; count what this run added without one.
-            # (With an embedder, the embedding loop keeps VECTORS_MISSING as it goes.)
-            hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
-            meta[VECTORS_MISSING] = str(len(hashes - store.cached_hashes()))
+        if embedder is not None or meta_before.get("embedding_model"):
+            # What is stored decides: an embedding run that failed (or a run without an
+            # embedder over vectors of an earlier one) leaves this many chunks without a vector.
+            meta[VECTORS_MISSING] = str(self._vector_counts(store)[1])
         # Cancelling stops between batches, so what was written is consistent: the index is
         # served, and marked partial until an update finishes (files not reached are new then).
         meta[UPDATE_STARTED] = ""
@@ -771,6 +862,7 @@ class EngineIndex:
         if mode not in ("hybrid", "lexical", "semantic"):
             raise ValueError(f"unknown search mode {mode!r}: use hybrid, lexical or semantic")
         store = self._ready_store()
+        exclude = frozenset(exclude) | self._excluded_now(store)
         pool = max(k * 4, 40)
         lexical: list[tuple[str, float]] = []
         rows: dict[str, dict[str, Any]] = {}  # the lexical hits' rows, read with them
@@ -792,6 +884,22 @@ class EngineIndex:
             scores = fuse(lexical, dense)
             ranked = sorted(scores, key=lambda c: -scores[c])[:k]
         return SearchResult(self._hits(store, ranked, scores, rows), off)
+
+    def _excluded_now(self, store: Store) -> frozenset[str]:
+        """Indexed files that the exclusion rules in force now leave out (a never_index rule
+        or an exclude added since they were indexed): never answered, and removed by the next
+        update."""
+        from enclave.indexer.discover import excluded_now, exclusion_rules
+
+        rules = exclusion_rules(self.root, self.config.index)
+        if not rules:  # nothing to check: no read of the catalog
+            return frozenset()
+        patterns = tuple(str(getattr(p, "pattern", p)) for r in rules for p in r.spec.patterns)
+        key = (store.table("files").version, patterns)
+        if self._excluded is None or self._excluded[0] != key:
+            paths = store.columns("files", ["path"]).column(0).to_pylist()
+            self._excluded = (key, excluded_now(rules, paths))
+        return self._excluded[1]
 
     def _where(
         self, path_prefix: str | None, language: str | None, exclude: Collection[str] = ()
@@ -936,6 +1044,33 @@ class EngineIndex:
                 return problem
         return None if stored else self._no_vectors()
 
+    def _vector_counts(self, store: Store) -> tuple[int, int]:
+        """(chunk texts that should have a vector, those without one), read from the tables:
+        files of trust.never_send never get vectors and are not counted."""
+        data = store.columns("chunks", ["path", "content_hash"]).to_pydict()
+        never_send = IgnoreRules(self.config.trust.never_send, source="trust.never_send")
+        sent: dict[str, bool] = {}
+        wanted = set()
+        for path, content_hash in zip(data["path"], data["content_hash"], strict=True):
+            if path not in sent:
+                sent[path] = not never_send.decide(path)
+            if sent[path]:
+                wanted.add(content_hash)
+        return len(wanted), len(wanted - store.cached_hashes())
+
+    def _stored_semantic(self, store: Store, meta: dict[str, str]) -> tuple[Reason | None, int]:
+        """Whether the stored vectors can serve semantic search (None) or why not, and how many
+        chunks lack a vector: from what the tables hold and the configuration, never from a
+        counter an earlier process left (an embedding run whose batches all failed leaves a
+        model recorded and no vectors)."""
+        off = self._semantic_off(meta, live=False)
+        if not meta.get("embedding_model"):
+            return off or self._no_vectors(), 0
+        wanted, missing = self._vector_counts(store)
+        if wanted and missing == wanted:
+            return off or self._no_vectors(), missing
+        return off, missing
+
     def _no_vectors(self) -> Reason:
         return Reason("the index has no vectors yet", f"run `enclave index {self.root}`")
 
@@ -1061,10 +1196,11 @@ class EngineIndex:
         status.embedding_model = meta.get("embedding_model", "")
         status.embedding_dim = int(meta.get("embedding_dim", "0") or 0)
         off = self._semantic_off(meta)
+        stored_off, status.vectors_missing = self._stored_semantic(store, meta)
+        off = off or stored_off
         status.semantic = off is None
         status.semantic_reason, status.semantic_fix = (off.message, off.fix) if off else ("", "")
         status.partial = meta.get("partial") == "true"
-        status.vectors_missing = int(meta.get(VECTORS_MISSING) or 0)
         if found.problem and writing:  # e.g. a rebuild between dropping and creating tables
             status.healthy, status.updating = False, True
             status.problem = (
@@ -1096,9 +1232,11 @@ class EngineIndex:
     def _load_symbols(self) -> list[SymbolDef]:
         store = self._ready_store()
         table = store.table("symbols")
-        if self._symbols is None or self._symbols_version != table.version:
+        key = (table.version, store.table("files").version)
+        if self._symbols is None or self._symbols_version != key:
             data = table.to_arrow().to_pylist()
-            symbols = [SymbolDef(**row) for row in data]
+            excluded = self._excluded_now(store)
+            symbols = [SymbolDef(**row) for row in data if row["path"] not in excluded]
             by_name: dict[str, list[SymbolDef]] = {}
             by_path: dict[str, list[SymbolDef]] = {}
             for symbol in symbols:
@@ -1108,7 +1246,7 @@ class EngineIndex:
                     by_name.setdefault(symbol.qualified_name, []).append(symbol)
             self._symbols, self._symbols_by_name = symbols, by_name
             self._symbols_by_path = by_path
-            self._symbols_version = table.version
+            self._symbols_version = key
         return self._symbols
 
     @reads_index
@@ -1153,8 +1291,11 @@ class EngineIndex:
         version = store.table("files").version
         if self._paths is None or self._paths[0] != version:
             data = store.columns("files", ["path", "state"]).to_pydict()
+            excluded = self._excluded_now(store)
             indexed = (
-                p for p, s in zip(data["path"], data["state"], strict=True) if s == "indexed"
+                p
+                for p, s in zip(data["path"], data["state"], strict=True)
+                if s == "indexed" and p not in excluded
             )
             self._paths = (version, frozenset(indexed))
         return self._paths[1]
@@ -1166,6 +1307,8 @@ class EngineIndex:
     @reads_index
     def chunk_at(self, path: str, line: int) -> Chunk | None:
         store = self._ready_store()
+        if path in self._excluded_now(store):
+            return None
         rows = (
             store.table("chunks")
             .search()

@@ -93,3 +93,86 @@ def write_problem(exc: BaseException, db: str) -> IndexProblem | None:
             f"point --db at a writable place or make {db} writable",
         )
     return None
+
+
+# What an S3-compatible store answers (its XML <Code>, or boto's error code) when the bucket, the
+# credentials or the region are wrong.
+_NO_BUCKET = frozenset({"NoSuchBucket"})
+_CREDENTIALS = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "InvalidToken",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "AllAccessDisabled",
+    }
+)
+_REGION = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+)
+_XML_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_STATUS = re.compile(r"status: (\d{3})\b")
+_UNREACHABLE = (
+    "connection refused",
+    "tcp connect error",
+    "dns error",
+    "failed to lookup address",
+    "timed out",
+    "timeout",
+    "connecterror",
+    "could not connect",
+    "name or service not known",
+)
+
+
+def object_store_problem(
+    exc: BaseException, uri: str, options: dict[str, str] | None
+) -> IndexProblem | None:
+    """One line for an object store (s3://) that cannot be used: the bucket does not exist,
+    the credentials or the region are wrong, or the endpoint does not answer. Read from the
+    store's answer as LanceDB (its Rust debug text) or boto3 report it; None when it is none
+    of these."""
+    if "://" not in uri:
+        return None
+    options = options or {}
+    bucket = uri.split("://", 1)[1].split("/", 1)[0]
+    region = options.get("region") or os.environ.get("AWS_REGION") or "us-east-1"
+    endpoint = options.get("endpoint") or f"AWS S3 (region {region})"
+    response = getattr(exc, "response", None)
+    codes: set[str] = set()
+    statuses: set[int] = set()
+    if isinstance(response, dict):  # botocore's ClientError
+        codes.add(str(response.get("Error", {}).get("Code", "")))
+        statuses.add(int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0))
+    text = str(exc)
+    codes.update(_XML_CODE.findall(text))
+    statuses.update(int(found) for found in _STATUS.findall(text))
+    if codes & _NO_BUCKET:
+        return IndexProblem(
+            f"bucket {bucket} does not exist at {endpoint}",
+            "create it, or check the bucket named in --db or index.shared, and the endpoint:"
+            " AWS_ENDPOINT_URL or index.s3Endpoint",
+        )
+    if codes & _REGION or 301 in statuses:
+        return IndexProblem(
+            f"bucket {bucket} is not in region {region} at {endpoint}",
+            "set AWS_REGION (or index.s3Region) to the bucket's region",
+        )
+    if codes & _CREDENTIALS or 403 in statuses or 401 in statuses:
+        code = next(iter(sorted(codes & _CREDENTIALS)), "") or "HTTP 403"
+        return IndexProblem(
+            f"{endpoint} refused the credentials for bucket {bucket} ({code})",
+            "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), and that"
+            " they may read and write the bucket",
+        )
+    lowered = text.lower()
+    if type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError") or any(
+        word in lowered for word in _UNREACHABLE
+    ):
+        return IndexProblem(
+            f"the object store at {endpoint} does not answer (bucket {bucket})",
+            "check the endpoint, AWS_ENDPOINT_URL or index.s3Endpoint, and the network",
+        )
+    return None

@@ -72,11 +72,21 @@ class Difference:
     shared_commit: str
     # the shared tables' versions compared with (None: a writer was at work, or not read)
     versions: dict[str, int] | None = None
+    # the working tree's content id of each ``local`` file (what the overlay must hold)
+    local_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+    shadowed: frozenset[str] = frozenset()  # ``local`` files the shared index has too
+    hidden_chunks: int = 0  # the shared index's chunks of the hidden files
 
     @property
     def hidden(self) -> frozenset[str]:
         """Paths whose shared rows must never be answered here."""
         return self.local | self.deleted
+
+    @property
+    def hidden_shared(self) -> frozenset[str]:
+        """The shared index's own files that are not answered here (shadowed or deleted);
+        untracked files are in ``local`` but were never the shared index's."""
+        return self.shadowed | self.deleted
 
 
 class LayeredIndex:
@@ -197,7 +207,21 @@ class LayeredIndex:
             if (row := catalog.get(path)) is None or row.content_id != content
         )
         deleted = frozenset(path for path in catalog if path not in here)
-        return Difference(local, deleted, commit, versions)
+        shadowed = frozenset(path for path in local if path in catalog)
+        hidden_chunks = sum(
+            int(catalog[path].chunks or 0)
+            for path in shadowed | deleted
+            if catalog[path].state == "indexed"
+        )
+        return Difference(
+            local,
+            deleted,
+            commit,
+            versions,
+            local_ids={path: here[path] for path in local},
+            shadowed=shadowed,
+            hidden_chunks=hidden_chunks,
+        )
 
     def _adopt(self, difference: Difference | None) -> None:
         """Answer from now on for ``difference``: the local copy serves queries if it holds the
@@ -296,6 +320,43 @@ class LayeredIndex:
         except IndexProblem:
             return False
 
+    def not_indexed_here(self) -> frozenset[str]:
+        """Files of the working tree that differ from the shared index and that the overlay
+        does not hold as they are now: their shared rows are hidden and the overlay lacks them,
+        so no query finds them until an update (the language server runs one at start)."""
+        self._hidden()
+        difference = self._difference
+        if difference is None or not difference.local:
+            return frozenset()
+        if not self._overlay_ready():
+            return difference.local
+        catalog = self.overlay.store.catalog()
+        return frozenset(
+            path
+            for path in difference.local
+            if (row := catalog.get(path)) is None or row.content_id != difference.local_ids[path]
+        )
+
+    def catch_up(self, limit: int) -> str:
+        """Index the files :meth:`not_indexed_here` into the overlay when they are at most
+        ``limit`` and no other process is writing it (a command-line search before the first
+        `enclave index`); returns a note saying what was done, or what the user should do
+        ("" when the overlay was up to date)."""
+        pending = self.not_indexed_here()
+        if not pending:
+            return ""
+        count = len(pending)
+        if count > limit or self.overlay._writer_active():
+            return (
+                f"{count} file(s) differ from the shared index and are not indexed here yet,"
+                f" so search does not find them: run `enclave index {self.root}`"
+            )
+        summary = self.update()
+        return (
+            f"indexed {summary.files_indexed} file(s) that differ from the shared index into"
+            f" {self.db_uri} first"
+        )
+
     # ---- update ---------------------------------------------------------------------------
     def update(
         self,
@@ -304,6 +365,7 @@ class LayeredIndex:
         paths: Sequence[str] | None = None,
         progress: ProgressFn | None = None,
         cancelled: Callable[[], bool] | None = None,
+        complete_only: bool = False,
     ) -> IndexSummary:
         """Index what differs from the shared index into the local store (every file when the
         shared index cannot be reached). ``paths`` is a hint only: the difference is computed
@@ -321,7 +383,9 @@ class LayeredIndex:
             difference = None
         self._adopt(difference)
         self.overlay.scope = difference.local if difference is not None else None
-        summary = self.overlay.update(full=full, progress=progress, cancelled=cancelled)
+        summary = self.overlay.update(
+            full=full, progress=progress, cancelled=cancelled, complete_only=complete_only
+        )
         if difference is None:
             assert self._unavailable is not None
             summary.notes.append(f"{self._unavailable.message}: indexed every file locally")
@@ -494,12 +558,15 @@ class LayeredIndex:
             db=self.db_uri,
             shared=self.shared_uri,
             overlay_files=local.files if local.exists else 0,
-            hidden_files=len(difference.hidden),
+            hidden_files=len(difference.hidden_shared),
             shared_copy=str(self.mirror.folder) if self.mirror and self._copy_current else "",
         )
         shared_files = self._from_shared(lambda side: side.paths(), NO_PATHS)
         status.files = len(shared_files - difference.hidden) + status.overlay_files
-        status.chunks = shared.chunks + (local.chunks if local.exists else 0)
+        # the chunks answered here: the shared ones of files not hidden, and the overlay's
+        status.chunks = (
+            shared.chunks - difference.hidden_chunks + (local.chunks if local.exists else 0)
+        )
         status.symbols = shared.symbols + (local.symbols if local.exists else 0)
         if local.exists and not local.healthy:
             status.healthy, status.problem, status.fix = False, local.problem, local.fix

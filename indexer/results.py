@@ -9,12 +9,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enclave.indexer.types import SearchHit, Skipped
 
+if TYPE_CHECKING:
+    from enclave.config import Config
+
 # progress(done, total, message); called from the indexing thread.
 ProgressFn = Callable[[int, int, str], None]
+
+# The settings that ask for vectors: set by any layer (user config, `.enclave.toml`, environment,
+# --settings), an index without them is degraded; left at their defaults, semantic search is a
+# bonus a laptop without an embedding model has not lost.
+EMBEDDING_KEYS = ("embedding.provider", "embedding.model", "embedding.url")
+
+
+def vectors_expected(config: Config) -> bool:
+    """Whether this configuration asked for embeddings (not only inherited the defaults)."""
+    if config.embedding.provider == "none":
+        return False
+    return any(config.origin(key) != "default" for key in EMBEDDING_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,12 @@ class IndexSummary:
     cancelled: bool = False
     full: bool = False
     versions_removed: int = 0  # old table versions cleaned up after compaction
+    # The index already held a newer commit that contains this checkout's: nothing was done
+    # (the fields above describe the index as it is).
+    superseded: bool = False
+    # False: this run's writes were taken back (or never made) because the result would have
+    # been degraded and the caller asked for a complete index only (--fail-on-degraded).
+    published: bool = True
     skipped: list[Skipped] = field(default_factory=list)  # those this run looked at
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest was indexed
     notes: list[str] = field(default_factory=list)

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from enclave.indexer.errors import IndexProblem, brief, is_storage_error, write_problem
+from enclave.indexer.errors import (
+    IndexProblem,
+    brief,
+    is_storage_error,
+    object_store_problem,
+    write_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +146,7 @@ class Store:
         import lancedb
 
         self.uri = uri
+        self.storage_options = storage_options
         self.is_local = "://" not in uri
         self._tables: dict[str, Any] = {}
         self.db: Any = None
@@ -172,8 +179,9 @@ class Store:
                 read_consistency_interval=timedelta(seconds=0),
             )
         except Exception as exc:
-            raise IndexProblem(
-                f"cannot open the index at {uri}: {exc}", "check the path or --db URI"
+            log.debug("opening the index at %s failed", uri, exc_info=True)  # the whole text: -v
+            raise object_store_problem(exc, uri, storage_options) or IndexProblem(
+                f"cannot open the index at {uri} ({brief(exc)})", "check the path or --db URI"
             ) from exc
 
     # ---- tables -------------------------------------------------------------------------
@@ -190,8 +198,9 @@ class Store:
                 if not token:
                     return names
         except Exception as exc:
-            raise IndexProblem(
-                f"the index at {self.uri} is unreadable ({exc})",
+            log.debug("listing the tables of %s failed", self.uri, exc_info=True)
+            raise object_store_problem(exc, self.uri, self.storage_options) or IndexProblem(
+                f"the index at {self.uri} is unreadable ({brief(exc)})",
                 "run `enclave index --full` to rebuild it",
             ) from exc
 
@@ -472,6 +481,20 @@ class Store:
             except Exception as exc:  # compaction is an optimisation; never fail an update on it
                 log.warning("compacting table %s failed: %s", name, exc)
         return removed
+
+    def versions(self) -> dict[str, int]:
+        """The current version of each table of the index (what :meth:`restore` goes back to);
+        the embedding cache is left out: vectors are keyed by content and never wrong."""
+        return {name: int(self.table(name).version) for name in TABLES}
+
+    def restore(self, versions: dict[str, int]) -> None:
+        """Make each table's newest version equal to the one in ``versions`` again (a new
+        commit, LanceDB's restore), the meta table last: until it is restored, its
+        ``update_started`` says an update is at work, so nobody reads the tables half restored."""
+        for name in sorted(versions, key=lambda n: n == "meta"):
+            table = self.table(name)
+            if int(table.version) != versions[name]:
+                table.restore(versions[name])
 
     def unindexed_rows(self) -> int:
         """Chunks the full-text index does not hold yet: rows added since it was built or last

@@ -29,12 +29,16 @@ from enclave.server.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from enclave.indexer.api import Index
     from enclave.indexer.results import IndexSummary
 
 MAX_K = 1000  # results a search may return
+# A search over a shared index indexes up to this many differing files first (a few seconds).
+CATCH_UP_FILES = 50
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from enclave.errors import EnclaveError
     from enclave.indexer.api import open_index
 
     root = Path(args.path).expanduser()
@@ -42,40 +46,71 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CliError(f"no such directory: {root}", "pass the path of a repository")
     config = load(root, args)
     note_remote_host(config, embedding=True)
-    index = open_index(root, config)
     update, done = progress_printer(args)
     try:
-        summary = index.update(full=args.full, progress=update)
+        index = open_index(root, config)
+        summary = index.update(
+            full=args.full, progress=update, complete_only=bool(args.fail_on_degraded)
+        )
+    except EnclaveError as exc:
+        if args.json:  # the CI artifact says why too (the one line goes to stderr as always)
+            emit_json(
+                {
+                    "root": str(root),
+                    "db": config.index.db or str(root.resolve() / ".enclave"),
+                    "error": exc.message,
+                    "fix": exc.fix,
+                    "degraded": [],
+                    "exit_code": exc.code if isinstance(exc, CliError) else EXIT_FAIL,
+                }
+            )
+        raise
     finally:
         done()
     degraded = degraded_reasons(summary, config)
+    warning = semantic_warning(summary, config)
     code = EXIT_OK if not degraded else EXIT_FAIL if args.fail_on_degraded else EXIT_DEGRADED
     if args.json:
-        emit_json({**summary.to_json(), "degraded": degraded, "exit_code": code})
-        return code
-    for note in summary.notes:
-        print(f"note: {note}", file=sys.stderr)
-    for error in summary.errors[:20]:
-        print(f"warning: {error}", file=sys.stderr)
-    mb = summary.bytes_indexed / 1e6
-    print(
-        f"indexed {summary.files_indexed} file(s) ({mb:.1f} MB), {summary.files_unchanged} unchanged,"
-        f" {summary.files_deleted} removed, {summary.files_skipped} skipped;"
-        f" {summary.chunks_total} chunks in {summary.seconds:.1f} s -> {summary.db}"
-    )
-    if summary.semantic:
-        print(f"semantic search: on ({summary.embedded} chunk(s) embedded this run)")
+        warnings = [warning] if warning else []
+        emit_json(
+            {**summary.to_json(), "degraded": degraded, "warnings": warnings, "exit_code": code}
+        )
     else:
-        print(f"semantic search: off: {summary.semantic_reason}")
+        for note in summary.notes:
+            print(f"note: {note}", file=sys.stderr)
+        for error in summary.errors[:20]:
+            print(f"warning: {error}", file=sys.stderr)
+        mb = summary.bytes_indexed / 1e6
+        print(
+            f"indexed {summary.files_indexed} file(s) ({mb:.1f} MB), {summary.files_unchanged}"
+            f" unchanged, {summary.files_deleted} removed, {summary.files_skipped} skipped;"
+            f" {summary.chunks_total} chunks in {summary.seconds:.1f} s -> {summary.db}"
+        )
+        if summary.superseded:
+            print(f"semantic search: {'on' if summary.semantic else 'off'} (nothing done)")
+        elif summary.semantic:
+            print(f"semantic search: on ({summary.embedded} chunk(s) embedded this run)")
+        else:
+            print(f"semantic search: off: {summary.semantic_reason}")
+    # one line on stderr for a person or a CI log, with --json too (stdout may go to a file)
+    if warning:
+        print(f"enclave: warning: {warning}", file=sys.stderr)
     for reason in degraded:
         print(f"enclave: degraded: {reason}", file=sys.stderr)
     return code
 
 
 def degraded_reasons(summary: IndexSummary, config: Config) -> list[str]:
-    """Why an update that finished is not the index it should be ([] when it is)."""
+    """Why an update that finished is not the index it should be ([] when it is): something
+    configured and expected is missing. Semantic search off counts only when the configuration
+    asked for embeddings (vectors_expected); a run that found the index at a newer commit did
+    nothing and is never degraded."""
+    from enclave.indexer.results import vectors_expected
+
+    if summary.superseded:
+        return []
     reasons = []
-    if not summary.semantic and config.embedding.provider != "none":
+    if not summary.semantic and vectors_expected(config):
         fix = f" ({summary.semantic_fix})" if summary.semantic_fix else ""
         reasons.append(f"semantic search is off: {summary.semantic_reason}{fix}")
     if summary.errors:
@@ -83,6 +118,19 @@ def degraded_reasons(summary: IndexSummary, config: Config) -> list[str]:
     if summary.cancelled:
         reasons.append("the update was cancelled before it finished")
     return reasons
+
+
+def semantic_warning(summary: IndexSummary, config: Config) -> str:
+    """Semantic search off with the default embedding settings: worth a warning naming the
+    fix, not a degraded exit (a user who never asked for it has lost nothing)."""
+    from enclave.indexer.results import vectors_expected
+
+    if summary.superseded or summary.semantic or config.embedding.provider == "none":
+        return ""
+    if vectors_expected(config):
+        return ""  # degraded instead
+    fix = f" ({summary.semantic_fix})" if summary.semantic_fix else ""
+    return f"semantic search is off: {summary.semantic_reason}{fix}; lexical search works"
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -93,6 +141,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.mode != "lexical":
         note_remote_host(config, embedding=True)
     index = open_index(root, config)
+    catch_up_layered(index)
     found = index.search(
         args.query, k=args.k, mode=args.mode, path_prefix=args.path_prefix, language=args.language
     )
@@ -123,6 +172,18 @@ def cmd_search(args: argparse.Namespace) -> int:
             for line in hit.text.splitlines()[:12]:
                 print(f"          {line}")
     return EXIT_OK
+
+
+def catch_up_layered(index: Index) -> None:
+    """Over a team's shared index, the files that differ here are hidden from it until the
+    local overlay holds them: index a handful of them now (as the language server does at
+    start), or say that `enclave index` is needed. A note on stderr either way."""
+    from enclave.indexer.layered import LayeredIndex
+
+    if isinstance(index, LayeredIndex):
+        note = index.catch_up(CATCH_UP_FILES)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
 
 
 def _policy_json(config: Config) -> dict[str, Any]:
@@ -203,7 +264,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    from enclave.indexer.api import Index, open_index
+    from enclave.indexer.api import open_index
     from enclave.server.context import prepare_completion, report_of
     from enclave.server.trust import Boundary
 
@@ -224,6 +285,7 @@ def cmd_context(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     opened = open_index(root, config)
+    catch_up_layered(opened)
     status = opened.status()
     index: Index | None = opened
     if not status.exists:

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 
 import enclave.indexer.engine as engine
-from enclave.config import Config, EmbeddingConfig, IndexConfig
+from enclave.config import Config, EmbeddingConfig, IndexConfig, load_config
 from enclave.indexer.api import IndexProblem, open_index
 from enclave.indexer.process import FileRows
+from enclave.indexer.store import Store
 from enclave.indexer.types import Candidate
+from tests.support.ollama_fixtures import config_for
+from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import git, make_repo, write_files
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPL3"
@@ -495,3 +498,96 @@ def test_a_definition_outranks_the_module_text_that_describes_it(tmp_path: Path)
     index.update()
     hits = index.search("parse the settings file into options", k=2, mode="lexical").hits
     assert [(h.symbol, h.start_line) for h in hits][:1] == [("read_options", 8)], hits
+
+
+SMALL = {
+    "billing/invoice.py": "def total_with_tax(amount, rate):\n    return amount * (1 + rate)\n",
+    "users/login.py": "def check_password(user, password):\n    return user.hash == password\n",
+}
+
+
+def test_an_excluded_file_leaves_search_at_once_and_the_next_update_removes_it(
+    tmp_path: Path,
+) -> None:
+    """A never_index rule (the administrator's policy) or an exclude added after a file was
+    indexed: queries stop answering with it before any update, and the next update removes its
+    rows and counts them."""
+    root = make_repo(tmp_path / "repo", SMALL)
+    open_index(root, lexical_config()).update()
+    for rules in ({"never_index": ("users/",)}, {"exclude": ("users/login.py",)}):
+        index = open_index(root, lexical_config(**rules))
+        assert "users/login.py" not in {h.path for h in index.search("check password").hits}
+        assert index.find_symbols("check_password") == []
+        assert index.chunk_at("users/login.py", 1) is None
+        assert index.paths() == frozenset({"billing/invoice.py"})
+    # the administrator's policy, added later (its redact_pii re-indexes every file)
+    (tmp_path / "policy.toml").write_text('never_index = ["users/**"]\nredact_pii = true\n')
+    env = {"ENCLAVE_POLICY": str(tmp_path / "policy.toml"), "XDG_CONFIG_HOME": str(tmp_path)}
+    config, problems = load_config(root, {"embedding": {"provider": "none"}}, env=env)
+    assert not problems and config.index.never_index == ("users/**",)
+    index = open_index(root, config)
+    assert [h.path for h in index.search("check password").hits] == []
+    summary = index.update()
+    assert summary.files_deleted == 1 and summary.full
+    assert "users/login.py" not in {row[0] for row in catalog_rows(root / ".enclave")}
+    assert "users/login.py" not in {row[0] for row in chunk_rows(root / ".enclave")}
+
+
+def test_status_index_and_search_agree_on_vectors_from_what_is_stored(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    """The reported case: an index embedded earlier by a server with other dimensions is
+    re-indexed against one whose every batch fails. The vectors of the old size are gone and no
+    new one was made: status must not say "semantic: on" with no vector missing."""
+    root = make_repo(tmp_path / "repo", SMALL)
+    config = config_for(ollama_server, embedding={"batch_size": 1})
+    first = open_index(root, config).update()
+    assert first.semantic and first.embedded == 2
+    Store(str(root / ".enclave")).set_meta({"embedding_dim": "7"})  # the other server's size
+    write_files(root, {"users/profile.py": "def display_name(user):\n    return user.name\n"})
+    ollama_server.set_fault("error-500", endpoint="/api/embed", after=1)  # the probe passes
+    summary = open_index(root, config).update()
+    assert not summary.semantic and summary.embedded == 0, summary
+    status = open_index(root, config).status()
+    assert (status.semantic, status.vectors_missing) == (False, 3), status
+    assert status.semantic_reason == "the index has no vectors yet"
+    with pytest.raises(IndexProblem, match="no vectors yet"):
+        open_index(root, config).search("display name", mode="semantic")
+    ollama_server.clear_fault()
+    assert open_index(root, config).update().embedded == 3
+    status = open_index(root, config).status()
+    assert (status.semantic, status.vectors_missing) == (True, 0)
+
+
+def test_a_complete_index_only_is_never_published_degraded(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    """--fail-on-degraded (complete_only): an embedding server that does not answer at the start
+    writes nothing; one that fails after the files were written has the update taken back."""
+    root = make_repo(tmp_path / "repo", SMALL)
+    config = config_for(ollama_server, embedding={"batch_size": 1})
+    assert open_index(root, config).update(complete_only=True).published
+    commit = git(root, "rev-parse", "HEAD").strip()
+    before = (chunk_rows(root / ".enclave"), catalog_rows(root / ".enclave"))
+    write_files(root, {"users/profile.py": "def display_name(user):\n    return user.name\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "profile")
+
+    down = config_for(ollama_server, ollama={"host": "http://127.0.0.1:9"})
+    summary = open_index(root, down).update(complete_only=True)
+    assert not summary.published and not summary.semantic
+    assert any("nothing was written" in note for note in summary.notes)
+
+    ollama_server.set_fault("error-500", endpoint="/api/embed", after=1)  # fails mid-way
+    summary = open_index(root, config).update(complete_only=True)
+    assert not summary.published and summary.files_indexed == 1
+    assert any("taken back" in note for note in summary.notes)
+    assert (chunk_rows(root / ".enclave"), catalog_rows(root / ".enclave")) == before
+    index = open_index(root, config)
+    status = index.status()
+    assert status.healthy and status.commit == commit and status.semantic, status
+    assert "users/profile.py" not in {h.path for h in index.search("display name").hits}
+
+    ollama_server.clear_fault()
+    summary = open_index(root, config).update(complete_only=True)
+    assert summary.published and summary.files_indexed == 1 and summary.semantic

@@ -182,3 +182,48 @@ def test_status_says_when_the_shared_index_is_missing(
     out = capsys.readouterr().out
     assert f"shared:    s3://{s3_store.bucket}/nothing-here: the shared index" in out
     assert "is unavailable (no index at" in out and "fix:" in out
+
+
+def test_a_search_before_the_first_update_finds_the_files_edited_here(
+    tmp_path: Path, s3_store: S3Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a laptop with index.shared and no overlay yet, the edited files are hidden from the
+    shared index: the CLI indexes the few that differ first (as the language server does at
+    start) and says so; status counts only the shared index's own files as shadowed, and
+    chunks without the shadowed rows."""
+    from enclave.server.cli import main
+
+    uri = f"s3://{s3_store.bucket}/shop"
+    ci = ci_build(tmp_path, uri)
+    laptop = laptop_with_changes(tmp_path, ci)
+    settings = json.dumps({"index": {"shared": uri}, "embedding": {"provider": "none"}})
+    args = ["--root", str(laptop), "--settings", settings, "--json"]
+    assert main(["search", "total with vat locally", *args]) == 0
+    captured = capsys.readouterr()
+    hits = json.loads(captured.out)["results"]
+    assert hits and hits[0]["path"] == "billing/invoice.py", captured.err
+    assert "note: indexed 2 file(s) that differ from the shared index" in captured.err
+
+    assert main(["status", *args]) == 0
+    status = json.loads(capsys.readouterr().out)
+    # shadowed: the edited invoice.py; deleted: login.py; notes/todo.py was never the shared one
+    assert (status["hidden_files"], status["overlay_files"], status["files"]) == (2, 2, 5)
+    shared = Store(uri, storage_options_from_env())
+    per_file = dict(
+        zip(*shared.columns("files", ["path", "chunks"]).to_pydict().values(), strict=True)
+    )
+    overlay = Store(str(laptop / ".enclave"))
+    expected = (
+        sum(per_file.values())
+        - per_file["billing/invoice.py"]
+        - per_file["users/login.py"]
+        + overlay.table("chunks").count_rows()
+    )
+    assert status["chunks"] == expected
+
+    # more files differ than a search indexes on its way: it says what to run instead
+    write_files(laptop, {f"notes/n{i}.py": f"def note_{i}():\n    return {i}\n" for i in range(60)})
+    assert main(["search", "note", *args]) == 0
+    assert "60 file(s) differ from the shared index and are not indexed here yet" in (
+        capsys.readouterr().err
+    )

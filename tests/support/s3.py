@@ -32,16 +32,19 @@ def free_port() -> int:
 class MotoServer:
     """moto's S3 server in a child process; ``stop()`` and ``start()`` simulate an outage."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        # e.g. {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}: moto then checks credentials as AWS does
+        self.env = env or {}
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
