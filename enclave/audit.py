@@ -9,7 +9,13 @@ opened with ``O_APPEND``, so several processes (the language server, CLI runs, C
 same file and every line stays whole. Past ``audit.max_bytes`` the file is rotated to
 ``audit.jsonl.1`` (``.2`` ...; ``audit.keep`` are kept) under an ``flock`` on ``audit.jsonl.lock``;
 a writer that still holds the old file finishes its line there, which is still a whole line (so a
-file can pass ``max_bytes`` by at most one line per process writing at that moment).
+file can pass ``max_bytes`` by at most one line per process writing at that moment). A line torn
+by a full disk is never continued: the next record starts on a line of its own.
+
+Only a file Enclave writes is ever touched: the log must be a regular file that is empty or starts
+with a record, and rotation moves or deletes only such files; anything else is left alone and
+reported. With the administrator's ``require_audit``, a log that cannot be written refuses the
+request before anything is sent (:meth:`AuditLog.check`).
 Shared by the model client (server) and the embedding client (indexer).
 """
 
@@ -22,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +37,27 @@ from pathlib import Path
 from typing import Any
 
 from enclave.config import Config
+from enclave.errors import EnclaveError
+from enclave.files import open_regular
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = ".enclave/audit.jsonl"
+# Every record starts so (``Request.record`` puts the time first): how a file Enclave wrote is
+# told from one it did not.
+RECORD_START = b'{"time":"'
+
+
+class AuditUnavailable(EnclaveError):
+    """The audit log the administrator's policy requires cannot be written: nothing is sent."""
+
+    kind = "audit-unavailable"
+
+
+class NotAnAuditLog(OSError):
+    """The file at the audit path (or a rotation's) was not written by Enclave: left alone."""
+
+
 Source = tuple[str, int, int]  # path, first line, last line (1-based, inclusive)
 
 
@@ -100,7 +124,31 @@ class AuditLog:
         self.include_prompts = config.audit.include_prompts
         self.max_bytes = config.audit.max_bytes
         self.keep = config.audit.keep
+        self.required = bool(config.policy.require_audit)
         self._warned = False
+
+    def check(self) -> None:
+        """When the policy requires the audit log: raise :class:`AuditUnavailable` unless a
+        record can be appended now (called before a request is sent)."""
+        if not self.required:
+            return
+        fix = "make the folder writable, or set audit.path to a file you can write"
+        if self.path is None:
+            raise AuditUnavailable(
+                "the administrator's policy requires an audit log (require_audit) and there is "
+                "no repository to keep it in, so nothing is sent",
+                "run Enclave inside a repository, or set audit.path to an absolute file",
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(self._open())
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise AuditUnavailable(
+                f"the audit log {self.path} cannot be written ({reason}) and the administrator's "
+                "policy requires it (require_audit), so nothing is sent",
+                fix,
+            ) from None
 
     def start(
         self, purpose: str, model: str, prompt: str, sources: Sequence[Source] = ()
@@ -123,7 +171,9 @@ class AuditLog:
         self, purpose: str, model: str, prompt: str, sources: Sequence[Source] = ()
     ) -> Iterator[Request]:
         """Audit the request made inside the ``with`` block; its outcome is set from how the
-        block ends (an exception's ``kind`` attribute, ``cancelled``, or ``error``)."""
+        block ends (an exception's ``kind`` attribute, ``cancelled``, or ``error``). A required
+        log that cannot be written raises before the block runs: the request is never made."""
+        self.check()
         request = self.start(purpose, model, prompt, sources)
         try:
             yield request
@@ -145,6 +195,9 @@ class AuditLog:
                 fd = -1
                 self._rotate(len(line))
                 fd = self._open()
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a line torn by a full disk
+                line = b"\n" + line  # (another writer's whole line meanwhile: a blank line)
             written = os.write(fd, line)
             if written != len(line):  # a full disk: the line is cut; say so
                 raise OSError(f"only {written} of {len(line)} bytes written")
@@ -153,12 +206,27 @@ class AuditLog:
                 os.close(fd)
 
     def _open(self) -> int:
+        """The log opened for appending: a regular file Enclave wrote (never a FIFO, a device
+        or someone's file), without blocking."""
         assert self.path is not None
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # read too: the first bytes say whose file it is, the last whether a line was torn
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(self.path, flags, 0o600)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotAnAuditLog(f"{self.path} is not a regular file")
+            if not _starts_as_a_log(fd):
+                raise NotAnAuditLog(f"{self.path} is not an Enclave audit log; it is left alone")
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _rotate(self, incoming: int) -> None:
         assert self.path is not None
-        lock = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO: ENXIO, no wait
+        lock = os.open(f"{self.path}.lock", flags, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -167,6 +235,13 @@ class AuditLog:
                 return
             if size + incoming <= self.max_bytes:  # another writer rotated it meanwhile
                 return
+            chain = [self.path, *(Path(f"{self.path}.{n}") for n in range(1, self.keep + 1))]
+            for file in chain:  # moved or deleted below: each must be a log Enclave wrote
+                if not _is_log_file(file):
+                    raise NotAnAuditLog(
+                        f"{file} is not an Enclave audit log, so the log is not rotated (nothing "
+                        "is moved or deleted)"
+                    )
             for n in range(self.keep - 1, 0, -1):
                 older = Path(f"{self.path}.{n}")
                 if older.exists():
@@ -177,6 +252,27 @@ class AuditLog:
                 self.path.unlink()
         finally:
             os.close(lock)
+
+
+def _starts_as_a_log(fd: int) -> bool:
+    """The open file is empty or starts as a record does (a torn first record included)."""
+    head = os.pread(fd, len(RECORD_START), 0)
+    return RECORD_START.startswith(head)
+
+
+def _is_log_file(path: Path) -> bool:
+    """``path`` does not exist, or is a regular file that starts as a record does."""
+    try:
+        info = path.stat()  # a link is followed: what it leads to must be a log too
+    except FileNotFoundError:
+        return not path.is_symlink()
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    try:
+        with path.open("rb") as handle:
+            return RECORD_START.startswith(handle.read(len(RECORD_START)))
+    except OSError:
+        return False
 
 
 def outcome_of(exc: BaseException) -> str:
@@ -205,8 +301,10 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     records: list[dict[str, Any]] = []
     bad: list[str] = []
     for file in log_files(path):
-        with file.open("rb") as handle:
+        with open_regular(file, "audit log") as handle:  # a FIFO or a device: FileProblem
             for number, raw in enumerate(handle, 1):
+                if not raw.strip():  # the line break put after a torn line
+                    continue
                 try:
                     value = json.loads(raw)
                 except ValueError:

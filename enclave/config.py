@@ -4,6 +4,14 @@ Precedence, highest first: explicit overrides (LSP initializationOptions / works
 configuration, CLI flags) > ``ENCLAVE_*`` environment (and ``OLLAMA_HOST``) > ``.enclave.toml`` in
 the repository > the user config (``$XDG_CONFIG_HOME/enclave/config.toml``) > defaults.
 
+Who may set what is one table, the metadata of each field below (:func:`who_may_set`; the table in
+docs/security.md is checked against it): the administrator's policy only tightens; the user (the
+user config, the environment, the editor or the command line) sets everything but the policy's
+own rules; a repository's ``.enclave.toml`` sets what cannot send or write anything elsewhere,
+may only *add* to what is never read or sent and turn protections on, and never chooses where
+data is written (outside itself) or sent. Those rules are enforced here, in :func:`load_config`,
+and nowhere else.
+
 An invalid value never stops the program: the loader records a :class:`ConfigProblem` naming the
 key and the reason, keeps the default (or the value from a lower layer), and carries on. Callers
 show the problems to the user (CLI: stderr; server: showMessage + log).
@@ -20,14 +28,41 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from enclave.files import SETTINGS_LIMIT, FileProblem, read_regular
 from enclave.policy import Policy, load_policy
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
+# What a repository's .enclave.toml may do with a setting (the field's metadata "repository"):
+REPO_SETS = "sets it"  # harmless: a model, a timeout, a budget
+REPO_ADDS = "adds to it"  # a list of what is never read or sent: joined with the user's
+REPO_TURNS_ON = "turns it on only"  # a protection: `false` from a repository is ignored
+REPO_LOWERS = "lowers it only"  # a cap: a larger value from a repository is ignored
+REPO_INSIDE = "a folder inside itself only"  # a path: relative, inside the repository
+REPO_NO = "no"
+
+
+def _setting(
+    default: Any, repository: str = REPO_SETS, why: str = "", policy: str = "", user: bool = True
+) -> Any:
+    """A field with who may set it: ``repository`` (one of REPO_*) and, for REPO_NO, ``why`` it
+    may not; ``policy`` says what the administrator's policy does to it (empty: nothing);
+    ``user`` False: only the policy sets it (not the user, the editor or the environment)."""
+    return field(
+        default=default,
+        metadata={"repository": repository, "why": why, "policy": policy, "user": user},
+    )
+
+
+_SENDS = "a repository cannot set it: it chooses where data is sent"
+_WRITES = "a repository cannot set it: it chooses where data is written"
+_DELETES = "a repository cannot set it: it chooses which files are deleted"
+
 
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
-    db: str = ""  # path or URI of the LanceDB store; "" = <repo>/.enclave
+    # path or URI of the LanceDB store; "" = <repo>/.enclave
+    db: str = _setting("", REPO_INSIDE)
     # A team's index built by CI (path or URI such as s3://bucket/repo), read and never written;
     # what differs in the working tree goes into the local store (``db``) as an overlay.
     shared: str = ""
@@ -41,15 +76,22 @@ class IndexConfig:
     # A write lease object in S3 stores (conditional writes) so two writers never interleave;
     # off only for stores without conditional writes where one writer at a time is guaranteed
     # another way (a CI concurrency group).
-    lease: bool = True
+    lease: bool = _setting(True, REPO_TURNS_ON)
     # An S3-compatible store's endpoint URL and region (over AWS_ENDPOINT_URL / AWS_REGION);
     # credentials only ever come from the environment (AWS_ACCESS_KEY_ID, ...).
-    s3_endpoint: str = ""
-    s3_region: str = ""
-    max_file_bytes: int = 1024 * 1024
-    exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
+    s3_endpoint: str = _setting("", REPO_NO, _SENDS)
+    s3_region: str = _setting("", REPO_NO, _SENDS)
+    max_file_bytes: int = _setting(1024 * 1024, REPO_LOWERS)
+    exclude: tuple[str, ...] = _setting((), REPO_ADDS)  # extra gitignore-style patterns
     # gitignore-style patterns from the administrator's policy (never set by a user or a repo)
-    never_index: tuple[str, ...] = ()
+    never_index: tuple[str, ...] = _setting(
+        (),
+        REPO_NO,
+        "only the administrator's policy sets it (never_index); use index.exclude for your own "
+        "patterns",
+        "sets it",
+        user=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +100,7 @@ class EmbeddingConfig:
     provider: str = "ollama"
     # "openai" only: the server's base URL; "" = the model servers (ollama.hosts / ollama.host).
     # Either way it must pass trust.allowed_hosts, and ollama.headers are sent with it.
-    url: str = ""
+    url: str = _setting("", REPO_NO, _SENDS)
     model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
     batch_size: int = 32
     concurrency: int = 2  # embedding requests to Ollama in flight while indexing
@@ -68,14 +110,16 @@ class EmbeddingConfig:
 
 @dataclass(frozen=True, slots=True)
 class OllamaConfig:
-    host: str = DEFAULT_OLLAMA_HOST
+    host: str = _setting(DEFAULT_OLLAMA_HOST, REPO_NO, _SENDS)
     # A fleet: several servers (each must pass trust.allowed_hosts); when set it replaces host.
-    hosts: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = _setting((), REPO_NO, _SENDS)
     # The servers' API: "ollama" (/api/*) or "openai" (/v1/*: vLLM, llama.cpp, Ollama's own /v1).
     api: str = "ollama"
     # Extra HTTP headers on every request (e.g. Authorization for a reverse proxy); values may
     # name environment variables as ${NAME}. Never shown: status and logs print "***".
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = _setting(
+        (), REPO_NO, "a repository cannot set request headers (they may carry credentials)"
+    )
     # api = "openai" only: the completion model takes a `suffix` (fill-in-the-middle) on
     # /v1/completions; off: completions use the chat prompt and the extractor.
     openai_fim: bool = False
@@ -125,23 +169,27 @@ class TrustConfig:
 
     # gitignore-style patterns of files that are indexed for search but never put in a prompt
     # (nor sent to an embedding server).
-    never_send: tuple[str, ...] = ()
+    never_send: tuple[str, ...] = _setting((), REPO_ADDS, policy="adds to it")
     # Hosts (names, IP addresses or CIDR ranges) a prompt may be sent to besides this machine.
     # Loopback is always allowed; anything else must be listed here.
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = _setting(
+        (), REPO_NO, "a repository cannot allow hosts for itself", "limits it"
+    )
     # Replace email addresses and phone numbers (in prompts and in the index) as well as secrets.
-    redact_pii: bool = False
+    redact_pii: bool = _setting(False, REPO_TURNS_ON, policy="turns it on")
 
 
 @dataclass(frozen=True, slots=True)
 class AuditConfig:
     """The audit log of model requests (enclave.audit): one JSON line per request."""
 
-    enabled: bool = True
-    path: str = ""  # "" = <repository>/.enclave/audit.jsonl; relative paths are under the repo
-    include_prompts: bool = False  # the full prompt text in each record (off: its sha256 only)
-    max_bytes: int = 10 * 1024 * 1024  # rotate past this size
-    keep: int = 5  # rotated files kept (audit.jsonl.1 ... .N)
+    enabled: bool = _setting(True, REPO_TURNS_ON, policy="turns it on (require_audit)")
+    # "" = <repository>/.enclave/audit.jsonl; relative paths are under the repo
+    path: str = _setting("", REPO_NO, _WRITES)
+    # the full prompt text in each record (off: its sha256 only)
+    include_prompts: bool = _setting(False, REPO_NO, _WRITES.replace("where", "what"))
+    max_bytes: int = _setting(10 * 1024 * 1024, REPO_NO, _DELETES)  # rotate past this size
+    keep: int = _setting(5, REPO_NO, _DELETES)  # rotated files kept (audit.jsonl.1 ... .N)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,22 +259,44 @@ _POSITIVE = {
 
 
 REPOSITORY_FILE = ".enclave.toml"
+_ELSEWHERE = "set it in the user configuration, the environment or the editor's settings"
 
-# Keys a repository must not set for itself: a cloned repository could otherwise allow its own
-# server to receive prompts (and with them the user's other code). Ignored there, with a message.
-_USER_ONLY = {
-    "trust.allowed_hosts": "a repository cannot allow hosts for itself: set it in the user "
-    "configuration, the environment or the editor's settings",
-    # A header value may name environment variables (credentials): a repository must not choose
-    # which of them are sent.
-    "ollama.headers": "a repository cannot set request headers (they may carry credentials): "
-    "set them in the user configuration, the environment or the editor's settings",
-}
-# Keys only the administrator's policy sets (enclave.policy): ignored anywhere else.
-_POLICY_ONLY = {
-    "index.never_index": "only the administrator's policy sets it (never_index); use "
-    "index.exclude for your own patterns",
-}
+
+@dataclass(frozen=True, slots=True)
+class SettingRule:
+    """Who may set one setting: the row of docs/security.md's table."""
+
+    key: str  # dotted, snake_case: "trust.never_send"
+    policy: str  # what the administrator's policy does to it ("" = nothing)
+    user: str  # the user configuration file
+    editor: str  # LSP initializationOptions / workspace configuration, CLI --settings and flags
+    environment: str  # ENCLAVE_* (and OLLAMA_HOST)
+    repository: str  # the repository's .enclave.toml: one of REPO_*
+    why: str  # why a repository may not set it (REPO_NO)
+
+
+def who_may_set() -> list[SettingRule]:
+    """Every setting and who may set it, from the fields' metadata (the one table)."""
+    rules = []
+    for section, kind in _SECTIONS.items():
+        for f in fields(kind):
+            meta = f.metadata
+            user = "sets it" if meta.get("user", True) else "no"
+            rules.append(
+                SettingRule(
+                    f"{section}.{f.name}",
+                    meta.get("policy", ""),
+                    user,
+                    user,
+                    user,
+                    meta.get("repository", REPO_SETS),
+                    meta.get("why", ""),
+                )
+            )
+    return rules
+
+
+_RULES: dict[str, SettingRule] = {rule.key: rule for rule in who_may_set()}
 
 
 _Number = TypeVar("_Number", int, float)
@@ -417,11 +487,9 @@ def _apply(
                 continue
             if value is None:
                 continue
-            if dotted in _USER_ONLY and source == REPOSITORY_FILE:
-                problems.append(ConfigProblem(dotted, source, _USER_ONLY[dotted]))
-                continue
-            if dotted in _POLICY_ONLY:
-                problems.append(ConfigProblem(dotted, source, _POLICY_ONLY[dotted]))
+            rule = _RULES[dotted]
+            if rule.user == "no":  # only the administrator's policy sets it
+                problems.append(ConfigProblem(dotted, source, rule.why))
                 continue
             try:
                 changes[key] = _coerce(dotted, value, getattr(_SECTIONS[section](), key))
@@ -433,13 +501,104 @@ def _apply(
     return replace(config, **sections)
 
 
+def _split_repository(
+    data: Mapping[str, Any], root: Path, problems: list[ConfigProblem]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A repository file's settings: those it sets as any layer does, and those it may only
+    tighten (applied by :func:`_tighten` after every other layer); the rest is refused here."""
+    plain: dict[str, Any] = {}
+    tightening: dict[str, Any] = {}
+    for raw_section, values in data.items():
+        section = _snake(raw_section)
+        if section not in _SECTIONS or not isinstance(values, Mapping):
+            plain[raw_section] = values  # _apply names the problem
+            continue
+        for raw_key, value in values.items():
+            dotted = f"{section}.{_snake(raw_key)}"
+            rule = _RULES.get(dotted)
+            if rule is None or rule.user == "no" or value is None:
+                plain.setdefault(section, {})[raw_key] = value  # _apply names the problem
+            elif rule.repository == REPO_NO:
+                problems.append(ConfigProblem(dotted, REPOSITORY_FILE, f"{rule.why}; {_ELSEWHERE}"))
+            elif rule.repository == REPO_INSIDE and not _inside(value, root):
+                problems.append(
+                    ConfigProblem(
+                        dotted,
+                        REPOSITORY_FILE,
+                        "a repository may only name a folder inside itself (a relative path); "
+                        + _ELSEWHERE,
+                    )
+                )
+            elif rule.repository in (REPO_ADDS, REPO_TURNS_ON, REPO_LOWERS):
+                tightening.setdefault(section, {})[raw_key] = value
+            else:
+                plain.setdefault(section, {})[raw_key] = value
+    return plain, tightening
+
+
+def _inside(value: Any, root: Path) -> bool:
+    """``value`` (a repository's path setting) names a place inside ``root``, links resolved."""
+    if not isinstance(value, str) or not value.strip():
+        return True  # "" is the default; a wrong type is _apply's problem
+    if "://" in value or value.strip().startswith("~") or Path(value).is_absolute():
+        return False
+    base = root.resolve()
+    target = (base / value.strip()).resolve()
+    return target == base or base in target.parents
+
+
+def _tighten(
+    config: Config,
+    data: Mapping[str, Any],
+    problems: list[ConfigProblem],
+    origins: dict[str, str],
+) -> Config:
+    """Apply a repository's additions and protections on top of every other layer: lists are
+    joined, switches only turned on, caps only lowered."""
+    wanted_origins: dict[str, str] = {}
+    wanted = _apply(Config(), data, REPOSITORY_FILE, problems, wanted_origins)
+    for dotted in wanted_origins:
+        section, key = dotted.split(".")
+        rule = _RULES[dotted]
+        mine = getattr(getattr(wanted, section), key)
+        current = getattr(getattr(config, section), key)
+        if rule.repository == REPO_ADDS:
+            value = _union(current, mine)
+        elif rule.repository == REPO_TURNS_ON:
+            value = current or mine
+            if current and not mine:
+                problems.append(
+                    ConfigProblem(
+                        dotted, REPOSITORY_FILE, "a repository can only turn it on; kept on"
+                    )
+                )
+        else:  # REPO_LOWERS
+            value = min(current, mine)
+            if mine > current:
+                problems.append(
+                    ConfigProblem(
+                        dotted,
+                        REPOSITORY_FILE,
+                        f"a repository can only lower it; kept at {current}",
+                    )
+                )
+        if value != current:
+            origins[dotted] = (
+                f"{origins[dotted]} + {REPOSITORY_FILE}" if dotted in origins else REPOSITORY_FILE
+            )
+            config = replace(config, **{section: replace(getattr(config, section), **{key: value})})
+    return config
+
+
 def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(read_regular(path, SETTINGS_LIMIT, "configuration file").decode())
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except FileProblem as exc:
+        problems.append(ConfigProblem(str(path), str(path), f"{exc.message}; ignored"))
+        return {}
+    except tomllib.TOMLDecodeError as exc:
         problems.append(
             ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored")
         )
@@ -488,11 +647,13 @@ def load_config(
     problems: list[ConfigProblem] = []
     origins: dict[str, str] = {}
     config = Config()
+    tightening: dict[str, Any] = {}
     user = user_config_path(env)
     config = _apply(config, _read_toml(user, problems), str(user), problems, origins)
     if root is not None:
         repo_file = root / REPOSITORY_FILE
-        config = _apply(config, _read_toml(repo_file, problems), REPOSITORY_FILE, problems, origins)
+        plain, tightening = _split_repository(_read_toml(repo_file, problems), root, problems)
+        config = _apply(config, plain, REPOSITORY_FILE, problems, origins)
     for section, values in _env_layer(env).items():
         source = (
             "OLLAMA_HOST" if section == "ollama" and "host" in values else "ENCLAVE_* environment"
@@ -500,6 +661,8 @@ def load_config(
         config = _apply(config, {section: values}, source, problems, origins)
     if overrides:
         config = _apply(config, overrides, override_source, problems, origins)
+    if root is not None:  # what the repository adds stands whatever the layers above say
+        config = _tighten(config, tightening, problems, origins)
     # A broken policy is not a problem to skip: it is carried in config.policy and refuses
     # every model request and index update (enclave.policy).
     config = apply_policy(config, load_policy(env), origins)
@@ -590,7 +753,7 @@ def to_wire(config: Config) -> dict[str, dict[str, Any]]:
         out[section] = {
             camel(f.name): list(v) if isinstance(v := getattr(value, f.name), tuple) else v
             for f in fields(value)
-            if f"{section}.{f.name}" not in _POLICY_ONLY  # not a setting: the policy's own
+            if _RULES[f"{section}.{f.name}"].user != "no"  # not a setting: the policy's own
         }
     # Header values hold credentials: only their names are ever shown.
     out["ollama"]["headers"] = {name: "***" for name, _ in config.ollama.headers}

@@ -1,5 +1,11 @@
 """The administrator's policy: a system-level file whose rules no user or repository setting can
-loosen (``/etc/enclave/policy.toml``; ``ENCLAVE_POLICY`` names another file).
+loosen (``/etc/enclave/policy.toml``).
+
+``ENCLAVE_POLICY`` names a second policy file that applies *beside* the system one: both apply and
+the stricter rule wins (lists of what is never read or sent are joined, the models and hosts
+allowed must be allowed by both, a switch that either turns on stays on). Where no system policy
+exists it applies alone. An environment variable can therefore only add rules, never replace the
+administrator's file.
 
 Keys (all optional; a key that is absent leaves that rule to the user's settings)::
 
@@ -14,7 +20,9 @@ Merging (``enclave.config.load_config``) only tightens: ``never_*`` lists are jo
 user's; ``allowed_*`` lists are the policy's (intersected with the user's when the user lists
 some); a ``true`` switch stays on. A file that cannot be read, is not TOML, has an unknown key or
 a value of the wrong type fails closed: :attr:`Policy.error` is set and every model request and
-every index update is refused with it until the administrator fixes the file.
+every index update is refused with it until the administrator fixes the file. The file is read as
+a regular file of at most :data:`enclave.files.SETTINGS_LIMIT` bytes (``/dev/zero`` and FIFOs are
+refused, never read).
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enclave.files import SETTINGS_LIMIT, FileProblem, read_regular
+
+# The system policy; tests replace this attribute (nothing a user sets can change it).
 DEFAULT_POLICY_PATH = Path("/etc/enclave/policy.toml")
 POLICY_ENV = "ENCLAVE_POLICY"
 
@@ -47,6 +58,9 @@ class Policy:
     never_send: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] | None = None
     require_audit: bool | None = None
+    # Policies whose ``allowed_models`` apply as well (the ENCLAVE_POLICY file beside the system
+    # one): a model must be allowed by every list.
+    also: tuple[Policy, ...] = ()
 
     @property
     def source(self) -> str:
@@ -66,6 +80,10 @@ class Policy:
         broken = self.broken()
         if broken is not None:
             return broken
+        for other in self.also:
+            why = other.why_not_model(model)
+            if why is not None:
+                return why
         if self.allowed_models is None or any(
             _model_matches(model, pattern) for pattern in self.allowed_models
         ):
@@ -89,11 +107,11 @@ def _model_matches(model: str, pattern: str) -> bool:
     return _full(model) == _full(pattern)
 
 
-def policy_path(env: Mapping[str, str] | None = None) -> tuple[Path, bool]:
-    """The policy file to read, and whether it was named explicitly (``ENCLAVE_POLICY``)."""
+def policy_paths(env: Mapping[str, str] | None = None) -> tuple[Path, Path | None]:
+    """The system policy file, and the file ``ENCLAVE_POLICY`` adds beside it (None if unset)."""
     env = os.environ if env is None else env
     named = env.get(POLICY_ENV, "").strip()
-    return (Path(named).expanduser(), True) if named else (DEFAULT_POLICY_PATH, False)
+    return DEFAULT_POLICY_PATH, Path(named).expanduser() if named else None
 
 
 def _list(key: str, value: Any) -> tuple[str, ...]:
@@ -123,18 +141,26 @@ def parse_policy(data: Mapping[str, Any], path: str) -> Policy:
 
 
 def load_policy(env: Mapping[str, str] | None = None) -> Policy:
-    """The policy in force: none when the default file does not exist; a broken one (with
-    ``error``) when it, or a file named by ``ENCLAVE_POLICY``, cannot be used."""
-    path, named = policy_path(env)
+    """The policy in force: the system file's (none when it does not exist), tightened by the
+    file ``ENCLAVE_POLICY`` names; broken (with ``error``) when either cannot be used."""
+    system_path, added_path = policy_paths(env)
+    system = _read_policy(system_path, named=False)
+    if added_path is None:
+        return system
+    added = _read_policy(added_path, named=True)
+    return combine(system, added) if system.path else added
+
+
+def _read_policy(path: Path, *, named: bool) -> Policy:
     shown = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, SETTINGS_LIMIT, "policy file")
     except FileNotFoundError:
         if named:
             return Policy(shown, f"{POLICY_ENV} names a file that does not exist")
         return Policy()
-    except OSError as exc:
-        return Policy(shown, f"cannot read it: {exc.strerror or exc}")
+    except FileProblem as exc:
+        return Policy(shown, exc.message.replace(f"the policy file {shown} ", "it "))
     try:
         data = tomllib.loads(raw.decode("utf-8"))
         return parse_policy(data, shown)
@@ -144,3 +170,42 @@ def load_policy(env: Mapping[str, str] | None = None) -> Policy:
         return Policy(shown, f"it is not valid TOML: {exc}")
     except PolicyProblem as exc:
         return Policy(shown, str(exc))
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*a, *b)))
+
+
+def _switch(a: bool | None, b: bool | None) -> bool | None:
+    return True if a or b else (a if a is not None else b)
+
+
+def combine(system: Policy, added: Policy) -> Policy:
+    """Both policies at once, the stricter rule winning; a broken one breaks the whole."""
+    for policy in (system, added):
+        if policy.error:
+            return policy
+    hosts = system.allowed_hosts
+    if added.allowed_hosts is not None:
+        if hosts is None:
+            hosts = added.allowed_hosts
+        else:
+            wanted = {h.lower() for h in added.allowed_hosts}
+            hosts = tuple(h for h in hosts if h.lower() in wanted)
+    models = system.allowed_models
+    also: tuple[Policy, ...] = ()
+    if added.allowed_models is not None:
+        if models is None:
+            models = added.allowed_models
+        else:
+            also = (added,)
+    return Policy(
+        path=f"{system.path} + {added.path}",
+        allowed_models=models,
+        never_index=_union(system.never_index, added.never_index),
+        redact_pii=_switch(system.redact_pii, added.redact_pii),
+        never_send=_union(system.never_send, added.never_send),
+        allowed_hosts=hosts,
+        require_audit=_switch(system.require_audit, added.require_audit),
+        also=also,
+    )

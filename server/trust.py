@@ -12,7 +12,9 @@ Two gates, one for each way text enters a prompt:
   calls it itself before it sends anything): the file the request is about must be sendable,
   every text (prefix, suffix, buffer, selection, question) and every context piece is redacted
   with line numbers kept, pieces from files that must not be sent are dropped, and sizes are
-  capped. ``enclave context --json`` shows what it admits.
+  capped. ``enclave context --json`` shows what it admits. When the administrator's policy
+  requires the audit log (``require_audit``) and it cannot be written, it refuses everything
+  before anything is sent.
 
 Where a prompt may go is :func:`enclave.hosts.check_host` (``trust.allowed_hosts``).
 """
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from enclave.audit import AuditLog, AuditUnavailable
 from enclave.config import Config
 from enclave.errors import EnclaveError
 from enclave.indexer.excludes import IgnoreRules, is_secret_filename
@@ -79,6 +82,7 @@ class Boundary:
         self.roots = [Path(root).resolve() for root in roots]
         self._never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
         self.pii = config.trust.redact_pii  # emails and phone numbers too (policy redact_pii)
+        self._audit = AuditLog(config) if config.policy.require_audit else None
 
     # -- rules ---------------------------------------------------------------------------------
     def why_not_sent(self, path: str) -> str | None:
@@ -102,7 +106,13 @@ class Boundary:
 
     # -- the one function every prompt passes through --------------------------------------------
     def admit(self, material: Material) -> Admitted:
-        """Check, redact and cap ``material``; raises :class:`Refused` for a forbidden file."""
+        """Check, redact and cap ``material``; raises :class:`Refused` for a forbidden file, or
+        when the audit log the policy requires cannot be written."""
+        if self._audit is not None:
+            try:
+                self._audit.check()
+            except AuditUnavailable as exc:
+                raise Refused(exc.message, exc.fix) from None
         if material.path is not None:
             why = self.why_not_sent(material.path)
             if why is not None:

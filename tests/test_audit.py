@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from enclave.audit import AuditLog, audit_path, read_records, select, summarize
+import pytest
+
+from enclave.audit import (
+    AuditLog,
+    AuditUnavailable,
+    audit_path,
+    read_records,
+    select,
+    summarize,
+)
 from enclave.config import AuditConfig, Config
+from enclave.policy import Policy
 
 WRITER = """
 import sys
@@ -74,3 +87,82 @@ def test_records_carry_no_prompt_by_default_and_summaries_group_them(tmp_path: P
     assert len(select(records, model="deepseek-r1:latest")) == 2
     assert select(records, since=datetime(2999, 1, 1, tzinfo=UTC)) == []
     assert json.loads(text.splitlines()[0])["user"]
+
+
+def _log(tmp_path: Path, path: Path, **audit: Any) -> AuditLog:
+    return AuditLog(
+        replace(Config(), root=str(tmp_path), audit=AuditConfig(path=str(path), **audit))
+    )
+
+
+def test_rotation_never_touches_a_file_enclave_did_not_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue's case: `path` = someone's file, `max_bytes = 100`, `keep = 0` deleted it."""
+    victim = tmp_path / "notes.txt"
+    victim.write_text("precious notes, not an audit log\n" * 5)
+    before = victim.read_bytes()
+    log = _log(tmp_path, victim, max_bytes=100, keep=0)
+    log.finish(log.start("ask", "m", "prompt"))
+    assert victim.read_bytes() == before  # neither rotated away nor appended to
+    assert "not an Enclave audit log" in caplog.text
+
+    # a rotation's target that Enclave did not write stops the rotation: nothing moved
+    path = tmp_path / "audit.jsonl"
+    log = _log(tmp_path, path, max_bytes=600, keep=2)
+    for _ in range(3):
+        log.finish(log.start("ask", "m", "prompt"))
+    assert path.exists() and (tmp_path / "audit.jsonl.1").exists()  # a real log rotates
+    other = tmp_path / "audit.jsonl.2"
+    other.write_text("someone else's file\n")
+    rotated = (tmp_path / "audit.jsonl.1").read_bytes()
+    for _ in range(3):
+        log.finish(log.start("ask", "m", "prompt"))
+    assert other.read_text() == "someone else's file\n"
+    assert (tmp_path / "audit.jsonl.1").read_bytes() == rotated
+
+
+def test_a_record_never_continues_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    whole = '{"time":"2026-12-06T10:00:00.000+00:00","model":"m","purpose":"ask","outcome":"ok"}'
+    path.write_text(whole + "\n" + '{"time":"2026-12-06T10:00:01.000+00:00","mod')  # disk full
+    log = _log(tmp_path, path)
+    log.finish(log.start("ask", "m", "after"))
+    lines = path.read_text().splitlines()
+    assert lines[:2] == [whole, '{"time":"2026-12-06T10:00:01.000+00:00","mod']
+    assert json.loads(lines[2])["purpose"] == "ask"  # the new record is whole, on its own line
+    records, bad = read_records(path)
+    assert len(records) == 2 and bad == ["audit.jsonl:2: not a JSON record"]
+
+
+def test_an_audit_path_that_is_a_fifo_never_blocks(tmp_path: Path) -> None:
+    fifo = tmp_path / "audit.jsonl"
+    os.mkfifo(fifo)
+    log = _log(tmp_path, fifo)
+    started = time.monotonic()
+    log.finish(log.start("ask", "m", "prompt"))  # opening a FIFO to write waits for a reader
+    assert time.monotonic() - started < 2
+
+
+def test_a_required_log_is_checked_before_the_request(tmp_path: Path) -> None:
+    required = Policy(path="policy.toml", require_audit=True)
+    unwritable = tmp_path / "audit.jsonl"
+    unwritable.mkdir()  # a directory cannot be appended to, even by root
+    config = replace(
+        Config(), root=str(tmp_path), audit=AuditConfig(path=str(unwritable)), policy=required
+    )
+    sent = []
+    with (
+        pytest.raises(AuditUnavailable) as caught,
+        AuditLog(config).request("ask", "m", "prompt"),
+    ):
+        sent.append("the request")  # never runs
+    assert sent == [] and str(unwritable) in caught.value.message
+    assert "require_audit" in caught.value.message
+    # no repository to keep a relative log in
+    with pytest.raises(AuditUnavailable, match="no repository"):
+        AuditLog(replace(config, root="", audit=AuditConfig())).check()
+    # not required: the request goes on and the failure is only logged
+    with AuditLog(replace(config, policy=Policy())).request("ask", "m", "prompt"):
+        sent.append("the request")
+    assert sent == ["the request"]

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from enclave.config import Config, load_config, normalize_host, to_wire
+from enclave.config import (
+    REPO_ADDS,
+    REPO_INSIDE,
+    REPO_LOWERS,
+    REPO_NO,
+    REPO_SETS,
+    REPO_TURNS_ON,
+    Config,
+    SettingRule,
+    load_config,
+    normalize_host,
+    to_wire,
+    who_may_set,
+)
 
 
 def test_defaults_without_any_layer(tmp_path: Path) -> None:
@@ -110,9 +126,14 @@ def test_a_repository_cannot_allow_hosts_for_itself(tmp_path: Path) -> None:
     )
     config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
     assert config.trust.allowed_hosts == ()  # ignored...
+    assert config.ollama.host == "http://127.0.0.1:11434"  # ...nor may it choose the server
     assert config.trust.never_send == ("secret/",)  # ...while tightening rules is the repo's own
-    assert [(p.key, p.source) for p in problems] == [("trust.allowed_hosts", ".enclave.toml")]
-    assert "cannot allow hosts for itself" in str(problems[0])
+    assert [(p.key, p.source) for p in problems] == [
+        ("ollama.host", ".enclave.toml"),
+        ("trust.allowed_hosts", ".enclave.toml"),
+    ]
+    assert "chooses where data is sent" in str(problems[0])
+    assert "cannot allow hosts for itself" in str(problems[1])
     user, _ = load_config(
         tmp_path,
         {"trust": {"allowedHosts": ["exfil.example"]}},
@@ -172,3 +193,203 @@ def test_a_repository_cannot_set_request_headers(tmp_path: Path) -> None:
     assert config.ollama.headers == ()
     assert [p.key for p in problems] == ["ollama.headers"]
     assert "repository cannot set request headers" in problems[0].message
+
+
+# -- who may set what (docs/security.md, "Who may set what") ------------------------------------
+
+POLICY_RULE = {  # the policy file line that governs each key the policy governs
+    "trust.never_send": ('never_send = ["policy/"]', ("sample/", "policy/")),
+    "trust.allowed_hosts": ('allowed_hosts = ["other.example"]', ()),
+    "trust.redact_pii": ("redact_pii = true", True),
+    "index.never_index": ('never_index = ["hr/**"]', ("hr/**",)),
+    "audit.enabled": ("require_audit = true", True),
+}
+
+
+def _sample(key: str, default: Any) -> tuple[Any, Any]:
+    """A valid value other than the default, as TOML/JSON gives it and as the loader keeps it."""
+    if key == "ollama.headers":
+        return {"X-Team": "t"}, (("X-Team", "t"),)
+    if key in ("ollama.host", "ollama.hosts"):
+        url = "http://127.0.0.2:11434"
+        return (url, url) if key == "ollama.host" else ([url], (url,))
+    if isinstance(default, bool):
+        return not default, not default
+    if isinstance(default, int):
+        return default + 1, default + 1
+    if isinstance(default, float):
+        return default + 0.5, default + 0.5
+    if isinstance(default, tuple):
+        return ["sample/"], ("sample/",)
+    other = {"embedding.provider": "none", "ollama.api": "openai", "index.db": "custom-db"}
+    value = other.get(key, "http://127.0.0.2:8000/v1" if key == "embedding.url" else "sample")
+    return value, value
+
+
+def _as_env(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+def _toml(section: str, key: str, value: Any) -> str:
+    if isinstance(value, dict):  # an inline table
+        text = "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
+    else:
+        text = json.dumps(value)
+    return f"[{section}]\n{key} = {text}\n"
+
+
+def _value(config: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+RULES = who_may_set()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.key for r in RULES])
+def test_who_may_set_each_setting(tmp_path: Path, rule: SettingRule) -> None:
+    """Each row of the table, enforced by load_config: the user's layers (file, environment,
+    editor), the repository's .enclave.toml and the administrator's policy."""
+    section, name = rule.key.split(".")
+    default = getattr(getattr(Config(), section), name)
+    raw, kept = _sample(rule.key, default)
+    xdg = tmp_path / "xdg"
+    (xdg / "enclave").mkdir(parents=True)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"XDG_CONFIG_HOME": str(xdg)}
+
+    # the user: configuration file, environment, editor (initializationOptions / --settings)
+    (xdg / "enclave" / "config.toml").write_text(_toml(section, name, raw))
+    by_file, file_problems = load_config(repo, env=env)
+    (xdg / "enclave" / "config.toml").unlink()
+    variable = f"ENCLAVE_{section.upper()}_{name.upper()}"
+    by_env, env_problems = load_config(repo, env={**env, variable: _as_env(raw)})
+    camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
+    by_editor, editor_problems = load_config(repo, {section: {camel: raw}}, env=env)
+    for config, problems, says in (
+        (by_file, file_problems, rule.user),
+        (by_env, env_problems, rule.environment),
+        (by_editor, editor_problems, rule.editor),
+    ):
+        if says == "sets it":
+            assert problems == [] and _value(config, rule.key) == kept
+        else:
+            assert _value(config, rule.key) == default
+            assert [p.key for p in problems] == [rule.key]
+
+    # the repository, over what the user set (a second, different value where it matters)
+    (repo / ".enclave.toml").write_text(_toml(section, name, raw))
+    by_repo, repo_problems = load_config(repo, env=env)
+    if rule.repository == REPO_SETS:
+        assert repo_problems == [] and _value(by_repo, rule.key) == kept
+    elif rule.repository == REPO_NO:
+        assert _value(by_repo, rule.key) == default
+        assert [(p.key, p.source) for p in repo_problems] == [(rule.key, ".enclave.toml")]
+    elif rule.repository == REPO_ADDS:
+        (xdg / "enclave" / "config.toml").write_text(_toml(section, name, ["mine/"]))
+        (repo / ".enclave.toml").write_text(_toml(section, name, []))
+        cleared, _ = load_config(repo, env=env)
+        assert _value(cleared, rule.key) == ("mine/",)  # [] clears nothing
+        (repo / ".enclave.toml").write_text(_toml(section, name, raw))
+        added, _ = load_config(repo, env={**env, variable: "env/"})
+        assert _value(added, rule.key) == ("env/", "sample/")  # stands over higher layers too
+    elif rule.repository == REPO_TURNS_ON:
+        (xdg / "enclave" / "config.toml").write_text(_toml(section, name, True))
+        (repo / ".enclave.toml").write_text(_toml(section, name, False))
+        kept_on, problems = load_config(repo, env=env)
+        assert _value(kept_on, rule.key) is True and [p.key for p in problems] == [rule.key]
+        (xdg / "enclave" / "config.toml").write_text(_toml(section, name, False))
+        (repo / ".enclave.toml").write_text(_toml(section, name, True))
+        turned_on, _ = load_config(repo, env={**env, variable: "false"})
+        assert _value(turned_on, rule.key) is True  # stands over higher layers too
+    elif rule.repository == REPO_LOWERS:
+        (xdg / "enclave" / "config.toml").write_text(_toml(section, name, 1000))
+        (repo / ".enclave.toml").write_text(_toml(section, name, 5000))
+        kept_low, problems = load_config(repo, env=env)
+        assert _value(kept_low, rule.key) == 1000 and [p.key for p in problems] == [rule.key]
+        (repo / ".enclave.toml").write_text(_toml(section, name, 500))
+        lowered, _ = load_config(repo, env={**env, variable: "2000"})
+        assert _value(lowered, rule.key) == 500
+    else:
+        assert rule.repository == REPO_INSIDE
+        assert repo_problems == [] and _value(by_repo, rule.key) == kept  # inside: allowed
+        (tmp_path / "elsewhere").mkdir()
+        (repo / "link").symlink_to(tmp_path / "elsewhere")
+        for outside in (str(tmp_path / "elsewhere"), "../elsewhere", "link/db", "s3://b/p", "~/x"):
+            (repo / ".enclave.toml").write_text(_toml(section, name, outside))
+            refused, problems = load_config(repo, env=env)
+            assert _value(refused, rule.key) == default, outside
+            assert [p.key for p in problems] == [rule.key] and "inside itself" in str(problems[0])
+
+    # the administrator's policy
+    (repo / ".enclave.toml").unlink()
+    if rule.policy:
+        line, expected = POLICY_RULE[rule.key]
+        (tmp_path / "policy.toml").write_text(line + "\n")
+        loosest = False if isinstance(default, bool) else raw  # the user tries to turn it off
+        (xdg / "enclave" / "config.toml").write_text(_toml(section, name, loosest))
+        env_policy = {**env, "ENCLAVE_POLICY": str(tmp_path / "policy.toml")}
+        governed, _ = load_config(repo, env=env_policy)
+        assert _value(governed, rule.key) == expected
+    else:
+        assert rule.key not in POLICY_RULE
+
+
+def test_the_table_in_docs_security_is_the_one_in_the_code() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "security.md").read_text(encoding="utf-8")
+    section = docs.split("## Who may set what", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    expected = [
+        f"| `{r.key}` | {r.policy or '-'} | {r.user} | {r.editor} | {r.environment} | "
+        f"{r.repository} |"
+        for r in RULES
+    ]
+    assert rows == expected
+
+
+def test_a_repository_cannot_loosen_the_users_rules(tmp_path: Path) -> None:
+    """The issue's cases: never_send = [] and redact_pii = false from a repository change
+    nothing the user set, and index.db cannot leave the repository."""
+    xdg = tmp_path / "xdg" / "enclave"
+    xdg.mkdir(parents=True)
+    (xdg / "config.toml").write_text('[trust]\nnever_send = ["secret/"]\nredact_pii = true\n')
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / ".enclave.toml").write_text(
+        f'[trust]\nnever_send = []\nredact_pii = false\n[index]\ndb = "{tmp_path / "out"}"\n'
+        f'[audit]\npath = "{tmp_path / "victim.txt"}"\nmax_bytes = 100\nkeep = 0\n'
+        "include_prompts = true\n"
+    )
+    config, problems = load_config(tmp_path / "repo", env={"XDG_CONFIG_HOME": str(xdg.parent)})
+    assert config.trust.never_send == ("secret/",) and config.trust.redact_pii is True
+    assert config.index.db == "" and config.audit == Config().audit
+    assert sorted(p.key for p in problems) == [
+        "audit.include_prompts", "audit.keep", "audit.max_bytes", "audit.path", "index.db",
+        "trust.redact_pii",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "huge"])
+def test_a_configuration_file_that_is_not_a_small_regular_file_is_not_read(
+    tmp_path: Path, kind: str
+) -> None:
+    repo_file = tmp_path / ".enclave.toml"
+    if kind == "fifo":
+        os.mkfifo(repo_file)  # opening it for reading would wait for a writer forever
+    elif kind == "device":
+        repo_file.symlink_to("/dev/zero")  # endless
+    elif kind == "directory":
+        repo_file.mkdir()
+    else:
+        repo_file.write_text("# padding\n" * 200_000)
+    config, problems = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert config == Config()
+    assert len(problems) == 1 and str(repo_file) in problems[0].message
+    reason = {"fifo": "a FIFO", "device": "a device", "directory": "a directory"}
+    assert reason.get(kind, "larger than 1,048,576 bytes") in problems[0].message

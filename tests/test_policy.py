@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,58 @@ def test_personal_data_is_redacted_and_lines_kept() -> None:
     assert [(f.line, f.kind) for f in done.findings] == [
         (1, "email"), (2, "phone"), (2, "phone"), (2, "phone")
     ]  # fmt: skip
+
+
+@pytest.fixture
+def system_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The administrator's /etc/enclave/policy.toml, at a path only tests can give."""
+    path = tmp_path / "etc" / "policy.toml"
+    path.parent.mkdir()
+    path.write_text(
+        'allowed_models = ["smollm2:*"]\nnever_send = ["payroll/**"]\nallowed_hosts = []\n'
+    )
+    monkeypatch.setattr("enclave.policy.DEFAULT_POLICY_PATH", path)
+    return path
+
+
+def test_the_environment_policy_applies_beside_the_system_one(
+    tmp_path: Path, system_policy: Path
+) -> None:
+    xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert load_policy(xdg).why_not_model("deepseek-r1") is not None  # the system policy alone
+    added = tmp_path / "added.toml"
+    for looser in ("", 'allowed_models = ["*"]\nallowed_hosts = ["exfil.example"]\n'):
+        added.write_text(looser)  # an empty policy, or one that allows everything
+        policy = load_policy({**xdg, "ENCLAVE_POLICY": str(added)})
+        why = policy.why_not_model("deepseek-r1")
+        assert why is not None and str(system_policy) in why
+        config, _ = load_config(tmp_path, env={**xdg, "ENCLAVE_POLICY": str(added)})
+        assert config.trust.allowed_hosts == () and "payroll/**" in config.trust.never_send
+    # a stricter one tightens further: both lists apply, the union of never_*
+    added.write_text(
+        'allowed_models = ["smollm2:135m"]\nnever_send = ["hr/**"]\nredact_pii = true\n'
+    )
+    policy = load_policy({**xdg, "ENCLAVE_POLICY": str(added)})
+    assert policy.why_not_model("smollm2:135m") is None
+    assert str(added) in (policy.why_not_model("smollm2:360m") or "")  # allowed by one only
+    assert policy.never_send == ("payroll/**", "hr/**") and policy.redact_pii is True
+    assert policy.path == f"{system_policy} + {added}"
+
+
+@pytest.mark.parametrize("kind", ["null", "zero", "fifo", "directory", "huge"])
+def test_a_policy_path_that_is_not_a_small_regular_file_fails_closed(
+    tmp_path: Path, kind: str
+) -> None:
+    path = {"null": Path("/dev/null"), "zero": Path("/dev/zero")}.get(kind, tmp_path / "p.toml")
+    if kind == "fifo":
+        os.mkfifo(path)  # reading would wait for a writer forever
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "huge":
+        path.write_text("# padding\n" * 200_000)
+    started = time.monotonic()
+    policy = load_policy({"ENCLAVE_POLICY": str(path)})
+    assert time.monotonic() - started < 2  # /dev/zero once read 1.5 GB in 2 s
+    reason = {"directory": "a directory", "fifo": "a FIFO", "huge": "larger than 1,048,576"}
+    broken = policy.broken()
+    assert broken is not None and reason.get(kind, "a device") in broken and str(path) in broken

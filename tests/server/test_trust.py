@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from enclave.config import Config, IndexConfig, TrustConfig
+from enclave.config import AuditConfig, Config, IndexConfig, TrustConfig
 from enclave.hosts import HostNotAllowed, check_host, display_url, is_loopback
 from enclave.indexer.redact import redact
+from enclave.policy import Policy
 from enclave.server.cli import main
 from enclave.server.cli.common import EXIT_DEGRADED, EXIT_OK
 from enclave.server.model.client import ModelClient
@@ -289,3 +291,28 @@ def test_no_traceback_for_refusals_from_the_console_script(cli: Path) -> None:
 
 def test_config_for_is_loopback(ollama_server: OllamaTestServer) -> None:
     assert is_loopback(config_for(ollama_server).ollama.host)
+
+
+def test_admit_refuses_everything_while_a_required_audit_log_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    """The policy's require_audit: the boundary checks the log before anything is sent (the
+    model client admits before its first request, `/api/show` included)."""
+    log = tmp_path / "audit.jsonl"
+    log.mkdir()  # nobody can append to a directory, root included
+    config = replace(
+        Config(),
+        root=str(tmp_path),
+        audit=AuditConfig(path=str(log)),
+        policy=Policy(path="policy.toml", require_audit=True),
+    )
+    with pytest.raises(Refused) as caught:
+        Boundary(config).admit(Material("app/calc.py", ("def add(",)))
+    assert f"the audit log {log} cannot be written" in caught.value.message
+    assert "require_audit" in caught.value.message and caught.value.fix
+    log.rmdir()  # writable again: admitted
+    assert Boundary(config).admit(Material("app/calc.py", ("def add(",))).texts == ("def add(",)
+    # not required: a log that cannot be written never stops a request
+    log.unlink()  # (the check made the log, empty)
+    log.mkdir()
+    assert Boundary(replace(config, policy=Policy())).admit(Material(None, ("q",))).texts == ("q",)

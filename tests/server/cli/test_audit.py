@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from enclave.audit import read_records
 from enclave.server.cli import main
 from tests.support.ollama_fixtures import env_for
 from tests.support.ollama_server import OllamaTestServer
@@ -91,3 +95,82 @@ def test_prompts_are_logged_only_when_asked(
     with pytest.raises(SystemExit):
         main(["audit", "--since", "last tuesday"])
     assert "expected 7d, 24h" in capsys.readouterr().err
+
+
+@contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """``folder`` read-only by a read-only bind mount over itself; where mounting is not allowed
+    (root ignores permission bits), the log's path is taken by a directory, which no one can
+    append to either."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def mount(*args: str) -> bool:
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            return False
+        return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+    mounted = mount("--bind", str(folder), str(folder))
+    if mounted and not mount("-o", "remount,ro,bind", str(folder)):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+        mounted = False
+    if not mounted:
+        (folder / "audit.jsonl").mkdir()
+    try:
+        yield
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+        else:
+            (folder / "audit.jsonl").rmdir()
+
+
+def test_a_required_audit_log_that_cannot_be_written_refuses_before_sending(
+    repo: Path,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    system = tmp_path / "etc" / "policy.toml"  # the administrator's /etc/enclave/policy.toml
+    system.parent.mkdir()
+    system.write_text("require_audit = true\n")
+    monkeypatch.setattr("enclave.policy.DEFAULT_POLICY_PATH", system)
+    ollama_server.state.requests.clear()
+    with unwritable(repo / ".enclave"):
+        for argv in (["ask", "what is brake_force?"], ["explain", "car/brakes.py"]):
+            assert main(argv) == 1
+            err = capsys.readouterr().err  # (ask first notes that there is no index)
+            assert err.count("enclave: error:") == 1 and "Traceback" not in err, err
+            line = err.splitlines()[-1]
+            assert line.startswith("enclave: error: the audit log ") and "require_audit" in line
+    assert ollama_server.state.requests == []  # nothing reached the model server
+    assert main(["explain", "car/brakes.py", "--no-thinking"]) == 0  # writable again: sent
+    assert len(read_records(repo / ".enclave" / "audit.jsonl")[0]) == 1
+
+
+def test_a_repository_cannot_point_the_audit_log_at_a_file_outside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: the outside file's content was deleted by the rotation."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a file of the user's, outside the repository\n" * 10)
+    (repo / ".enclave.toml").write_text(
+        f'[audit]\npath = "{victim}"\nmax_bytes = 100\nkeep = 0\ninclude_prompts = true\n'
+    )
+    assert main(["ask", "what is brake_force?"]) == 0
+    err = capsys.readouterr().err
+    assert "invalid setting audit.path (from .enclave.toml): a repository cannot set it" in err
+    assert victim.read_text() == "a file of the user's, outside the repository\n" * 10
+    records, _ = read_records(repo / ".enclave" / "audit.jsonl")  # the default log instead
+    assert [r["purpose"] for r in records] == ["ask"] and "prompt" not in records[0]
+
+
+def test_since_far_in_the_past_selects_everything(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = repo / ".enclave" / "audit.jsonl"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text('{"time":"2026-01-02T03:04:05.000+00:00","model":"m","purpose":"ask"}\n')
+    for since in ("99999999999d", "9" * 5000 + "h"):  # once a traceback (OverflowError)
+        assert main(["audit", "--json", "--since", since]) == 0
+        assert json.loads(capsys.readouterr().out)["requests"] == 1

@@ -173,3 +173,61 @@ def test_turning_pii_redaction_on_reindexes_what_was_indexed_before(
     assert main(["search", "support_contact", "--mode", "lexical", "--text", "--json"]) == 0
     found = capsys.readouterr().out
     assert "jane.doe@corp.example" not in found and "<redacted:email>" in found
+
+
+def test_enclave_policy_cannot_replace_the_system_policy(
+    repo: Path,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's case: `ENCLAVE_POLICY=/dev/null enclave ask x` sent what the system policy
+    refuses (the chat model deepseek-r1 is not among its allowed models)."""
+    system = tmp_path / "etc" / "policy.toml"  # the administrator's /etc/enclave/policy.toml
+    system.parent.mkdir()
+    system.write_text(POLICY)
+    monkeypatch.setattr("enclave.policy.DEFAULT_POLICY_PATH", system)
+    (tmp_path / "empty.toml").write_text("")
+    (tmp_path / "loose.toml").write_text('allowed_models = ["*"]\n')
+    for named in ("/dev/null", str(tmp_path / "empty.toml"), str(tmp_path / "loose.toml")):
+        monkeypatch.setenv("ENCLAVE_POLICY", named)
+        assert main(["ask", "what does greet do?"]) == 1
+        err = _one_line_error(capsys.readouterr().err)
+        refusal = "is a device" if named == "/dev/null" else "not allowed by the policy"
+        assert refusal in err, err
+    assert ollama_server.state.requests == []  # nothing reached the model server
+
+
+def test_a_repository_cannot_loosen_what_the_user_set(
+    repo: Path,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's cases: a cloned repository's `never_send = []` sent the user's never_send
+    file, `redact_pii = false` turned the user's redaction off, `db` wrote the index elsewhere."""
+    (tmp_path / "none.toml").write_text("")  # no policy: the user's own rules are at stake
+    monkeypatch.setenv("ENCLAVE_POLICY", str(tmp_path / "none.toml"))
+    user = tmp_path / "xdg" / "enclave"
+    user.mkdir(parents=True, exist_ok=True)
+    (user / "config.toml").write_text('[trust]\nnever_send = ["payroll/**"]\nredact_pii = true\n')
+    outside = tmp_path / "world-readable"
+    (repo / ".enclave.toml").write_text(
+        f'[trust]\nnever_send = []\nredact_pii = false\n[index]\ndb = "{outside}"\n'
+    )
+    ollama_server.state.requests.clear()
+    assert main(["explain", "payroll/run.py"]) == 1
+    assert "matches trust.never_send" in capsys.readouterr().err.splitlines()[-1]
+    assert ollama_server.state.requests == []
+
+    assert main(["explain", "app/contacts.py", "--no-thinking"]) == 0
+    sent = _sent(ollama_server)
+    assert "support_contact" in sent and "<redacted:email>" in sent
+    assert "jane.doe@corp.example" not in sent and "1234 5678" not in sent
+
+    assert main(["index", ".", "-q", "--settings", NO_EMBEDDINGS]) == 0
+    err = capsys.readouterr().err
+    assert "invalid setting index.db (from .enclave.toml)" in err
+    assert not outside.exists() and (repo / ".enclave" / "chunks.lance").is_dir()

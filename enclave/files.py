@@ -1,0 +1,77 @@
+"""Reading a file that a user or a repository names (a policy, a configuration file, a glossary,
+an adapter, ...): a regular file only, and never more than a bound.
+
+A name can point at ``/dev/zero`` (endless), a FIFO (opening it for reading waits for a writer
+forever), a directory or a socket. :func:`open_regular` opens without blocking and refuses
+anything but a regular file; :func:`read_regular` also stops after ``limit`` bytes. Both raise
+:class:`FileProblem` (one line: what is wrong and the fix); a missing file raises
+``FileNotFoundError`` as ``open`` does, for callers to whom "absent" is a normal answer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from enclave.errors import EnclaveError
+
+# What a settings-like file (a policy, config.toml, .enclave.toml) may weigh.
+SETTINGS_LIMIT = 1024 * 1024
+
+
+class FileProblem(EnclaveError):
+    """A named file that cannot be used: not a regular file, too large, or unreadable."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def open_regular(path: Path | str, what: str = "file") -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (links followed); never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise FileProblem(
+            f"cannot read the {what} {path}: {exc.strerror or exc}", "check the file"
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileProblem(
+                f"the {what} {path} is {_kind(mode)}, not a regular file", "name a regular file"
+            )
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``; :class:`FileProblem` past ``limit`` bytes."""
+    with open_regular(path, what) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise FileProblem(
+                f"cannot read the {what} {path}: {exc.strerror or exc}", "check the file"
+            ) from None
+    if len(data) > limit:
+        raise FileProblem(
+            f"the {what} {path} is larger than {limit:,} bytes", f"keep the {what} smaller"
+        )
+    return data
