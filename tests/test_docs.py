@@ -148,3 +148,11 @@ def test_explain_without_ollama_is_documented_with_its_install_and_cost() -> Non
     assert re.search(r"about \d+ minutes", text) and "98 MB" in text
     # The server the README starts is the tests' own (its module docstring documents it).
     assert (ROOT / "tests" / "support" / "ollama_server.py").exists()
+
+
+def test_editor_install_steps_do_not_claim_to_be_offline() -> None:
+    """Building the extension and installing the server need the npm and Python registries."""
+    for path in sorted((ROOT / "editors").glob("*/README.md")):
+        text = path.read_text()
+        assert "offline" not in text.lower(), path
+        assert "registry" in text, f"{path} does not say which package registries it needs"
