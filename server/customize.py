@@ -20,11 +20,13 @@ from typing import Any
 
 from enclave.config import REPOSITORY_FILE, Config, MissingHeaderVariable, resolve_headers
 from enclave.errors import EnclaveError, one_line
+from enclave.files import SETTINGS_LIMIT, FileProblem, open_regular, read_regular
 from enclave.glossary import load_glossary
 from enclave.hosts import check_host
 
 CONVENTIONS_FILE = ".enclave/conventions.md"
 MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
+MAX_CONVENTIONS_FILE = 1024 * 1024  # bytes a conventions file may weigh (it is cut to the above)
 GGUF_MAGIC = b"GGUF"
 
 
@@ -51,7 +53,7 @@ def default_name(root: Path) -> str:
 def _safetensors_ok(path: Path) -> bool:
     """A safetensors file starts with its header's length (little-endian u64), then JSON."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path, "adapter file") as handle:
             head = handle.read(8)
             if len(head) != 8:
                 return False
@@ -59,7 +61,7 @@ def _safetensors_ok(path: Path) -> bool:
             if not 2 <= size <= 100 * 1024 * 1024:
                 return False
             header = json.loads(handle.read(size))
-    except (OSError, ValueError):
+    except (OSError, ValueError, FileProblem):
         return False
     return isinstance(header, dict)
 
@@ -76,9 +78,18 @@ def adapter_files(path: Path) -> tuple[Path, ...]:
         bad = [t.name for t in tensors if not _safetensors_ok(t)]
         if bad:
             raise CustomizeError(f"{path / bad[0]} is not a valid safetensors file", fix)
-        return tuple(tensors + sorted(path.glob("*.json")))
-    with path.open("rb") as handle:
-        magic = handle.read(4)
+        configs = sorted(path.glob("*.json"))
+        for file in configs:  # uploaded as they are: regular files only (a FIFO would hang)
+            try:
+                open_regular(file, "adapter file").close()
+            except FileProblem as exc:
+                raise CustomizeError(exc.message, fix) from None
+        return tuple(tensors + configs)
+    try:
+        with open_regular(path, "adapter") as handle:
+            magic = handle.read(4)
+    except FileProblem as exc:
+        raise CustomizeError(exc.message, fix) from None
     if magic == GGUF_MAGIC or (path.suffix == ".safetensors" and _safetensors_ok(path)):
         return (path,)
     raise CustomizeError(
@@ -93,8 +104,14 @@ def system_prompt(root: Path, conventions: Path | None = None) -> str:
         "precisely, following the project's conventions and using its terms as defined below."
     ]
     source = conventions or root / CONVENTIONS_FILE
-    if source.is_file():
-        text = source.read_text(encoding="utf-8", errors="replace").strip()
+    if source.exists():
+        try:
+            raw = read_regular(source, MAX_CONVENTIONS_FILE, "conventions file")
+        except FileProblem as exc:
+            raise CustomizeError(exc.message, "pass a conventions file of plain text") from None
+        except FileNotFoundError:
+            raise CustomizeError(f"no such conventions file: {source}", "pass a file") from None
+        text = raw.decode("utf-8", errors="replace").strip()
         parts.append("Project conventions:\n" + text[:MAX_CONVENTIONS])
     elif conventions is not None:
         raise CustomizeError(f"no such conventions file: {conventions}", "pass an existing file")
@@ -191,7 +208,14 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
 def use_as_chat_model(root: Path, name: str) -> Path:
     """Set ``ollama.chat_model = name`` in the repository's .enclave.toml (other lines kept)."""
     path = root / REPOSITORY_FILE
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    try:
+        text = read_regular(path, SETTINGS_LIMIT, "configuration file").decode("utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (FileProblem, UnicodeDecodeError) as exc:
+        why = exc.message if isinstance(exc, FileProblem) else f"{path} is not UTF-8 text"
+        raise CustomizeError(why, f"fix {path}, or set ollama.chat_model yourself") from None
+    lines = text.splitlines()
     setting = f"chat_model = {json.dumps(name)}"
     section = None
     for number, line in enumerate(lines):
