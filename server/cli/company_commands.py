@@ -33,7 +33,10 @@ def parse_since(text: str) -> datetime:
     match = _RELATIVE.match(text.strip())
     if match:
         unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
-        return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{unit: int(match[1])})
+        except (OverflowError, ValueError):  # before the year 1: every record is after it
+            return datetime.min.replace(tzinfo=UTC)
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
