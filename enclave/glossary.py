@@ -9,6 +9,8 @@ that exist are read, in that order; a term defined twice keeps its first definit
 
 The indexer indexes these files as documents; explain and ask add the definitions of the terms
 that occur in the question or in the code sent (:meth:`Glossary.relevant`), and nothing else.
+Definitions are read redacted (secrets always, personal data when asked), with the indexer's
+own redaction: a password in a definition never reaches a prompt, a Modelfile or training data.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import csv
 import io
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from enclave.errors import EnclaveError
-from enclave.files import SETTINGS_LIMIT, FileProblem, read_regular
 
 FILES = (".enclave/glossary.md", ".enclave/glossary.csv", ".enclave/glossary.toml")
 MAX_TERM = 80
@@ -79,13 +81,34 @@ def _pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", flags)
 
 
+def _not_text(text: str) -> str | None:
+    """Why ``text`` cannot be written to a UTF-8 glossary line (None if it can)."""
+    if any("\ud800" <= c <= "\udfff" for c in text):  # undecodable bytes of an argument
+        return "not valid UTF-8 text"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in text):
+        return "a line break or a control character"
+    return None
+
+
 def _check_term(term: str) -> str | None:
     if not term:
         return "the term is empty"
     if len(term) > MAX_TERM:
         return f"the term is longer than {MAX_TERM} characters"
-    if "\n" in term or ":" in term:
+    why = _not_text(term)
+    if why is not None:
+        return f"the term holds {why}" if why[0] == "a" else f"the term is {why}"
+    if ":" in term:
         return "a term cannot hold ':' or a line break"
+    return None
+
+
+def _check_definition(definition: str) -> str | None:
+    if not definition:
+        return "the definition is empty"
+    why = _not_text(definition)
+    if why is not None:
+        return f"the definition holds {why}" if why[0] == "a" else f"the definition is {why}"
     return None
 
 
@@ -167,19 +190,26 @@ def parse_toml(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem
 _PARSERS = {".md": parse_markdown, ".csv": parse_csv, ".toml": parse_toml}
 
 
-def load_glossary(root: Path | str | None) -> Glossary:
-    """Every glossary file of the repository at ``root`` (an empty glossary when none)."""
+def _redacted(term: Term, pii: bool) -> Term:
+    from enclave.indexer.redact import redact_all  # the one redaction of the index and prompts
+
+    definition = redact_all(term.definition, term.source, pii=pii).text
+    if definition == term.definition:
+        return term
+    return Term(term.term, definition, term.source, term.line)
+
+
+def load_glossary(root: Path | str | None, *, pii: bool = False) -> Glossary:
+    """Every glossary file of the repository at ``root`` (an empty glossary when none), with
+    secrets (and, when ``pii``, personal data) redacted from the definitions."""
     glossary = Glossary()
     if not root:
         return glossary
     for name in FILES:
         path = Path(root) / name
-        try:  # a regular file, bounded: a repository's FIFO or /dev/zero link must not hang
-            text = read_regular(path, SETTINGS_LIMIT, "glossary").decode("utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            continue
-        except FileProblem as exc:
-            glossary.problems.append(GlossaryProblem(name, 0, exc.message))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             glossary.problems.append(GlossaryProblem(name, 0, f"cannot read it ({exc})"))
@@ -196,26 +226,59 @@ def load_glossary(root: Path | str | None) -> Glossary:
                     )
                 )  # fmt: skip
                 continue
-            glossary.terms.append(term)
+            glossary.terms.append(_redacted(term, pii))
     return glossary
 
 
 def add_term(root: Path, term: str, definition: str) -> Term:
     """Append ``TERM: definition`` to ``.enclave/glossary.md`` (made when missing)."""
     term, definition = term.strip(), " ".join(definition.split())
-    why = _check_term(term) or (None if definition else "the definition is empty")
+    why = _check_term(term) or _check_definition(definition)
     if why is not None:
-        raise GlossaryError(f"cannot add {term!r}: {why}", "pass a short term and a definition")
+        raise GlossaryError(
+            f"cannot add {term!r}: {why}",
+            "pass a short term and a definition as UTF-8 text on one line",
+        )
+    path = root / FILES[0]
+    text = _read_for_adding(path)
     existing = load_glossary(root).find(term)
     if existing is not None:
         raise GlossaryError(
             f"{term!r} is already defined at {existing.source}:{existing.line}",
             "edit that line instead",
         )
-    path = root / FILES[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Project glossary\n\n"
-    if text and not text.endswith("\n"):
-        text += "\n"
-    path.write_text(f"{text}{term}: {definition}\n", encoding="utf-8")
-    return Term(term, definition, FILES[0], text.count("\n") + 1)
+    before = (
+        "# Project glossary\n\n" if text is None else "\n" if text[-1:] not in ("", "\n") else ""
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:  # append: the rest is never rewritten
+            handle.write(f"{before}{term}: {definition}\n")
+    except OSError as exc:
+        raise GlossaryError(
+            f"cannot write {FILES[0]}: {exc.strerror or exc}",
+            "check that .enclave/ is a writable folder",
+        ) from None
+    return Term(term, definition, FILES[0], (text or "").count("\n") + before.count("\n") + 1)
+
+
+def _read_for_adding(path: Path) -> str | None:
+    """The glossary file's text before a term is appended (None when it does not exist yet)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise GlossaryError(
+            f"cannot read {FILES[0]}: {exc.strerror or exc}",
+            "make it a readable file (or move it away to start a new glossary)",
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise GlossaryError(
+            f"{FILES[0]} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            "nothing was added",
+            "save the file as UTF-8 or remove that byte, then add the term again",
+        ) from None

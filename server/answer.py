@@ -103,7 +103,8 @@ def _glossary(client: ModelClient, sealed: Admitted) -> list[tuple[str, str]]:
     """The project glossary's terms that occur in the question or the code sent (the glossary
     files themselves, when search found them, do not count)."""
     texts = [*sealed.texts, *(p.text for p in sealed.pieces if p.path not in GLOSSARY_FILES)]
-    return [(t.term, t.definition) for t in load_glossary(client.config.root).relevant(texts)]
+    glossary = load_glossary(client.config.root, pii=client.config.trust.redact_pii)
+    return [(t.term, t.definition) for t in glossary.relevant(texts)]
 
 
 def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:

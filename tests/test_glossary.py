@@ -66,3 +66,54 @@ def test_only_terms_that_occur_are_relevant(tmp_path: Path) -> None:
         "ABS: anti-lock braking system",
         "torque vectoring: sending torque to the wheel that needs it",
     ]
+
+
+@pytest.mark.parametrize(
+    ("term", "definition", "why"),
+    [
+        ("A\rB", "x", "the term holds a line break or a control character"),
+        ("A\u2028B", "x", "the term holds a line break or a control character"),
+        ("A\x00B", "x", "the term holds a line break or a control character"),
+        ("\udcff", "x", "the term is not valid UTF-8 text"),
+        ("EBD", "brake\udcfe force", "the definition is not valid UTF-8 text"),
+        ("EBD", "brake\x07force", "the definition holds a line break or a control character"),
+    ],
+)
+def test_terms_and_definitions_that_cannot_be_a_line(
+    tmp_path: Path, term: str, definition: str, why: str
+) -> None:
+    add_term(tmp_path, "ABS", "anti-lock braking system")
+    before = (tmp_path / ".enclave" / "glossary.md").read_bytes()
+    with pytest.raises(GlossaryError, match=why):
+        add_term(tmp_path, term, definition)
+    assert (tmp_path / ".enclave" / "glossary.md").read_bytes() == before
+
+
+def test_add_appends_and_never_rewrites(tmp_path: Path) -> None:
+    path = tmp_path / ".enclave" / "glossary.md"
+    path.parent.mkdir()
+    path.write_bytes(b"# Ours\r\nEBD: electronic brake-force distribution")  # no final newline
+    term = add_term(tmp_path, "ABS", "anti-lock braking system")
+    assert path.read_bytes() == (
+        b"# Ours\r\nEBD: electronic brake-force distribution\nABS: anti-lock braking system\n"
+    )
+    assert term.line == 3 and load_glossary(tmp_path).find("ABS") == term
+
+
+def test_definitions_are_read_redacted(tmp_path: Path) -> None:
+    folder = tmp_path / ".enclave"
+    folder.mkdir()
+    (folder / "glossary.md").write_text(
+        "STAGING: the staging db; password=Glossary-pw-2024 for CI\n"
+        "OPS: ask ops@example.com or +49 89 1234 5678\n"
+    )
+    (folder / "glossary.toml").write_text('CI = "uses the token ghp_' + "a" * 36 + '"\n')
+    glossary = load_glossary(tmp_path)
+    assert [t.definition for t in glossary.terms] == [
+        "the staging db; password=<redacted:secret-keyword> for CI",
+        "ask ops@example.com or +49 89 1234 5678",
+        "uses the token <redacted:github-token>",
+    ]
+    assert load_glossary(tmp_path, pii=True).terms[1].definition == (
+        "ask <redacted:email> or <redacted:phone>"
+    )

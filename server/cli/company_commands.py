@@ -204,6 +204,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     for path in csv_files:
         if not path.is_file():
             raise CliError(f"no such CSV file: {path}", "pass a file of question,answer rows")
+    out = Path(args.out).expanduser()
+    dataset.prepare_output(out)  # a file, /proc, no permission: said before any work
     index = None
     if not args.no_index:
         index = open_index(root, config)
@@ -214,15 +216,20 @@ def cmd_dataset(args: argparse.Namespace) -> int:
             index = None
     try:
         export = dataset.build(
-            config, root, index, csv_files, validation=args.validation, seed=args.seed
-        )
+            config, root, index, csv_files, validation=args.validation, seed=args.seed,
+            include_tests=args.include_tests,
+        )  # fmt: skip
     finally:
         if index is not None:
             index.close()
     formats = ("jsonl", "csv") if args.format == "both" else (args.format,)
-    dataset.write(export, Path(args.out).expanduser(), formats)
+    dataset.write(export, out, formats)
     for row in export.bad_rows[:50]:
         print(f"enclave: skipped {row}", file=sys.stderr)
+    if export.dropped and not args.quiet:
+        reasons = "; ".join(f"{n} {why}" for why, n in export.dropped.items())
+        print(f"enclave: left out {sum(export.dropped.values())} pair(s): {reasons}",
+              file=sys.stderr)  # fmt: skip
     report = {
         "pairs": len(export.pairs),
         "train": len(export.train),
@@ -232,6 +239,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         "near_duplicates": export.near_duplicates,
         "redactions": export.redactions,
         "bad_rows": export.bad_rows,
+        "dropped": export.dropped,
         "files": export.files,
     }
     if args.json:
@@ -260,6 +268,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=("jsonl", "csv", "both"), default="both")
     p.add_argument("--validation", type=_fraction, default=0.1, help="validation share (0.1)")
     p.add_argument("--seed", type=int, default=7, help="shuffle seed (default 7)")
+    p.add_argument("--include-tests", action="store_true", help="also make pairs from test code")
     add_common_options(p)
     p.set_defaults(func=cmd_dataset)
 
