@@ -186,6 +186,8 @@ _ASSIGNED = re.compile(r"(?<![\w.-])" + _SECRET_NAME + _VALUE, re.IGNORECASE)
 _EXPORTED = re.compile(r"\bexport[ \t]+" + _SECRET_NAME + _VALUE, re.IGNORECASE)
 # Bare values that are code, not secrets: settings.password, os.environ, another `name=`, `new`.
 _REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*=.*")
+# Where a comment starts in a line of code (then prose follows): `# `, `// `, `-- `, `/* `, ` * `.
+_COMMENT_START = re.compile(r"(?:^|[ \t])(?:#|//|--|/\*+|\*)[ \t]")
 _CODE_WORDS = frozenset({"new", "await", "function", "lambda", "not", "typeof", "this", "self"})
 _NOT_A_VALUE = ("$", "%", "{", "<", "(", "[", "/", "~", "./", "...", "your-", "your_")
 # Files whose assignments need no quotes: shell scripts, configuration, prose and data. Text with
@@ -346,7 +348,13 @@ def _freeform(path: str) -> bool:
 
 
 def _assigned_values(line: str, freeform: bool) -> Iterator[str]:
-    """The values of keyword assignments on ``line`` that need no quotes (see _ASSIGNED)."""
+    """The values of keyword assignments on ``line`` that need no quotes (see _ASSIGNED); in
+    code, only in the shell's ``export`` form, or in a comment (prose)."""
+    if not freeform:
+        comment = _COMMENT_START.search(line)
+        if comment is not None:
+            yield from _assigned_values(line[comment.end() :], True)
+            line = line[: comment.start()]
     for match in (_ASSIGNED if freeform else _EXPORTED).finditer(line):
         value = match["quoted"] if match["quoted"] is not None else match["bare"]
         if (

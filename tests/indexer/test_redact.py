@@ -217,6 +217,12 @@ ASSIGNMENTS = [
     ("app.toml", 'password = "hunter22"', 'password = "<redacted:secret-keyword>"'),
     ("app.py", 'db_password = "hunter22"', 'db_password = "<redacted:secret-keyword>"'),
     (
+        "app.py",
+        "x = 1  # staging: password=pw-2024",
+        "x = 1  # staging: password=<redacted:secret-keyword>",
+    ),
+    ("app.ts", "// the CI token: xk-20-Z", "// the CI token: <redacted:secret-keyword>"),
+    (
         "",
         "How?,db_password = hunter2 then,ops",
         "How?,db_password = <redacted:secret-keyword> then,ops",
