@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enclave.errors import EnclaveError
+from enclave.files import SETTINGS_LIMIT, FileProblem, read_regular
 
 FILES = (".enclave/glossary.md", ".enclave/glossary.csv", ".enclave/glossary.toml")
 MAX_TERM = 80
@@ -207,9 +208,12 @@ def load_glossary(root: Path | str | None, *, pii: bool = False) -> Glossary:
         return glossary
     for name in FILES:
         path = Path(root) / name
-        try:
-            text = path.read_text(encoding="utf-8")
+        try:  # a regular file, bounded: a repository's FIFO or /dev/zero link must not hang
+            text = read_regular(path, SETTINGS_LIMIT, "glossary").decode("utf-8")
         except FileNotFoundError:
+            continue
+        except FileProblem as exc:
+            glossary.problems.append(GlossaryProblem(name, 0, exc.message))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             glossary.problems.append(GlossaryProblem(name, 0, f"cannot read it ({exc})"))
