@@ -150,3 +150,76 @@ def test_messages_that_do_not_fit_are_answered_and_the_server_goes_on(server: Se
     server.request(4, "workspace/symbol", {"query": "x"})
     assert server.response(4).get("result") == []
     assert server.shutdown_and_exit() == 0
+
+
+def test_an_endless_header_block_closes_the_connection(server: Server) -> None:
+    """Header lines that never end in a blank line were kept for ever (RSS 245 -> 553 MB)."""
+    server.initialize()
+    line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    try:  # the server hangs up as soon as the block is over the limit
+        for _ in range(10_000):  # 10 MB if nothing stopped it
+            server.send(line * 10)
+    except BrokenPipeError:
+        pass
+    assert server.exit_code(timeout=15) == 1
+    log = server.stderr()
+    reason = "a message header of more than 32 lines"
+    assert f"invalid LSP framing from the client: {reason}; closing the connection" in log
+    assert "Traceback" not in log
+
+
+def deep(depth: int) -> bytes:
+    return b'{"jsonrpc": "2.0", "id": 7, "method": "workspace/symbol", "params": {"query": "x", ' \
+        b'"deep": ' + b"[" * depth + b"]" * depth + b"}}"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "msg_id", "reason"),
+    [
+        (b'[{"jsonrpc": "2.0", "id": 5, "method": "workspace/symbol", "params": {"query": ""}}]',
+         None, "a batch (a JSON array) of messages"),
+        (b'{"jsonrpc": "1.0", "id": 5, "method": "workspace/symbol", "params": {"query": ""}}',
+         5, '"jsonrpc" is \'1.0\', not "2.0"'),
+        (b'{"id": 5, "method": "workspace/symbol", "params": {"query": ""}}',
+         5, '"jsonrpc" is \'None\', not "2.0"'),
+        (b'{"jsonrpc": "2.0", "id": 5, "method": 42, "params": {}}',
+         5, '"method" must be a string, not int'),
+        (b'{"jsonrpc": "2.0", "method": 42}', None, '"method" must be a string, not int'),
+        (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "workspace/symbol", "params": {}}',
+         None, "the id must be a string or an integer, not dict"),
+        (b'{"jsonrpc": "2.0", "id": true, "method": "shutdown"}',
+         None, "the id must be a string or an integer, not bool"),
+        (b'"a string"', None, "the body is not a JSON-RPC 2.0 object"),
+        (deep(100), 7, "deeper than 64 levels"),
+    ],
+)  # fmt: skip
+def test_invalid_requests_are_answered_at_once_and_the_server_goes_on(
+    server: Server, body: bytes, msg_id: Any, reason: str
+) -> None:
+    """Batches, JSON-RPC 1.0, a number as the method and an object as the id were never answered
+    or answered with a Python TypeError; each is InvalidRequest (-32600) now."""
+    server.initialize()
+    server.send(frame(body))
+    started = time.monotonic()
+    answer = server.response(msg_id, timeout=10)
+    assert time.monotonic() - started < 5
+    assert answer["error"]["code"] == -32600 and reason in answer["error"]["message"], answer
+    assert "Error" not in answer["error"]["message"]  # no Python exception's text
+    server.request(4, "workspace/symbol", {"query": "x"})
+    assert server.response(4).get("result") == []
+    assert server.shutdown_and_exit() == 0
+    assert "Traceback" not in server.stderr()
+
+
+def test_params_nested_200000_deep_get_a_parse_error_and_the_server_goes_on(
+    server: Server,
+) -> None:
+    server.initialize()
+    server.send(frame(deep(200_000)))
+    answer = server.response(None, timeout=10)
+    assert answer["error"]["code"] == -32700, answer
+    assert "deeper than 64 levels" in answer["error"]["message"]
+    server.request(4, "workspace/symbol", {"query": "x"})
+    assert server.response(4).get("result") == []
+    assert server.shutdown_and_exit() == 0
+    assert "Traceback" not in server.stderr()
