@@ -4,9 +4,11 @@ Per document, a newer request cancels the older one (its task is cancelled, whic
 model stream; the client gets RequestCancelled). Before asking the model, a request waits until
 the user has likely stopped typing (:func:`adaptive_wait`: from the measured time between their
 keystrokes and the model's recent latency; ``completion.debounceMs`` until those are known), so
-a burst of keystrokes costs one model call. Characters typed exactly as the suggestion on screen
-shows them are answered with the rest of it at once, without a model call or a wait (this also
-serves partial accepts). A small LRU cache keyed by the text around the cursor answers a
+a burst of keystrokes costs one model call; so does a burst of requests with no keystroke
+between them (each waits ``completion.debounceMs``: :meth:`Completer._burst_wait`), and a
+request that a newer one took over never asks the model. Characters typed exactly as the
+suggestion on screen shows them are answered with the rest of it at once, without a model call
+or a wait (this also serves partial accepts). A small LRU cache keyed by the text around the cursor answers a
 repeated position instantly. While the user works at one spot, the context pieces chosen there
 are kept, in their order (``keep`` of ``prepare_completion``), so consecutive prompts share their
 beginning and the model's prompt cache is reused. Context comes from ``server.context`` (the code
@@ -127,6 +129,7 @@ class Completer:
         self.spots: dict[str, Spot] = {}
         # when the user typed, in any document (their rhythm is theirs, not a file's)
         self.changes: deque[float] = deque(maxlen=RHYTHM_SAMPLES + 1)
+        self.requested: dict[str, float] = {}  # when each document's last request came
         self.latency: float | None = None  # seconds, recent model calls (moving average)
 
     def clear(self) -> None:
@@ -135,7 +138,7 @@ class Completer:
         self.spots.clear()
 
     def forget(self, uri: str) -> None:
-        for table in (self.shown, self.spots):
+        for table in (self.shown, self.spots, self.requested):
             table.pop(uri, None)
         task = self.inflight.pop(uri, None)
         if task is not None:
@@ -154,6 +157,8 @@ class Completer:
     async def suggest(self, uri: str, position: types.Position) -> str:
         """The text to insert at ``position`` of ``uri`` ("" when there is none)."""
         self.stats.requests += 1
+        arrived = time.monotonic()
+        not_before = self._burst_wait(uri, arrived)
         config = self.services.config
         if not config.completion.enabled:
             return ""
@@ -168,6 +173,7 @@ class Completer:
         previous = self.inflight.get(uri)
         if previous is not None and previous is not current and not previous.done():
             previous.cancel()  # typed on: what it would answer is stale
+            del self.inflight[uri]
         rest = typed_through(self.shown.get(uri), before, after)
         if rest is not None:
             self.stats.typed_through += 1
@@ -181,8 +187,8 @@ class Completer:
         if current is not None:
             self.inflight[uri] = current
         try:
-            await self._settle(config.completion.debounce_ms / 1000)
-            suggestion = await self._complete(document, position, key)
+            await self._settle(config.completion.debounce_ms / 1000, not_before)
+            suggestion = await self._complete(document, position, key, current)
             return self._show(uri, before, after, suggestion)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
@@ -191,8 +197,24 @@ class Completer:
             if current is not None and self.inflight.get(uri) is current:
                 del self.inflight[uri]
 
-    async def _settle(self, configured: float) -> None:
-        """Wait until the user has likely stopped typing (:func:`adaptive_wait`) and the client's
+    def _burst_wait(self, uri: str, arrived: float) -> float:
+        """The earliest time (monotonic) a request for ``uri`` that came at ``arrived`` may ask
+        the model: in a burst of requests for a document with no keystroke between them (a
+        client asking again and again), ``completion.debounceMs`` after it came, so the next
+        one supersedes it before it costs a model call; otherwise at once. The keystrokes'
+        rhythm (:func:`adaptive_wait`) cannot tell such a burst: time without keystrokes counts
+        as silence, and every request of the burst would go to the model."""
+        previous = self.requested.get(uri)
+        self.requested[uri] = arrived
+        if previous is None or arrived - previous >= PAUSE_S:
+            return 0.0
+        if self.changes and self.changes[-1] > previous:
+            return 0.0  # typed since: the rhythm of the keystrokes decides
+        return arrived + self.services.config.completion.debounce_ms / 1000
+
+    async def _settle(self, configured: float, not_before: float = 0.0) -> None:
+        """Wait until the user has likely stopped typing (:func:`adaptive_wait`), and at least
+        until ``not_before`` (monotonic; :meth:`_burst_wait`), and the client's
         messages already read are handled: in a burst of keystrokes that the server reads
         slower than they come (a busy CPU), the next keystroke is among them, and its request
         cancels this one before it costs a model call. At most WAIT_MAX_S for that backlog, so
@@ -200,13 +222,15 @@ class Completer:
         inbox = self.services.inbox
         deadline = time.monotonic() + WAIT_MAX_S
         while True:
-            await asyncio.sleep(
-                adaptive_wait(list(self.changes), time.monotonic(), self.latency, configured)
-            )
+            now = time.monotonic()
+            wait = adaptive_wait(list(self.changes), now, self.latency, configured)
+            await asyncio.sleep(max(wait, not_before - now))
             if inbox is None or not inbox.backlog or time.monotonic() >= deadline:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(inbox.handled(), deadline - time.monotonic())
+                # not wait_for: on Python 3.11 it can swallow this task's cancellation
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await inbox.handled()
             await asyncio.sleep(0)  # the requests just dispatched take their first step
 
     def _show(self, uri: str, before: str, after: str, suggestion: str) -> str:
@@ -249,7 +273,11 @@ class Completer:
         return prepared
 
     async def _complete(
-        self, document: Document, position: types.Position, key: tuple[str, str, int, int]
+        self,
+        document: Document,
+        position: types.Position,
+        key: tuple[str, str, int, int],
+        task: asyncio.Task[Any] | None = None,
     ) -> str:
         model = self.services.model
         if model is None:
@@ -259,6 +287,11 @@ class Completer:
         except Refused as exc:
             log.info("no completion for %s: %s", document.path, exc)
             return ""
+        if task is not None and self.inflight.get(key[0]) is not task:
+            # a newer request for the document took over while this one was prepared (its
+            # cancellation can be lost in an await that finished at the same moment): it
+            # must not cost a model generation
+            raise asyncio.CancelledError
         self.stats.model_calls += 1
         started = time.monotonic()
         try:

@@ -32,8 +32,9 @@ takes it; ``after=N`` lets the first N requests it applies to pass untouched. Mo
 - ``malformed-chunk``: a stream sends two parts, then a line that is not JSON, then goes on (a
   whole answer: its body is cut by garbage in the middle).
 - ``cut-stream``: the stream ends without ``done``; ``slow-first-token``: ``delay`` seconds
-  before the first part (holding the model); ``think-tags``: the model writes
-  ``<think>...</think>`` into its text.
+  before the first part (holding the model; a client that hangs up meanwhile ends it, and
+  ``state.most_generating`` counts the generations under way at once); ``think-tags``: the
+  model writes ``<think>...</think>`` into its text.
 
 The first five apply to /api/generate, /api/chat, /api/embed, /api/show, /api/version,
 /api/tags and /api/ps; the two ``hang``/``malformed-chunk`` stream modes to streams of
@@ -175,6 +176,9 @@ class State:
     # requests being answered now, and the most answered at once, per path
     in_flight: dict[str, int] = field(default_factory=dict)
     most_in_flight: dict[str, int] = field(default_factory=dict)
+    # generations started and not yet stopped (waiting for the model included), and the most
+    generating: int = 0
+    most_generating: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     blobs: dict[str, bytes] = field(default_factory=dict)  # /api/blobs (ollama_create)
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
@@ -294,6 +298,17 @@ class Handler(BaseHTTPRequestHandler):
             return False
         finally:
             hang.ended_at = time.monotonic()
+
+    def _wait(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds, or less if the client hangs up (then True), as Ollama stops
+        a request whose client has gone."""
+        until = time.monotonic() + delay
+        while (left := until - time.monotonic()) > 0:
+            if self._client_gone():
+                self.close_connection = True
+                return True
+            time.sleep(min(HANG_POLL, left))
+        return False
 
     def _before_answer(self) -> bool:
         """The faults that strike before any answer; True if the request is done with."""
@@ -550,6 +565,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         record = Generation(endpoint, name, body, time.monotonic())
         state.generations.append(record)
+        with state.lock:
+            state.generating += 1
+            state.most_generating = max(state.most_generating, state.generating)
+        try:
+            self._generate(endpoint, name, body, work, record)
+        finally:
+            with state.lock:
+                state.generating -= 1
+
+    def _generate(
+        self, endpoint: str, name: str, body: dict[str, Any], work: Any, record: Generation
+    ) -> None:
         stream = body.get("stream", True) is not False
         if stream and (hung := self._fault("hang-after-first-token")):
             self._hang_after_first(endpoint, name, work, record, hung.delay)
@@ -558,8 +585,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = self._fault(*modes, "malformed-chunk") if stream else self._fault(*modes)
         with ENGINE.lock:
             pieces = work.pieces(fault.mode if fault else "", record)
-            if fault and fault.mode == "slow-first-token":
-                time.sleep(fault.delay)
+            if fault and fault.mode == "slow-first-token" and self._wait(fault.delay):
+                record.stop, record.stopped_at = "client-closed", time.monotonic()
+                return
             if stream:
                 self._stream(
                     endpoint,
@@ -826,6 +854,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.hangs.clear()
         self.state.requests.clear()
         self.state.most_in_flight.clear()
+        self.state.most_generating = 0
         self.state.blobs.clear()
         self.state.created.clear()
         self.state.reasoning_field = "reasoning"

@@ -171,3 +171,35 @@ async def test_a_document_that_cannot_be_read_is_refused_and_the_server_stays_up
         raise AssertionError("enclave/context on a directory must be refused")
     found = await lsp.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
     assert found is not None and any(s.name == "Rectangle" for s in found)
+
+
+async def test_a_burst_of_requests_on_a_slow_model_keeps_at_most_two_generations_in_flight(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """One edit, then 200 requests 10 ms apart for that document, no edit between them, no
+    `$/cancelRequest`: once the user had been silent for completion.debounceMs, each request
+    asked the model at once (74 generations started, 72 at once). The server cancels each
+    request the next one supersedes, itself, before it asks the model."""
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+    uri = lsp.open("app/fence.py", FENCE)
+    ollama_server.set_fault("slow-first-token", delay=1.0)  # a slow model
+    before = len(_generations(ollama_server))
+    ollama_server.state.most_generating = 0
+    lsp.client.text_document_did_change(insertion(uri, 2, 5, 11, "w"))
+    requests = []
+    for _ in range(200):
+        requests.append(
+            asyncio.ensure_future(
+                lsp.client.text_document_inline_completion_async(inline_params(uri, 5, 12))
+            )
+        )
+        await asyncio.sleep(0.01)
+    results = await asyncio.gather(*requests, return_exceptions=True)
+    cancelled = [r for r in results if isinstance(r, JsonRpcRequestCancelled)]
+    assert isinstance(results[-1], types.InlineCompletionList), results[-1]
+    assert len(cancelled) >= 198, {type(r).__name__ for r in results}
+    assert ollama_server.state.most_generating <= 2
+    generations = _generations(ollama_server)[before:]
+    assert 1 <= len(generations) <= 2, len(generations)
+    assert all(g.stop in ("done", "client-closed") for g in generations)
