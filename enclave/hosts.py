@@ -2,18 +2,33 @@
 
 Shared by the model client (server) and the embedding client (indexer): both send repository text
 over HTTP. URLs are shown without the credentials they may carry (``http://user:secret@host``).
+
+- ``allowed_hosts`` entries: a host name or IP address (exact), a network (``10.0.0.0/8``), or a
+  name wildcard (``*.corp.example``) that matches DNS names only, never an IP address in any of
+  its spellings (``10.0.0.2``, ``10.2``, ``0x0a.0.0.2``).
+- Redirects are never followed: an allowed host answering 3xx would send the request, prompt and
+  all, to a host nobody checked. :func:`no_redirects` gives the HTTP clients' settings that refuse
+  them with one line saying which host redirected where (:class:`RedirectRefused`).
+- Host health for a fleet (``ollama.hosts``): :class:`Fleet` orders the hosts to try and keeps
+  track of the ones that failed (the model client and the embedders both use it).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+import re
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 from enclave.errors import EnclaveError
 
 if TYPE_CHECKING:
+    import httpx
+
     from enclave.config import Config
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -56,23 +71,59 @@ def is_loopback(url: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+def is_ip_literal(host: str) -> bool:
+    """True when ``host`` is an IP address in any spelling a resolver or URL parser accepts:
+    ``10.0.0.2``, ``::1``, and the short and numeric IPv4 forms (``10.2``, ``167772162``,
+    ``0x0a.0.0.2``), i.e. whatever ends in a numeric label: no DNS name does."""
+    host = host.strip("[]").rstrip(".")
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)
+        return True
+    except (OSError, ValueError):
+        pass
+    return bool(_NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]))
+
+
 def _listed(host: str, allowed: Sequence[str]) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
+    literal = address is not None or is_ip_literal(host)
     for entry in allowed:
         entry = entry.strip().lower()
         if not entry:
             continue
-        if address is not None and "/" in entry:
+        if "/" in entry:
+            if address is None:
+                continue
             try:
                 if address in ipaddress.ip_network(entry, strict=False):
                     return True
             except ValueError:
                 continue
-        elif (entry.startswith("*.") and host.endswith(entry[1:])) or host == entry.strip("[]"):
+        elif entry.startswith("*."):
+            # a name wildcard matches DNS names only: "*.2" never matches 10.0.0.2
+            if not literal and host.endswith(entry[1:]):
+                return True
+        elif host == entry.strip("[]"):
             return True
+        elif address is not None:
+            try:  # the same address written another way (::1 and 0:0::1)
+                if address == ipaddress.ip_address(entry.strip("[]")):
+                    return True
+            except ValueError:
+                continue
     return False
 
 
@@ -109,3 +160,158 @@ def v1_base(url: str) -> str:
     """The ``/v1/`` base of an OpenAI-compatible server's URL (given with or without ``/v1``)."""
     base = url.rstrip("/")
     return (base if base.endswith("/v1") else base + "/v1") + "/"
+
+
+# -- redirects ------------------------------------------------------------------------------------
+
+
+class RedirectRefused(EnclaveError):
+    """A model or embedding server answered with a redirect, which Enclave did not follow."""
+
+
+def refused_redirect(
+    response: httpx.Response,
+    allowed: Sequence[str],
+    *,
+    setting: str = "ollama.host",
+    what: str = "the model server",
+) -> tuple[str, str] | None:
+    """``(message, fix)`` when ``response`` is a redirect (3xx with a Location), else None."""
+    if not (300 <= response.status_code < 400 and "location" in response.headers):
+        return None
+    origin = str(response.request.url)
+    target = urljoin(origin, response.headers["location"])
+    message = (
+        f"{what} at {display_url(_base(origin))} redirected the request to {display_url(target)} "
+        f"(HTTP {response.status_code}); Enclave did not follow it: a redirect could send your "
+        "code to a host nobody allowed"
+    )
+    allow = ""
+    try:
+        check_host(target, allowed)
+    except HostNotAllowed:
+        allow = f" and add {host_of(target) or target!r} to trust.allowed_hosts"
+    fix = f"point {setting} at the final address ({display_url(_base(target))}){allow}"
+    return message, fix
+
+
+def _base(url: str) -> str:
+    """``scheme://host:port`` of ``url``, for messages (the path says nothing to a reader)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc:
+        return url
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def no_redirects(
+    error: Callable[[str, str], Exception],
+    allowed: Sequence[str],
+    *,
+    asynchronous: bool,
+    setting: str = "ollama.host",
+    what: str = "the model server",
+) -> dict[str, Any]:
+    """Keyword arguments for an ``httpx`` client (or ``ollama.Client``, which passes them on) that
+    never follows a redirect and raises ``error(message, fix)`` when one comes, before the
+    answer's body is read (see :func:`refused_redirect`)."""
+
+    def check(response: httpx.Response) -> None:
+        refused = refused_redirect(response, allowed, setting=setting, what=what)
+        if refused is not None:
+            raise error(*refused)
+
+    async def acheck(response: httpx.Response) -> None:
+        check(response)
+
+    hook: Any = acheck if asynchronous else check
+    return {"follow_redirects": False, "event_hooks": {"response": [hook]}}
+
+
+# -- host health (a fleet) ------------------------------------------------------------------------
+# Pure bookkeeping, no I/O: a client asks :meth:`Fleet.order` for the hosts to try, in order, and
+# reports back what happened (:meth:`Fleet.failed`, :meth:`Fleet.answered`).
+#
+# - Health: a host that refused a connection, broke one, stayed silent past its wait or answered
+#   5xx (or something that is not its API's JSON) is *down* for a back-off (``DOWN_FIRST`` seconds
+#   from the moment it failed, doubled per failure in a row up to ``DOWN_MOST``); once it has
+#   passed the host is *due*: the client probes it (a cheap request with a short wait) before
+#   sending it repository text. When every host is down they are still tried, soonest-back first:
+#   the request itself is the probe.
+# - Least busy: among healthy hosts, the one with the fewest requests in flight from this process
+#   goes first (ties keep the configured order, so a fleet of one idle host behaves like one host).
+# - Sticky: a request may name the host that served the previous one of its kind; it goes there
+#   while that host is healthy and not clearly busier (at most ``STICKY_SLACK`` more requests in
+#   flight than the least busy host).
+
+DOWN_FIRST = 2.0  # seconds a failed host is left alone before it is probed again
+DOWN_MOST = 30.0
+STICKY_SLACK = 1  # in-flight requests a sticky host may have beyond the least busy one
+
+
+@dataclass
+class Host:
+    """One model server of a fleet, and what this process knows of it."""
+
+    url: str  # as configured (may carry credentials: never print it)
+    name: str  # for messages: the URL without credentials
+    backend: Any = None  # the API client(s) for this host
+    in_flight: int = 0
+    down_until: float = 0.0  # clock time; 0: up
+    failures: int = 0  # in a row
+    last_error: str = ""  # why it is down (never a header value)
+    version: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # model name -> what the client learnt
+
+    @property
+    def down(self) -> bool:
+        return self.down_until > 0
+
+
+class Fleet:
+    def __init__(self, hosts: Sequence[Host], clock: Callable[[], float] = time.monotonic):
+        if not hosts:
+            raise ValueError("a fleet needs at least one host")
+        self.hosts = list(hosts)
+        self.clock = clock
+
+    def state(self, host: Host) -> str:
+        """``up``, ``down`` (in its back-off) or ``due`` (back-off over: probe before use)."""
+        if not host.down:
+            return "up"
+        return "due" if self.clock() >= host.down_until else "down"
+
+    def order(self, sticky: Host | None = None) -> list[Host]:
+        """The hosts to try for one request, best first (see above)."""
+        position = {id(h): i for i, h in enumerate(self.hosts)}
+        now = self.clock()
+        # due hosts take their place again (the client probes them first), so a host that came
+        # back gets its share of the work instead of waiting for the others to fail
+        ready = [h for h in self.hosts if not h.down or now >= h.down_until]
+        ready.sort(key=lambda h: (h.in_flight, position[id(h)]))
+        if (
+            sticky is not None
+            and sticky in ready
+            and not sticky.down
+            and sticky.in_flight <= ready[0].in_flight + STICKY_SLACK
+        ):
+            ready.remove(sticky)
+            ready.insert(0, sticky)
+        waiting = sorted((h for h in self.hosts if h not in ready), key=lambda h: h.down_until)
+        return [*ready, *waiting]
+
+    def failed(self, host: Host, reason: str) -> None:
+        """``host`` refused, broke, stayed silent or answered 5xx: leave it alone for a while
+        (counted from now, when it failed: not from when the request was sent)."""
+        host.failures += 1
+        backoff = min(DOWN_MOST, DOWN_FIRST * 2 ** (host.failures - 1))
+        host.down_until = self.clock() + backoff
+        host.last_error = reason
+
+    def answered(self, host: Host) -> None:
+        """``host`` answered: it is up again."""
+        host.failures = 0
+        host.down_until = 0.0
+        host.last_error = ""

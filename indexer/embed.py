@@ -1,9 +1,15 @@
 """Embedding providers: Ollama's `/api/embed` (default), an OpenAI-compatible `/v1/embeddings`
 (a team's inference service, e.g. vLLM), or sentence-transformers in-process.
 
-The remote providers send ``ollama.headers`` with every request and try the servers of
-``ollama.hosts`` in order: one that refuses the connection or answers 5xx passes the batch to the
-next (all of them must pass ``trust.allowed_hosts``, as for prompts).
+The remote providers send ``ollama.headers`` with every request and share the model client's
+host health (:class:`enclave.hosts.Fleet`) for the servers of ``ollama.hosts``: one that refuses
+the connection, breaks it, stays silent past its wait, answers 5xx, or answers something that is
+not its API's JSON passes the batch to the next and is left alone for a back-off (counted from
+when it failed); once the back-off is over it is probed (its model list, with
+``embedding.query_timeout``'s wait) before it gets chunk text again. A 404 (the model is not on
+that server) asks the next server without marking it down. All of them must pass
+``trust.allowed_hosts``, as for prompts, and a redirect is never followed (one line naming both
+hosts: the batch is not sent to the target).
 
 Either way the caller gets an :class:`Embedder` or the reason there is none (with the fix), never a
 silent fallback. The index records ``Embedder.model_id`` and refuses to mix vectors of two models.
@@ -20,12 +26,22 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from enclave.config import Config
 from enclave.errors import EnclaveError, one_line
-from enclave.hosts import HostNotAllowed, check_host, display_url, model_urls, v1_base
+from enclave.hosts import (
+    Fleet,
+    Host,
+    HostNotAllowed,
+    check_host,
+    display_url,
+    model_urls,
+    no_redirects,
+    v1_base,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,61 +91,45 @@ def symbol_words(symbol: str) -> str:
     return " ".join(_NOT_WORD.split(_CAMEL.sub(" ", symbol))).lower().strip()
 
 
-DOWN_SECONDS = 10.0  # a server that failed is tried last for this long
-_C = TypeVar("_C")
 _R = TypeVar("_R")
 
 
-def _host_failed(exc: BaseException) -> bool:
-    """A failure of that server (not an answer about the request): try the next one."""
+class _BadVectors(ValueError):
+    """A server answered vectors of the wrong number, size or value (a garbage host)."""
+
+
+def _host_failed(exc: BaseException) -> str:
+    """Why the next server should get the request: "down" (a failure of that server: refused,
+    broken, silent, 5xx, a redirect, not its API's JSON), "missing" (404: the model is not on that
+    server), or "" (an answer about the request, the same everywhere)."""
     import httpx
     import ollama
 
+    status = -1
     if isinstance(exc, ollama.ResponseError):
-        return exc.status_code >= 500 or exc.status_code < 0
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500
-    return isinstance(exc, ConnectionError | httpx.TransportError)
+        status = exc.status_code
+    elif isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+    if status >= 0 or isinstance(exc, ollama.ResponseError):
+        if status == 404:
+            return "missing"
+        return "down" if status >= 500 or status < 0 else ""
+    if isinstance(exc, EmbeddingUnavailable):  # a redirect that was not followed
+        return "down"
+    # not its API's JSON: ValueError (JSONDecodeError, pydantic's ValidationError, bad vectors),
+    # TypeError / AttributeError (JSON that is not an object)
+    broken = (ConnectionError, httpx.TransportError, httpx.DecodingError, ValueError, TypeError)
+    return "down" if isinstance(exc, (*broken, AttributeError)) else ""
 
 
-def _checked(
-    embeddings: Sequence[Sequence[float]],
-    count: int,
-    malformed: Callable[[str], EmbeddingUnavailable],
-) -> list[list[float]]:
-    """``count`` finite vectors of one size, normalised; else ``malformed(why)`` is raised."""
+def _checked(embeddings: Sequence[Sequence[float]], count: int) -> list[list[float]]:
+    """``count`` finite vectors of one size, normalised; else :class:`_BadVectors`."""
     sizes = {len(v) for v in embeddings}
     if len(embeddings) != count or len(sizes) != 1 or 0 in sizes:
-        raise malformed(f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {count} texts")
+        raise _BadVectors(f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {count} texts")
     if not all(math.isfinite(x) for v in embeddings for x in v):
-        raise malformed("vectors with NaN or infinite numbers")
+        raise _BadVectors("vectors with NaN or infinite numbers")
     return [_normalise(v) for v in embeddings]
-
-
-def _first_answer(
-    clients: Sequence[_C], call: Callable[[_C], _R], down: dict[int, float] | None = None
-) -> _R:
-    """``call`` on each server's client in turn until one answers (see module doc). ``down``
-    (server index -> time it failed) puts servers that failed in the last ``DOWN_SECONDS`` last,
-    so a dead server costs one refused connection per ``DOWN_SECONDS``, not one per batch."""
-    import time
-
-    now = time.monotonic()
-    down = {} if down is None else down
-    order = sorted(range(len(clients)), key=lambda i: now - down.get(i, -1e9) < DOWN_SECONDS)
-    for n, i in enumerate(order):
-        try:
-            result = call(clients[i])
-        except Exception as exc:
-            if n == len(order) - 1 or not _host_failed(exc):
-                raise
-            down[i] = now
-            log.warning("embedding server %d of %d failed (%s); trying the next", i + 1,
-                        len(clients), type(exc).__name__)  # fmt: skip
-            continue
-        down.pop(i, None)
-        return result
-    raise AssertionError("no servers")
 
 
 def _headers(config: Config) -> dict[str, str]:
@@ -156,9 +156,15 @@ class _ServedEmbedder:
     provider = ""
 
     def __init__(
-        self, config: Config, hosts: Sequence[str], client: Callable[[str, Any], Any]
+        self,
+        config: Config,
+        hosts: Sequence[str],
+        client: Callable[[str, Any, dict[str, Any]], Any],
+        setting: str,
     ) -> None:
-        """``client(host, timeout)`` makes one server's client."""
+        """``client(host, timeout, settings)`` makes one server's client (``settings``: more
+        httpx client settings, the refusal of redirects); ``setting`` names where ``hosts``
+        come from, for messages."""
         import httpx
 
         self.model = config.embedding.model
@@ -169,17 +175,27 @@ class _ServedEmbedder:
             False: (config.embedding.timeout, "embedding.timeout"),
             True: (config.embedding.query_timeout, "embedding.query_timeout"),
         }
+        refuse = no_redirects(
+            EmbeddingUnavailable,
+            config.trust.allowed_hosts,
+            asynchronous=False,
+            setting=setting,
+            what="the embedding server",
+        )
         # httpx has no overall deadline: the read timeout bounds how long a server may stay
         # silent, which for an embedding request (one JSON body once the vectors are made) is
-        # the whole answer.
-        self._clients = {
-            query: [
-                client(host, httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)))
-                for host in self.hosts
-            ]
-            for query, (wait, _) in self._waits.items()
-        }
-        self._down: dict[int, float] = {}  # servers that failed lately (see _first_answer)
+        # the whole answer. One client per kind of wait, per server.
+        self.fleet = Fleet([Host(url, display_url(url)) for url in self.hosts])
+        for host in self.fleet.hosts:
+            host.backend = {
+                query: client(
+                    host.url,
+                    httpx.Timeout(wait, connect=min(wait, config.ollama.connect_timeout)),
+                    refuse,
+                )
+                for query, (wait, _) in self._waits.items()
+            }
+        self._lock = threading.Lock()
         self._dim = 0
         from enclave.audit import AuditLog
 
@@ -203,6 +219,72 @@ class _ServedEmbedder:
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
         raise NotImplementedError
 
+    def _health(self, client: Any) -> None:
+        """A cheap request (the server's model list) that a healthy server answers at once."""
+        raise NotImplementedError
+
+    def _first_answer(self, call: Callable[[Any], _R], *, query: bool) -> _R:
+        """``call`` with the servers' clients (a query's or a batch's) in the fleet's order until
+        one answers (see module doc); the last failure is raised when none does."""
+        fleet = len(self.fleet.hosts) > 1
+        error: Exception | None = None
+        with self._lock:  # batches are embedded from several threads at once
+            pending = self.fleet.order()
+        deferred: set[int] = set()
+        while pending:
+            host = pending.pop(0)
+            with self._lock:
+                state = self.fleet.state(host)
+                # failed meanwhile (another batch found it down): the others first
+                if (
+                    state == "down"
+                    and id(host) not in deferred
+                    and any(self.fleet.state(h) != "down" for h in pending)
+                ):
+                    deferred.add(id(host))
+                    pending.append(host)
+                    continue
+            due = fleet and state == "due"
+            if due:
+                try:  # its back-off is over: a cheap probe before it gets chunk text
+                    self._health(host.backend[True])
+                except Exception as exc:
+                    with self._lock:
+                        self.fleet.failed(host, f"{type(exc).__name__}: {one_line(exc, 100)}")
+                    error = error or exc
+                    continue
+                with self._lock:
+                    self.fleet.answered(host)
+            with self._lock:
+                host.in_flight += 1  # the least busy server gets the next batch
+            try:
+                result = call(host.backend[query])
+            except Exception as exc:
+                reason = _host_failed(exc)
+                if reason == "down":
+                    with self._lock:
+                        self.fleet.failed(host, f"{type(exc).__name__}: {one_line(exc, 100)}")
+                if not reason or not fleet:
+                    raise
+                log.warning(
+                    "embedding server %s did not take the request (%s: %s); trying the next",
+                    host.name,
+                    type(exc).__name__,
+                    one_line(exc, 100),
+                )
+                # a refusal by one server says less than an answer by another (404)
+                if error is None or reason != "down" or _host_failed(error) == "down":
+                    error = exc
+                continue
+            finally:
+                with self._lock:
+                    host.in_flight -= 1
+            with self._lock:
+                self.fleet.answered(host)
+            return result
+        assert error is not None
+        raise error
+
 
 class OllamaEmbedder(_ServedEmbedder):
     provider = "ollama"
@@ -214,38 +296,41 @@ class OllamaEmbedder(_ServedEmbedder):
         super().__init__(
             config,
             config.ollama.effective_hosts,
-            lambda host, timeout: ollama.Client(host=host, headers=headers, timeout=timeout),
+            lambda host, timeout, http: ollama.Client(
+                host=host, headers=headers, timeout=timeout, **http
+            ),
+            "ollama.hosts" if config.ollama.hosts else "ollama.host",
         )
         self._keep_alive = config.ollama.keep_alive
+
+    def _health(self, client: Any) -> None:
+        client.list()
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
 
         if not texts:
             return []
         purpose = "query-embedding" if query else "embedding"
+
+        def call(client: Any) -> tuple[Any, list[list[float]]]:
+            response = client.embed(
+                model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
+            )
+            return response, _checked(response.embeddings, len(texts))
+
         with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
             try:
-                response = _first_answer(
-                    self._clients[query],
-                    down=self._down,
-                    call=lambda client: client.embed(
-                        model=self.model,
-                        input=list(texts),
-                        keep_alive=self._keep_alive,
-                        truncate=True,
-                    ),
-                )
+                response, vectors = self._first_answer(call, query=query)
             except Exception as exc:
                 raise self._unavailable(exc, query=query, batch=len(texts)) from None
             audited.prompt_tokens = response.prompt_eval_count or 0
-        vectors = _checked(response.embeddings, len(texts), self._malformed)
         self._dim = len(vectors[0])
         return vectors
 
     def check(self) -> None:
         """Can this model embed, now? Asks `/api/show` (with a query's wait): nothing is loaded."""
         try:
-            info = _first_answer(self._clients[True], lambda c: c.show(self.model), self._down)
+            info = self._first_answer(lambda c: c.show(self.model), query=True)
         except Exception as exc:
             raise self._unavailable(exc, query=True, batch=0) from None
         capabilities = list(getattr(info, "capabilities", None) or [])
@@ -260,6 +345,10 @@ class OllamaEmbedder(_ServedEmbedder):
         import httpx
         import ollama
 
+        if isinstance(exc, EmbeddingUnavailable):  # a redirect that was not followed
+            return exc
+        if isinstance(exc, _BadVectors):
+            return self._malformed(str(exc))
         wait, setting = self._waits[query]
         if isinstance(exc, ConnectionError | httpx.ConnectTimeout):
             return EmbeddingUnavailable(
@@ -325,13 +414,21 @@ class OpenAIEmbedder(_ServedEmbedder):
         import httpx
 
         headers = {"Accept": "application/json", **_headers(config)}
+        if config.embedding.url:
+            setting = "embedding.url"
+        else:
+            setting = "ollama.hosts" if config.ollama.hosts else "ollama.host"
         super().__init__(
             config,
             model_urls(config, embedding=True),
-            lambda host, timeout: httpx.Client(
-                base_url=v1_base(host), headers=headers, timeout=timeout
+            lambda host, timeout, http: httpx.Client(
+                base_url=v1_base(host), headers=headers, timeout=timeout, **http
             ),
+            setting,
         )
+
+    def _health(self, client: Any) -> None:
+        _get_json(client, "models")
 
     def _post(self, client: Any, texts: list[str]) -> Any:
         response = client.post("embeddings", json={"model": self.model, "input": texts})
@@ -342,29 +439,29 @@ class OpenAIEmbedder(_ServedEmbedder):
         if not texts:
             return []
         purpose = "query-embedding" if query else "embedding"
-        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
-            try:
-                body = _first_answer(
-                    self._clients[query], lambda c: self._post(c, list(texts)), self._down
-                )
-            except Exception as exc:
-                raise self._unavailable(exc, query=query, batch=len(texts)) from None
+
+        def call(client: Any) -> tuple[int, list[list[float]]]:
+            body = self._post(client, list(texts))
             try:
                 rows = sorted(body["data"], key=lambda row: int(row.get("index", 0)))
                 embeddings = [[float(x) for x in row["embedding"]] for row in rows]
-                audited.prompt_tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+                tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise self._malformed(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
-        vectors = _checked(embeddings, len(texts), self._malformed)
+                raise _BadVectors(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
+            return tokens, _checked(embeddings, len(texts))
+
+        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
+            try:
+                audited.prompt_tokens, vectors = self._first_answer(call, query=query)
+            except Exception as exc:
+                raise self._unavailable(exc, query=query, batch=len(texts)) from None
         self._dim = len(vectors[0])
         return vectors
 
     def check(self) -> None:
         """Is the model served? Asks ``GET /v1/models`` (with a query's wait)."""
         try:
-            listed = _first_answer(
-                self._clients[True], lambda c: _get_json(c, "models"), self._down
-            )
+            listed = self._first_answer(lambda c: _get_json(c, "models"), query=True)
         except Exception as exc:
             raise self._unavailable(exc, query=True, batch=0) from None
         try:
@@ -380,6 +477,10 @@ class OpenAIEmbedder(_ServedEmbedder):
     def _unavailable(self, exc: Exception, *, query: bool, batch: int) -> EmbeddingUnavailable:
         import httpx
 
+        if isinstance(exc, EmbeddingUnavailable):  # a redirect that was not followed
+            return exc
+        if isinstance(exc, _BadVectors):
+            return self._malformed(str(exc))
         wait, setting = self._waits[query]
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return EmbeddingUnavailable(

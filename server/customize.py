@@ -22,7 +22,7 @@ from enclave.config import REPOSITORY_FILE, Config, MissingHeaderVariable, resol
 from enclave.errors import EnclaveError, one_line
 from enclave.files import SETTINGS_LIMIT, FileProblem, open_regular, read_regular
 from enclave.glossary import load_glossary
-from enclave.hosts import check_host
+from enclave.hosts import check_host, no_redirects
 
 CONVENTIONS_FILE = ".enclave/conventions.md"
 MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
@@ -175,6 +175,10 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
         headers=headers,
         host=config.ollama.host,
         timeout=httpx.Timeout(config.ollama.total_timeout, connect=config.ollama.connect_timeout),
+        # a redirect would send the glossary and the adapter to a host nobody allowed
+        **no_redirects(
+            CustomizeError, config.trust.allowed_hosts, asynchronous=False, what="Ollama"
+        ),
     )
     try:
         adapters = {}

@@ -70,3 +70,10 @@ class ModelNotAllowed(ModelError):
     file is broken and allows nothing."""
 
     kind = "model-not-allowed"
+
+
+class RedirectRefused(ModelError):
+    """The model server answered with a redirect; it was not followed (the target may be a host
+    ``trust.allowed_hosts`` does not allow), see :func:`enclave.hosts.no_redirects`."""
+
+    kind = "redirect-refused"

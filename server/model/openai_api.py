@@ -53,13 +53,22 @@ def _error_text(response: httpx.Response) -> str:
 
 class OpenAIBackend:
     def __init__(
-        self, url: str, config: Config, *, headers: Mapping[str, str], timeout: httpx.Timeout
+        self,
+        url: str,
+        config: Config,
+        *,
+        headers: Mapping[str, str],
+        timeout: httpx.Timeout,
+        http: Mapping[str, Any] | None = None,
     ) -> None:
+        """``http``: more settings of the httpx client (the model client's refusal of redirects,
+        :func:`enclave.hosts.no_redirects`); without them redirects are not followed either."""
         self.config = config
         self._http = httpx.AsyncClient(
             base_url=v1_base(url),
             timeout=timeout,
             headers={"Accept": "application/json", **headers},
+            **{"follow_redirects": False, **(http or {})},
         )
         self._models: dict[str, dict[str, Any]] | None = None
 
