@@ -301,3 +301,54 @@ def receiver_types(text: str, family: str) -> dict[str, str]:
                 name, cls = cls, name
             found.append((match.start(), name, cls))
     return {name: cls for _, name, cls in sorted(found)}
+
+
+# -- what a piece of code refers to (explain) ----------------------------------------------------
+
+_MEMBER = re.compile(
+    r"(?<![\w$.])(super[ \t]*\([^()]*\)|[A-Za-z_$][\w$]*)[ \t]*\.[ \t]*([A-Za-z_$][\w$]*)"
+)
+_BARE = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)")
+_BASES = (
+    re.compile(r"^\s*class\s+\w+\s*\(([^)]*)\)"),  # Python: class Circle(Shape, Mixin):
+    re.compile(r"\bclass\s+[\w$]+(?:\s*<[^>]*>)?\s+extends\s+([\w$.]+)"),  # JS/TS, Java
+)
+
+
+@dataclass(frozen=True, slots=True)
+class References:
+    """Names a piece of code uses: on their own (``bare``, most used first) and as members of a
+    receiver (``members``: ``(receiver, name)`` in order of first use; the receiver is
+    ``"super()"`` for a call through ``super()``, else the name before the dot). A member of a
+    member (``a.b.c``'s ``c``) has no receiver that can be named, so it is in neither."""
+
+    bare: tuple[str, ...]
+    members: tuple[tuple[str, str], ...]
+
+
+def references(text: str) -> References:
+    counts: dict[str, int] = {}
+    for match in _BARE.finditer(text):
+        counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+    members: dict[tuple[str, str], None] = {}
+    for match in _MEMBER.finditer(text):
+        receiver = "super()" if match.group(1).startswith("super") else match.group(1)
+        members[(receiver, match.group(2))] = None
+    bare = sorted(counts, key=lambda name: -counts[name])  # stable: first use breaks ties
+    return References(tuple(bare), tuple(members))
+
+
+def class_bases(signature: str) -> list[str]:
+    """The base classes a class's first line names (Python's bases, ``extends`` in JS, TS and
+    Java), each as its last dotted part: ``class C(pkg.Base, Mixin, metaclass=M):`` -> Base,
+    Mixin."""
+    for pattern in _BASES:
+        match = pattern.search(signature)
+        if match:
+            names = []
+            for part in match.group(1).split(","):
+                part = part.strip()
+                if part and "=" not in part and not part.startswith("*"):
+                    names.append(part.split("[")[0].split("<")[0].rsplit(".", 1)[-1].strip())
+            return [n for n in names if n and n != "object"]
+    return []

@@ -106,7 +106,27 @@ def _printer(args: argparse.Namespace) -> Any:
     return on_event
 
 
+def cut_message(answer: Any) -> str:
+    """The one line on a cut answer, with the command line's ways to change the settings."""
+    if answer.cut is None:
+        return ""
+    more = max(answer.cut.max_tokens * 2, 2048)
+    return answer.cut.message(
+        f'--settings \'{{"chat": {{"maxTokens": {more}}}}}\' or ENCLAVE_CHAT_MAX_TOKENS={more}',
+        '--settings \'{"chat": {"think": false}}\' or ENCLAVE_CHAT_THINK=false',
+    )
+
+
 def _finish(args: argparse.Namespace, answer: Any) -> int:
+    """Print the answer's end; 1 when the model answered nothing at all (the reason on stderr)."""
+    cut = cut_message(answer)
+    code = 0
+    if not answer.markdown:
+        code = 1
+        cut = cut or (
+            f"{answer.model} answered nothing (done_reason: {answer.done_reason or 'none'}); "
+            "try again, or ask in other words"
+        )
     if args.json:
         json.dump(
             {
@@ -119,22 +139,28 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
                     for c in answer.citations
                 ],
                 "notes": answer.notes,
+                "done_reason": answer.done_reason,
+                "cut": cut_message(answer),
             },
             sys.stdout,
             indent=2,
         )  # fmt: skip
         sys.stdout.write("\n")
-        return 0
+        if cut:
+            print(f"enclave: {cut}", file=sys.stderr)
+        return code
     sys.stdout.write("\n")
     for note in answer.notes:
         print(f"note: {note}", file=sys.stderr)
+    if cut:
+        print(f"enclave: {cut}", file=sys.stderr)
     if answer.citations:
         sys.stdout.write("\nSources:\n")
         for c in answer.citations:
             symbol = f"  {c.symbol}" if c.symbol else ""
             sys.stdout.write(f"  {c.path}:{c.start_line}-{c.end_line}{symbol}\n")
     sys.stdout.flush()
-    return 0
+    return code
 
 
 def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:

@@ -2,8 +2,10 @@
 `enclave/explain` / `enclave/ask` requests.
 
 Answers stream as `$/progress` on the request's ``partialResultToken`` (values are deltas
-``{"thinking"?, "markdown"?}``) and end with the whole Answer: markdown, thinking apart, model, and
-citations as ``{uri, path, range, symbol}``. Model problems answer a JSON-RPC error whose message
+``{"thinking"?, "markdown"?}``) and end with the whole Answer: markdown, thinking apart, model,
+citations as ``{uri, path, range, symbol}``, ``doneReason`` and ``cut`` (one line with its fix
+when chat.maxTokens cut the answer, else ""); an explanation also names its ``target``, the
+lines it explained (the definition around the cursor when no range was given). Model problems answer a JSON-RPC error whose message
 says what is wrong and how to fix it. The work itself is ``server.answer``'s; this is the glue.
 """
 
@@ -26,6 +28,7 @@ from enclave.server.lsp.status import StatusReporter
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import ModelError
 from enclave.server.trust import Refused
+from enclave.server.types import Citation
 
 log = logging.getLogger(__name__)
 EXPLAIN, ASK = "enclave/explain", "enclave/ask"
@@ -42,6 +45,15 @@ class Target:
     text: str
     start_line: int
     end_line: int
+    symbol: str = ""  # the definition explained when no range was given
+
+
+# How an editor user raises the answer budget or turns thinking off (LSP clients share the keys).
+RAISE_HOW = (
+    "setting chat.maxTokens: enclave.chat.maxTokens in VS Code, settings.chat.maxTokens in "
+    "Neovim's setup()"
+)
+THINK_OFF = "setting chat.think = false"
 
 
 class AnswerError(JsonRpcException):
@@ -68,20 +80,22 @@ def _target(services: Services, params: dict[str, Any], *, need: bool) -> Target
         raise JsonRpcInvalidParams(str(exc)) from exc
     root, path = opened.root, opened.path
     lines = opened.text.splitlines(keepends=True)
+    symbol = ""
     if selection is not None and selection.start != selection.end:
         first, last = selection.start.line, selection.end.line
         if selection.end.character == 0 and last > first:
             last -= 1
     else:
         line = selection.start.line if selection is not None else 0
-        first, last = _enclosing(root, path, line, len(lines))
+        first, last, symbol = _enclosing(root, path, line, len(lines))
     first = max(0, min(first, len(lines) - 1)) if lines else 0
     last = max(first, min(last, len(lines) - 1)) if lines else 0
-    return Target(root, path, "".join(lines[first : last + 1]), first + 1, last + 1)
+    return Target(root, path, "".join(lines[first : last + 1]), first + 1, last + 1, symbol)
 
 
-def _enclosing(root: Root, path: str, line: int, total: int) -> tuple[int, int]:
-    """0-based line range of the innermost definition around ``line`` (or a window)."""
+def _enclosing(root: Root, path: str, line: int, total: int) -> tuple[int, int, str]:
+    """0-based line range of the innermost definition around ``line`` and its qualified name
+    (or a window and "")."""
     if root.index is not None and root.error is None:
         try:
             symbols = root.index.file_symbols(path)
@@ -91,8 +105,8 @@ def _enclosing(root: Root, path: str, line: int, total: int) -> tuple[int, int]:
         around = [s for s in symbols if s.start_line <= line + 1 <= s.end_line]
         if around:
             best = min(around, key=lambda s: s.end_line - s.start_line)
-            return best.start_line - 1, best.end_line - 1
-    return max(0, line - CONTEXT_LINES), min(total - 1, line + CONTEXT_LINES)
+            return best.start_line - 1, best.end_line - 1, best.qualified_name
+    return max(0, line - CONTEXT_LINES), min(total - 1, line + CONTEXT_LINES), ""
 
 
 class Answers:
@@ -125,6 +139,8 @@ class Answers:
             "model": answer.model,
             "citations": [citation_json(root.path, c) for c in answer.citations],
             "notes": list(answer.notes),
+            "doneReason": answer.done_reason,
+            "cut": answer.cut.message(RAISE_HOW, THINK_OFF) if answer.cut is not None else "",
         }
 
     async def _run(self, call: Callable[[], Awaitable[Answer]]) -> Answer:
@@ -152,7 +168,10 @@ class Answers:
                 start_line=target.start_line, end_line=target.end_line, on_event=on_event,
             )
         )  # fmt: skip
-        return self._result(target.root, answer)
+        result = self._result(target.root, answer)
+        explained = Citation(target.path, target.start_line, target.end_line, target.symbol)
+        result["target"] = citation_json(target.root.path, explained)
+        return result
 
     async def ask(self, params: dict[str, Any]) -> dict[str, Any]:
         question = params.get("question")

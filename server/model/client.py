@@ -127,6 +127,9 @@ class _Skip(Exception):
 class ChatDelta:
     thinking: str = ""
     content: str = ""
+    # On the last delta only: why the model stopped (Ollama's ``done_reason``: "stop", or
+    # "length" when ``num_predict`` (chat.max_tokens, thinking included) cut it).
+    done_reason: str = ""
 
 
 def not_allowed(config: Config, model: str) -> ModelNotAllowed | None:
@@ -844,6 +847,7 @@ class ModelClient:
             )
 
         splitter = ThinkSplitter()
+        done_reason = ""
         prompt = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
         with self.audit.request(purpose, model, prompt, sources) as audited:
             async with contextlib.aclosing(self._parts(model, start)) as parts:
@@ -854,13 +858,13 @@ class ModelClient:
                     if thinking or content:
                         yield ChatDelta(thinking, content)
                     if part.done:
+                        done_reason = getattr(part, "done_reason", None) or "stop"
                         chars = sum(len(m.get("content", "")) for m in messages)
                         self._note_usage(model, chars, part.prompt_eval_count, limit)
                         audited.prompt_tokens = part.prompt_eval_count or 0
                         audited.output_tokens = part.eval_count or 0
         thinking, content = splitter.flush()
-        if thinking or content:
-            yield ChatDelta(thinking, content)
+        yield ChatDelta(thinking, content, done_reason)
 
     async def aclose(self) -> None:
         for host in self.fleet.hosts:

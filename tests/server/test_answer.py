@@ -208,3 +208,176 @@ def test_answer_sources_put_code_before_changelogs_and_cap_each_file() -> None:
         "CHANGELOG.md",
         "docs/releases/2.1.rst",
     ]
+
+
+# -- an answer cut at chat.maxTokens ---------------------------------------------------------------
+
+
+def test_ask_whose_thinking_takes_the_whole_budget_says_why_and_fails(
+    indexed: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+) -> None:
+    """As with a real Ollama and R1: thinking counts against num_predict, the stream ends with
+    done_reason "length" and no content. The user gets one line with both fixes, exit 1."""
+    ollama_server.state.think_tokens = 10_000
+    code = main(["ask", "--root", str(indexed), "What does scale do?"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "thinking: " in captured.err  # what it thought is still shown
+    assert (
+        "enclave: no answer: the model's thinking used all of chat.maxTokens (24) before it "
+        'answered; raise it (--settings \'{"chat": {"maxTokens": 2048}}\' or '
+        'ENCLAVE_CHAT_MAX_TOKENS=2048) or turn thinking off (--settings \'{"chat": {"think": '
+        "false}}' or ENCLAVE_CHAT_THINK=false)"
+    ) in captured.err
+    body = ollama_server.state.generations[-1].body
+    assert body["options"]["num_predict"] == 24 and body["think"] is True
+
+
+def test_explain_cut_at_max_tokens_says_so_and_how_to_raise_it(
+    indexed: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+) -> None:
+    ollama_server.state.think_tokens = 8  # of the 40: the answer gets what is left
+    settings = '{"chat": {"maxTokens": 40}}'
+    target = str(indexed / "calc/ops.py") + ":6-8"
+    code = main(["explain", "--json", "--settings", settings, "--root", str(indexed), target])
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    generation = ollama_server.state.generations[-1]
+    assert generation.body["options"]["num_predict"] == 40
+    # the model thought 8 of the 40 tokens and answered with the rest, then was cut
+    assert data["thinking"].strip() and data["markdown"].strip(), data
+    assert code == 0 and data["done_reason"] == "length"
+    line = (
+        'answer cut at chat.maxTokens (40); raise it (--settings \'{"chat": {"maxTokens": '
+        "2048}}' or ENCLAVE_CHAT_MAX_TOKENS=2048)"
+    )
+    assert data["cut"] == line
+    assert f"enclave: {line}" in captured.err.splitlines()
+
+
+def test_a_whole_answer_is_not_called_cut(
+    indexed: Path, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["ask", "--json", "--settings", '{"chat": {"maxTokens": 400}}', "--root",
+                 str(indexed), "Say hello."])  # fmt: skip
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert code == 0 and data["done_reason"] == "stop" and data["cut"] == "", data
+    assert "cut at" not in captured.err
+
+
+# -- which definitions an explanation sends ----------------------------------------------------------
+
+SHAPES = {
+    "shapes/base.py": (
+        "class Shape:\n"
+        "    def __init__(self, name):\n"
+        "        self.name = name\n"
+        "\n"
+        "    def describe(self):\n"
+        '        return f"a {self.name}"\n'
+    ),
+    "shapes/geometry.py": (
+        "from shapes.base import Shape\n"
+        "\n"
+        "\n"
+        "class Circle(Shape):\n"
+        "    def __init__(self, radius):\n"
+        '        super().__init__("circle")\n'
+        "        self.radius = radius\n"
+        "        self.session.send(radius)\n"
+        "\n"
+        "    def area(self):\n"
+        "        return 3.14159 * self.radius**2\n"
+    ),
+    "net/client.py": (
+        "class Session:\n"
+        "    def __init__(self, url):\n"
+        "        self.url = url\n"
+        "\n"
+        "    def send(self, data):\n"
+        "        return (self.url, data)\n"
+        "\n"
+        "\n"
+        "class Transport:\n"
+        "    def __init__(self, session):\n"
+        "        self.session = session\n"
+        "\n"
+        "    def send(self, data):\n"
+        "        return self.session.send(data)\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def shapes(
+    tmp_path_factory: pytest.TempPathFactory, _ollama_server_session: OllamaTestServer
+) -> Path:
+    base = tmp_path_factory.mktemp("shapes")
+    root = make_repo(base / "repo", SHAPES)
+    config, problems = load_config(root, None, env=env_for(_ollama_server_session, base / "xdg"))
+    assert not problems
+    index = open_index(root, config)
+    index.update()
+    index.close()
+    return root
+
+
+def _use_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ENCLAVE_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+SENT = re.compile(r'<repository-data path="(?P<path>[^"]+)" lines="(?P<lines>\d+-\d+)"')
+
+
+def test_explain_of_an_init_calling_super_sends_the_base_init_only(
+    shapes: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reported case: `super().__init__()` brought the __init__ of unrelated classes of
+    another module. super() is the base class; `self.session.send` has no receiver that can be
+    named, so no class's `send` comes either; the base's method is sent as its own lines."""
+    _use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
+    code = main(
+        ["explain", "--json", "--root", str(shapes), str(shapes / "shapes/geometry.py:5-8")]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    prompt = ollama_server.state.generations[-1].body["messages"][-1]["content"]
+    sent = [(m["path"], m["lines"]) for m in SENT.finditer(prompt)]
+    assert sent == [("shapes/geometry.py", "5-8"), ("shapes/base.py", "2-3")], prompt
+    for c in data["citations"][1:]:  # each label names exactly the lines it points at
+        assert (c["path"], c["start_line"], c["end_line"], c["symbol"]) == (
+            "shapes/base.py", 2, 3, "Shape.__init__"
+        )  # fmt: skip
+
+
+def test_explain_of_a_method_brings_what_self_and_known_receivers_call(
+    shapes: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
+    (shapes / "use.py").write_text(
+        "from net.client import Session\n\n\ndef post(url, data):\n"
+        "    session = Session(url)\n    return session.send(data)\n"
+    )
+    code = main(["explain", "--json", "--root", str(shapes), str(shapes / "use.py:4-6")])
+    assert code == 0, capsys.readouterr().err
+    prompt = ollama_server.state.generations[-1].body["messages"][-1]["content"]
+    sent = [(m["path"], m["lines"]) for m in SENT.finditer(prompt)]
+    # `session = Session(url)`: session.send is Session.send (its lines), never Transport.send
+    assert sent == [("use.py", "4-6"), ("net/client.py", "5-6")], prompt

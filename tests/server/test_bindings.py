@@ -6,9 +6,11 @@ from enclave.server.bindings import (
     Binding,
     Repository,
     bindings,
+    class_bases,
     member_uses,
     receiver_types,
     reexported,
+    references,
 )
 
 FILES = [
@@ -99,3 +101,33 @@ def test_receiver_types_read_what_the_code_states() -> None:
     assert receiver_types(ts, "ecmascript") == {"a": "Subject", "sub": "Subscriber"}
     go = "func (s *Server) Start(ctx context.Context) {\n\topts := &Options{A: 1}\n\tvar w bytes.Buffer\n"
     assert receiver_types(go, "go") == {"s": "Server", "opts": "Options", "w": "bytes.Buffer"}
+
+
+def test_references_name_receivers_only_where_the_code_does() -> None:
+    text = (
+        "def __init__(self, radius):\n"
+        '    super().__init__("circle")\n'
+        "    super(Circle, self).validate()\n"
+        "    self.radius = radius\n"
+        "    self.session.send(radius)\n"
+        "    Shape.count += helper(radius)\n"
+    )
+    refs = references(text)
+    assert refs.members == (
+        ("super()", "__init__"),
+        ("super()", "validate"),
+        ("self", "radius"),
+        ("self", "session"),
+        ("Shape", "count"),
+    )  # `send` has no receiver that can be named: it is in neither list
+    assert "send" not in refs.bare and "count" not in refs.bare
+    assert refs.bare[:2] == ("self", "radius")  # most used first
+    assert {"helper", "Shape", "super", "__init__"} <= set(refs.bare)
+
+
+def test_class_bases_from_the_first_line() -> None:
+    assert class_bases("class Circle(Shape):") == ["Shape"]
+    assert class_bases("class C(pkg.base.Base, Mixin[int], metaclass=Meta):") == ["Base", "Mixin"]
+    assert class_bases("class Plain:") == [] and class_bases("class Old(object):") == []
+    assert class_bases("export class Circle<T> extends shapes.Shape implements Area {") == ["Shape"]
+    assert class_bases("def f(a, b):") == []

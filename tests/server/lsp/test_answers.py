@@ -98,3 +98,62 @@ async def test_code_actions_run_as_commands(lsp: Session, ollama_server: OllamaT
         types.ExecuteCommandParams(command="enclave.ask", arguments=arguments),
     )
     assert asked["markdown"]
+
+
+async def test_explain_names_what_it_explained(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """The result's `target` is the lines explained: the definition around the cursor (with its
+    name) when no range was given, and a selection ending at column 0 of a line without that
+    line (the title said "4-8" where the first source said "4-7")."""
+    await lsp.start(options_for(ollama_server))
+    await lsp.wait_settled()
+    uri = lsp.open("app/report.py")
+    at_cursor = await lsp.request(
+        "enclave/explain",
+        {"textDocument": {"uri": uri}, "range": {"start": {"line": 5, "character": 8},
+                                                 "end": {"line": 5, "character": 8}}},
+    )  # fmt: skip
+    target = at_cursor["target"]
+    assert (target["path"], target["symbol"]) == ("app/report.py", "describe")
+    assert (target["range"]["start"]["line"], target["range"]["end"]["line"]) == (3, 6)
+    assert target == at_cursor["citations"][0] | {"symbol": "describe"}
+    # `shape = Rectangle(...)`, then `shape.area()`: Rectangle.area, its own lines (11-13)
+    sent = ollama_server.state.generations[-1].body["messages"][-1]["content"]
+    assert 'path="shapes/geometry.py" lines="11-13"' in sent, sent
+
+    selected = await lsp.request(
+        "enclave/explain",
+        {"textDocument": {"uri": uri}, "range": {"start": {"line": 3, "character": 0},
+                                                 "end": {"line": 6, "character": 0}}},
+    )  # fmt: skip
+    target = selected["target"]
+    assert (target["range"]["start"]["line"], target["range"]["end"]["line"]) == (3, 5)
+    assert target == selected["citations"][0]
+
+
+async def test_an_answer_cut_at_max_tokens_says_so(
+    lsp: Session, ollama_server: OllamaTestServer
+) -> None:
+    """With a real Ollama, R1's thinking counts against num_predict: here it takes all of it,
+    the stream ends with done_reason "length" and no answer, and the result says why."""
+    await lsp.start(options_for(ollama_server, chat={"maxTokens": 16}))
+    await lsp.wait_settled()
+    uri = lsp.open("app/report.py")
+    ollama_server.state.think_tokens = 10_000
+    answer = await lsp.request(
+        "enclave/explain",
+        {"textDocument": {"uri": uri}, "range": {"start": {"line": 4, "character": 4},
+                                                 "end": {"line": 4, "character": 4}}},
+    )  # fmt: skip
+    assert answer["markdown"] == "" and answer["thinking"] and answer["doneReason"] == "length"
+    assert answer["cut"] == (
+        "no answer: the model's thinking used all of chat.maxTokens (16) before it answered; "
+        "raise it (setting chat.maxTokens: enclave.chat.maxTokens in VS Code, "
+        "settings.chat.maxTokens in Neovim's setup()) or turn thinking off (setting chat.think "
+        "= false)"
+    )
+    ollama_server.state.think_tokens = None
+    asked = await lsp.request("enclave/ask", {"question": "How is the perimeter computed?"})
+    assert asked["markdown"] and asked["doneReason"] == "length"  # 16 tokens: cut mid-answer
+    assert asked["cut"].startswith("answer cut at chat.maxTokens (16); raise it (setting ")
