@@ -18,7 +18,8 @@ from typing import Any
 from enclave.glossary import FILES as GLOSSARY_FILES
 from enclave.glossary import load_glossary
 from enclave.indexer.api import Index, IndexProblem
-from enclave.indexer.types import SearchHit
+from enclave.indexer.types import SearchHit, SymbolDef
+from enclave.server.bindings import class_bases, receiver_types, references
 from enclave.server.model import prompts
 from enclave.server.model.budget import fit_pieces, keep_head, overlaps
 from enclave.server.model.client import ModelClient
@@ -60,6 +61,30 @@ class AnswerEvent:
     markdown: str = ""
 
 
+@dataclass(frozen=True)
+class Cut:
+    """The model stopped at ``chat.max_tokens`` (Ollama's ``done_reason: "length"``). With a
+    thinking model the budget covers thinking and answer together, so a long think can leave
+    the answer short or empty."""
+
+    max_tokens: int
+    answered: bool  # some answer text came before the cut
+    thought: bool  # the model thought (and so spent part of the budget on it)
+
+    def message(self, raise_how: str, think_off: str = "chat.think = false") -> str:
+        """One line: what happened and the fix; ``raise_how`` and ``think_off`` say how to
+        change the settings where the line is shown (command line, editor)."""
+        limit = f"chat.maxTokens ({self.max_tokens})"
+        if not self.answered and self.thought:
+            return (
+                f"no answer: the model's thinking used all of {limit} before it answered; "
+                f"raise it ({raise_how}) or turn thinking off ({think_off})"
+            )
+        if not self.answered:
+            return f"no answer: cut at {limit}; raise it ({raise_how})"
+        return f"answer cut at {limit}; raise it ({raise_how})"
+
+
 @dataclass
 class Answer:
     markdown: str
@@ -69,6 +94,9 @@ class Answer:
     # What limited the answer's context (no index, semantic search off, nothing matched, a cut
     # selection): shown to the user with the answer, never swallowed.
     notes: list[str] = field(default_factory=list)
+    # Why the model stopped (Ollama's done_reason: "stop", "length"); "" if it did not say.
+    done_reason: str = ""
+    cut: Cut | None = None  # set when done_reason is "length": shown with its fix, never silent
 
 
 def _note(notes: list[str], text: str) -> None:
@@ -125,20 +153,39 @@ async def _stream(
     on_event: Callable[[AnswerEvent], None] | None,
     purpose: str,
     sent: Sequence[ContextPiece],
-) -> tuple[str, str]:
+) -> tuple[str, str, str]:
+    """(markdown, thinking, done_reason) of one streamed answer."""
     markdown: list[str] = []
     thinking: list[str] = []
+    done_reason = ""
     sources = [(p.path, p.start_line, p.end_line) for p in sent]  # for the audit log
     stream = client.chat(messages, purpose=purpose, sources=sources)
     try:
         async for delta in stream:
             thinking.append(delta.thinking)
             markdown.append(delta.content)
-            if on_event is not None:
+            done_reason = delta.done_reason or done_reason
+            if on_event is not None and (delta.thinking or delta.content):
                 on_event(AnswerEvent(delta.thinking, delta.content))
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
-    return "".join(markdown).strip(), "".join(thinking).strip()
+    return "".join(markdown).strip(), "".join(thinking).strip(), done_reason
+
+
+def _answer(
+    client: ModelClient,
+    streamed: tuple[str, str, str],
+    citations: list[Citation],
+    notes: list[str],
+) -> Answer:
+    markdown, thinking, done_reason = streamed
+    cut = None
+    if done_reason == "length":
+        cut = Cut(client.config.chat.max_tokens, bool(markdown), bool(thinking))
+        log.warning("the answer was cut at chat.max_tokens (%d)", cut.max_tokens)
+    return Answer(
+        markdown, thinking, citations, client.config.ollama.chat_model, notes, done_reason, cut
+    )
 
 
 async def ask(
@@ -188,9 +235,8 @@ async def ask(
     sealed = _admit(client, Material(path, (question,), tuple(used)), notes)
     terms = _glossary(client, sealed)
     messages = prompts.ask_messages(sealed.texts[0], sealed.pieces, terms)
-    markdown, thinking = await _stream(client, messages, on_event, "ask", sealed.pieces)
-    citations = _citations(markdown, sealed.pieces)
-    return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
+    streamed = await _stream(client, messages, on_event, "ask", sealed.pieces)
+    return _answer(client, streamed, _citations(streamed[0], sealed.pieces), notes)
 
 
 def answer_sources(hits: Sequence[SearchHit], question: str, k: int = ASK_HITS) -> list[SearchHit]:
@@ -208,9 +254,124 @@ def answer_sources(hits: Sequence[SearchHit], question: str, k: int = ASK_HITS) 
     return kept[:k]
 
 
-def _names(text: str) -> list[str]:
-    counts = Counter(n for n in _IDENT.findall(text) if n not in _COMMON)
-    return [name for name, _ in counts.most_common(20)]
+_CLASS_KINDS = {"class", "struct", "interface", "trait", "impl", "enum", "object", "record"}
+_SELF = {"self", "this", "cls"}
+
+
+def _enclosing_class(symbols: Sequence[SymbolDef], start_line: int) -> SymbolDef | None:
+    around = [
+        s for s in symbols if s.kind in _CLASS_KINDS and s.start_line <= start_line <= s.end_line
+    ]
+    return min(around, key=lambda s: s.end_line - s.start_line) if around else None
+
+
+def wanted_definitions(
+    selection: str, family: str, owner: SymbolDef | None
+) -> tuple[list[str], set[str]]:
+    """The definitions an explanation of ``selection`` should see, as names to look up: the
+    qualified names of the methods it calls on a receiver it knows (``self.m`` in class C ->
+    ``C.m``, ``super().m`` -> ``Base.m``, ``Shape.m``, ``x.m`` where ``x = Shape(...)``), then
+    the bare names it uses. A method called on a receiver it cannot name brings nothing: a
+    same-named method of some other class explains nothing. Returns (names in order, the
+    qualified ones)."""
+    refs = references(selection)
+    cls = owner.qualified_name if owner is not None else ""
+    bases = class_bases(owner.signature) if owner is not None else []
+    types = receiver_types(selection, family)
+    qualified: list[str] = []
+    for receiver, member in refs.members:
+        if receiver == "super()":
+            owners = bases
+        elif receiver in _SELF:
+            owners = [cls, *bases] if cls else bases
+        elif receiver in types:
+            owners = [types[receiver].rsplit(".", 1)[-1]]
+        elif receiver[:1].isupper():
+            owners = [receiver]
+        else:
+            owners = []
+        qualified += [f"{o}.{member}" for o in owners if o]
+    bare = [n for n in (*bases, *refs.bare) if _IDENT.fullmatch(n) and n not in _COMMON]
+    names = list(dict.fromkeys([*qualified, *bare]))[:24]
+    return names, set(qualified)
+
+
+def _best_files(defs: Sequence[SymbolDef], path: str, imports: Sequence[str]) -> list[SymbolDef]:
+    """Of same-named definitions, those of the file itself, else of the files it imports, else
+    all of them."""
+    same = [d for d in defs if d.path == path]
+    if same:
+        return same
+    tails = {i.strip(".").replace(".", "/").lstrip("/") for i in imports}
+    imported = [d for d in defs if any(t and (d.path.rsplit(".", 1)[0].endswith(t)) for t in tails)]
+    return imported or list(defs)
+
+
+async def _definition_piece(
+    index: Index | None, notes: list[str], d: SymbolDef, reason: str
+) -> ContextPiece | None:
+    """The lines of definition ``d``, labelled with its name, from the chunks that hold them (a
+    chunk may be a whole class around a method: only the method's lines are taken)."""
+    lines: dict[int, str] = {}
+    line = d.start_line
+    for _ in range(8):  # an oversized definition is split into a few chunks
+        chunk = await _index_call(index, notes, "chunk_at", d.path, line)
+        if chunk is None or chunk.end_line < line:
+            break
+        for n, text in enumerate(chunk.text.splitlines(keepends=True), chunk.start_line):
+            lines.setdefault(n, text)
+        if chunk.end_line >= d.end_line:
+            break
+        line = chunk.end_line + 1
+    end = d.start_line
+    while end + 1 <= d.end_line and end + 1 in lines:
+        end += 1
+    if d.start_line not in lines:
+        return None
+    text = "".join(lines[n] for n in range(d.start_line, end + 1))
+    symbol = d.qualified_name if end == d.end_line else f"{d.qualified_name} (first lines)"
+    return ContextPiece(d.path, d.start_line, end, text, reason, symbol)
+
+
+async def _explain_pieces(
+    index: Index | None, notes: list[str], selected: ContextPiece
+) -> list[ContextPiece]:
+    """The definitions the selected code uses (see :func:`wanted_definitions`), their lines."""
+    symbols = await _index_call(index, notes, "file_symbols", selected.path) or []
+    owner = _enclosing_class(symbols, selected.start_line)
+    family = _family(selected.path)
+    names, qualified = wanted_definitions(selected.text, family, owner)
+    if not names:
+        return []
+    defs = await _index_call(index, notes, "definitions", names, limit=40) or []
+    imports = await _index_call(index, notes, "file_imports", selected.path) or []
+    pieces: list[ContextPiece] = []
+    for name in names:
+        if name in qualified:
+            found = [d for d in defs if d.qualified_name == name]
+        else:  # a bare name: a function or class, never some class's method
+            found = [d for d in defs if d.name == name and d.kind != "method"]
+        for d in _best_files(found, selected.path, imports)[:2]:
+            span = ContextPiece(d.path, d.start_line, d.end_line, "", "")
+            if overlaps(span, selected) or any(overlaps(span, p) for p in pieces):
+                continue
+            piece = await _definition_piece(index, notes, d, f"definition of `{d.name}`")
+            if piece is not None:
+                pieces.append(piece)
+        if len(pieces) >= EXPLAIN_DEFINITIONS:
+            break
+    return pieces
+
+
+def _family(path: str) -> str:
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if suffix == "py":
+        return "python"
+    if suffix == "go":
+        return "go"
+    if suffix in {"js", "jsx", "ts", "tsx", "mjs", "cjs", "mts", "cts"}:
+        return "ecmascript"
+    return ""
 
 
 async def explain(
@@ -238,24 +399,7 @@ async def explain(
         _note(notes, f"only lines {start_line}-{shown} were explained: raise chat.num_ctx for more")
         end_line = max(start_line, shown)
     selected = ContextPiece(path, start_line, end_line, selection, "the selected code")
-    defs = await _index_call(index, notes, "definitions", _names(selection), limit=20) or []
-    pieces: list[ContextPiece] = []
-    for d in defs:
-        piece = ContextPiece(
-            d.path, d.start_line, d.end_line, "", f"definition of `{d.name}`", d.qualified_name
-        )
-        if overlaps(piece, selected) or any(overlaps(piece, p) for p in pieces):
-            continue
-        chunk = await _index_call(index, notes, "chunk_at", d.path, d.start_line)
-        if chunk is not None:
-            pieces.append(
-                ContextPiece(
-                    chunk.path, chunk.start_line, chunk.end_line, chunk.text,
-                    piece.reason, d.qualified_name,
-                )
-            )  # fmt: skip
-        if len(pieces) >= EXPLAIN_DEFINITIONS:
-            break
+    pieces = await _explain_pieces(index, notes, selected)
     budget = min(chat.context_tokens, room - est.count(selection))
     used = _fit(client, pieces, max(budget, 0))
     sealed = _admit(client, Material(path, (selection,), tuple(used)), notes)
@@ -264,7 +408,7 @@ async def explain(
         path, start_line, end_line, sealed.texts[0], sealed.pieces, terms
     )
     sent = [selected, *sealed.pieces]
-    markdown, thinking = await _stream(client, messages, on_event, "explain", sent)
+    streamed = await _stream(client, messages, on_event, "explain", sent)
     citations = [Citation(path, start_line, end_line)]
-    citations += _citations(markdown, sealed.pieces) if sealed.pieces else []
-    return Answer(markdown, thinking, citations, client.config.ollama.chat_model, notes)
+    citations += _citations(streamed[0], sealed.pieces) if sealed.pieces else []
+    return _answer(client, streamed, citations, notes)
