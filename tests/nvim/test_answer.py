@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.nvim.harness import Nvim
+from tests.support.ollama_server import OllamaTestServer
 
 # A client with just what enclave.answer uses (id, root_dir, request); the test answers the
 # request itself through the handler it keeps.
@@ -155,3 +156,84 @@ def test_no_notes_no_note_lines(nvim: Nvim, tmp_path: Path) -> None:
         ]
         assert state["citation_lines"] == [[len(lines), "pkg/a.py"]]
         nvim.lua("require('enclave.answer').last:close()")
+
+
+EXPLAIN = """
+local root = ...
+local client = { id = 424243, root_dir = root }
+function client:request(method, params, handler)
+  self.method, self.params, self.handler = method, params, handler
+  return true, 1
+end
+_G.enclave_test_client = client
+require('enclave.answer').request(client, 'enclave/explain', {}, 'Explain pkg/a.py:12')
+return client.params.partialResultToken
+"""
+
+DONE = """
+local v = require('enclave.answer').last
+if not v or not v.done then return nil end
+return vim.api.nvim_buf_get_lines(v.buf, 0, -1, false)
+"""
+
+WINDOW = """
+local v = require('enclave.answer').last
+return { title = vim.api.nvim_win_get_config(v.win).title, view = v.title }
+"""
+
+
+def test_a_cut_answer_says_so_and_an_explanation_is_titled_with_what_it_explained(
+    nvim: Nvim, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "a.py").write_text("".join(f"line_{i} = {i}\n" for i in range(1, 31)))
+    nvim.lua(EXPLAIN, str(root))
+    cut = "answer cut at chat.maxTokens (48); raise it (setting chat.maxTokens: ...)"
+    target = citation("pkg/a.py", 10, 14, root) | {"symbol": "Shelf.get"}
+    result = {
+        "markdown": "It retur",
+        "citations": [citation("pkg/a.py", 10, 14, root)],
+        "notes": [SEMANTIC_OFF],
+        "doneReason": "length",
+        "cut": cut,
+        "target": target,
+    }
+    state = nvim.lua(RESPOND, result)
+    lines: list[str] = state["lines"]
+    # Titled with the definition explained (11-14), not the cursor's line 12.
+    assert lines[0] == "# Explain pkg/a.py:11-14  Shelf.get"
+    window = nvim.lua(WINDOW)
+    title = window["title"][0][0] if isinstance(window["title"], list) else window["title"]
+    assert title.strip() == "Explain pkg/a.py:11-14  Shelf.get"
+    # The cut line follows the notes, highlighted like them, before the citations.
+    assert lines[lines.index(f"Note: {SEMANTIC_OFF}") + 1] == f"Cut: {cut}"
+    assert [lines.index(f"Cut: {cut}"), 0, len("Cut:"), "DiagnosticWarn"] in state["highlighted"]
+    assert lines.index(f"Cut: {cut}") + 2 == lines.index("## Citations (<CR> opens one)")
+    nvim.lua("require('enclave.answer').last:close()")
+
+    # An answer that was not cut has no such line; an ask keeps its own title.
+    state = ask(nvim, root, {"markdown": "Fine.", "citations": [], "cut": "", "target": target})
+    assert not any(text.startswith("Cut:") for text in state["lines"])
+    assert state["lines"][0] == "# Ask: Where?"
+
+
+def test_explain_without_a_range_is_titled_with_the_definition_and_says_when_cut(
+    editing: Nvim, ollama_server: OllamaTestServer
+) -> None:
+    """The reported case: `:EnclaveExplain` on line 12 explained Rectangle.area (11-12) but the
+    window said "12". With a real Ollama R1's thinking counts against chat.maxTokens (48 here):
+    here it takes all of it, and the window says so and how to fix it."""
+    nvim = editing
+    ollama_server.state.think_tokens = 10_000
+    nvim.lua("vim.api.nvim_win_set_cursor(0, { 12, 8 })")
+    nvim.api.command("EnclaveExplain")
+    lines = nvim.wait_for("the explanation", lambda: nvim.lua(DONE), timeout=120)
+    assert lines[0] == "# Explain geometry/shapes.py:11-12  Rectangle.area", lines
+    cut = [text for text in lines if text.startswith("Cut: ")]
+    assert cut == [
+        "Cut: no answer: the model's thinking used all of chat.maxTokens (48) before it "
+        "answered; raise it (setting chat.maxTokens: enclave.chat.maxTokens in VS Code, "
+        "settings.chat.maxTokens in Neovim's setup()) or turn thinking off (setting chat.think "
+        "= false)"
+    ]

@@ -17,7 +17,7 @@ import {
   type Middleware,
   type ServerOptions,
 } from "vscode-languageclient/node";
-import { AnswerStream } from "./lib/answer";
+import { AnswerStream, explainTitle } from "./lib/answer";
 import { findExecutable } from "./lib/executable";
 import { Methods, parseStatus, ServerCommands, type AskParams, type ExplainParams } from "./lib/protocol";
 import {
@@ -259,14 +259,16 @@ export class EnclaveClient implements vscode.Disposable {
     const client = await this.ready();
     if (client === undefined) return;
     const selection = editor.selection;
-    const where = `${vscode.workspace.asRelativePath(editor.document.uri)}:${selection.start.line + 1}`;
+    const path = vscode.workspace.asRelativePath(editor.document.uri);
+    const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+    const range = client.code2ProtocolConverter.asRange(selection);
     await this.streamAnswer(
       Methods.explain,
-      {
-        textDocument: { uri: client.code2ProtocolConverter.asUri(editor.document.uri) },
-        range: client.code2ProtocolConverter.asRange(selection),
-      },
-      selection.isEmpty ? `Explain the definition at ${where}` : `Explain ${where}-${selection.end.line + 1}`,
+      { textDocument: { uri }, range },
+      // The server's answer retitles it with the lines it explained.
+      selection.isEmpty
+        ? `Explain the definition at ${path}:${selection.start.line + 1}`
+        : explainTitle({ uri, path, range }),
     );
   }
 

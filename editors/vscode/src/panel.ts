@@ -18,6 +18,7 @@ a.citation { color: var(--vscode-textLink-foreground); cursor: pointer; }
 section.notes { border-left: 3px solid var(--vscode-editorWarning-foreground); padding-left: .75em; }
 section.notes h3 { margin: .25em 0; }
 section.notes ul { margin: .25em 0; padding-left: 1.25em; }
+p.cut { border-left: 3px solid var(--vscode-editorWarning-foreground); padding-left: .75em; }
 .model, .note, .waiting { color: var(--vscode-descriptionForeground); font-style: italic; }
 `;
 
@@ -89,6 +90,7 @@ export class AnswerPanel implements vscode.Disposable {
       this.pending = undefined;
     }
     if (this.panel !== undefined && this.current !== undefined) {
+      this.panel.title = `Enclave: ${this.current.title}`; // an explanation names what it explained
       void this.panel.webview.postMessage({ type: "render", html: renderAnswerHtml(this.current) });
     }
   }

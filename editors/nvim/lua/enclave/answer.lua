@@ -1,13 +1,16 @@
 --- Explanations and answers: sends enclave/explain or enclave/ask with a partialResultToken and
 --- streams the `$/progress` deltas ({thinking?, markdown?}) into a floating window or a split.
 --- The final response replaces the streamed text and adds the notes on what limited the
---- repository context (one "Note: ..." line each) and the citations, which <CR> jumps to (and
---- which also go to the quickfix list).
+--- repository context (one "Note: ..." line each), the line that says the answer was cut at
+--- chat.maxTokens (and how to raise it) when it was, and the citations, which <CR> jumps to (and
+--- which also go to the quickfix list). An explanation is retitled with the lines it explained
+--- (the server's `target`: the definition around the cursor when no range was given).
 local M = {}
 
 local api = vim.api
 M.ns = api.nvim_create_namespace('enclave.answer') -- highlights of the "Note:" prefixes
 local NOTE = 'Note: '
+local CUT = 'Cut: '
 local views = {} ---@type table<string, table> streaming views by progress token
 local counter = 0
 
@@ -47,6 +50,7 @@ function View.new(client, title)
   self.client_id, self.title = client.id, title
   self.root = client.root_dir
   self.thinking, self.markdown, self.citations, self.notes = '', '', {}, {}
+  self.cut = ''
   self.done, self.error, self.model = false, nil, nil
   self.deltas = 0 -- streamed $/progress values received
   self.citation_lines = {}
@@ -99,17 +103,32 @@ function M.parse_notes(notes)
   return out
 end
 
---- The line shown for one citation: "[n] path:start-end  symbol" (1-based lines).
-function M.citation_label(n, c)
+--- "path:start-end  symbol" for a citation or target (1-based lines; an end at column 0 of a
+--- later line does not include that line).
+local function place(c)
   local s, e = c.range.start.line + 1, c.range['end'].line + 1
   if c.range['end'].character == 0 and e > s then
     e = e - 1
   end
-  local label = ('[%d] %s:%d-%d'):format(n, c.path or vim.uri_to_fname(c.uri), s, e)
+  local label = ('%s:%d-%d'):format(c.path or vim.uri_to_fname(c.uri), s, e)
   if c.symbol and c.symbol ~= '' then
     label = label .. '  ' .. c.symbol
   end
   return label
+end
+
+--- The line shown for one citation: "[n] path:start-end  symbol" (1-based lines).
+function M.citation_label(n, c)
+  return ('[%d] %s'):format(n, place(c))
+end
+
+--- The title of an explanation from the server's `target` (nil when it is not one).
+function M.explain_title(target)
+  if type(target) ~= 'table' or type(target.range) ~= 'table' then
+    return nil
+  end
+  local ok, label = pcall(place, target)
+  return ok and ('Explain ' .. label) or nil
 end
 
 function View:render()
@@ -138,11 +157,15 @@ function View:render()
     add_lines(lines, self.markdown)
   end
   local note_lines = {}
-  if #self.notes > 0 then
+  if #self.notes > 0 or self.cut ~= '' then
     lines[#lines + 1] = ''
     for _, note in ipairs(self.notes) do
       lines[#lines + 1] = NOTE .. note
-      note_lines[#note_lines + 1] = #lines
+      note_lines[#note_lines + 1] = { #lines, #NOTE }
+    end
+    if self.cut ~= '' then
+      lines[#lines + 1] = CUT .. self.cut
+      note_lines[#note_lines + 1] = { #lines, #CUT }
     end
   end
   -- Keyed by the 1-based buffer line each citation lands on (what <CR> reads from the cursor).
@@ -159,13 +182,13 @@ function View:render()
   api.nvim_buf_set_lines(self.buf, 0, -1, false, lines)
   vim.bo[self.buf].modifiable = false
   api.nvim_buf_clear_namespace(self.buf, M.ns, 0, -1)
-  for _, lnum in ipairs(note_lines) do
+  for _, at in ipairs(note_lines) do
     api.nvim_buf_set_extmark(
       self.buf,
       M.ns,
-      lnum - 1,
+      at[1] - 1,
       0,
-      { end_col = #NOTE - 1, hl_group = 'DiagnosticWarn' }
+      { end_col = at[2] - 1, hl_group = 'DiagnosticWarn' }
     )
   end
   if api.nvim_win_is_valid(self.win) then
@@ -206,6 +229,12 @@ function View:finish(err, result)
     self.model = type(result.model) == 'string' and result.model or nil
     self.citations = type(result.citations) == 'table' and result.citations or {}
     self.notes = M.parse_notes(result.notes)
+    self.cut = type(result.cut) == 'string' and vim.trim((result.cut:gsub('%s*[\r\n]+%s*', ' ')))
+      or ''
+    local title = self.method == 'enclave/explain' and M.explain_title(result.target)
+    if title then
+      self:retitle(title)
+    end
   end
   self:render()
   if #self.citations > 0 and cfg().quickfix then
@@ -219,6 +248,13 @@ function View:finish(err, result)
       }
     end
     vim.fn.setqflist({}, ' ', { title = 'Enclave: ' .. self.title, items = items })
+  end
+end
+
+function View:retitle(title)
+  self.title = title
+  if api.nvim_win_is_valid(self.win) and api.nvim_win_get_config(self.win).relative ~= '' then
+    api.nvim_win_set_config(self.win, { title = ' ' .. title .. ' ', title_pos = 'center' })
   end
 end
 
@@ -283,6 +319,7 @@ function M.request(client, method, params, title)
   params.partialResultToken = token
   local bufnr = api.nvim_get_current_buf()
   local view = View.new(client, title)
+  view.method = method
   views[token] = view
   M.last = view
   local ok, id = client:request(method, params, function(err, result)

@@ -18,13 +18,15 @@ export class AnswerStream {
   citations: Citation[] = [];
   /** What limited the answer's repository context (from the final answer); empty otherwise. */
   notes: string[] = [];
+  /** The line saying chat.maxTokens cut the answer, with how to raise it; "" when it was not. */
+  cut = "";
   model: string | undefined;
   phase: AnswerPhase = "streaming";
   error: string | undefined;
   /** Number of partial results received (the integration test checks streaming happened). */
   partials = 0;
 
-  constructor(readonly title: string) {}
+  constructor(public title: string) {}
 
   /** Append one `$/progress` value ({thinking?, markdown?} deltas). Ignored once finished. */
   applyPartial(value: unknown): void {
@@ -45,6 +47,10 @@ export class AnswerStream {
     this.citations = answer.citations;
     this.notes = answer.notes;
     this.model = answer.model;
+    this.cut = answer.cut;
+    if (answer.target !== undefined) {
+      this.title = explainTitle(answer.target);
+    }
     this.phase = "done";
     return answer;
   }
@@ -59,6 +65,12 @@ export class AnswerStream {
       this.phase = "cancelled";
     }
   }
+}
+
+/** "Explain pkg/mod.py:4-7 (Circle.__init__)": the lines explained, 1-based and inclusive (a
+ * selection that ends at column 0 of a line does not include that line). */
+export function explainTitle(target: Citation): string {
+  return `Explain ${citationLabel(target)}`;
 }
 
 export function escapeHtml(text: string): string {
@@ -195,6 +207,9 @@ export function renderAnswerHtml(answer: AnswerStream): string {
     parts.push(`<p class="error">${escapeHtml(answer.error ?? "The request failed.")}</p>`);
   } else if (answer.phase === "cancelled") {
     parts.push(`<p class="note">Cancelled.</p>`);
+  }
+  if (answer.cut !== "") {
+    parts.push(`<p class="cut">${escapeHtml(answer.cut)}</p>`);
   }
   parts.push(noteList(answer.notes));
   parts.push(citationList(answer.citations));

@@ -32,6 +32,12 @@ export interface Answer {
    * matched, ...), one short sentence each; empty when retrieval worked fully.
    */
   notes: string[];
+  /** Why the model stopped (Ollama's `done_reason`: "stop", "length"); "" if unknown. */
+  doneReason: string;
+  /** When chat.maxTokens cut the answer: one line saying so and how to raise it; "" otherwise. */
+  cut: string;
+  /** What an explanation explained (the definition around the cursor when no range was given). */
+  target?: Citation;
 }
 
 /** The `value` of a `$/progress` notification on an answer's partialResultToken: deltas. */
@@ -175,15 +181,8 @@ export function parseAnswer(value: unknown): Answer {
   const raw = value as Record<string, unknown>;
   const citations: Citation[] = [];
   for (const item of Array.isArray(raw.citations) ? raw.citations : []) {
-    const c = item as Record<string, unknown>;
-    if (typeof c.uri === "string" && isRange(c.range)) {
-      citations.push({
-        uri: c.uri,
-        path: typeof c.path === "string" ? c.path : c.uri,
-        range: c.range,
-        symbol: optional(c.symbol, "string"),
-      });
-    }
+    const c = parseCitation(item);
+    if (c !== undefined) citations.push(c);
   }
   return {
     markdown: typeof raw.markdown === "string" ? raw.markdown : "",
@@ -191,5 +190,19 @@ export function parseAnswer(value: unknown): Answer {
     model: optional(raw.model, "string"),
     citations,
     notes: (Array.isArray(raw.notes) ? raw.notes : []).filter((n): n is string => typeof n === "string"),
+    doneReason: optional<string>(raw.doneReason, "string") ?? "",
+    cut: optional<string>(raw.cut, "string") ?? "",
+    target: parseCitation(raw.target),
+  };
+}
+
+function parseCitation(item: unknown): Citation | undefined {
+  const c = (typeof item === "object" && item !== null ? item : {}) as Record<string, unknown>;
+  if (typeof c.uri !== "string" || !isRange(c.range)) return undefined;
+  return {
+    uri: c.uri,
+    path: typeof c.path === "string" ? c.path : c.uri,
+    range: c.range,
+    symbol: optional(c.symbol, "string"),
   };
 }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AnswerStream, decodeTarget, renderAnswerHtml, renderMarkdown } from "../../src/lib/answer";
+import { AnswerStream, decodeTarget, explainTitle, renderAnswerHtml, renderMarkdown } from "../../src/lib/answer";
 import { citationLabel, citationTarget, findMentions, lineSpan } from "../../src/lib/citations";
 import { parseAnswer, type Citation } from "../../src/lib/protocol";
 
@@ -156,4 +156,38 @@ test("decodeTarget accepts only well-formed file targets", () => {
   assert.equal(decodeTarget('{"uri":"file:///a","startLine":-1,"startCharacter":0,"endLine":0,"endCharacter":0}'), undefined);
   assert.equal(decodeTarget("not json"), undefined);
   assert.equal(decodeTarget(42), undefined);
+});
+
+test("an answer cut at chat.maxTokens says so, with the fix, above the notes", () => {
+  const line =
+    "answer cut at chat.maxTokens (1024); raise it (setting chat.maxTokens: enclave.chat.maxTokens in VS Code, settings.chat.maxTokens in Neovim's setup())";
+  const answer = new AnswerStream("q");
+  const final = answer.finish({ markdown: "It sends a requ", citations: [cite], notes: ["a note"], doneReason: "length", cut: line });
+  assert.equal(final.doneReason, "length");
+  assert.equal(answer.cut, line);
+  const html = renderAnswerHtml(answer);
+  assert.match(html, /<p class="cut">answer cut at chat.maxTokens \(1024\); raise it \(setting chat.maxTokens: enclave.chat.maxTokens in VS Code, settings.chat.maxTokens in Neovim&#39;s setup\(\)\)<\/p>/);
+  assert.ok(html.indexOf('class="cut"') > html.indexOf('class="markdown"') && html.indexOf('class="cut"') < html.indexOf('class="notes"'));
+
+  const empty = new AnswerStream("q");
+  empty.finish({ markdown: "", thinking: "Let me think", doneReason: "length", cut: "no answer: the model's thinking used all of chat.maxTokens (64) before it answered; raise it (x) or turn thinking off (setting chat.think = false)" });
+  assert.match(renderAnswerHtml(empty), /<p class="cut">no answer: the model&#39;s thinking used all of chat.maxTokens \(64\)/);
+
+  const whole = new AnswerStream("q");
+  whole.finish({ markdown: "x", doneReason: "stop", cut: "" });
+  assert.doesNotMatch(renderAnswerHtml(whole), /class="cut"/);
+  const older = new AnswerStream("q");
+  assert.equal(older.finish({ markdown: "x", cut: 7 }).cut, "", "a cut that is not a string is none");
+});
+
+test("an explanation is titled with the lines it explained, an end at column 0 not included", () => {
+  const selection: Citation = { uri: cite.uri, path: "shapes/geometry.py", range: { start: { line: 3, character: 0 }, end: { line: 7, character: 0 } } };
+  assert.equal(explainTitle(selection), "Explain shapes/geometry.py:4-7");
+  const answer = new AnswerStream("Explain the definition at shapes/geometry.py:5");
+  answer.finish({ markdown: "x", target: { ...selection, range: { start: { line: 3, character: 0 }, end: { line: 6, character: 30 } }, symbol: "Circle.__init__" } });
+  assert.equal(answer.title, "Explain shapes/geometry.py:4-7 (Circle.__init__)");
+  assert.match(renderAnswerHtml(answer), /<h2>Explain shapes\/geometry.py:4-7 \(Circle.__init__\)<\/h2>/);
+  const ask = new AnswerStream("Where are retries?");
+  ask.finish({ markdown: "x", target: { bad: true } });
+  assert.equal(ask.title, "Where are retries?", "no target: the title stays");
 });
