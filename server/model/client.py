@@ -20,6 +20,9 @@
   error (never a second answer spliced onto the first). A 404 for the model is tried on the other
   hosts (a fleet may not have every model everywhere) and is the answer when none has it.
   ``ollama.headers`` go with every request; their values are never logged or shown.
+- Redirects are never followed (every HTTP client here, the ``/api/version`` probe included):
+  a 3xx answer is RedirectRefused, which names both hosts and the fix; in a fleet the host that
+  redirected is marked down and the request goes to the next.
 - ``ollama.api = "openai"``: the same requests through :mod:`server.model.openai_api`
   (``/v1/chat/completions``, ``/v1/completions``), which answers in the ``ollama`` client's types.
 - Timeouts: ``connect_timeout`` (the TCP connection); ``first_token_timeout`` from sending a
@@ -45,7 +48,7 @@ import ollama
 from enclave.audit import AuditLog, Source
 from enclave.config import Config, MissingHeaderVariable, resolve_headers
 from enclave.errors import one_line
-from enclave.hosts import HostNotAllowed, check_host, display_url
+from enclave.hosts import HostNotAllowed, check_host, display_url, no_redirects
 from enclave.server.model import prompts
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator, predict_tokens
 from enclave.server.model.errors import (
@@ -59,6 +62,7 @@ from enclave.server.model.errors import (
     ModelNotFound,
     ModelTimeout,
     OllamaUnavailable,
+    RedirectRefused,
     StreamInterrupted,
 )
 from enclave.server.model.fleet import Fleet, Host
@@ -195,12 +199,28 @@ class ModelClient:
         self._estimators: dict[str, TokenEstimator] = {}
         self.last_truncated = False
 
+    def _no_redirects(self) -> dict[str, Any]:
+        """httpx settings that refuse a redirect (RedirectRefused) instead of following it."""
+        return no_redirects(
+            RedirectRefused,
+            self.config.trust.allowed_hosts,
+            asynchronous=True,
+            setting="ollama.hosts" if self.config.ollama.hosts else "ollama.host",
+            what="the OpenAI-compatible model server"
+            if self.config.ollama.api == "openai"
+            else "Ollama",
+        )
+
     def _backend(self, url: str, timeout: httpx.Timeout) -> Any:
         if self.config.ollama.api == "openai":
             from enclave.server.model.openai_api import OpenAIBackend
 
-            return OpenAIBackend(url, self.config, headers=self._headers, timeout=timeout)
-        return ollama.AsyncClient(host=url, timeout=timeout, headers=self._headers)
+            return OpenAIBackend(
+                url, self.config, headers=self._headers, timeout=timeout, http=self._no_redirects()
+            )
+        return ollama.AsyncClient(
+            host=url, timeout=timeout, headers=self._headers, **self._no_redirects()
+        )
 
     # -- the trust boundary -----------------------------------------------------------------------
     def _check_host(self) -> None:
@@ -357,7 +377,7 @@ class ModelClient:
             except ModelError as exc:
                 cause = exc.__cause__
                 reason = self._failover(cause) if cause is not None else ""
-                if isinstance(exc, OllamaUnavailable):
+                if isinstance(exc, OllamaUnavailable | RedirectRefused):
                     reason = "down"
                 if not reason or len(self.fleet.hosts) == 1:
                     if reason == "down":
@@ -400,7 +420,10 @@ class ModelClient:
             async with (
                 asyncio.timeout(wait),
                 httpx.AsyncClient(
-                    base_url=host.url, timeout=timeout, headers=self._headers
+                    base_url=host.url,
+                    timeout=timeout,
+                    headers=self._headers,
+                    **self._no_redirects(),
                 ) as http,
             ):
                 response = await http.get("/api/version")
@@ -578,7 +601,7 @@ class ModelClient:
                     mapped = self._map(exc, model, where=candidate.name)
                     cause = exc.__cause__ if isinstance(exc, ModelError) else exc
                     reason = self._failover(cause) if cause is not None else ""
-                    if isinstance(exc, OllamaUnavailable):
+                    if isinstance(exc, OllamaUnavailable | RedirectRefused):
                         reason = "down"
                     if reason == "down":
                         self.fleet.failed(candidate, mapped.message)
