@@ -196,6 +196,11 @@ class Completer:
         finally:
             if current is not None and self.inflight.get(uri) is current:
                 del self.inflight[uri]
+            # A cancelled task keeps its traceback, which keeps this frame: without these
+            # references back to the tasks, each request's frame (the document's text in it)
+            # is freed with its task, not only by a full garbage collection, and a burst does
+            # not chain every request's frame to the next one's.
+            current = previous = None
 
     def _burst_wait(self, uri: str, arrived: float) -> float:
         """The earliest time (monotonic) a request for ``uri`` that came at ``arrived`` may ask
@@ -287,7 +292,9 @@ class Completer:
         except Refused as exc:
             log.info("no completion for %s: %s", document.path, exc)
             return ""
-        if task is not None and self.inflight.get(key[0]) is not task:
+        superseded = task is not None and self.inflight.get(key[0]) is not task
+        del task  # a cancelled task's traceback keeps this frame: no cycle back to the task
+        if superseded:
             # a newer request for the document took over while this one was prepared (its
             # cancellation can be lost in an await that finished at the same moment): it
             # must not cost a model generation
