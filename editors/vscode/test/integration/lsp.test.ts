@@ -235,6 +235,9 @@ describe("enclave lsp with the extension's client code", () => {
     assert.ok(answer.partials > 0, "partial results arrived");
     assert.ok(streamed.markdown.trim().length > 0, "markdown streamed");
     const final = answer.finish(result);
+    // Titled with what was explained, as its first citation says (the end at column 0 is no line of it).
+    assert.equal(answer.title, `Explain ${citationLabel(final.citations[0])}`);
+    assert.match(answer.title, /^Explain pkg\/session\.py:14-\d+$/);
     assert.ok(final.markdown.trim().length > 0, "the final answer has markdown");
     assert.equal(streamed.markdown.trim(), final.markdown.trim(), "the deltas add up to the final markdown");
     assert.ok(streamed.thinking.length > 0, "deepseek-r1's thinking streamed apart from the markdown");
