@@ -122,3 +122,41 @@ async def test_broken_framing_ends_the_inbox_with_exit_code_1(
     write.write(note(0) + b"Content-Length: nine\r\n\r\n{}")
     assert isinstance(await inbox.next(), bytes)
     assert await asyncio.wait_for(inbox.next(), 5.0) == 1
+
+
+def change(version: int, text: str, *, whole: bool = False, uri: str = "file:///a.py") -> bytes:
+    at = {"line": 0, "character": 0}
+    content: dict[str, object] = {"text": text}
+    if not whole:
+        content["range"] = {"start": at, "end": at}
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "textDocument/didChange",
+            "params": {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [content],
+            },
+        }
+    ).encode()
+
+
+async def test_didchange_notifications_waiting_in_a_row_are_coalesced_in_order(
+    pipe: tuple[BinaryIO, BinaryIO],
+) -> None:
+    reader, write = pipe
+    inbox = Inbox(reader)
+    inbox.start()
+    bodies = [change(2, "a"), change(3, "b"), change(4, "C", whole=True), change(5, "d")]
+    bodies += [change(6, "e", uri="file:///other.py"), change(7, "f")]
+    write.write(b"".join(frame(b) for b in bodies))
+    await until(lambda: inbox.backlog == len(bodies))
+    first = await inbox.next()
+    assert isinstance(first, bytes)
+    merged = transport.coalesce(json.loads(first), inbox)
+    params = merged["params"]
+    assert params["textDocument"]["version"] == 5  # the last of the run for this document
+    # from the whole-document change on: what came before it cannot matter
+    assert [c["text"] for c in params["contentChanges"]] == ["C", "d"]
+    assert inbox.backlog == 2  # another document's edit ends the run; it and the rest wait
+    assert json.loads(inbox.peek() or b"{}")["params"]["textDocument"]["uri"] == "file:///other.py"
