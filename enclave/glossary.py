@@ -268,8 +268,8 @@ def add_term(root: Path, term: str, definition: str) -> Term:
 
 def _read_for_adding(path: Path) -> str | None:
     """The glossary file's text before a term is appended (None when it does not exist yet)."""
-    try:
-        data = path.read_bytes()
+    try:  # a regular file, bounded (FileProblem says why not)
+        data = read_regular(path, SETTINGS_LIMIT, "glossary")
     except FileNotFoundError:
         return None
     except OSError as exc:
