@@ -393,3 +393,25 @@ def test_a_configuration_file_that_is_not_a_small_regular_file_is_not_read(
     assert len(problems) == 1 and str(repo_file) in problems[0].message
     reason = {"fifo": "a FIFO", "device": "a device", "directory": "a directory"}
     assert reason.get(kind, "larger than 1,048,576 bytes") in problems[0].message
+
+
+def _camel(dotted: str) -> str:
+    section, name = dotted.split(".")
+    head, *rest = name.split("_")
+    return f"{section}.{head}{''.join(part.title() for part in rest)}"
+
+
+def test_vscode_takes_from_user_settings_only_what_a_repository_may_not_set() -> None:
+    """A cloned repository's .vscode/settings.json is the repository speaking: VS Code ignores a
+    workspace's value of a "machine"-scoped setting, and nothing else keeps it from loosening the
+    user's rules (VS Code replaces a list, it does not join it) or starting another program."""
+    manifest = Path(__file__).resolve().parents[1] / "editors" / "vscode" / "package.json"
+    properties = json.loads(manifest.read_text())["contributes"]["configuration"]["properties"]
+    kept = [rule.key for rule in who_may_set() if rule.repository != REPO_SETS]
+    must_be_user_only = [f"enclave.{_camel(key)}" for key in kept]
+    must_be_user_only += ["enclave.server.path", "enclave.server.pythonPath"]
+    shared = [key for key in must_be_user_only if key in properties]
+    assert len(shared) >= 15  # the table and the manifest name the same settings
+    wrong = {key: properties[key].get("scope") for key in shared}
+    wrong = {key: scope for key, scope in wrong.items() if scope not in ("machine", "application")}
+    assert wrong == {}

@@ -23,6 +23,12 @@ export interface SettingSpec {
 
 const WINDOW = "window" as const;
 const MACHINE = "machine-overridable" as const;
+/**
+ * User settings only: VS Code ignores a workspace's value (a cloned repository's
+ * `.vscode/settings.json` is the repository speaking). For every setting that
+ * enclave/config.py's who-may-set table keeps from a repository, and for the command that starts
+ * the server; tests/test_config.py holds the two together.
+ */
 const ONLY_USER = "machine" as const;
 
 /** Every setting, in the order the Settings editor shows them. */
@@ -31,7 +37,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "server.path",
     type: "string",
     default: "enclave",
-    scope: MACHINE,
+    scope: ONLY_USER,
     clientOnly: true,
     description:
       "The `enclave` executable that runs the language server (`enclave lsp`): a name looked up on PATH or an absolute path. Ignored when `enclave.server.pythonPath` is set.",
@@ -40,7 +46,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "server.pythonPath",
     type: "string",
     default: "",
-    scope: MACHINE,
+    scope: ONLY_USER,
     clientOnly: true,
     description:
       "A Python interpreter (3.11+) that has Enclave installed. When set, the server starts as `<python> -P -m enclave.server.lsp` instead of through `enclave.server.path` (`-P`: the workspace's own files are never imported in place of Enclave's).",
@@ -49,7 +55,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "ollama.host",
     type: "string",
     default: "http://127.0.0.1:11434",
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "The Ollama server (defaults to `OLLAMA_HOST` when that is set). Keep it on loopback so code never leaves the machine.",
   },
@@ -57,7 +63,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "ollama.hosts",
     type: "string[]",
     default: [],
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "A team's fleet of model servers; when set it replaces `enclave.ollama.host`. Each must be this machine or listed in `enclave.trust.allowedHosts`. Requests go to the least busy healthy server (completions stay on the one that served the last, whose prompt cache holds their prefix) and move to the next when one is down or answers 5xx before the answer starts.",
   },
@@ -154,7 +160,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "embedding.url",
     type: "string",
     default: "",
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "With `enclave.embedding.provider` = `openai`: the embedding server's URL; empty for the model servers. It must pass `enclave.trust.allowedHosts`; `enclave.ollama.headers` are sent to it.",
   },
@@ -297,7 +303,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "index.db",
     type: "string",
     default: "",
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "Where the index lives: a directory or an `s3://` URI. Empty means `.enclave/` at the repository root.",
   },
@@ -330,7 +336,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "index.lease",
     type: "boolean",
     default: true,
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "Take a write lease (S3 conditional writes) before writing an `s3://` index; turn off only where one writer at a time is guaranteed another way.",
   },
@@ -338,7 +344,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "index.s3Endpoint",
     type: "string",
     default: "",
-    scope: MACHINE,
+    scope: ONLY_USER,
     description:
       "Endpoint URL of an S3-compatible store (MinIO, R2), over `AWS_ENDPOINT_URL`. Credentials come from the environment only.",
   },
@@ -346,7 +352,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "index.s3Region",
     type: "string",
     default: "",
-    scope: MACHINE,
+    scope: ONLY_USER,
     description: "Region of the S3 store, over `AWS_REGION`.",
   },
   {
@@ -354,21 +360,21 @@ export const SETTINGS: readonly SettingSpec[] = [
     type: "integer",
     default: 1048576,
     minimum: 1,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description: "Files larger than this many bytes are not indexed.",
   },
   {
     key: "index.exclude",
     type: "string[]",
     default: [],
-    scope: WINDOW,
+    scope: ONLY_USER,
     description: "Extra gitignore-style patterns of files not to index.",
   },
   {
     key: "trust.neverSend",
     type: "string[]",
     default: [],
-    scope: WINDOW,
+    scope: ONLY_USER,
     description:
       "Gitignore-style patterns of files that are indexed for search but never put in a prompt (nor sent to an embedding server).",
   },
@@ -386,7 +392,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "trust.redactPii",
     type: "boolean",
     default: false,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description:
       "Also replace email addresses and phone numbers, in prompts and in the index (an administrator's policy can turn this on for everyone).",
   },
@@ -394,7 +400,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "audit.enabled",
     type: "boolean",
     default: true,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description:
       "Append one JSON line per model request (who, model, purpose, files and lines sent, prompt hash, tokens, duration, outcome) to the audit log.",
   },
@@ -402,7 +408,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "audit.path",
     type: "string",
     default: "",
-    scope: WINDOW,
+    scope: ONLY_USER,
     description:
       "The audit log file; empty for `.enclave/audit.jsonl` in the repository. Relative paths are under the repository.",
   },
@@ -410,7 +416,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     key: "audit.includePrompts",
     type: "boolean",
     default: false,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description: "Write each prompt's full text into the audit log (otherwise only its sha256).",
   },
   {
@@ -418,7 +424,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     type: "integer",
     default: 10485760,
     minimum: 1,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description: "Rotate the audit log once it grows past this many bytes.",
   },
   {
@@ -426,7 +432,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     type: "integer",
     default: 5,
     minimum: 0,
-    scope: WINDOW,
+    scope: ONLY_USER,
     description: "How many rotated audit logs (`audit.jsonl.1` ...) to keep.",
   },
 ];
