@@ -8,7 +8,6 @@ may arrive there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,6 @@ from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
 SECRET = "def rotate_the_launch_codes(): return 'chunk text that must stay here'\n"
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=[307, 308])
-def redirector(
-    request: pytest.FixtureRequest, ollama_server: OllamaTestServer, recorder: Recorder
-) -> Iterator[Redirector]:
-    server = Redirector(ollama_server.url, recorder.url, request.param).start()
-    yield server
-    server.stop()
 
 
 def config_at(url: str, provider: str = "ollama") -> Config:

@@ -4,6 +4,9 @@
   reset to a healthy state (no fault, default models, version) before each test that uses it.
 - ``ollama_config``: a :class:`Config` pointing at it, with small token limits so tests are fast.
 - ``model_client``: a :class:`ModelClient` on that config, closed after the test.
+- ``recorder`` and ``redirector``: a server that records what reaches it, and a proxy in front of
+  the test server that redirects (307, then 308) the requests that carry a prompt or a chunk's
+  text to the recorder (tests.support.loopback_servers).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 
 from enclave.config import Config, load_config
 from enclave.server.model.client import ModelClient
+from tests.support.loopback_servers import Recorder, Redirector
 from tests.support.ollama_server import OllamaTestServer
 
 FAST: dict[str, dict[str, object]] = {
@@ -45,6 +49,22 @@ def ollama_server(_ollama_server_session: OllamaTestServer) -> Iterator[OllamaTe
     server.reset()
     yield server
     server.reset()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=[307, 308])
+def redirector(
+    request: pytest.FixtureRequest, ollama_server: OllamaTestServer, recorder: Recorder
+) -> Iterator[Redirector]:
+    server = Redirector(ollama_server.url, recorder.url, request.param).start()
+    yield server
+    server.stop()
 
 
 def config_for(server: OllamaTestServer, **sections: dict[str, object]) -> Config:

@@ -11,7 +11,6 @@ and the fix.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,22 +25,6 @@ from tests.support.loopback_servers import Recorder, Redirector
 from tests.support.ollama_fixtures import FAST, env_for
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=[307, 308])
-def redirector(
-    request: pytest.FixtureRequest, ollama_server: OllamaTestServer, recorder: Recorder
-) -> Iterator[Redirector]:
-    server = Redirector(ollama_server.url, recorder.url, request.param).start()
-    yield server
-    server.stop()
 
 
 def config_at(url: str, **sections: dict[str, object]) -> Config:
