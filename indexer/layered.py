@@ -52,7 +52,7 @@ from enclave.indexer.results import (
     SearchResult,
 )
 from enclave.indexer.search import symbol_score
-from enclave.indexer.store import storage_options_for
+from enclave.indexer.store import in_clause, storage_options_for
 from enclave.indexer.types import Chunk, SymbolDef
 
 log = logging.getLogger(__name__)
@@ -567,7 +567,12 @@ class LayeredIndex:
         status.chunks = (
             shared.chunks - difference.hidden_chunks + (local.chunks if local.exists else 0)
         )
-        status.symbols = shared.symbols + (local.symbols if local.exists else 0)
+        hidden = sorted(difference.hidden_shared)
+        hidden_symbols = self._from_shared(
+            lambda side: side.store.columns("symbols", ["path"], in_clause("path", hidden)).num_rows,
+            0,
+        ) if hidden else 0  # fmt: skip
+        status.symbols = shared.symbols - hidden_symbols + (local.symbols if local.exists else 0)
         if local.exists and not local.healthy:
             status.healthy, status.problem, status.fix = False, local.problem, local.fix
         status.updating = shared.updating or local.updating

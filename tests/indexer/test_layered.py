@@ -220,6 +220,9 @@ def test_a_search_before_the_first_update_finds_the_files_edited_here(
         + overlay.table("chunks").count_rows()
     )
     assert status["chunks"] == expected
+    shared_symbols = shared.columns("symbols", ["path"]).column(0).to_pylist()
+    kept = [p for p in shared_symbols if p not in ("billing/invoice.py", "users/login.py")]
+    assert status["symbols"] == len(kept) + overlay.table("symbols").count_rows()
 
     # more files differ than a search indexes on its way: it says what to run instead
     write_files(laptop, {f"notes/n{i}.py": f"def note_{i}():\n    return {i}\n" for i in range(60)})
