@@ -121,6 +121,10 @@ class AuditLog:
 
     def __init__(self, config: Config) -> None:
         self.path = audit_path(config)
+        # a path under the repository must stay there: a cloned repository's `.enclave` link
+        # must not choose where its users' log is written
+        relative = not Path(config.audit.path or DEFAULT_FILE).expanduser().is_absolute()
+        self.inside = Path(config.root).resolve() if relative and config.root else None
         self.include_prompts = config.audit.include_prompts
         self.max_bytes = config.audit.max_bytes
         self.keep = config.audit.keep
@@ -209,6 +213,11 @@ class AuditLog:
         """The log opened for appending: a regular file Enclave wrote (never a FIFO, a device
         or someone's file), without blocking."""
         assert self.path is not None
+        if self.inside and not self.path.parent.resolve().is_relative_to(self.inside):
+            raise NotAnAuditLog(
+                f"{self.path.parent} leads outside the repository (a link), so the audit log is"
+                " not written there; remove the link, or set audit.path in your user configuration"
+            )
         # read too: the first bytes say whose file it is, the last whether a line was torn
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
         fd = os.open(self.path, flags, 0o600)

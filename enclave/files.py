@@ -75,3 +75,29 @@ def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
             f"the {what} {path} is larger than {limit:,} bytes", f"keep the {what} smaller"
         )
     return data
+
+
+DATA_DIR = ".enclave"
+
+
+def data_dir(root: Path | str) -> Path:
+    """``<root>/.enclave``, the folder Enclave writes its index, audit log and Modelfile in by
+    default; :class:`FileProblem` when the repository made it a link (a cloned repository would
+    then choose where the index and the log of its users go) or something other than a folder."""
+    path = Path(root) / DATA_DIR
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path  # made on first write, as a folder
+    except OSError as exc:
+        raise FileProblem(f"cannot use {path}: {exc.strerror or exc}", "check the folder") from None
+    if stat.S_ISLNK(mode):
+        raise FileProblem(
+            f"{path} is a link (to {os.readlink(path)}): a repository cannot choose where Enclave"
+            " writes its index and audit log",
+            f"remove the link (`rm {path}`; Enclave makes the folder), or set index.db and"
+            " audit.path in your user configuration",
+        )
+    if not stat.S_ISDIR(mode):
+        raise FileProblem(f"{path} is {_kind(mode)}, not a folder", f"remove {path}")
+    return path

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from enclave.files import data_dir
 from enclave.indexer.errors import (
     IndexProblem,
     brief,
@@ -132,7 +133,7 @@ class CatalogRow:
 
 
 def default_db(root: Path) -> str:
-    return str(root / ".enclave")
+    return str(data_dir(root))
 
 
 class Store:

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from enclave.files import data_dir
 from enclave.server.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -150,7 +151,7 @@ def cmd_customize(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(text)
         return EXIT_OK
-    target = root / ".enclave" / "Modelfile"
+    target = data_dir(root) / "Modelfile"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     note_remote_host(config)

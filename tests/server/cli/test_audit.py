@@ -174,3 +174,31 @@ def test_since_far_in_the_past_selects_everything(
     for since in ("99999999999d", "9" * 5000 + "h"):  # once a traceback (OverflowError)
         assert main(["audit", "--json", "--since", since]) == 0
         assert json.loads(capsys.readouterr().out)["requests"] == 1
+
+
+def test_a_repository_whose_enclave_folder_is_a_link_chooses_nothing(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cloned repository that commits `.enclave` as a link to a folder of its choosing (a
+    world-readable one, or one it wants a file in) gets neither the index (the code's text), nor
+    the audit log, nor the Modelfile written there."""
+    elsewhere = tmp_path / "world-readable"
+    elsewhere.mkdir()
+    (repo / ".enclave").symlink_to(elsewhere)
+    assert main(["index", str(repo)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("enclave: error:") == 1 and "Traceback" not in err, err
+    assert f"{repo / '.enclave'} is a link (to {elsewhere})" in err and "rm " in err
+    assert main(["customize"]) == 1
+    assert "is a link" in capsys.readouterr().err
+    assert main(["explain", "car/brakes.py", "--no-thinking"]) == 1  # its index is not opened
+    assert "is a link" in capsys.readouterr().err
+    # the user puts the index elsewhere: answered, and the log is not written through the link
+    monkeypatch.setenv("ENCLAVE_INDEX_DB", str(tmp_path / "index"))
+    assert main(["explain", "car/brakes.py", "--no-thinking"]) == 0
+    assert "leads outside the repository (a link)" in caplog.text  # a warning, once
+    assert list(elsewhere.iterdir()) == []
