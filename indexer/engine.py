@@ -195,7 +195,7 @@ class EngineIndex:
         self._symbols_by_name: dict[str, list[SymbolDef]] = {}
         self._symbols_by_path: dict[str, list[SymbolDef]] = {}
         self._paths: tuple[int, frozenset[str]] | None = None
-        self._symbols_version: tuple[int, int] = (-1, -1)
+        self._symbols_version: tuple[int, frozenset[str]] = (-1, frozenset())
         # indexed paths the rules in force now leave out, per version of the files table
         self._excluded: tuple[tuple[int, tuple[str, ...]], frozenset[str]] | None = None
         self._embedder_cache: Embedder | None = None
@@ -1232,10 +1232,10 @@ class EngineIndex:
     def _load_symbols(self) -> list[SymbolDef]:
         store = self._ready_store()
         table = store.table("symbols")
-        key = (table.version, store.table("files").version)
+        excluded = self._excluded_now(store)  # no read at all while no rule excludes a file
+        key = (table.version, excluded)
         if self._symbols is None or self._symbols_version != key:
             data = table.to_arrow().to_pylist()
-            excluded = self._excluded_now(store)
             symbols = [SymbolDef(**row) for row in data if row["path"] not in excluded]
             by_name: dict[str, list[SymbolDef]] = {}
             by_path: dict[str, list[SymbolDef]] = {}
