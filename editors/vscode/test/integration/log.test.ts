@@ -11,27 +11,9 @@ import { pathToFileURL } from "node:url";
 import { after, test } from "node:test";
 import { Methods, parseStatus, type ServerStatus } from "../../src/lib/protocol";
 import { serverStderr, type Level, type LogSink } from "../../src/lib/serverLog";
+import { RecordingLog } from "../recordingLog";
 import { toInitializationOptions } from "../../src/lib/settings";
 import { closedPort, makeRepo, startServer, stopProcess, type Server } from "./support";
-
-class RecordingLog implements LogSink {
-  readonly lines: [Level, string][] = [];
-  trace(message: string): void {
-    this.lines.push(["trace", message]);
-  }
-  debug(message: string): void {
-    this.lines.push(["debug", message]);
-  }
-  info(message: string): void {
-    this.lines.push(["info", message]);
-  }
-  warn(message: string): void {
-    this.lines.push(["warn", message]);
-  }
-  error(message: string): void {
-    this.lines.push(["error", message]);
-  }
-}
 
 /** vscode-languageclient's handling of `window/logMessage` (MessageType 1..4, 5 = Debug). */
 function logMessage(log: LogSink, params: { type: number; message: string }): void {

@@ -3,27 +3,8 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { recordLevel, serverStderr, ServerStderr, type Level, type LogSink } from "../../src/lib/serverLog";
-
-/** A LogOutputChannel stand-in that keeps each line with the level it was written at. */
-class RecordingLog implements LogSink {
-  readonly lines: [Level, string][] = [];
-  trace(message: string): void {
-    this.lines.push(["trace", message]);
-  }
-  debug(message: string): void {
-    this.lines.push(["debug", message]);
-  }
-  info(message: string): void {
-    this.lines.push(["info", message]);
-  }
-  warn(message: string): void {
-    this.lines.push(["warn", message]);
-  }
-  error(message: string): void {
-    this.lines.push(["error", message]);
-  }
-}
+import { recordLevel, serverStderr, ServerStderr } from "../../src/lib/serverLog";
+import { RecordingLog } from "../recordingLog";
 
 test("a record's level is read from the server's and the index library's log formats", () => {
   assert.equal(recordLevel("2026-12-06 21:00:00,123 INFO enclave.server.lsp.app: Enclave 0.1.0 language server starting"), "info");
