@@ -4,13 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, test } from "node:test";
 import { Methods, parseStatus, type ServerStatus } from "../../src/lib/protocol";
 import { toInitializationOptions } from "../../src/lib/settings";
 import { fixCommand, renderStatus } from "../../src/lib/status";
-import { closedPort, makeRepo, startServer, stopProcess, type Server } from "./support";
+import { closedPort, initialize, makeRepo, startServer, stopProcess, type Server } from "./support";
 
 let server: Server | undefined;
 after(async () => {
@@ -40,19 +38,7 @@ test("Ollama not running: a degraded status with the fix, shown as a warning", a
   });
   connection.onNotification("window/showMessage", () => undefined);
   connection.onNotification("window/logMessage", () => undefined);
-  connection.onRequest("window/workDoneProgress/create", () => null);
-  connection.onRequest("client/registerCapability", () => null);
-  connection.onRequest("workspace/configuration", (params: { items: unknown[] }) => params.items.map(() => options));
-  connection.listen();
-  const rootUri = pathToFileURL(repo).href;
-  await connection.sendRequest("initialize", {
-    processId: process.pid,
-    rootUri,
-    workspaceFolders: [{ uri: rootUri, name: path.basename(repo) }],
-    initializationOptions: options,
-    capabilities: { window: { workDoneProgress: true }, workspace: { configuration: true } },
-  });
-  await connection.sendNotification("initialized", {});
+  await initialize(connection, repo, options);
 
   const started = Date.now();
   let degraded: ServerStatus | undefined;

@@ -6,14 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import { after, test } from "node:test";
 import { Methods, parseStatus, type ServerStatus } from "../../src/lib/protocol";
 import { serverStderr, type Level, type LogSink } from "../../src/lib/serverLog";
 import { RecordingLog } from "../recordingLog";
 import { toInitializationOptions } from "../../src/lib/settings";
-import { closedPort, makeRepo, startServer, stopProcess, type Server } from "./support";
+import { closedPort, initialize, makeRepo, startServer, stopProcess, type Server } from "./support";
 
 /** vscode-languageclient's handling of `window/logMessage` (MessageType 1..4, 5 = Debug). */
 function logMessage(log: LogSink, params: { type: number; message: string }): void {
@@ -56,19 +54,7 @@ test("each server log record reaches the log once, at its level", async () => {
   });
   connection.onNotification("window/logMessage", (params: { type: number; message: string }) => logMessage(log, params));
   connection.onNotification("window/showMessage", () => undefined);
-  connection.onRequest("window/workDoneProgress/create", () => null);
-  connection.onRequest("client/registerCapability", () => null);
-  connection.onRequest("workspace/configuration", (params: { items: unknown[] }) => params.items.map(() => options));
-  connection.listen();
-  const rootUri = pathToFileURL(repo).href;
-  await connection.sendRequest("initialize", {
-    processId: process.pid,
-    rootUri,
-    workspaceFolders: [{ uri: rootUri, name: path.basename(repo) }],
-    initializationOptions: options,
-    capabilities: { window: { workDoneProgress: true }, workspace: { configuration: true } },
-  });
-  await connection.sendNotification("initialized", {});
+  await initialize(connection, repo, options);
   const started = Date.now();
   while (!statuses.some((s) => s.state === "degraded") && Date.now() - started < 60_000) {
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   createMessageConnection,
   StreamMessageReader,
@@ -175,4 +176,25 @@ export function closedPort(): Promise<number> {
       probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
     });
   });
+}
+
+/**
+ * The client's side of a start, as VS Code does it: answer the server's requests (progress,
+ * registrations, `workspace/configuration` with `options`), listen, `initialize` for `repo` with
+ * `options`, then `initialized`. Handlers for notifications are the caller's, set before this.
+ */
+export async function initialize(connection: MessageConnection, repo: string, options: unknown): Promise<void> {
+  connection.onRequest("window/workDoneProgress/create", () => null);
+  connection.onRequest("client/registerCapability", () => null);
+  connection.onRequest("workspace/configuration", (params: { items: unknown[] }) => params.items.map(() => options));
+  connection.listen();
+  const rootUri = pathToFileURL(repo).href;
+  await connection.sendRequest("initialize", {
+    processId: process.pid,
+    rootUri,
+    workspaceFolders: [{ uri: rootUri, name: path.basename(repo) }],
+    initializationOptions: options,
+    capabilities: { window: { workDoneProgress: true }, workspace: { configuration: true } },
+  });
+  await connection.sendNotification("initialized", {});
 }
