@@ -73,11 +73,11 @@ from tests.support.ollama_server import Generation, OllamaTestServer  # noqa: E4
 
 ENCLAVE = Path(sys.executable).with_name("enclave")
 FILES = (
-    "server/context.py",
-    "indexer/engine.py",
-    "server/model/budget.py",
-    "server/model/client.py",
-    "server/lsp/completion.py",
+    "server/enclave/server/context.py",
+    "indexer/enclave/indexer/engine.py",
+    "server/enclave/server/model/budget.py",
+    "server/enclave/server/model/client.py",
+    "server/enclave/server/lsp/completion.py",
 )
 WORD_ENDS = " (,=."
 INSTANT_S = 0.050  # a suggestion this fast came without a model run

@@ -106,7 +106,7 @@ from tests.support.repos import commit_all, make_repo  # noqa: E402
 
 SETS_VERSION = 2  # bump when the way sets are built changes: stale work dirs are rebuilt
 STDLIB_PACKAGES = ("json", "email", "logging", "http", "urllib", "concurrent", "wsgiref", "html")
-SELF_FOLDERS = ("indexer", "server", "enclave")  # the real folders; enclave/ links to the others
+SELF_FOLDERS = ("indexer", "server", "enclave")  # the three folders the package is made of
 SKIP_DIRS = {
     "test", "tests", "testdata", "testing", "__pycache__", "node_modules", "vendor",
     "idlelib", "site-packages",

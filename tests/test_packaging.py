@@ -1,7 +1,9 @@
-"""The package's shape: one `enclave` namespace, nothing generic installed, no import cycles.
+"""The package's shape: one `enclave` namespace in three folders whose paths are the import paths,
+nothing generic installed, no import cycles, the indexer never importing the server.
 
-Builds a wheel of this checkout and installs it into a scratch directory, so the check covers
-what `pip install` really puts into site-packages, not only the editable install the tests use.
+Builds an sdist and a wheel of this checkout and installs them into scratch directories, so the
+check covers what `pip install` really puts into site-packages, not only the editable install the
+tests use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -20,29 +24,40 @@ import pytest
 from tests.support.repos import make_repo
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "enclave"
+# Each folder holding a part of the `enclave` package -> the folder its import paths start from.
+PARTS = {
+    REPO / "enclave": REPO,
+    REPO / "indexer" / "enclave" / "indexer": REPO / "indexer",
+    REPO / "server" / "enclave" / "server": REPO / "server",
+}
+PACKAGE_DATA = {"queries"}  # folders of data files, not packages
 
 
 def sources(folder: Path) -> list[Path]:
-    """The .py files under ``folder``, through the enclave/indexer and enclave/server links."""
+    """The .py files under ``folder``."""
     return sorted(
         Path(dirpath, name)
-        for dirpath, _, names in os.walk(folder, followlinks=True)
+        for dirpath, _, names in os.walk(folder)
         for name in names
         if name.endswith(".py")
     )
 
 
 def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    base = next(base for part, base in PARTS.items() if path.is_relative_to(part))
+    parts = list(path.relative_to(base).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
+def all_sources() -> list[Path]:
+    return [path for part in PARTS for path in sources(part)]
+
+
 def import_graph() -> dict[str, set[str]]:
-    """Every module under enclave/ (links followed) -> the enclave modules it imports anywhere."""
-    modules = {_module_name(p): p for p in sources(PACKAGE)}
+    """Every module of the package -> the enclave modules it imports anywhere."""
+    modules = {_module_name(p): p for p in all_sources()}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -112,7 +127,7 @@ def cycles(graph: dict[str, set[str]], within: str) -> list[list[str]]:
 def test_the_graph_sees_function_level_imports() -> None:
     graph = import_graph()
     # api.open_index imports the engine inside the function: the graph must still see it.
-    assert len(graph) > 50  # the linked indexer and server packages are in it
+    assert len(graph) > 50  # the indexer and server folders are in it
     assert "enclave.indexer.engine" in graph["enclave.indexer.api"]
     assert cycles({"a.x": {"a.y"}, "a.y": {"a.x"}, "a.z": set()}, "a.") == [["a.x", "a.y"]]
 
@@ -127,7 +142,7 @@ def test_no_import_cycle_anywhere_in_the_package() -> None:
 
 def test_the_indexer_is_a_library_without_the_server() -> None:
     """A CI job can use the indexer alone: it never imports the server, pygls or lsprotocol."""
-    for path in sources(PACKAGE / "indexer"):
+    for path in sources(REPO / "indexer"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = []
             if isinstance(node, ast.Import):
@@ -140,7 +155,7 @@ def test_the_indexer_is_a_library_without_the_server() -> None:
 
 def test_nothing_imports_the_old_top_level_names() -> None:
     for path in [
-        *PACKAGE.rglob("*.py"),
+        *all_sources(),
         *(REPO / "tests").rglob("*.py"),
         *(REPO / "bench").rglob("*.py"),
     ]:
@@ -152,25 +167,79 @@ def test_nothing_imports_the_old_top_level_names() -> None:
                     assert alias.name.split(".")[0] not in ("server", "indexer"), (path, alias.name)
 
 
+def test_the_checkout_has_no_links() -> None:
+    """A link gives a file two paths and becomes a text file in a default Windows checkout."""
+    staged = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert staged and [line for line in staged if line.startswith("120000")] == []
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """The packages are listed by hand (three folders map onto one namespace): a new subpackage
+    missing from the list would be left out of every install."""
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        _module_name(Path(dirpath) / "__init__.py")
+        for part in PARTS
+        for dirpath, _, names in os.walk(part)
+        if "__init__.py" in names
+    }
+    assert found == listed
+    folders = {
+        _module_name(Path(dirpath) / "x.py").rpartition(".")[0]
+        for part in PARTS
+        for dirpath, dirs, _ in os.walk(part)
+        if Path(dirpath).name not in ("__pycache__", *PACKAGE_DATA)
+    }
+    assert folders == listed  # no folder of modules without an __init__.py
+
+
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    # Built from a copy of what the package is made of, so setuptools' build/ stays out of the
-    # checkout; the links enclave/indexer and enclave/server are copied as links.
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The source distribution, built from a copy of the checkout's tracked files (setuptools
+    writes build/ and egg-info beside the sources)."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    for folder in ("enclave", "indexer", "server"):
-        shutil.copytree(
-            REPO / folder, source / folder, symlinks=True,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )  # fmt: skip
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in tracked:
+        if name.startswith(("enclave/", "indexer/", "server/")) or name in (
+            "pyproject.toml",
+            "README.md",
+        ):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / name, source / name)
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run(
+        [sys.executable, "-c", f"from setuptools import build_meta as b; b.build_sdist({str(out)!r})"],
+        cwd=source, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return next(out.glob("enclave_lsp-*.tar.gz"))
+
+
+@pytest.fixture(scope="module")
+def wheel(sdist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from the sdist (as pip does from a package index): what the sdist lacks,
+    the wheel lacks."""
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(source)],
+         "-w", str(out), str(sdist)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     return next(out.glob("enclave_lsp-*.whl"))
+
+
+def test_the_sdist_holds_every_source_and_nothing_built(sdist: Path) -> None:
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for path in all_sources():
+        assert str(path.relative_to(REPO)) in names
+    assert "indexer/enclave/indexer/queries/python.scm" in names
+    assert not [name for name in names if "__pycache__" in name or name.startswith("build/")]
 
 
 def test_the_wheel_installs_only_the_enclave_namespace(wheel: Path) -> None:
@@ -190,7 +259,8 @@ def test_a_normal_install_imports_from_anywhere(wheel: Path, tmp_path: Path) -> 
     installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
     assert installed in ({"enclave"}, {"enclave", "bin"}), installed  # bin/: the console script
     probe = (
-        "import enclave.indexer.api, enclave.server.cli, enclave.server.lsp.app, sys; "
+        "import enclave.indexer.api, enclave.server, enclave.indexer, enclave.server.cli, "
+        "enclave.server.lsp.app, sys; "
         "print(enclave.indexer.api.__file__); "
         "import importlib.util as u; print(u.find_spec('server'), u.find_spec('indexer'))"
     )
@@ -204,6 +274,19 @@ def test_a_normal_install_imports_from_anywhere(wheel: Path, tmp_path: Path) -> 
     first, second = done.stdout.splitlines()
     assert first.startswith(str(target / "enclave" / "indexer"))
     assert second == "None None"  # no top-level `server` or `indexer` anywhere on the path
+    # and it runs: the command line from the scratch install, indexing a repository
+    repo = make_repo(tmp_path / "repo", {"app.py": "def greet():\n    return 'hi'\n"})
+    run = (
+        f"import sys, runpy; sys.path[:0] = [{str(target)!r}, {str(site)!r}]; "
+        "runpy.run_module('enclave', run_name='__main__', alter_sys=True)"
+    )
+    indexed = subprocess.run(
+        [sys.executable, "-I", "-c", run, "index", ".", "--json", "--settings",
+         '{"embedding": {"provider": "none"}}'],
+        cwd=repo, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert indexed.returncode == 0, indexed.stderr
+    assert json.loads(indexed.stdout)["files_indexed"] == 1
 
 
 def poisoned_workspace(root: Path) -> Path:

@@ -46,7 +46,7 @@ QUERIES = [
 def project_rows() -> list[dict[str, Any]]:
     """Rows like the chunks table's: 40-line pieces of this project's indexer, and the odd rows."""
     rows: list[dict[str, Any]] = []
-    for path in sorted((PROJECT / "indexer").glob("*.py")):
+    for path in sorted((PROJECT / "indexer" / "enclave" / "indexer").glob("*.py")):
         lines = path.read_text(encoding="utf-8").splitlines()
         relative = f"indexer/{path.name}"
         for start in range(0, len(lines), 40):

@@ -40,7 +40,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "repo"
     root.mkdir()
     shutil.copytree(
-        PROJECT / "indexer", root / "indexer", ignore=shutil.ignore_patterns("__pycache__")
+        PROJECT / "indexer" / "enclave" / "indexer",
+        root / "indexer",
+        ignore=shutil.ignore_patterns("__pycache__"),
     )
     make_repo(root, {})
     commit_all(root, "corpus")
