@@ -1,5 +1,6 @@
-"""The CLI commands for a company's controls: `enclave audit` (and the glossary, the customized
-model and the training data export, each in its own module under ``enclave.server.company``).
+"""The CLI commands for a company's controls: `enclave audit`, `enclave glossary`, `enclave
+customize` and `enclave dataset` (the work itself is in ``enclave.audit``, ``enclave.glossary``,
+``enclave.server.customize`` and ``enclave.server.dataset``).
 
 ``register(subparsers)`` adds them to the `enclave` parser (``enclave.server.cli.main``).
 """
