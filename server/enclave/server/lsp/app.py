@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 
 from enclave import package_version
 from enclave.server.lsp import answers, completion, indexing, lifecycle, symbols
-from enclave.server.lsp.health import ModelHealth
+from enclave.server.lsp.model_supervisor import ModelSupervisor
 from enclave.server.lsp.services import Services
 from enclave.server.lsp.status import StatusReporter
 from enclave.server.lsp.transport import Inbox, run_stdio
@@ -35,12 +35,12 @@ def create_server() -> tuple[LanguageServer, Services]:
     )
     services = Services(server)
     status = StatusReporter(services)
-    health = ModelHealth(services, status)
+    models = ModelSupervisor(services, status)
     indexer = indexing.register(server, services, status)
     completer = completion.register(server, services, status)
     answers.register(server, services, status)
     symbols.register(server, services)
-    lifecycle.register(server, services, indexing=indexer, health=health, completer=completer)
+    lifecycle.register(server, services, indexing=indexer, models=models, completer=completer)
     return server, services
 
 

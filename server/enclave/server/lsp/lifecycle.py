@@ -19,8 +19,8 @@ from enclave.config import Config
 from enclave.server.lsp import settings
 from enclave.server.lsp.completion import Completer
 from enclave.server.lsp.convert import to_plain, uri_to_path
-from enclave.server.lsp.health import ModelHealth
 from enclave.server.lsp.indexing import Indexing, register_file_watcher
+from enclave.server.lsp.model_supervisor import ModelSupervisor
 from enclave.server.lsp.services import Root, Services
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,11 @@ async def folders_changed(
 
 
 async def shutdown(
-    services: Services, indexing: Indexing, health: ModelHealth, completer: Completer
+    services: Services, indexing: Indexing, models: ModelSupervisor, completer: Completer
 ) -> None:
     for task in list(indexing.tasks) + list(completer.inflight.values()):
         task.cancel()
-    await health.aclose_client()
+    await models.aclose_client()
     for root in services.roots:
         if root.index is not None:
             index, root.index = root.index, None
@@ -79,7 +79,7 @@ def register(
     services: Services,
     *,
     indexing: Indexing,
-    health: ModelHealth,
+    models: ModelSupervisor,
     completer: Completer,
 ) -> None:
     @server.feature(types.INITIALIZE)
@@ -92,10 +92,10 @@ def register(
         async with services.settings_lock:
             await settings.read_workspace_configuration(ls, services)
             settings.report_problems(services, settings.configure_roots(services))
-            health.replace_client()
+            models.replace_client()
             for root in services.roots:
                 indexing.start(root)
-            health.start()
+            models.start()
         await register_file_watcher(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -108,9 +108,9 @@ def register(
     async def on_settings_change(old: Config, new: Config) -> None:
         completer.clear()
         if old.ollama != new.ollama or old.completion != new.completion or old.chat != new.chat:
-            await health.aclose_client()
-            health.replace_client()
-            health.start()
+            await models.aclose_client()
+            models.replace_client()
+            models.start()
 
         # the index embeds through Ollama and checks it for the status: it is opened anew
         def servers(c: Config) -> tuple[object, ...]:
@@ -130,4 +130,4 @@ def register(
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(ls: LanguageServer, params: Any) -> None:
-        await shutdown(services, indexing, health, completer)
+        await shutdown(services, indexing, models, completer)

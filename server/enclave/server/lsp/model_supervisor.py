@@ -1,4 +1,4 @@
-"""The model client's lifetime and health: create it from the settings, check Ollama and the
+"""The model client's supervisor: create it from the settings, check Ollama and the
 configured models at start and after a settings change, and turn problems into status.
 
 A missing Ollama or model makes the state ``degraded`` (search and symbols keep working) with the
@@ -22,7 +22,7 @@ from enclave.server.model.errors import ModelError
 log = logging.getLogger(__name__)
 
 
-class ModelHealth:
+class ModelSupervisor:
     def __init__(self, services: Services, status: StatusReporter) -> None:
         self.services = services
         self.status = status
