@@ -1,5 +1,11 @@
 """Enclave's one configuration model: typed sections, loaded once and passed down explicitly.
 
+Every setting is one field below, and its metadata is the one settings schema: the description,
+the bounds and choices the loader enforces, and who may set it. ``python -m
+enclave.settings_schema`` generates from it the JSON schema, VS Code's settings, the Neovim
+plugin's table and the settings table in docs/protocol.md; adding a setting is one field here and
+that command.
+
 Precedence, highest first: explicit overrides (LSP initializationOptions / workspace
 configuration, CLI flags) > ``ENCLAVE_*`` environment (and ``OLLAMA_HOST``) > ``.enclave.toml`` in
 the repository > the user config (``$XDG_CONFIG_HOME/enclave/config.toml``) > defaults.
@@ -12,9 +18,9 @@ may only *add* to what is never read or sent and turn protections on, and never 
 data is written (outside itself) or sent. Those rules are enforced here, in :func:`load_config`,
 and nowhere else.
 
-An invalid value never stops the program: the loader records a :class:`ConfigProblem` naming the
+An invalid value never stops the program: the loader records a :class:`ConfigIssue` naming the
 key and the reason, keeps the default (or the value from a lower layer), and carries on. Callers
-show the problems to the user (CLI: stderr; server: showMessage + log).
+show the issues to the user (CLI: stderr; server: showMessage + log).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,14 +49,38 @@ REPO_NO = "no"
 
 
 def _setting(
-    default: Any, repository: str = REPO_SETS, why: str = "", policy: str = "", user: bool = True
+    default: Any,
+    description: str,
+    repository: str = REPO_SETS,
+    why: str = "",
+    *,
+    policy: str = "",
+    user: bool = True,
+    positive: bool = False,
+    choices: tuple[str, ...] = (),
+    per_machine: bool = False,
 ) -> Any:
-    """A field with who may set it: ``repository`` (one of REPO_*) and, for REPO_NO, ``why`` it
-    may not; ``policy`` says what the administrator's policy does to it (empty: nothing);
-    ``user`` False: only the policy sets it (not the user, the editor or the environment)."""
+    """A setting: its default and the schema's metadata.
+
+    ``description``: what it does, as the user reads it (Markdown; other settings named as
+    `section.camelKey`). ``repository``: what a repository's .enclave.toml may do with it (one of
+    REPO_*) and, for REPO_NO, ``why`` it may not; ``policy``: what the administrator's policy
+    does to it (empty: nothing); ``user`` False: only the policy sets it (not the user, the
+    editor or the environment). ``positive``: a number that must be above zero (every number is
+    at least zero); ``choices``: the only strings allowed; ``per_machine``: usually one value per
+    machine, which a workspace may still override (an editor's scope)."""
     return field(
         default=default,
-        metadata={"repository": repository, "why": why, "policy": policy, "user": user},
+        metadata={
+            "description": description,
+            "repository": repository,
+            "why": why,
+            "policy": policy,
+            "user": user,
+            "positive": positive,
+            "choices": choices,
+            "per_machine": per_machine,
+        },
     )
 
 
@@ -61,75 +91,179 @@ _DELETES = "a repository cannot set it: it chooses which files are deleted"
 
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
-    # path or URI of the LanceDB store; "" = <repo>/.enclave
-    db: str = _setting("", REPO_INSIDE)
-    # A team's index built by CI (path or URI such as s3://bucket/repo), read and never written;
-    # what differs in the working tree goes into the local store (``db``) as an overlay.
-    shared: str = ""
-    # A shared index in an object store is copied into the user cache in the background (only
-    # the files not copied yet) and queries read the copy once it is complete; off: every query
-    # reads the store.
-    shared_copy: bool = True
-    # Minutes old table versions are kept after an update's compaction: readers that started
-    # before it finish on the version they opened. 0 removes them at once.
-    retain_minutes: int = 10
-    # A write lease object in S3 stores (conditional writes) so two writers never interleave;
-    # off only for stores without conditional writes where one writer at a time is guaranteed
-    # another way (a CI concurrency group).
-    lease: bool = _setting(True, REPO_TURNS_ON)
-    # An S3-compatible store's endpoint URL and region (over AWS_ENDPOINT_URL / AWS_REGION);
-    # credentials only ever come from the environment (AWS_ACCESS_KEY_ID, ...).
-    s3_endpoint: str = _setting("", REPO_NO, _SENDS)
-    s3_region: str = _setting("", REPO_NO, _SENDS)
-    max_file_bytes: int = _setting(1024 * 1024, REPO_LOWERS)
-    exclude: tuple[str, ...] = _setting((), REPO_ADDS)  # extra gitignore-style patterns
-    # gitignore-style patterns from the administrator's policy (never set by a user or a repo)
+    db: str = _setting(
+        "",
+        "Where the index lives: a directory or an `s3://` URI. Empty: `.enclave/` at the "
+        "repository root.",
+        REPO_INSIDE,
+    )
+    shared: str = _setting(
+        "",
+        "A team's index built by CI (a directory or an `s3://` URI), read and never written; "
+        "what differs in the working tree is indexed into the local store (`index.db`) as an "
+        "overlay that shadows it (docs/team.md).",
+        per_machine=True,
+    )
+    shared_copy: bool = _setting(
+        True,
+        "Copy a shared index in an object store into the user cache "
+        "(`~/.cache/enclave/shared/`) in the background, only the files not copied yet, and read "
+        "the copy once it is complete and verified; off: every query reads the store "
+        "(docs/team.md).",
+        per_machine=True,
+    )
+    retain_minutes: int = _setting(
+        10,
+        "Minutes old table versions are kept when an update folds new rows into the indexes and "
+        "compacts the tables (readers that opened one finish on it); 0 removes them at once, on "
+        "every update.",
+    )
+    lease: bool = _setting(
+        True,
+        "Take a write lease (an object written with S3 conditional writes) before writing an "
+        "`s3://` index; off only where one writer at a time is guaranteed another way (a CI "
+        "concurrency group; docs/team.md).",
+        REPO_TURNS_ON,
+    )
+    s3_endpoint: str = _setting(
+        "",
+        "Endpoint URL of an S3-compatible store (MinIO, R2), over `AWS_ENDPOINT_URL`. "
+        "Credentials come from the environment only (`AWS_ACCESS_KEY_ID`, ...).",
+        REPO_NO,
+        _SENDS,
+    )
+    s3_region: str = _setting("", "Region of the S3 store, over `AWS_REGION`.", REPO_NO, _SENDS)
+    max_file_bytes: int = _setting(
+        1024 * 1024,
+        "Files larger than this many bytes are not indexed.",
+        REPO_LOWERS,
+        positive=True,
+    )
+    exclude: tuple[str, ...] = _setting(
+        (), "Extra gitignore-style patterns of files not to index.", REPO_ADDS
+    )
     never_index: tuple[str, ...] = _setting(
         (),
+        "Gitignore-style patterns from the administrator's policy (never set by a user or a "
+        "repository).",
         REPO_NO,
         "only the administrator's policy sets it (never_index); use index.exclude for your own "
         "patterns",
-        "sets it",
+        policy="sets it",
         user=False,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingConfig:
-    # "ollama" (/api/embed) | "openai" (/v1/embeddings) | "local" (in-process) | "none"
-    provider: str = "ollama"
-    # "openai" only: the server's base URL; "" = the model servers (ollama.hosts / ollama.host).
-    # Either way it must pass trust.allowed_hosts, and ollama.headers are sent with it.
-    url: str = _setting("", REPO_NO, _SENDS)
-    model: str = "nomic-embed-text"  # Ollama model name, or sentence-transformers model for local
-    batch_size: int = 32
-    concurrency: int = 2  # embedding requests to Ollama in flight while indexing
-    timeout: float = 60.0  # seconds one batch may take while indexing
-    query_timeout: float = 1.0  # seconds the one query embedding of a search may take
+    provider: str = _setting(
+        "ollama",
+        "Where the vectors for semantic search come from: `ollama` (Ollama's `/api/embed`), "
+        "`openai` (`/v1/embeddings` of an OpenAI-compatible server: `embedding.url`, or the "
+        "model servers; model id `openai:<model>` in the index), `local` (in-process "
+        "sentence-transformers, needs the `local` extra) or `none` (lexical search only).",
+        choices=("ollama", "openai", "local", "none"),
+    )
+    url: str = _setting(
+        "",
+        "With `embedding.provider` = `openai`: the embedding server's URL (with or without "
+        "`/v1`); empty: the model servers (`ollama.hosts` / `ollama.host`). It must pass "
+        "`trust.allowedHosts`, and `ollama.headers` are sent to it.",
+        REPO_NO,
+        _SENDS,
+    )
+    model: str = _setting(
+        "nomic-embed-text",
+        "The embedding model (an Ollama model, or a sentence-transformers model for `local`).",
+    )
+    batch_size: int = _setting(32, "Chunks embedded per request.", positive=True)
+    concurrency: int = _setting(
+        2,
+        "Embedding requests to Ollama in flight while indexing (the next batch is sent while the "
+        "last one's vectors are stored); the in-process `local` provider embeds one batch at a "
+        "time.",
+        positive=True,
+    )
+    timeout: float = _setting(
+        60.0,
+        "Seconds Ollama may take to embed one batch while indexing; past it, indexing finishes "
+        "without vectors and says why.",
+        positive=True,
+    )
+    query_timeout: float = _setting(
+        1.0,
+        "Seconds Ollama may take to embed a search's query; past it, the search returns lexical "
+        "results and says why.",
+        positive=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class OllamaConfig:
-    host: str = _setting(DEFAULT_OLLAMA_HOST, REPO_NO, _SENDS)
-    # A fleet: several servers (each must pass trust.allowed_hosts); when set it replaces host.
-    hosts: tuple[str, ...] = _setting((), REPO_NO, _SENDS)
-    # The servers' API: "ollama" (/api/*) or "openai" (/v1/*: vLLM, llama.cpp, Ollama's own /v1).
-    api: str = "ollama"
-    # Extra HTTP headers on every request (e.g. Authorization for a reverse proxy); values may
-    # name environment variables as ${NAME}. Never shown: status and logs print "***".
-    headers: tuple[tuple[str, str], ...] = _setting(
-        (), REPO_NO, "a repository cannot set request headers (they may carry credentials)"
+    host: str = _setting(
+        DEFAULT_OLLAMA_HOST,
+        "The Ollama server (`OLLAMA_HOST` when that is set). Keep it on loopback so code never "
+        "leaves the machine.",
+        REPO_NO,
+        _SENDS,
     )
-    # api = "openai" only: the completion model takes a `suffix` (fill-in-the-middle) on
-    # /v1/completions; off: completions use the chat prompt and the extractor.
-    openai_fim: bool = False
-    chat_model: str = "deepseek-r1"
-    completion_model: str = ""  # "" = same as chat_model
-    keep_alive: str = "30m"
-    connect_timeout: float = 5.0
-    first_token_timeout: float = 120.0
-    idle_timeout: float = 30.0  # seconds a stream may go silent between two parts
-    total_timeout: float = 600.0
+    hosts: tuple[str, ...] = _setting(
+        (),
+        "A team's fleet of model servers; when set it replaces `ollama.host`. Each must be this "
+        "machine or pass `trust.allowedHosts`. Requests go to the least busy healthy server "
+        "(completions stay on the one that served the last, whose prompt cache holds their "
+        "prefix) and move to the next when one is down or answers 5xx before the answer starts "
+        "(docs/team.md). `ENCLAVE_OLLAMA_HOSTS` takes them comma-separated.",
+        REPO_NO,
+        _SENDS,
+    )
+    api: str = _setting(
+        "ollama",
+        "The servers' API: `ollama` (Ollama's `/api/*`) or `openai` (an OpenAI-compatible "
+        "`/v1/*` server such as vLLM, llama.cpp's server or Ollama's own `/v1`; docs/team.md).",
+        choices=("ollama", "openai"),
+        per_machine=True,
+    )
+    headers: tuple[tuple[str, str], ...] = _setting(
+        (),
+        "HTTP headers sent with every request to the model servers (chat, completion, model "
+        "information, warm-up, health probes, embeddings), e.g. "
+        '`{"Authorization": "Bearer ${TEAM_TOKEN}"}` for a reverse proxy that authenticates. '
+        "`${NAME}` is replaced by that environment variable (unset: every request is refused, "
+        "naming the variable), so secrets need not be written here. Values are never logged or "
+        'shown (`"***"`). `ENCLAVE_OLLAMA_HEADERS` takes `Name: value` lines or a JSON object.',
+        REPO_NO,
+        "a repository cannot set request headers (they may carry credentials)",
+    )
+    openai_fim: bool = _setting(
+        False,
+        "With `ollama.api` = `openai`: the completion model fills in the middle (`suffix` on "
+        "`/v1/completions`); off: completions use the chat prompt and the extractor.",
+    )
+    chat_model: str = _setting("deepseek-r1", "The model that explains code and answers questions.")
+    completion_model: str = _setting("", "The model for inline completions; empty: the chat model.")
+    keep_alive: str = _setting(
+        "30m",
+        "How long Ollama keeps a model loaded after a request (an Ollama duration, e.g. `30m`); "
+        "the server loads the completion model as soon as its model check passes.",
+    )
+    connect_timeout: float = _setting(
+        5.0, "Seconds to wait for a connection to a model server.", positive=True
+    )
+    first_token_timeout: float = _setting(
+        120.0,
+        "Seconds to wait for the first part of an answer (headers included, and the loading of "
+        "the model; also bounds `/api/show` and `/api/version`).",
+        positive=True,
+    )
+    idle_timeout: float = _setting(
+        30.0,
+        "Seconds an answer may pause between two parts before it is given up as stuck.",
+        positive=True,
+    )
+    total_timeout: float = _setting(
+        600.0, "Seconds one model request may take in total.", positive=True
+    )
 
     @property
     def effective_completion_model(self) -> str:
@@ -143,53 +277,121 @@ class OllamaConfig:
 
 @dataclass(frozen=True, slots=True)
 class CompletionConfig:
-    enabled: bool = True
-    # Lay out prompts so consecutive requests share the longest prefix (the model's prompt cache
-    # then reads only what changed); off only to measure the difference (bench/bench_typing.py).
-    cache_friendly: bool = True
-    debounce_ms: int = 120  # the wait before a request until the user's typing rhythm is known
-    max_tokens: int = 128  # num_predict
-    num_ctx: int = 4096
-    context_tokens: int = 1024  # budget for repository context pieces
-    prefix_tokens: int = 1200
-    suffix_tokens: int = 400
+    enabled: bool = _setting(True, "Offer inline completions (ghost text) from the model.")
+    cache_friendly: bool = _setting(
+        True,
+        "Lay out completion prompts so consecutive requests share their beginning (the model's "
+        "prompt cache then reads only what changed); off only to compare "
+        "(`bench/bench_typing.py`).",
+    )
+    debounce_ms: int = _setting(
+        120,
+        "Milliseconds the server waits after a keystroke before asking the model, until it has "
+        "measured your typing rhythm (then it waits 1.5 times your usual gap between keys, no "
+        "less than this, at most 600 ms); also the shortest wait while the model is slower than "
+        "that rhythm.",
+    )
+    max_tokens: int = _setting(
+        128, "Most tokens one completion may generate (`num_predict`).", positive=True
+    )
+    num_ctx: int = _setting(
+        4096, "The model's context window for completions (`num_ctx`).", positive=True
+    )
+    context_tokens: int = _setting(
+        1024,
+        "Token budget for repository context (definitions, similar code) in a completion prompt.",
+        positive=True,
+    )
+    prefix_tokens: int = _setting(
+        1200, "Token budget for the text before the cursor.", positive=True
+    )
+    suffix_tokens: int = _setting(400, "Token budget for the text after the cursor.", positive=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ChatConfig:
-    num_ctx: int = 8192
-    max_tokens: int = 1024
-    context_tokens: int = 3000
-    think: bool = True
+    num_ctx: int = _setting(
+        8192,
+        "The model's context window for explanations and questions (`num_ctx`).",
+        positive=True,
+    )
+    max_tokens: int = _setting(
+        1024, "Most tokens one explanation or answer may generate.", positive=True
+    )
+    context_tokens: int = _setting(
+        3000,
+        "Token budget for repository context in an explanation or answer.",
+        positive=True,
+    )
+    think: bool = _setting(
+        True, "Ask the model for its thinking; it is returned apart from the answer."
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class TrustConfig:
     """What may reach a model, and where (enforced by the trust boundary, enclave.server.trust)."""
 
-    # gitignore-style patterns of files that are indexed for search but never put in a prompt
-    # (nor sent to an embedding server).
-    never_send: tuple[str, ...] = _setting((), REPO_ADDS, policy="adds to it")
-    # Hosts (names, IP addresses or CIDR ranges) a prompt may be sent to besides this machine.
-    # Loopback is always allowed; anything else must be listed here.
-    allowed_hosts: tuple[str, ...] = _setting(
-        (), REPO_NO, "a repository cannot allow hosts for itself", "limits it"
+    never_send: tuple[str, ...] = _setting(
+        (),
+        "Gitignore-style patterns of files that are indexed for search but never put in a "
+        "prompt (nor sent to an embedding server); see docs/security.md.",
+        REPO_ADDS,
+        policy="adds to it",
     )
-    # Replace email addresses and phone numbers (in prompts and in the index) as well as secrets.
-    redact_pii: bool = _setting(False, REPO_TURNS_ON, policy="turns it on")
+    allowed_hosts: tuple[str, ...] = _setting(
+        (),
+        "Hosts (names, `*.domain`, IP addresses or CIDR ranges) prompts may be sent to besides "
+        "this machine (loopback is always allowed); any other `ollama.host` is refused with a "
+        "message naming this setting.",
+        REPO_NO,
+        "a repository cannot allow hosts for itself",
+        policy="limits it",
+    )
+    redact_pii: bool = _setting(
+        False,
+        "Also replace email addresses and phone numbers (`<redacted:email>`, "
+        "`<redacted:phone>`), as well as secrets, in prompts and in the index; a change "
+        "re-indexes every file (an administrator's policy can turn this on for everyone).",
+        REPO_TURNS_ON,
+        policy="turns it on",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class AuditConfig:
     """The audit log of model requests (enclave.audit): one JSON line per request."""
 
-    enabled: bool = _setting(True, REPO_TURNS_ON, policy="turns it on (require_audit)")
-    # "" = <repository>/.enclave/audit.jsonl; relative paths are under the repo
-    path: str = _setting("", REPO_NO, _WRITES)
-    # the full prompt text in each record (off: its sha256 only)
-    include_prompts: bool = _setting(False, REPO_NO, _WRITES.replace("where", "what"))
-    max_bytes: int = _setting(10 * 1024 * 1024, REPO_NO, _DELETES)  # rotate past this size
-    keep: int = _setting(5, REPO_NO, _DELETES)  # rotated files kept (audit.jsonl.1 ... .N)
+    enabled: bool = _setting(
+        True,
+        "Append one JSON line per model request (who, model, purpose, files and lines sent, "
+        "prompt hash, tokens, duration, outcome) to the audit log (docs/enterprise.md).",
+        REPO_TURNS_ON,
+        policy="turns it on (require_audit)",
+    )
+    path: str = _setting(
+        "",
+        "The audit log file; empty: `.enclave/audit.jsonl` in the repository. Relative paths "
+        "are under the repository.",
+        REPO_NO,
+        _WRITES,
+    )
+    include_prompts: bool = _setting(
+        False,
+        "Write each prompt's full text into the audit log (otherwise only its sha256).",
+        REPO_NO,
+        _WRITES.replace("where", "what"),
+    )
+    max_bytes: int = _setting(
+        10 * 1024 * 1024,
+        "Rotate the audit log once it grows past this many bytes.",
+        REPO_NO,
+        _DELETES,
+        positive=True,
+    )
+    keep: int = _setting(
+        5, "How many rotated audit logs (`audit.jsonl.1` ...) to keep.", REPO_NO, _DELETES
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +414,9 @@ class Config:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigProblem:
+class ConfigIssue:
+    """One invalid setting the loader skipped (a record, shown to the user; never raised)."""
+
     key: str  # dotted, e.g. "completion.debounce_ms"
     source: str  # ".enclave.toml", "ENCLAVE_COMPLETION_DEBOUNCE_MS", "initializationOptions", ...
     message: str
@@ -221,40 +425,24 @@ class ConfigProblem:
         return f"invalid setting {self.key} (from {self.source}): {self.message}; using the default"
 
 
-_SECTIONS: dict[str, type] = {
-    "index": IndexConfig,
-    "embedding": EmbeddingConfig,
-    "ollama": OllamaConfig,
-    "completion": CompletionConfig,
-    "chat": ChatConfig,
-    "trust": TrustConfig,
-    "audit": AuditConfig,
-}
+def sections(config_type: type = Config) -> dict[str, type]:
+    """The settings sections of ``config_type`` (the fields whose default is a dataclass of
+    settings), in declaration order: {"index": IndexConfig, ...}."""
+    out: dict[str, type] = {}
+    for f in fields(config_type):
+        kind = f.default_factory
+        settings = is_dataclass(kind) and isinstance(kind, type)
+        if settings and all("description" in g.metadata for g in fields(kind)):  # type: ignore[arg-type]
+            out[f.name] = kind  # type: ignore[assignment]
+    return out
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "embedding.provider": ("ollama", "openai", "local", "none"),
-    "ollama.api": ("ollama", "openai"),
-}
 
-_POSITIVE = {
-    "index.max_file_bytes",
-    "embedding.batch_size",
-    "embedding.concurrency",
-    "embedding.timeout",
-    "embedding.query_timeout",
-    "ollama.connect_timeout",
-    "ollama.first_token_timeout",
-    "ollama.idle_timeout",
-    "ollama.total_timeout",
-    "completion.max_tokens",
-    "completion.num_ctx",
-    "completion.context_tokens",
-    "completion.prefix_tokens",
-    "completion.suffix_tokens",
-    "chat.num_ctx",
-    "chat.max_tokens",
-    "chat.context_tokens",
-    "audit.max_bytes",
+_SECTIONS: dict[str, type] = sections()
+
+
+# Every setting's field by dotted key ("completion.debounce_ms"): its metadata is the schema.
+_FIELDS: dict[str, Field[Any]] = {
+    f"{section}.{f.name}": f for section, kind in _SECTIONS.items() for f in fields(kind)
 }
 
 
@@ -307,8 +495,8 @@ def _snake(name: str) -> str:
 
 
 def _in_range(key: str, number: _Number) -> _Number:
-    """Numbers are never negative; the keys in _POSITIVE must be above zero."""
-    if key in _POSITIVE and number <= 0:
+    """Numbers are never negative; the settings marked ``positive`` must be above zero."""
+    if _FIELDS[key].metadata["positive"] and number <= 0:
         raise ValueError(f"must be greater than 0, got {number:g}")
     if number < 0:
         raise ValueError(f"must not be negative, got {number:g}")
@@ -364,7 +552,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         return tuple(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
-    choices = _CHOICES.get(key)
+    choices = _FIELDS[key].metadata["choices"]
     if choices and value not in choices:
         raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
     if key in ("ollama.host", "embedding.url") and value:
@@ -462,7 +650,7 @@ def _apply(
     config: Config,
     data: Mapping[str, Any],
     source: str,
-    problems: list[ConfigProblem],
+    problems: list[ConfigIssue],
     origins: dict[str, str] | None = None,
 ) -> Config:
     """Layer a nested mapping ({section: {key: value}}) on top of ``config``; ``origins``
@@ -471,10 +659,10 @@ def _apply(
     for raw_section, values in data.items():
         section = _snake(raw_section)
         if section not in _SECTIONS:
-            problems.append(ConfigProblem(raw_section, source, "unknown section"))
+            problems.append(ConfigIssue(raw_section, source, "unknown section"))
             continue
         if not isinstance(values, Mapping):
-            problems.append(ConfigProblem(section, source, "expected a table of settings"))
+            problems.append(ConfigIssue(section, source, "expected a table of settings"))
             continue
         current = getattr(config, section)
         known = {f.name: f for f in fields(current)}
@@ -483,26 +671,26 @@ def _apply(
             key = _snake(raw_key)
             dotted = f"{section}.{key}"
             if key not in known:
-                problems.append(ConfigProblem(dotted, source, "unknown setting"))
+                problems.append(ConfigIssue(dotted, source, "unknown setting"))
                 continue
             if value is None:
                 continue
             rule = _RULES[dotted]
             if rule.user == "no":  # only the administrator's policy sets it
-                problems.append(ConfigProblem(dotted, source, rule.why))
+                problems.append(ConfigIssue(dotted, source, rule.why))
                 continue
             try:
                 changes[key] = _coerce(dotted, value, getattr(_SECTIONS[section](), key))
                 if origins is not None:
                     origins[dotted] = source
             except ValueError as exc:
-                problems.append(ConfigProblem(dotted, source, str(exc)))
+                problems.append(ConfigIssue(dotted, source, str(exc)))
         sections[section] = replace(current, **changes)
     return replace(config, **sections)
 
 
 def _split_repository(
-    data: Mapping[str, Any], root: Path, problems: list[ConfigProblem]
+    data: Mapping[str, Any], root: Path, problems: list[ConfigIssue]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A repository file's settings: those it sets as any layer does, and those it may only
     tighten (applied by :func:`_tighten` after every other layer); the rest is refused here."""
@@ -519,10 +707,10 @@ def _split_repository(
             if rule is None or rule.user == "no" or value is None:
                 plain.setdefault(section, {})[raw_key] = value  # _apply names the problem
             elif rule.repository == REPO_NO:
-                problems.append(ConfigProblem(dotted, REPOSITORY_FILE, f"{rule.why}; {_ELSEWHERE}"))
+                problems.append(ConfigIssue(dotted, REPOSITORY_FILE, f"{rule.why}; {_ELSEWHERE}"))
             elif rule.repository == REPO_INSIDE and not _inside(value, root):
                 problems.append(
-                    ConfigProblem(
+                    ConfigIssue(
                         dotted,
                         REPOSITORY_FILE,
                         "a repository may only name a folder inside itself (a relative path); "
@@ -550,7 +738,7 @@ def _inside(value: Any, root: Path) -> bool:
 def _tighten(
     config: Config,
     data: Mapping[str, Any],
-    problems: list[ConfigProblem],
+    problems: list[ConfigIssue],
     origins: dict[str, str],
 ) -> Config:
     """Apply a repository's additions and protections on top of every other layer: lists are
@@ -568,7 +756,7 @@ def _tighten(
             value = current or mine
             if current and not mine:
                 problems.append(
-                    ConfigProblem(
+                    ConfigIssue(
                         dotted, REPOSITORY_FILE, "a repository can only turn it on; kept on"
                     )
                 )
@@ -576,7 +764,7 @@ def _tighten(
             value = min(current, mine)
             if mine > current:
                 problems.append(
-                    ConfigProblem(
+                    ConfigIssue(
                         dotted,
                         REPOSITORY_FILE,
                         f"a repository can only lower it; kept at {current}",
@@ -590,22 +778,20 @@ def _tighten(
     return config
 
 
-def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
+def _read_toml(path: Path, problems: list[ConfigIssue]) -> dict[str, Any]:
     try:
         return tomllib.loads(read_regular(path, SETTINGS_LIMIT, "configuration file").decode())
     except FileNotFoundError:
         return {}
     except FileProblem as exc:
-        problems.append(ConfigProblem(str(path), str(path), f"{exc.message}; ignored"))
+        problems.append(ConfigIssue(str(path), str(path), f"{exc.message}; ignored"))
         return {}
     except tomllib.TOMLDecodeError as exc:
-        problems.append(
-            ConfigProblem(str(path), str(path), f"cannot read the file ({exc}); ignored")
-        )
+        problems.append(ConfigIssue(str(path), str(path), f"cannot read the file ({exc}); ignored"))
         return {}
     except UnicodeDecodeError as exc:
         problems.append(
-            ConfigProblem(
+            ConfigIssue(
                 str(path),
                 str(path),
                 f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8. Ignored",
@@ -641,10 +827,10 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     override_source: str = "command line",
-) -> tuple[Config, list[ConfigProblem]]:
+) -> tuple[Config, list[ConfigIssue]]:
     """Build the configuration from every layer; returns it with the problems found."""
     env = os.environ if env is None else env
-    problems: list[ConfigProblem] = []
+    problems: list[ConfigIssue] = []
     origins: dict[str, str] = {}
     config = Config()
     tightening: dict[str, Any] = {}

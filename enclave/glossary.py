@@ -51,7 +51,9 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
-class GlossaryProblem:
+class GlossaryIssue:
+    """One glossary line that was skipped (a record, shown to the user; never raised)."""
+
     source: str
     line: int
     message: str
@@ -63,7 +65,7 @@ class GlossaryProblem:
 @dataclass
 class Glossary:
     terms: list[Term] = field(default_factory=list)
-    problems: list[GlossaryProblem] = field(default_factory=list)
+    problems: list[GlossaryIssue] = field(default_factory=list)
 
     def find(self, term: str) -> Term | None:
         key = term.strip().casefold()
@@ -113,9 +115,9 @@ def _check_definition(definition: str) -> str | None:
     return None
 
 
-def parse_markdown(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+def parse_markdown(text: str, source: str) -> tuple[list[Term], list[GlossaryIssue]]:
     terms: list[Term] = []
-    problems: list[GlossaryProblem] = []
+    problems: list[GlossaryIssue] = []
     in_comment = False
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -128,16 +130,16 @@ def parse_markdown(text: str, source: str) -> tuple[list[Term], list[GlossaryPro
         term = (match["bold"] or match["code"] or match["plain"] or "").strip() if match else ""
         why = _check_term(term) if match else "expected `TERM: definition`"
         if why is not None:
-            problems.append(GlossaryProblem(source, number, why))
+            problems.append(GlossaryIssue(source, number, why))
             continue
         assert match is not None
         terms.append(Term(term, match["definition"], source, number))
     return terms, problems
 
 
-def parse_csv(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+def parse_csv(text: str, source: str) -> tuple[list[Term], list[GlossaryIssue]]:
     terms: list[Term] = []
-    problems: list[GlossaryProblem] = []
+    problems: list[GlossaryIssue] = []
     reader = csv.reader(io.StringIO(text))
     try:
         for row in reader:
@@ -148,25 +150,25 @@ def parse_csv(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]
                 continue
             if len(row) != 2:
                 problems.append(
-                    GlossaryProblem(source, number, f"expected 2 columns, got {len(row)}")
+                    GlossaryIssue(source, number, f"expected 2 columns, got {len(row)}")
                 )
                 continue
             term, definition = row[0].strip(), row[1].strip()
             why = _check_term(term) or (None if definition else "the definition is empty")
             if why is not None:
-                problems.append(GlossaryProblem(source, number, why))
+                problems.append(GlossaryIssue(source, number, why))
                 continue
             terms.append(Term(term, definition, source, number))
     except csv.Error as exc:
-        problems.append(GlossaryProblem(source, reader.line_num, f"not valid CSV: {exc}"))
+        problems.append(GlossaryIssue(source, reader.line_num, f"not valid CSV: {exc}"))
     return terms, problems
 
 
-def parse_toml(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem]]:
+def parse_toml(text: str, source: str) -> tuple[list[Term], list[GlossaryIssue]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [GlossaryProblem(source, getattr(exc, "lineno", 0) or 0, f"not TOML: {exc}")]
+        return [], [GlossaryIssue(source, getattr(exc, "lineno", 0) or 0, f"not TOML: {exc}")]
     table = data.get("terms", data) if isinstance(data.get("terms"), dict) else data
     lines = {  # TOML keeps no line numbers: find each key's line for the messages
         m[1].strip('"'): n
@@ -174,14 +176,14 @@ def parse_toml(text: str, source: str) -> tuple[list[Term], list[GlossaryProblem
         if (m := re.match(r'\s*("[^"]+"|[^=\s]+)\s*=', line))
     }
     terms: list[Term] = []
-    problems: list[GlossaryProblem] = []
+    problems: list[GlossaryIssue] = []
     for term, definition in table.items():
         number = lines.get(term, 0)
         why = _check_term(term.strip())
         if why is None and (not isinstance(definition, str) or not definition.strip()):
             why = f"the definition of {term!r} must be a non-empty string"
         if why is not None:
-            problems.append(GlossaryProblem(source, number, why))
+            problems.append(GlossaryIssue(source, number, why))
             continue
         assert isinstance(definition, str)
         terms.append(Term(term.strip(), definition.strip(), source, number))
@@ -213,10 +215,10 @@ def load_glossary(root: Path | str | None, *, pii: bool = False) -> Glossary:
         except FileNotFoundError:
             continue
         except FileProblem as exc:
-            glossary.problems.append(GlossaryProblem(name, 0, exc.message))
+            glossary.problems.append(GlossaryIssue(name, 0, exc.message))
             continue
         except (OSError, UnicodeDecodeError) as exc:
-            glossary.problems.append(GlossaryProblem(name, 0, f"cannot read it ({exc})"))
+            glossary.problems.append(GlossaryIssue(name, 0, f"cannot read it ({exc})"))
             continue
         terms, problems = _PARSERS[Path(name).suffix](text, name)
         glossary.problems += problems
@@ -224,7 +226,7 @@ def load_glossary(root: Path | str | None, *, pii: bool = False) -> Glossary:
             first = glossary.find(term.term)
             if first is not None:
                 glossary.problems.append(
-                    GlossaryProblem(
+                    GlossaryIssue(
                         name, term.line, f"{term.term!r} is already defined at {first.source}:"
                         f"{first.line}; this definition is ignored",
                     )

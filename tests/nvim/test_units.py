@@ -3,6 +3,8 @@ labels."""
 
 from __future__ import annotations
 
+import json
+
 from tests.nvim.harness import Nvim
 
 
@@ -85,11 +87,16 @@ def test_citation_labels_are_one_based_and_inclusive(nvim: Nvim) -> None:
     assert nvim.lua(label, 2, inside) == "[2] /src/pkg/util.py:1-3"
 
 
-def test_the_plugin_knows_every_server_setting(nvim: Nvim) -> None:
-    """The plugin validates settings against its own table: it must match the server's."""
-    from enclave.config import Config, to_wire
-
-    known = nvim.lua("return require('enclave.config').setting_types")
-    assert {section: sorted(keys) for section, keys in known.items()} == {
-        section: sorted(keys) for section, keys in to_wire(Config()).items()
+def test_empty_settings_are_sent_as_the_list_or_object_their_type_names(nvim: Nvim) -> None:
+    """Lua has one empty table: the generated types (require('enclave.settings')) choose."""
+    settings = "{ index = { exclude = {} }, ollama = { headers = {}, hosts = {} }, chat = {} }"
+    sent = nvim.lua(f"return vim.json.encode(require('enclave.config').as_object({settings}))")
+    assert json.loads(sent) == {
+        "index": {"exclude": []},
+        "ollama": {"headers": {}, "hosts": []},
+        "chat": {},
+    }
+    assert nvim.lua("return require('enclave.settings').chat.maxTokens") == {
+        "type": "integer",
+        "default": 1024,
     }

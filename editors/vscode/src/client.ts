@@ -22,7 +22,6 @@ import { findExecutable } from "./lib/executable";
 import { Methods, parseStatus, ServerCommands, type AskParams, type ExplainParams } from "./lib/protocol";
 import {
   configurationResponse,
-  describeProblem,
   serverCommand,
   startFailureMessage,
   toInitializationOptions,
@@ -38,8 +37,6 @@ export class EnclaveClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private running: vscode.CancellationTokenSource | undefined;
   private readonly disposables: vscode.Disposable[] = [];
-  /** Setting problems already shown (each is shown once per session). */
-  private readonly reported = new Set<string>();
 
   constructor(
     readonly log: vscode.LogOutputChannel,
@@ -57,18 +54,9 @@ export class EnclaveClient implements vscode.Disposable {
     return vscode.workspace.workspaceFolders?.[0];
   }
 
-  /** Current settings as initializationOptions; invalid ones are reported and left out. */
+  /** Current settings as initializationOptions (the server checks them and reports a bad one). */
   private options(): InitializationOptions {
-    const { options, problems } = toInitializationOptions(explicitSettings(this.folder()?.uri));
-    for (const problem of problems) {
-      const text = describeProblem(problem);
-      if (!this.reported.has(text)) {
-        this.reported.add(text);
-        this.log.warn(text);
-        void vscode.window.showWarningMessage(`Enclave: ${text}`);
-      }
-    }
-    return options;
+    return toInitializationOptions(explicitSettings(this.folder()?.uri));
   }
 
   async start(): Promise<void> {

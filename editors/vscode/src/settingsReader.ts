@@ -1,17 +1,17 @@
 /** Reads the `enclave.*` settings the user set explicitly (not defaults) from VS Code. */
 
 import * as vscode from "vscode";
-import { SETTINGS } from "./lib/settings";
+import { SERVER_SETTINGS } from "./lib/settings";
 
-/** Dotted key -> value for every setting set in user, workspace or folder settings. */
+/** Dotted key -> value for every server setting set in user, workspace or folder settings. */
 export function explicitSettings(scope?: vscode.Uri): Map<string, unknown> {
   const config = vscode.workspace.getConfiguration("enclave", scope);
   const explicit = new Map<string, unknown>();
-  for (const spec of SETTINGS) {
-    const inspected = config.inspect(spec.key);
+  for (const key of SERVER_SETTINGS) {
+    const inspected = config.inspect(key);
     const value = inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
     if (value !== undefined) {
-      explicit.set(spec.key, value);
+      explicit.set(key, value);
     }
   }
   return explicit;

@@ -1,66 +1,13 @@
 --- Options of the Enclave plugin: defaults, merging with the user's options, and validation.
 ---
 --- `resolve(opts)` is pure: it returns the merged options or `nil, message`, where the message
---- names the offending option, what was expected and what was given.
+--- names the offending option, what was expected and what was given. The server's `settings` are
+--- not checked here: the server checks them and reports a bad value or an unknown key by name.
 local M = {}
 
---- Server settings known to the language server (docs/protocol.md), by section and camelCase key.
---- Values name the Lua type expected; "integer" and "string[]" are checked more closely.
-M.setting_types = {
-  ollama = {
-    host = 'string',
-    hosts = 'string[]',
-    api = 'string',
-    headers = 'table',
-    openaiFim = 'boolean',
-    chatModel = 'string',
-    completionModel = 'string',
-    keepAlive = 'string',
-    connectTimeout = 'number',
-    firstTokenTimeout = 'number',
-    idleTimeout = 'number',
-    totalTimeout = 'number',
-  },
-  embedding = {
-    provider = 'string',
-    url = 'string',
-    model = 'string',
-    batchSize = 'integer',
-    concurrency = 'integer',
-    timeout = 'number',
-    queryTimeout = 'number',
-  },
-  completion = {
-    enabled = 'boolean',
-    cacheFriendly = 'boolean',
-    debounceMs = 'integer',
-    maxTokens = 'integer',
-    numCtx = 'integer',
-    contextTokens = 'integer',
-    prefixTokens = 'integer',
-    suffixTokens = 'integer',
-  },
-  chat = { numCtx = 'integer', maxTokens = 'integer', contextTokens = 'integer', think = 'boolean' },
-  index = {
-    db = 'string',
-    shared = 'string',
-    sharedCopy = 'boolean',
-    retainMinutes = 'integer',
-    lease = 'boolean',
-    s3Endpoint = 'string',
-    s3Region = 'string',
-    maxFileBytes = 'integer',
-    exclude = 'string[]',
-  },
-  trust = { neverSend = 'string[]', allowedHosts = 'string[]', redactPii = 'boolean' },
-  audit = {
-    enabled = 'boolean',
-    path = 'string',
-    includePrompts = 'boolean',
-    maxBytes = 'integer',
-    keep = 'integer',
-  },
-}
+--- The server's settings, generated from enclave/config.py (`python -m enclave.settings_schema`):
+--- section -> camelCase key -> { type = JSON type, default = value }.
+M.settings = require('enclave.settings')
 
 M.defaults = {
   -- Command that starts the language server (stdio).
@@ -205,55 +152,19 @@ local function validate_options(opts, prefix)
   return nil
 end
 
---- Check server settings against docs/protocol.md. Unknown keys are reported as warnings (a
---- newer server may know them); wrong types of known keys are errors.
---- @return string? error, string[] warnings
-function M.validate_settings(settings)
-  local warnings = {}
-  for section, values in pairs(settings) do
-    local types = M.setting_types[section]
-    if types == nil then
-      warnings[#warnings + 1] = ('settings.%s is not a setting this plugin knows'):format(section)
-    elseif type(values) ~= 'table' or vim.islist(values) and next(values) ~= nil then
-      return ('option "settings.%s" must be a table, got %s'):format(section, describe(values)),
-        warnings
-    else
-      for key, value in pairs(values) do
-        local name = ('settings.%s.%s'):format(section, key)
-        local spec = types[key]
-        if spec == nil then
-          warnings[#warnings + 1] = name .. ' is not a setting this plugin knows'
-        else
-          local expected = check(spec, value)
-          if expected then
-            return ('option %q must be %s, got %s'):format(name, expected, describe(value)),
-              warnings
-          end
-        end
-      end
-    end
-  end
-  return nil, warnings
-end
-
 --- Merge `opts` over the defaults and validate.
 --- @param opts table|nil
---- @return table|nil config, string|nil error, string[] warnings
+--- @return table|nil config, string|nil error
 function M.resolve(opts)
   if opts == nil then
     opts = {}
   end
   if type(opts) ~= 'table' then
-    return nil, ('setup() expects a table of options, got %s'):format(describe(opts)), {}
+    return nil, ('setup() expects a table of options, got %s'):format(describe(opts))
   end
   local err = validate_options(opts, '')
   if err then
-    return nil, err, {}
-  end
-  local warnings
-  err, warnings = M.validate_settings(opts.settings or {})
-  if err then
-    return nil, err, warnings
+    return nil, err
   end
   local merged = vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts)
   -- Lists replace the default rather than merging index by index.
@@ -263,21 +174,30 @@ function M.resolve(opts)
     end
   end
   if #merged.cmd == 0 then
-    return nil, 'option "cmd" must name a program, e.g. { "enclave", "lsp" }', warnings
+    return nil, 'option "cmd" must name a program, e.g. { "enclave", "lsp" }'
   end
-  return merged, nil, warnings
+  return merged, nil
 end
 
---- Settings as JSON objects: empty tables would otherwise be encoded as JSON arrays.
-function M.as_object(value)
-  if type(value) ~= 'table' or (vim.islist(value) and next(value) ~= nil) then
+--- `value` as JSON: an empty table becomes the list or the object that `schema` (a node of
+--- M.settings) names (Lua has one empty table for both, and encodes it as a list).
+local function to_json(value, schema)
+  if type(value) ~= 'table' or (schema and schema.type == 'array') then
+    return value
+  end
+  if vim.islist(value) and next(value) ~= nil then
     return value
   end
   local out = vim.empty_dict()
   for k, v in pairs(value) do
-    out[k] = M.as_object(v)
+    out[k] = to_json(v, schema and schema.type == nil and schema[k] or nil)
   end
   return out
+end
+
+--- The server's settings as the JSON the server reads (values as given).
+function M.as_object(settings)
+  return to_json(settings, M.settings)
 end
 
 return M

@@ -79,10 +79,7 @@ end
 --- @param opts table|nil see :help enclave-setup
 --- @return boolean
 function M.setup(opts)
-  local cfg, err, warnings = require('enclave.config').resolve(opts)
-  for _, w in ipairs(warnings) do
-    notify(w, vim.log.levels.WARN)
-  end
+  local cfg, err = require('enclave.config').resolve(opts)
   if not cfg then
     notify('invalid setup(): ' .. err, vim.log.levels.ERROR)
     return false

@@ -23,7 +23,7 @@ after(async () => {
 test("Ollama not running: a degraded status with the fix, shown as a warning", async () => {
   const repo = makeRepo({ "main.py": "def main() -> None:\n    print('hello')\n" });
   const port = await closedPort();
-  const { options } = toInitializationOptions(
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["ollama.host", `http://127.0.0.1:${port}`],
       ["ollama.connectTimeout", 1],

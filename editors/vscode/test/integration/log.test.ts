@@ -35,7 +35,7 @@ after(async () => {
 test("each server log record reaches the log once, at its level", async () => {
   const repo = makeRepo({ "main.py": "def main() -> None:\n    print('hello')\n" });
   const port = await closedPort();
-  const { options } = toInitializationOptions(
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["ollama.host", `http://127.0.0.1:${port}`],
       ["ollama.connectTimeout", 1],

@@ -103,9 +103,7 @@ describe("enclave lsp with the extension's client code", () => {
   before(async () => {
     repo = makeRepo({ "pkg/__init__.py": "", "pkg/session.py": SESSION_PY, "pkg/app.py": APP_PY });
     ollama = await startOllama();
-    const converted = toInitializationOptions(userSettings(ollama.url));
-    assert.deepEqual(converted.problems, []);
-    options = converted.options;
+    options = toInitializationOptions(userSettings(ollama.url));
 
     server = startServer(repo);
     const connection = server.connection;
@@ -269,7 +267,7 @@ describe("enclave lsp with the extension's client code", () => {
     const srv = server;
     const changed = new Map(userSettings(ollama.url));
     changed.set("ollama.chatModel", "smollm2:135m");
-    options = toInitializationOptions(changed).options;
+    options = toInitializationOptions(changed);
     const before = statuses.length;
     await srv.connection.sendNotification("workspace/didChangeConfiguration", { settings: { enclave: options } });
     const status = await waitFor(

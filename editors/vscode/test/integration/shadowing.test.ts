@@ -108,7 +108,7 @@ interface Run {
 /** Initialize the server in `workspace`, wait until indexing ends, then shut it down. */
 async function runServer(launch: Launch, workspace: Workspace): Promise<Run> {
   const port = await closedPort();
-  const { options } = toInitializationOptions(
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["ollama.host", `http://127.0.0.1:${port}`],
       ["ollama.connectTimeout", 1],

@@ -4,12 +4,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { configurationContribution } from "../../src/lib/manifest";
 import {
-  SETTINGS,
-  checkValue,
+  SERVER_SETTINGS,
   configurationResponse,
-  describeProblem,
   serverCommand,
   startFailureMessage,
   toInitializationOptions,
@@ -18,7 +15,7 @@ import {
 const root = path.resolve(__dirname, "..", "..", "..");
 
 test("only explicitly set settings are sent, nested by section", () => {
-  const { options, problems } = toInitializationOptions(
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["ollama.chatModel", "deepseek-r1:1.5b"],
       ["ollama.completionModel", "qwen2.5-coder:1.5b"],
@@ -27,7 +24,6 @@ test("only explicitly set settings are sent, nested by section", () => {
       ["chat.think", false],
     ]),
   );
-  assert.deepEqual(problems, []);
   assert.deepEqual(options, {
     ollama: { chatModel: "deepseek-r1:1.5b", completionModel: "qwen2.5-coder:1.5b" },
     completion: { debounceMs: 150 },
@@ -37,11 +33,11 @@ test("only explicitly set settings are sent, nested by section", () => {
 });
 
 test("nothing set sends nothing, so .enclave.toml and ENCLAVE_* still apply", () => {
-  assert.deepEqual(toInitializationOptions(new Map()).options, {});
+  assert.deepEqual(toInitializationOptions(new Map()), {});
 });
 
 test("client-only settings never reach the server", () => {
-  const { options } = toInitializationOptions(
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["server.path", "/opt/enclave/bin/enclave"],
       ["server.pythonPath", "/usr/bin/python3"],
@@ -50,58 +46,34 @@ test("client-only settings never reach the server", () => {
   assert.deepEqual(options, {});
 });
 
-test("invalid values are left out and reported by name", () => {
-  const { options, problems } = toInitializationOptions(
+test("values are sent as set: the server checks them and reports a bad one by name", () => {
+  const options = toInitializationOptions(
     new Map<string, unknown>([
       ["completion.debounceMs", 1.5],
-      ["completion.maxTokens", 0],
       ["embedding.provider", "cloud"],
       ["index.exclude", "vendor"],
-      ["ollama.connectTimeout", 0],
-      ["ollama.totalTimeout", 30.5],
     ]),
   );
-  assert.deepEqual(options, { ollama: { totalTimeout: 30.5 } });
-  assert.deepEqual(
-    problems.map((p) => p.key),
-    ["enclave.ollama.connectTimeout", "enclave.embedding.provider", "enclave.completion.debounceMs", "enclave.completion.maxTokens", "enclave.index.exclude"],
-  );
-  const provider = problems.find((p) => p.key === "enclave.embedding.provider");
-  assert.ok(provider);
-  assert.match(describeProblem(provider), /enclave\.embedding\.provider.*ollama, openai, local, none.*"cloud"/);
+  assert.deepEqual(options, {
+    completion: { debounceMs: 1.5 },
+    embedding: { provider: "cloud" },
+    index: { exclude: "vendor" },
+  });
 });
 
-test("checkValue accepts every default", () => {
-  for (const spec of SETTINGS) {
-    assert.equal(checkValue(spec, spec.default), undefined, spec.key);
-  }
-});
-
-test("package.json contributes exactly the settings of SETTINGS (run `npm run sync-settings`)", () => {
+test("package.json declares every server setting with a scope and a description", () => {
+  // Both are generated from enclave/config.py (`python -m enclave.settings_schema`).
   const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
-    contributes: { configuration: unknown };
+    contributes: { configuration: { properties: Record<string, { scope?: string; markdownDescription?: string }> } };
   };
-  assert.deepEqual(manifest.contributes.configuration, configurationContribution());
-  const properties = (configurationContribution() as { properties: Record<string, { scope?: string; markdownDescription?: string }> }).properties;
-  for (const [key, value] of Object.entries(properties)) {
+  const properties = manifest.contributes.configuration.properties;
+  for (const key of SERVER_SETTINGS) {
+    const value = properties[`enclave.${key}`];
+    assert.ok(value, `enclave.${key} is in package.json`);
     assert.ok(value.scope, `${key} has a scope`);
     assert.ok((value.markdownDescription ?? "").length > 10, `${key} has a description`);
   }
-});
-
-test("every server setting in docs/protocol.md has a VS Code setting", () => {
-  const doc = readFileSync(path.join(root, "..", "..", "docs", "protocol.md"), "utf8");
-  const documented: string[] = [];
-  for (const line of doc.split("\n")) {
-    const row = /^\| `(\w+)\.(\w+)`((?: \/ `\w+`)*) \|/.exec(line);
-    if (row === null) continue;
-    const [, section, first, more] = row;
-    documented.push(`${section}.${first}`);
-    for (const m of more.matchAll(/`(\w+)`/g)) documented.push(`${section}.${m[1]}`);
-  }
-  assert.ok(documented.length >= 20, `parsed ${documented.length} keys from the table`);
-  const ours = new Set(SETTINGS.filter((s) => !s.clientOnly).map((s) => s.key));
-  assert.deepEqual(documented.filter((key) => !ours.has(key)), []);
+  assert.equal(properties["enclave.ollama.headers"]?.scope, "machine");
 });
 
 test("serverCommand: the enclave executable, or a Python interpreter", () => {
@@ -144,12 +116,4 @@ test("workspace/configuration for enclave answers the explicit settings, not the
     [{ ollama: { chatModel: "deepseek-r1", host: "http://127.0.0.1:11434" } }, {}, {}, { tabSize: 4 }],
   );
   assert.deepEqual(answer, [options, options.ollama, {}, { tabSize: 4 }, null]);
-});
-
-test("headers: an object of strings, and a wrong value is never quoted back", () => {
-  const spec = SETTINGS.find((s) => s.key === "ollama.headers");
-  assert.ok(spec && spec.scope === "machine");
-  assert.equal(checkValue(spec, { Authorization: "Bearer ${TEAM_TOKEN}" }), undefined);
-  const reason = checkValue(spec, { Authorization: ["s3cret"] });
-  assert.ok(reason !== undefined && !reason.includes("s3cret"));
 });

@@ -18,7 +18,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
-from enclave.config import Config, ConfigProblem, load_config
+from enclave.config import Config, ConfigIssue, load_config
 from enclave.server.lsp.convert import to_plain
 from enclave.server.lsp.services import Services
 
@@ -32,10 +32,10 @@ def client_overrides(services: Services) -> dict[str, Any]:
     return dict(services.client_settings)
 
 
-def configure_roots(services: Services) -> list[ConfigProblem]:
+def configure_roots(services: Services) -> list[ConfigIssue]:
     """(Re)load every root's configuration; returns the problems found (deduplicated)."""
     overrides = client_overrides(services)
-    problems: list[ConfigProblem] = []
+    problems: list[ConfigIssue] = []
     for root in services.roots:
         config, found = load_config(root.path, overrides, override_source="initializationOptions")
         root.config = config
@@ -50,7 +50,7 @@ def configure_roots(services: Services) -> list[ConfigProblem]:
     return problems
 
 
-def report_problems(services: Services, problems: list[ConfigProblem]) -> None:
+def report_problems(services: Services, problems: list[ConfigIssue]) -> None:
     for problem in problems:
         services.show_message(f"Enclave: {problem}", types.MessageType.Warning)
 
