@@ -431,9 +431,10 @@ def sections(config_type: type = Config) -> dict[str, type]:
     out: dict[str, type] = {}
     for f in fields(config_type):
         kind = f.default_factory
-        settings = is_dataclass(kind) and isinstance(kind, type)
-        if settings and all("description" in g.metadata for g in fields(kind)):  # type: ignore[arg-type]
-            out[f.name] = kind  # type: ignore[assignment]
+        if not (isinstance(kind, type) and is_dataclass(kind)):
+            continue
+        if all("description" in g.metadata for g in fields(kind)):
+            out[f.name] = kind
     return out
 
 
