@@ -2,6 +2,7 @@
 
     python bench/bench_cli.py                  # a clone of this repository, lexical index
     python bench/bench_cli.py --source DIR     # any directory (copied into a temporary git repo)
+    python bench/bench_cli.py --json PATH      # the figures also written to PATH (bench/plot.py)
 
 Beside the commands, the floor they stand on: a bare `python -c pass`, `import lancedb`, and the
 same import as Enclave does it, its REST catalog client deferred (which every command that reads
@@ -41,7 +42,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, help="directory to index (default: this repo)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
+    commands: dict[str, dict[str, float]] = {}
 
     work = Path(tempfile.mkdtemp(prefix="enclave-bench-cli-"))
     try:
@@ -95,6 +98,10 @@ def main() -> int:
         for name, command in cases:
             times = timed(command, env, repo, args.runs)
             print(f"{name:34} {statistics.median(times):>9.2f} {min(times):>7.2f}")
+            commands[name] = {"median_s": statistics.median(times), "min_s": min(times)}
+        if args.json:
+            document = {"chunks": summary["chunks_total"], "runs": args.runs, "commands": commands}
+            args.json.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -4,6 +4,7 @@
     python bench/bench_embed.py --host http://127.0.0.1:11434 --model nomic-embed-text
     python bench/bench_embed.py --local                  # also the in-process MiniLM provider
     python bench/bench_embed.py --packages json,email --batch-sizes 16,64 --concurrency 1,4
+    python bench/bench_embed.py --json PATH              # the figures also written to PATH
 
 Corpus: stdlib packages copied into a temporary git repository. Each configuration indexes it
 into a fresh index and times only the embedding phase (from "embedding N chunks" to the last
@@ -13,6 +14,7 @@ batch stored, vectors written to LanceDB included). Prints figures, asserts noth
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import sysconfig
@@ -66,7 +68,9 @@ def main() -> int:
     parser.add_argument("--batch-sizes", default="8,32")
     parser.add_argument("--concurrency", default="1,2,3")
     parser.add_argument("--local", action="store_true", help="also the in-process provider")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
+    runs: list[dict[str, object]] = []
 
     work = Path(tempfile.mkdtemp(prefix="enclave-bench-embed-"))
     server = None
@@ -101,12 +105,23 @@ def main() -> int:
                     f"{size:>5} {depth:>9} {count:>7} {seconds:>8.1f} {rate:>9.1f}{note}",
                     flush=True,
                 )
+                runs.append(
+                    {"embedder": host, "batch": size, "in_flight": depth, "chunks": count,
+                     "seconds": seconds, "chunks_per_s": rate}
+                )  # fmt: skip
         if args.local:
             local = Config(embedding=EmbeddingConfig(provider="local", batch_size=32))
             count, seconds, off = embedding_phase(repo, local, work / "db-local")
             rate = count / seconds if seconds > 0 else 0.0
             print(f"local all-MiniLM-L6-v2 in-process: {count} chunks, {seconds:.1f} s, "
                   f"{rate:.1f} chunks/s{f'  (off: {off})' if off else ''}")  # fmt: skip
+            runs.append(
+                {"embedder": "local", "batch": 32, "in_flight": 1, "chunks": count,
+                 "seconds": seconds, "chunks_per_s": rate}
+            )  # fmt: skip
+        if args.json:
+            document = {"packages": args.packages, "model": args.model, "runs": runs}
+            args.json.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     finally:
         if server is not None:
             server.stop()

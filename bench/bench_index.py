@@ -2,6 +2,8 @@
 
     python bench/bench_index.py                 # this Python's standard library, lexical index
     python bench/bench_index.py --source DIR    # any directory (copied into a temporary git repo)
+    python bench/bench_index.py --copies 4      # the source 4 times in one repository (scale)
+    python bench/bench_index.py --json PATH     # the figures also written to PATH (bench/plot.py)
 
 Prints files, MB, chunks, full-index seconds and MB/s, the incremental update after editing one file
 (seconds, files parsed; every update starts with the index's self-check), the self-check alone
@@ -11,6 +13,8 @@ Prints files, MB, chunks, full-index seconds and MB/s, the incremental update af
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
 import statistics
@@ -20,6 +24,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,7 +64,7 @@ def queries_from(index: Index, count: int, seed: int = 7) -> list[str]:
     return out
 
 
-def vector_search(rows: int, dim: int, queries: int = 200) -> None:
+def vector_search(rows: int, dim: int, queries: int = 200) -> dict[str, float]:
     """The dense side of search: top-40 over an in-memory matrix as big as the chunk table."""
     import numpy as np
 
@@ -86,6 +91,7 @@ def vector_search(rows: int, dim: int, queries: int = 200) -> None:
         f"vector top-40 ({rows} x {dim} float32, {matrix.nbytes / 1e6:.0f} MB): "
         f"p50 {percentile(times, 0.5):.1f} ms, p95 {percentile(times, 0.95):.1f} ms"
     )
+    return {"p50_ms": percentile(times, 0.5), "p95_ms": percentile(times, 0.95), "dim": dim}
 
 
 def main() -> int:
@@ -94,12 +100,20 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embedding", choices=("none", "local", "ollama"), default="none")
     parser.add_argument("--dim", type=int, default=768, help="vector size for the dense timing")
+    parser.add_argument("--copies", type=int, default=1, help="the source this many times")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
+    figures: dict[str, Any] = {"corpus": str(args.source), "copies": args.copies}
+    figures["load_average_at_start"] = os.getloadavg()[0]  # another job sharing the cores
 
     work = Path(tempfile.mkdtemp(prefix="enclave-bench-"))
     try:
         repo = work / "repo"
-        copy_tree(args.source, repo)
+        if args.copies == 1:
+            copy_tree(args.source, repo)
+        else:
+            for copy in range(1, args.copies + 1):
+                copy_tree(args.source, repo / f"copy{copy}")
         make_repo(repo, {})
         commit_all(repo, "bench corpus")
         config = Config(embedding=EmbeddingConfig(provider=args.embedding))
@@ -109,12 +123,20 @@ def main() -> int:
         summary = index.update()
         full_s = time.perf_counter() - started
         mb = summary.bytes_indexed / 1e6
-        print(f"corpus:            {args.source}")
+        print(f"corpus:            {args.source}" + f" x {args.copies}" * (args.copies > 1))
         print(f"files indexed:     {summary.files_indexed} ({summary.files_skipped} skipped)")
         print(f"source MB:         {mb:.1f}")
         print(f"chunks:            {summary.chunks_total}")
         print(f"full index:        {full_s:.2f} s  ({mb / full_s:.2f} MB/s)")
         print(f"semantic:          {summary.semantic} {summary.semantic_reason}")
+        figures.update(
+            files=summary.files_indexed,
+            skipped=summary.files_skipped,
+            source_mb=mb,
+            chunks=summary.chunks_total,
+            full_index_s=full_s,
+            mb_per_s=mb / full_s,
+        )
 
         target = sorted(repo.rglob("*.py"))[len(summary.skipped) % 50 + 100]
         with target.open("a") as handle:
@@ -131,6 +153,7 @@ def main() -> int:
             f"incremental (1 file edited): median {statistics.median(incremental):.3f} s "
             f"of {', '.join(f'{t:.3f}' for t in incremental)}, files parsed: 1"
         )
+        figures["incremental_s"] = statistics.median(incremental)
 
         checks = []
         for _ in range(3):
@@ -141,6 +164,7 @@ def main() -> int:
             f"status (self-check): median {statistics.median(checks) * 1000:.0f} ms "
             f"of {', '.join(f'{t * 1000:.0f}' for t in checks)}"
         )
+        figures["status_ms"] = statistics.median(checks) * 1000
 
         queries = queries_from(index, args.queries)
         for mode in ("hybrid", "lexical"):
@@ -155,9 +179,17 @@ def main() -> int:
                 f"search {mode:8s} ({len(times)} queries): p50 {percentile(times, 0.5):.1f} ms,"
                 f" p95 {percentile(times, 0.95):.1f} ms"
             )
+            figures[f"search_{mode}"] = {
+                "p50_ms": percentile(times, 0.5),
+                "p95_ms": percentile(times, 0.95),
+            }
         size = sum(f.stat().st_size for f in (repo / ".enclave").rglob("*") if f.is_file())
         print(f"index size:        {size / 1e6:.1f} MB")
-        vector_search(summary.chunks_total, args.dim)
+        figures["index_mb"] = size / 1e6
+        figures["vector_top40"] = vector_search(summary.chunks_total, args.dim)
+        figures["load_average_at_end"] = os.getloadavg()[0]
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
