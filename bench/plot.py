@@ -180,6 +180,16 @@ def quality(plt: Any, results: Path, out: Path) -> Path | None:
     return path
 
 
+def from_zero(axis: Any, x: str, y: str, title: str) -> None:
+    """Both axes from 0, their labels, the title and a small legend."""
+    axis.set_xlabel(x)
+    axis.set_ylabel(y)
+    axis.set_title(title, fontsize=9)
+    axis.set_xlim(0, None)
+    axis.set_ylim(0, None)
+    axis.legend(fontsize=6)
+
+
 def index_scale(plt: Any, results: Path, out: Path) -> Path | None:
     runs = sorted((load(p) for p in results.glob("index-*.json")), key=lambda d: d["source_mb"])
     if not runs:
@@ -207,18 +217,13 @@ def index_scale(plt: Any, results: Path, out: Path) -> Path | None:
     right.plot([], [], color="#dd8452", label="status() self-check")
     right.axhline(300, color="#4c72b0", linewidth=0.8, alpha=0.5, label="targets at 404k chunks")
     right.axhline(50, color="#dd8452", linewidth=0.8, alpha=0.5)
-    left.set_xlabel("source indexed (MB)")
-    left.set_ylabel("full lexical index (s)")
-    left.set_title("full index", fontsize=9)
-    left.set_xlim(0, None)
-    left.set_ylim(0, None)
-    left.legend(fontsize=6)
-    right.set_xlabel("chunks in the index (thousands)")
-    right.set_ylabel("ms")
-    right.set_title("one-file update and self-check (line style: series)", fontsize=9)
-    right.set_xlim(0, None)
-    right.set_ylim(0, None)
-    right.legend(fontsize=6)
+    from_zero(left, "source indexed (MB)", "full lexical index (s)", "full index")
+    from_zero(
+        right,
+        "chunks in the index (thousands)",
+        "ms",
+        "one-file update and self-check (line style: series)",
+    )
     path = out / "bench-index-scale.svg"
     save(plt, figure, path)
     return path
