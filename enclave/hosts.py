@@ -9,8 +9,8 @@ over HTTP. URLs are shown without the credentials they may carry (``http://user:
 - Redirects are never followed: an allowed host answering 3xx would send the request, prompt and
   all, to a host nobody checked. :func:`no_redirects` gives the HTTP clients' settings that refuse
   them with one line saying which host redirected where (:class:`RedirectRefused`).
-- Host health for a fleet (``ollama.hosts``): :class:`Fleet` orders the hosts to try and keeps
-  track of the ones that failed (the model client and the embedders both use it).
+- The rest of the one path to the model servers (host health, headers, faults) is
+  :mod:`enclave.modelservers`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -127,15 +125,22 @@ def _listed(host: str, allowed: Sequence[str]) -> bool:
     return False
 
 
-def check_host(url: str, allowed: Sequence[str], *, what: str = "the model server") -> None:
-    """Raise :class:`HostNotAllowed` unless ``url`` is loopback or listed in ``allowed``."""
+def check_host(
+    url: str,
+    allowed: Sequence[str],
+    *,
+    what: str = "the model server",
+    setting: str = "ollama.host",
+) -> None:
+    """Raise :class:`HostNotAllowed` unless ``url`` is loopback or listed in ``allowed``
+    (``setting``: where ``url`` comes from, for the fix)."""
     if is_loopback(url) or _listed(host_of(url), allowed):
         return
     raise HostNotAllowed(
         f"{what} at {display_url(url)} is not on this machine and not allowed: Enclave sends it "
         "your code",
         f"add {host_of(url) or url!r} to trust.allowed_hosts if your company runs it, or point "
-        "ollama.host at a server on this machine",
+        f"{setting} at a server on this machine",
     )
 
 
@@ -154,6 +159,21 @@ def model_urls(config: Config, *, embedding: bool = False) -> tuple[str, ...]:
     if embedding and config.embedding.provider == "openai" and config.embedding.url:
         return (config.embedding.url,)
     return config.ollama.effective_hosts
+
+
+def urls_setting(config: Config, *, embedding: bool = False) -> str:
+    """The setting :func:`model_urls` come from, for messages."""
+    if embedding and config.embedding.provider == "openai" and config.embedding.url:
+        return "embedding.url"
+    return "ollama.hosts" if config.ollama.hosts else "ollama.host"
+
+
+def check_hosts(config: Config, *, embedding: bool = False, what: str = "the model server") -> None:
+    """:func:`check_host` for every URL of :func:`model_urls` (a fleet is allowed whole, or not
+    used); the fix names the setting they come from."""
+    setting = urls_setting(config, embedding=embedding)
+    for url in model_urls(config, embedding=embedding):
+        check_host(url, config.trust.allowed_hosts, what=what, setting=setting)
 
 
 def v1_base(url: str) -> str:
@@ -228,90 +248,3 @@ def no_redirects(
 
     hook: Any = acheck if asynchronous else check
     return {"follow_redirects": False, "event_hooks": {"response": [hook]}}
-
-
-# -- host health (a fleet) ------------------------------------------------------------------------
-# Pure bookkeeping, no I/O: a client asks :meth:`Fleet.order` for the hosts to try, in order, and
-# reports back what happened (:meth:`Fleet.failed`, :meth:`Fleet.answered`).
-#
-# - Health: a host that refused a connection, broke one, stayed silent past its wait or answered
-#   5xx (or something that is not its API's JSON) is *down* for a back-off (``DOWN_FIRST`` seconds
-#   from the moment it failed, doubled per failure in a row up to ``DOWN_MOST``); once it has
-#   passed the host is *due*: the client probes it (a cheap request with a short wait) before
-#   sending it repository text. When every host is down they are still tried, soonest-back first:
-#   the request itself is the probe.
-# - Least busy: among healthy hosts, the one with the fewest requests in flight from this process
-#   goes first (ties keep the configured order, so a fleet of one idle host behaves like one host).
-# - Sticky: a request may name the host that served the previous one of its kind; it goes there
-#   while that host is healthy and not clearly busier (at most ``STICKY_SLACK`` more requests in
-#   flight than the least busy host).
-
-DOWN_FIRST = 2.0  # seconds a failed host is left alone before it is probed again
-DOWN_MOST = 30.0
-STICKY_SLACK = 1  # in-flight requests a sticky host may have beyond the least busy one
-
-
-@dataclass
-class Host:
-    """One model server of a fleet, and what this process knows of it."""
-
-    url: str  # as configured (may carry credentials: never print it)
-    name: str  # for messages: the URL without credentials
-    backend: Any = None  # the API client(s) for this host
-    in_flight: int = 0
-    down_until: float = 0.0  # clock time; 0: up
-    failures: int = 0  # in a row
-    last_error: str = ""  # why it is down (never a header value)
-    version: str = ""
-    info: dict[str, Any] = field(default_factory=dict)  # model name -> what the client learnt
-
-    @property
-    def down(self) -> bool:
-        return self.down_until > 0
-
-
-class Fleet:
-    def __init__(self, hosts: Sequence[Host], clock: Callable[[], float] = time.monotonic):
-        if not hosts:
-            raise ValueError("a fleet needs at least one host")
-        self.hosts = list(hosts)
-        self.clock = clock
-
-    def state(self, host: Host) -> str:
-        """``up``, ``down`` (in its back-off) or ``due`` (back-off over: probe before use)."""
-        if not host.down:
-            return "up"
-        return "due" if self.clock() >= host.down_until else "down"
-
-    def order(self, sticky: Host | None = None) -> list[Host]:
-        """The hosts to try for one request, best first (see above)."""
-        position = {id(h): i for i, h in enumerate(self.hosts)}
-        now = self.clock()
-        # due hosts take their place again (the client probes them first), so a host that came
-        # back gets its share of the work instead of waiting for the others to fail
-        ready = [h for h in self.hosts if not h.down or now >= h.down_until]
-        ready.sort(key=lambda h: (h.in_flight, position[id(h)]))
-        if (
-            sticky is not None
-            and sticky in ready
-            and not sticky.down
-            and sticky.in_flight <= ready[0].in_flight + STICKY_SLACK
-        ):
-            ready.remove(sticky)
-            ready.insert(0, sticky)
-        waiting = sorted((h for h in self.hosts if h not in ready), key=lambda h: h.down_until)
-        return [*ready, *waiting]
-
-    def failed(self, host: Host, reason: str) -> None:
-        """``host`` refused, broke, stayed silent or answered 5xx: leave it alone for a while
-        (counted from now, when it failed: not from when the request was sent)."""
-        host.failures += 1
-        backoff = min(DOWN_MOST, DOWN_FIRST * 2 ** (host.failures - 1))
-        host.down_until = self.clock() + backoff
-        host.last_error = reason
-
-    def answered(self, host: Host) -> None:
-        """``host`` answered: it is up again."""
-        host.failures = 0
-        host.down_until = 0.0
-        host.last_error = ""

@@ -13,3 +13,12 @@ def _no_inherited_safe_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's main() sets PYTHONSAFEPATH for the processes it starts; run in-process, it would
     stay set for every later test's subprocesses and make them safer than a user's are."""
     monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _model_servers_healthy() -> None:
+    """Host health is one record per host URL for the whole process (enclave.modelservers):
+    each test starts as a new process would, with every host up."""
+    from enclave.modelservers import forget_health
+
+    forget_health()

@@ -16,7 +16,8 @@ import pytest
 
 from enclave.config import Config, load_config
 from enclave.indexer.api import open_index
-from enclave.indexer.embed import EmbeddingUnavailable, OllamaEmbedder
+from enclave.indexer.embed import EmbeddingUnavailable
+from enclave.indexer.embed_served import OllamaEmbedder
 from enclave.server.cli.main import main as enclave_main
 from tests.support.meaning import MEANING
 from tests.support.ollama_server import OllamaTestServer

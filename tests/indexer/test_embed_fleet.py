@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from enclave.config import Config, load_config
-from enclave.hosts import DOWN_FIRST
 from enclave.indexer.api import open_index
-from enclave.indexer.embed import EmbeddingUnavailable, OllamaEmbedder, make_embedder
+from enclave.indexer.embed import EmbeddingUnavailable, make_embedder
+from enclave.indexer.embed_served import OllamaEmbedder
+from enclave.modelservers import DOWN_FIRST
 from tests.support.loopback_servers import Garbage, Hanging
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo

@@ -1,11 +1,13 @@
 """The few model errors Enclave shows people: what is wrong (``message``), what to do (``fix``).
 
-Every failure of the Ollama server or of a stream is mapped to one of these by the client, so
+Every failure of the Ollama server or of a stream is mapped to one of these by the client
+(:mod:`enclave.server.model.client`, from the faults :mod:`enclave.modelservers` tells apart), so
 editors and the CLI show one clear message instead of an HTTP status or a traceback.
 """
 
 from __future__ import annotations
 
+from enclave import hosts
 from enclave.errors import EnclaveError
 
 
@@ -72,7 +74,7 @@ class ModelNotAllowed(ModelError):
     kind = "model-not-allowed"
 
 
-class RedirectRefused(ModelError):
+class RedirectRefused(ModelError, hosts.RedirectRefused):
     """The model server answered with a redirect; it was not followed (the target may be a host
     ``trust.allowed_hosts`` does not allow), see :func:`enclave.hosts.no_redirects`."""
 

@@ -38,17 +38,7 @@ import ollama
 
 from enclave.config import Config
 from enclave.hosts import v1_base
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        error = error.get("message")
-    return str(error or body)[:500]
+from enclave.modelservers import error_text
 
 
 class OpenAIBackend:
@@ -82,7 +72,7 @@ class OpenAIBackend:
         except httpx.ConnectError:
             raise ConnectionError(f"cannot connect to {self._http.base_url}") from None
         if response.status_code >= 400:
-            raise ollama.ResponseError(_error_text(response), response.status_code)
+            raise ollama.ResponseError(error_text(response)[:500], response.status_code)
         return response.json()
 
     async def _models_listed(self) -> dict[str, dict[str, Any]]:
@@ -176,7 +166,7 @@ class OpenAIBackend:
             async with self._http.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise ollama.ResponseError(_error_text(response), response.status_code)
+                    raise ollama.ResponseError(error_text(response)[:500], response.status_code)
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue  # blank separators, comments (": ping"), event names
