@@ -10,7 +10,7 @@ import pytest
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer import store as store_module
 from enclave.indexer.api import open_index
-from enclave.indexer.engine import EngineIndex
+from enclave.indexer.reader import IndexReader
 from tests.support.meaning import MEANING as FILES
 from tests.support.repos import make_repo
 
@@ -31,10 +31,10 @@ def test_past_the_threshold_search_uses_an_ann_index(
         exact.setattr(store_module.Store, "has_vector_index", lambda self: False)
         expected = index.search(query, k=3, mode="semantic").hits
 
-    def every_vector(self: EngineIndex, store: object) -> None:
+    def every_vector(self: IndexReader, store: object) -> None:
         raise AssertionError("the whole vector table was loaded")
 
-    monkeypatch.setattr(EngineIndex, "_vector_matrix", every_vector)
+    monkeypatch.setattr(IndexReader, "_vector_matrix", every_vector)
     hits = index.search(query, k=3, mode="semantic").hits
     assert hits[0].path == "text/slug.py"
     assert [(h.path, h.start_line) for h in hits] == [(h.path, h.start_line) for h in expected]

@@ -20,7 +20,7 @@ from pathlib import Path
 import lancedb
 import pytest
 
-import enclave.indexer.engine as engine
+import enclave.indexer.process as process
 from enclave.config import Config, EmbeddingConfig, IndexConfig
 from enclave.indexer.api import IndexProblem, open_index
 from enclave.indexer.errors import is_storage_error, write_problem
@@ -227,7 +227,7 @@ def test_update_in_progress_is_served_an_interrupted_one_is_not(repo: Path) -> N
 def test_a_cancelled_update_is_served_marked_partial_and_finished_next_time(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "BATCH_FILES", 5)
+    monkeypatch.setattr(process, "BATCH_FILES", 5)
     summary = open_index(repo, config()).update(full=True, cancelled=lambda: True)
     assert summary.cancelled and summary.files_indexed == 5
     index = open_index(repo, config())
@@ -308,8 +308,8 @@ def test_disk_full_midway_is_one_problem_and_never_a_silent_partial_index(
 ) -> None:
     modules, functions = 120, 10
     root = make_repo(tmp_path / "repo", module_files(modules, functions, words=20))
-    monkeypatch.setattr(engine, "BATCH_FILES", 10)  # many small commits: some land, then no space
-    monkeypatch.setattr(engine, "POOL_THRESHOLD", 10_000)  # parse in-process
+    monkeypatch.setattr(process, "BATCH_FILES", 10)  # many small commits: some land, then no space
+    monkeypatch.setattr(process, "POOL_THRESHOLD", 10_000)  # parse in-process
     mnt = tmp_path / "tiny"
     with tiny_tmpfs(mnt, "768k") as real:
         if not real:

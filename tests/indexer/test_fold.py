@@ -10,8 +10,9 @@ import pytest
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig
 from enclave.indexer.api import open_index
-from enclave.indexer.engine import FOLD_ROWS, FOLDED_AT
 from enclave.indexer.store import Store, storage_options_from_env
+from enclave.indexer.tables import FOLDED_AT
+from enclave.indexer.writer import FOLD_ROWS
 from tests.support.repos import commit_all, make_repo, write_files
 from tests.support.s3 import S3Store
 

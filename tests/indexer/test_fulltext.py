@@ -119,8 +119,7 @@ def test_an_index_searched_in_memory_sees_each_update(tmp_path: Path) -> None:
     config = Config(embedding=EmbeddingConfig(provider="none"))
     on_disk = EngineIndex(repo, config)
     on_disk.update()
-    in_memory = EngineIndex(repo, config)
-    in_memory.memory_text_rows = 100
+    in_memory = EngineIndex(repo, config, memory_text_rows=100)
 
     def hits(index: EngineIndex, query: str) -> list[tuple[str, int, float]]:
         found = index.search(query, k=5, mode="lexical").hits
@@ -136,7 +135,6 @@ def test_an_index_searched_in_memory_sees_each_update(tmp_path: Path) -> None:
     assert hits(in_memory, "perimeter width")[0][:2] == hits(on_disk, "perimeter width")[0][:2]
     assert hits(in_memory, "perimeter")[0][:2] == ("shapes.py", 5)
     # a table past the limit is asked as before
-    in_memory.memory_text_rows = 1
-    in_memory._text = None  # what it kept is for the current version
+    in_memory = EngineIndex(repo, config, memory_text_rows=1)
     assert hits(in_memory, "perimeter width") == hits(on_disk, "perimeter width")
-    assert in_memory._text is not None and in_memory._text[1] is None
+    assert in_memory.reader._text is not None and in_memory.reader._text[1] is None

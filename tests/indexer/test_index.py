@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import enclave.indexer.engine as engine
+import enclave.indexer.process as process
 from enclave.config import Config, EmbeddingConfig, IndexConfig, load_config
 from enclave.indexer.api import IndexProblem, open_index
 from enclave.indexer.process import FileRows
@@ -209,13 +209,13 @@ def test_incremental_touches_only_changed_files(
     index.update()
     before = chunk_rows(repo / ".enclave")
     seen: list[str] = []
-    real = engine.process_file
+    real = process.process_file
 
     def spy(root: Path, candidate: Candidate, pii: bool = False) -> FileRows:
         seen.append(candidate.path)
         return real(root, candidate, pii)
 
-    monkeypatch.setattr(engine, "process_file", spy)
+    monkeypatch.setattr(process, "process_file", spy)
     assert index.update().files_indexed == 0 and seen == []
     path = repo / "app" / "session.py"
     path.write_text(path.read_text() + "\n\ndef fresh_helper():\n    return 'added later'\n")

@@ -1,8 +1,8 @@
 """The indexer's public face: what an index can do (:class:`Index`) and how to open one.
 
 This is the only module the server and the CLI need. It knows nothing of LSP. The contract is a
-``Protocol``; the implementation (``engine.EngineIndex``) is imported one way, from here, so the
-indexer's modules never import their own public face back.
+``Protocol``; the implementation (:class:`enclave.indexer.engine.EngineIndex`) is imported one
+way, from here, so the indexer's modules never import their own public face back.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def open_index(root: Path, config: Config) -> Index:
 
     With ``index.shared`` set (and not the index being written), a layered index: the team's
     shared index, read-only, under a local overlay of what differs in the working tree."""
-    from enclave.indexer.engine import open_index as open_engine
+    from enclave.indexer.engine import open_engine
 
     engine = open_engine(root, config)
     shared = config.index.shared

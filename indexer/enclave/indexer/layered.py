@@ -52,7 +52,8 @@ from enclave.indexer.results import (
     SearchResult,
 )
 from enclave.indexer.search import symbol_score
-from enclave.indexer.store import in_clause, storage_options_for
+from enclave.indexer.store import storage_options_for
+from enclave.indexer.tables import in_clause
 from enclave.indexer.types import Chunk, SymbolDef
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,14 @@ class LayeredIndex:
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root
         self.config = config
-        self.overlay = EngineIndex(root, config)
         # Its full-text queries run in memory while it is small (the usual few edited files):
         # a second LanceDB query per search would cost about what the shared one does.
-        self.overlay.memory_text_rows = OVERLAY_MEMORY_ROWS
+        self.overlay = EngineIndex(root, config, memory_text_rows=OVERLAY_MEMORY_ROWS)
         self.db_uri = self.overlay.db_uri
         shared_index = dataclasses.replace(config.index, db=config.index.shared)
-        self.shared = EngineIndex(root, dataclasses.replace(config, index=shared_index))
-        self.shared.read_only = True
+        self.shared = EngineIndex(
+            root, dataclasses.replace(config, index=shared_index), read_only=True
+        )
         self.shared_uri = self.shared.db_uri
         self._difference: Difference | None = None
         self._unavailable: Reason | None = None  # why the shared index is not used now
@@ -118,8 +119,9 @@ class LayeredIndex:
             options = storage_options_for(config.index.s3_endpoint, config.index.s3_region)
             self.mirror = Mirror(self.shared_uri, options, folder)
             copy_index = dataclasses.replace(config.index, db=str(folder))
-            self._copy_index = EngineIndex(root, dataclasses.replace(config, index=copy_index))
-            self._copy_index.read_only = True
+            self._copy_index = EngineIndex(
+                root, dataclasses.replace(config, index=copy_index), read_only=True
+            )
 
     # ---- the shared side ----------------------------------------------------------------
     def _lost(self, exc: BaseException) -> Reason:
@@ -346,7 +348,7 @@ class LayeredIndex:
         if not pending:
             return ""
         count = len(pending)
-        if count > limit or self.overlay._writer_active():
+        if count > limit or self.overlay.writer_active():
             return (
                 f"{count} file(s) differ from the shared index and are not indexed here yet,"
                 f" so search does not find them: run `enclave index {self.root}`"
@@ -382,9 +384,12 @@ class LayeredIndex:
             self._lost(exc)
             difference = None
         self._adopt(difference)
-        self.overlay.scope = difference.local if difference is not None else None
         summary = self.overlay.update(
-            full=full, progress=progress, cancelled=cancelled, complete_only=complete_only
+            full=full,
+            progress=progress,
+            cancelled=cancelled,
+            complete_only=complete_only,
+            scope=difference.local if difference is not None else None,
         )
         if difference is None:
             assert self._unavailable is not None

@@ -40,7 +40,8 @@ from pyarrow import fs as pafs  # (before the exit hook below: pyarrow's own run
 
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error
 from enclave.indexer.lock import WriteLock
-from enclave.indexer.store import UPDATE_STARTED, Store
+from enclave.indexer.store import Store
+from enclave.indexer.tables import UPDATE_STARTED
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,17 @@
-"""Turn one discovered file into rows: read -> redact -> chunk. Pure, so it runs in worker processes."""
+"""Turn discovered files into rows: read -> redact -> chunk. Pure, so it runs in worker processes.
+
+:func:`process_in_batches` is what an update calls: the changed files in batches, processed in a
+pool of worker processes when there are many.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +19,10 @@ from enclave.indexer.tokens import search_text
 from enclave.indexer.types import Candidate, Skipped
 
 log = logging.getLogger(__name__)
+
+BATCH_FILES = 256
+BATCH_BYTES = 8 * 1024 * 1024
+POOL_THRESHOLD = 64  # fewer changed files than this are processed in-process
 
 
 @dataclass(slots=True)
@@ -98,7 +110,6 @@ def process_file(root: Path, candidate: Candidate, pii: bool = False) -> FileRow
 
 def worker_init(parent_pid: int) -> None:
     """Pool worker start-up: die with the indexing process, even when it is killed with -9."""
-    import os
     import signal
     import sys
     import threading
@@ -126,3 +137,37 @@ def process_many(root: str, candidates: list[Candidate], pii: bool = False) -> l
     """Worker entry point: a slice of files per task keeps inter-process traffic low."""
     base = Path(root)
     return [process_file(base, c, pii) for c in candidates]
+
+
+def process_in_batches(root: Path, changed: list[Candidate], pii: bool) -> Iterator[list[FileRows]]:
+    """Yield processed files in batches, in parallel when there are many."""
+    batches: list[list[Candidate]] = []
+    current: list[Candidate] = []
+    size = 0
+    for candidate in changed:
+        current.append(candidate)
+        size += candidate.size
+        if len(current) >= BATCH_FILES or size >= BATCH_BYTES:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    workers = min(os.cpu_count() or 1, 4)
+    if len(changed) < POOL_THRESHOLD or workers < 2:
+        for batch in batches:
+            yield [process_file(root, c, pii) for c in batch]
+        return
+    # Small tasks keep both cores busy; results come back in batch order.
+    # spawn: workers are our direct children (they die with us: see worker_init) and no
+    # LanceDB thread state is forked. Scripts calling update() need the usual __main__ guard.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    ) as pool:
+        for batch in batches:
+            step = max(1, len(batch) // (workers * 4))
+            parts = [batch[i : i + step] for i in range(0, len(batch), step)]
+            futures = [pool.submit(process_many, str(root), part, pii) for part in parts]
+            yield [rows for future in futures for rows in future.result()]

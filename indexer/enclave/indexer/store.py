@@ -1,7 +1,8 @@
-"""The LanceDB store: tables, their schemas, and the few write/read operations the engine needs.
+"""The LanceDB store: the tables opened, and the few write/read operations the engine needs.
 
-Tables (docs/index-schema.md): ``chunks``, ``symbols``, ``files`` (the catalog), ``meta``
-(key/value) and ``embeddings`` (vectors keyed by chunk content hash: the embedding cache).
+Tables (docs/index-schema.md; names and schemas in :mod:`enclave.indexer.tables`): ``chunks``,
+``symbols``, ``files`` (the catalog), ``meta`` (key/value) and ``embeddings`` (vectors keyed by
+chunk content hash: the embedding cache).
 
 Write order per batch of files: delete their old chunks/symbols, add the new ones, then replace
 their catalog rows. A crash at any point leaves catalog rows that describe older content than the
@@ -18,7 +19,7 @@ import logging
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -35,71 +36,26 @@ from enclave.indexer.errors import (
     object_store_problem,
     write_problem,
 )
+from enclave.indexer.tables import (
+    CHUNKS_SCHEMA,
+    FILES_SCHEMA,
+    META_SCHEMA,
+    SYMBOLS_SCHEMA,
+    TABLES,
+    UPDATE_STARTED,
+    embeddings_schema,
+    in_clause,
+    quote,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-TABLES = ("chunks", "symbols", "files", "meta")
-# meta key holding when the update now writing (or the last one, killed) started; "" when done.
-UPDATE_STARTED = "update_started"
 META_FRAGMENTS = 16  # compact the meta table (a few rows, one fragment per write) past this
 # Past this many vectors, queries use an ANN index (IVF_HNSW_SQ) on the embeddings table instead of
 # loading every vector into memory (docs/team.md, "How far one index goes").
 ANN_MIN_ROWS = 50_000
 ANN_PARTITION_ROWS = 4096  # vectors per IVF partition
 ANN_REFINE = 4  # candidates per result read back at full precision
-
-CHUNKS_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("path", pa.string()),
-        ("language", pa.string()),
-        ("kind", pa.string()),
-        ("symbol", pa.string()),
-        ("start_line", pa.int32()),
-        ("end_line", pa.int32()),
-        ("text", pa.string()),
-        ("search_text", pa.string()),
-        ("content_hash", pa.string()),
-    ]
-)
-SYMBOLS_SCHEMA = pa.schema(
-    [
-        ("name", pa.string()),
-        ("qualified_name", pa.string()),
-        ("kind", pa.string()),
-        ("path", pa.string()),
-        ("start_line", pa.int32()),
-        ("end_line", pa.int32()),
-        ("signature", pa.string()),
-        ("doc", pa.string()),
-    ]
-)
-FILES_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("content_id", pa.string()),
-        ("size", pa.int64()),
-        ("language", pa.string()),
-        ("state", pa.string()),  # "indexed" | "skipped:<reason>" | "error"
-        ("detail", pa.string()),
-        ("chunks", pa.int32()),
-        ("imports", pa.list_(pa.string())),
-    ]
-)
-META_SCHEMA = pa.schema([("key", pa.string()), ("value", pa.string())])
-
-
-def embeddings_schema(dim: int) -> pa.Schema:
-    return pa.schema([("content_hash", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
-
-
-def quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_clause(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(quote(v) for v in values)})"
 
 
 @dataclass(slots=True)
