@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from enclave.indexer.api import Index, IndexProblem, IndexSummary, open_index
-from enclave.server.lsp import builder
+from enclave.server.lsp import updates
 from enclave.server.lsp.convert import to_plain
 from enclave.server.lsp.services import IGNORED_DIRS, Root, Services
 from enclave.server.lsp.status import StatusReporter
@@ -136,7 +136,7 @@ class Indexing:
                 # a first build or a rebuild of a damaged index is heavy: a child process
                 exists = status is not None and status.exists and status.healthy
                 summary = await asyncio.to_thread(
-                    builder.update,
+                    updates.update,
                     index,
                     in_child=paths is None and (full or not exists),
                     full=full,
@@ -147,7 +147,7 @@ class Indexing:
                 root.last_summary = summary
                 root.status = await asyncio.to_thread(index.status)
                 # the self-check reads columns; hand what it read back to the system
-                await asyncio.to_thread(builder.release_memory)
+                await asyncio.to_thread(updates.release_memory)
                 root.error = None
                 index.prefetch()  # e.g. copy a shared index locally, in the background
             except IndexProblem as exc:

@@ -1,10 +1,11 @@
 """Index updates run where they cost the editor least.
 
 A first build (or ``full`` rebuild) runs in a child process: building a large index takes
-hundreds of megabytes the server process would otherwise keep for its whole life. Progress
-comes back over a queue and cancellation goes out through an event. Small incremental updates
-(saves, an already indexed repository) run in a worker thread of the server, after which freed
-memory is handed back to the system.
+hundreds of megabytes the server process would otherwise keep for its whole life. The child
+reports over a queue in typed events (:class:`Progress`, :class:`Done`, :class:`Refused`,
+:class:`Crashed`) and cancellation goes out through an event. Small incremental updates (saves,
+an already indexed repository) run in a worker thread of the server, after which freed memory is
+handed back to the system.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import multiprocessing
 import queue
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,40 @@ from enclave.indexer.api import Index, IndexProblem, IndexSummary, ProgressFn, o
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far the update in the child got (what ``ProgressFn`` is called with)."""
+
+    done: int
+    total: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The update finished (or was cancelled between batches): its summary."""
+
+    summary: IndexSummary
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The index could not be updated (an ``IndexProblem``: its message and fix)."""
+
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crashed:
+    """Any other exception in the child (a bug): its type and text."""
+
+    detail: str
+
+
+ChildEvent = Progress | Done | Refused | Crashed
 
 
 def release_memory() -> None:
@@ -40,23 +76,38 @@ def release_memory() -> None:
 
 
 def _child(root: str, config: Config, full: bool, events: Any, stop: Any) -> None:
+    """The child process: update the index of ``root``, telling ``events`` how it goes."""
     logging.basicConfig(level=logging.WARNING)
     try:
         index = open_index(Path(root), config)
         summary = index.update(
             full=full,
-            progress=lambda done, total, message: events.put(("progress", done, total, message)),
+            progress=lambda done, total, message: events.put(Progress(done, total, message)),
             cancelled=stop.is_set,
         )
         index.close()
-        events.put(("done", summary))
+        events.put(Done(summary))
     except IndexProblem as exc:
-        events.put(("index-error", exc.message, exc.fix))
+        events.put(Refused(exc.message, exc.fix))
     except BaseException as exc:
-        events.put(("error", f"{type(exc).__name__}: {exc}"))
+        events.put(Crashed(f"{type(exc).__name__}: {exc}"))
 
 
-def build_in_child(
+def _received(event: ChildEvent, progress: ProgressFn) -> IndexSummary | None:
+    """Act on one event of the child: the summary when it is done, None while it works."""
+    match event:
+        case Progress(done, total, message):
+            progress(done, total, message)
+            return None
+        case Done(summary):
+            return summary
+        case Refused(message, fix):
+            raise IndexProblem(message, fix)
+        case Crashed(detail):
+            raise RuntimeError(detail)
+
+
+def update_in_child(
     root: Path,
     config: Config,
     *,
@@ -77,7 +128,7 @@ def build_in_child(
             if cancelled() and not stop.is_set():
                 stop.set()
             try:
-                event = events.get(timeout=POLL_S)
+                event: ChildEvent = events.get(timeout=POLL_S)
             except queue.Empty:
                 if not process.is_alive():
                     raise IndexProblem(
@@ -85,16 +136,9 @@ def build_in_child(
                         "see the Enclave server log, then run `enclave.reindex`",
                     ) from None
                 continue
-            kind = event[0]
-            if kind == "progress":
-                progress(event[1], event[2], event[3])
-            elif kind == "done":
-                summary: IndexSummary = event[1]
+            summary = _received(event, progress)
+            if summary is not None:
                 return summary
-            elif kind == "index-error":
-                raise IndexProblem(event[1], event[2])
-            else:
-                raise RuntimeError(event[1])
     finally:
         process.join(timeout=5)
         if process.is_alive():
@@ -112,7 +156,7 @@ def update(
 ) -> IndexSummary:
     """Update ``index``: in a child process for builds, here for small updates."""
     if in_child:
-        return build_in_child(
+        return update_in_child(
             index.root, index.config, full=full, progress=progress, cancelled=cancelled
         )
     try:
