@@ -1,4 +1,5 @@
-"""Secret redaction (indexer/redact.py): planted secrets go, ordinary code stays byte for byte."""
+"""Secret redaction (enclave.indexer.redact): planted secrets go, ordinary code stays byte for
+byte."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer.api import open_index
-from enclave.indexer.redact import PREFILTER, Finding, redact
+from enclave.indexer.prefilter import PREFILTER
+from enclave.indexer.redact import Finding, redact
 from tests.server import secrets
 from tests.support.repos import make_repo
 

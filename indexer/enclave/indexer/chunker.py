@@ -12,10 +12,10 @@ definitions (the header keeps the definition's kind and name, the lines between 
 
 Memory stays proportional to the text, whatever it holds: signatures, docs and names are clipped
 (SIGNATURE_CHARS, DOC_CHARS, NAME_CHARS), so a definition-dense long line is not copied once per
-symbol; and a text with a line over ``excludes.LONG_LINE_CHARS`` (minified; the indexer skips
-such files before they get here) is not parsed: it becomes plain windows whose over-long lines
-are cut to the chunk size, the one case where a chunk's text is not exactly its lines. No chunk
-is then longer than max(max_chunk_chars, LONG_LINE_CHARS) characters.
+symbol; and a text with a line over ``enclave.indexer.excludes.LONG_LINE_CHARS`` (minified; the
+indexer skips such files before they get here) is not parsed: it becomes plain windows whose
+over-long lines are cut to the chunk size, the one case where a chunk's text is not exactly its
+lines. No chunk is then longer than max(max_chunk_chars, LONG_LINE_CHARS) characters.
 """
 
 from __future__ import annotations
@@ -232,6 +232,16 @@ def _collect(
     root: Node, src: bytes, file: _File, spec: LanguageSpec, cursor: QueryCursor
 ) -> tuple[list[_Def], list[_Def], list[str]]:
     """Run the language query once: definitions nested by range (top level, all) and imports."""
+    found, imports = _matches(root, src, spec, cursor)
+    top, defs = _nest(found, src, file, spec)
+    return top, defs, imports
+
+
+def _matches(
+    root: Node, src: bytes, spec: LanguageSpec, cursor: QueryCursor
+) -> tuple[list[tuple[int, int, _Def, str]], list[str]]:
+    """The query's definitions (start byte, minus end byte, definition, explicit scope) in
+    document order, outermost first, and the imported names."""
     found: list[tuple[int, int, _Def, str]] = []
     imports: list[str] = []
     seen: set[tuple[int, int]] = set()
@@ -268,7 +278,14 @@ def _collect(
         d.sig_row = names[0].start_point.row if names else node.start_point.row
         found.append((outer.start_byte, -outer.end_byte, d, scope))
     found.sort(key=lambda item: (item[0], item[1]))
+    return found, imports
 
+
+def _nest(
+    found: list[tuple[int, int, _Def, str]], src: bytes, file: _File, spec: LanguageSpec
+) -> tuple[list[_Def], list[_Def]]:
+    """Nest the definitions by range: qualified names, methods, docs and overloads from their
+    parents and siblings; (top level, all)."""
     top: list[_Def] = []
     stack: list[tuple[_Def, int]] = []
     defs: list[_Def] = []
@@ -306,7 +323,7 @@ def _collect(
         siblings.append(d)
         defs.append(d)
         stack.append((d, -neg_end))
-    return top, defs, imports
+    return top, defs
 
 
 def _absorb_overloads(d: _Def, siblings: list[_Def], defs: list[_Def]) -> None:

@@ -8,9 +8,8 @@ by uncommitted edits, untracked files — is indexed into the usual local store 
 working tree does not are hidden. Answers merge both: an overlay file shadows the shared rows of
 the same path, so the server code sees one :class:`~enclave.indexer.api.Index`.
 
-Differences are found by content, not by commit: the shared catalog keeps every file's git blob
-id, and discovery computes the same id for the working tree (modified and untracked files
-included), so a shared index of any commit, fetched or not, compares exactly.
+Differences are found by content, not by commit (:mod:`enclave.indexer.difference`): a shared
+index of any commit, fetched or not, compares exactly.
 
 If the shared index cannot be reached, an update builds a full local index instead (the overlay
 takes every file) and the status says so; a query that fails on the shared store mid-session
@@ -29,21 +28,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from enclave.config import Config
+from enclave.indexer.difference import Difference, compare
 from enclave.indexer.embed import configured_model_id
 from enclave.indexer.engine import EngineIndex
 from enclave.indexer.errors import IndexProblem, brief, is_storage_error
-from enclave.indexer.mirror import (
-    CopyStopped,
-    Mirror,
-    MirrorError,
-    mirror_folder,
-    versions_at_rest,
-)
+from enclave.indexer.mirror import CopyStopped, Mirror, MirrorError, mirror_folder
 from enclave.indexer.results import (
     IndexStatus,
     IndexSummary,
@@ -62,32 +55,6 @@ T = TypeVar("T")
 # An overlay of at most this many chunks answers full-text queries from memory (a few MB).
 OVERLAY_MEMORY_ROWS = 2_000
 NO_PATHS: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """How the working tree differs from the shared index."""
-
-    local: frozenset[str]  # files to index locally: changed here, or absent from the shared index
-    deleted: frozenset[str]  # files of the shared index that the working tree does not have
-    shared_commit: str
-    # the shared tables' versions compared with (None: a writer was at work, or not read)
-    versions: dict[str, int] | None = None
-    # the working tree's content id of each ``local`` file (what the overlay must hold)
-    local_ids: dict[str, str] = dataclasses.field(default_factory=dict)
-    shadowed: frozenset[str] = frozenset()  # ``local`` files the shared index has too
-    hidden_chunks: int = 0  # the shared index's chunks of the hidden files
-
-    @property
-    def hidden(self) -> frozenset[str]:
-        """Paths whose shared rows must never be answered here."""
-        return self.local | self.deleted
-
-    @property
-    def hidden_shared(self) -> frozenset[str]:
-        """The shared index's own files that are not answered here (shadowed or deleted);
-        untracked files are in ``local`` but were never the shared index's."""
-        return self.shadowed | self.deleted
 
 
 class LayeredIndex:
@@ -184,45 +151,12 @@ class LayeredIndex:
 
     def difference(self) -> Difference:
         """Compare the working tree with the shared catalog (raises if the shared store fails)."""
-        from enclave.indexer.discover import DiscoveryError, discover
-
-        store = self.shared.store
-        if not store.has_index():
-            raise IndexProblem(
-                f"no index at {self.shared_uri} (index.shared)",
-                "check index.shared, or wait for the CI job that builds it",
-            )
-        # the versions first: the catalog read next is of these, or of a newer files version
-        versions = versions_at_rest(store) if self.mirror is not None else None
-        catalog = store.catalog()
-        if versions is not None and store.table("files").version != versions.get("files"):
-            versions = None  # a writer committed meanwhile: no copy this time
-        commit = store.meta().get("last_commit", "")
-        try:
-            found = discover(self.root, self.config.index)
-        except DiscoveryError as exc:
-            raise IndexProblem(exc.message, exc.fix) from exc
-        here = {c.path: c.content_id for c in found.candidates}
-        local = frozenset(
-            path
-            for path, content in here.items()
-            if (row := catalog.get(path)) is None or row.content_id != content
-        )
-        deleted = frozenset(path for path in catalog if path not in here)
-        shadowed = frozenset(path for path in local if path in catalog)
-        hidden_chunks = sum(
-            int(catalog[path].chunks or 0)
-            for path in shadowed | deleted
-            if catalog[path].state == "indexed"
-        )
-        return Difference(
-            local,
-            deleted,
-            commit,
-            versions,
-            local_ids={path: here[path] for path in local},
-            shadowed=shadowed,
-            hidden_chunks=hidden_chunks,
+        return compare(
+            self.shared.store,
+            self.shared_uri,
+            self.root,
+            self.config.index,
+            with_versions=self.mirror is not None,
         )
 
     def _adopt(self, difference: Difference | None) -> None:

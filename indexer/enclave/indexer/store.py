@@ -179,20 +179,10 @@ class Store:
         last check is skipped while ``meta.update_started`` is set (the caller decides whether
         that update is running or was killed). Damage is returned, never raised; a bug raises.
         """
+        tables, absent = self._tables_to_verify()
+        if absent is not None:
+            return absent
         found = Verification()
-        try:
-            names = self.existing()
-        except IndexProblem as exc:
-            found.problem = exc.message
-            return found
-        missing = [name for name in TABLES if name not in names]
-        if len(missing) == len(TABLES):
-            found.problem, found.absent = f"no index at {self.uri}", True
-            return found
-        if missing:
-            found.problem = f"the index at {self.uri} lacks its {', '.join(missing)} table(s)"
-            return found
-        tables = [*TABLES, "embeddings"] if "embeddings" in names else list(TABLES)
         for _attempt in range(3):
             current = ""
             try:
@@ -246,6 +236,24 @@ class Store:
                 found.damaged = "chunks" if found.problem else ""
             return found
         return found  # busy writers all along: nothing to compare at rest, nothing found damaged
+
+    def _tables_to_verify(self) -> tuple[list[str], Verification | None]:
+        """The tables of the index to verify, or (none and) what was found when they are not
+        all there."""
+        found = Verification()
+        try:
+            names = self.existing()
+        except IndexProblem as exc:
+            found.problem = exc.message
+            return [], found
+        missing = [name for name in TABLES if name not in names]
+        if len(missing) == len(TABLES):
+            found.problem, found.absent = f"no index at {self.uri}", True
+            return [], found
+        if missing:
+            found.problem = f"the index at {self.uri} lacks its {', '.join(missing)} table(s)"
+            return [], found
+        return ([*TABLES, "embeddings"] if "embeddings" in names else list(TABLES)), None
 
     def _moved(self, versions: dict[str, int]) -> bool:
         try:
