@@ -3,9 +3,9 @@
 In a git repository the file list comes from git itself (tracked + untracked-not-ignored files,
 so `.gitignore` is honoured exactly as git does); a plain directory is walked, honouring every
 `.gitignore` in it. Both then apply `.enclaveignore` at the root, the ``index.exclude`` setting
-and the built-in rules of :mod:`indexer.excludes`. Secret-bearing files are never read, symlinks
-never lead out of the root, and clean tracked files are not read at all: their content id is the
-blob id git already has in its index.
+and the built-in rules of :mod:`enclave.indexer.excludes`. Secret-bearing files are never read,
+symlinks never lead out of the root, and clean tracked files are not read at all: their content
+id is the blob id git already has in its index.
 """
 
 from __future__ import annotations
@@ -305,7 +305,8 @@ def _walk(sorter: _Sorter, rel_dir: str, gitignores: tuple[IgnoreRules, ...] = (
 
 def read_source(root: Path, candidate: Candidate) -> SourceText | Skipped:
     """Read a candidate's text: decoded, BOM stripped, newlines normalised; or why it was not
-    (minified or generated content among the reasons: see ``excludes.minified_reason``)."""
+    (minified or generated content among the reasons: see
+    :func:`enclave.indexer.excludes.minified_reason`)."""
     root = Path(root).resolve()
     full = root / candidate.path
     resolved = Path(os.path.realpath(full))

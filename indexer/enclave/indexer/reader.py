@@ -44,8 +44,9 @@ def _row_filter(
 
 class IndexReader:
     """The queries of the index behind ``handle``. ``memory_text_rows``: full-text queries of a
-    table of at most this many chunks are answered in memory (fulltext.TextIndex); 0 never (a
-    local overlay sets it: its rows are kept per version)."""
+    table of at most this many chunks are answered in memory
+    (:class:`enclave.indexer.fulltext.TextIndex`); 0 never (a local overlay sets it: its rows are
+    kept per version)."""
 
     def __init__(self, handle: StoreHandle, semantic: Semantic, *, memory_text_rows: int = 0):
         self.handle = handle
