@@ -148,6 +148,26 @@ class _ServedEmbedder:
         return self._dim
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
+        """Unit vectors for ``texts`` from the first server that answers (see module doc)."""
+        if not texts:
+            return []
+        purpose = "query-embedding" if query else "embedding"
+        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
+            audited.prompt_tokens, vectors = self._ask(
+                lambda client: self._embed_on(client, list(texts)), query=query, batch=len(texts)
+            )
+        self._dim = len(vectors[0])
+        return vectors
+
+    def _ask(self, call: Callable[[Any], _R], *, query: bool, batch: int = 0) -> _R:
+        """``call`` on the first server that answers; its failure as EmbeddingUnavailable."""
+        try:
+            return self._first_answer(call, query=query)
+        except Exception as exc:
+            raise self._unavailable(exc, query=query, batch=batch) from None
+
+    def _embed_on(self, client: Any, texts: list[str]) -> tuple[int, list[list[float]]]:
+        """One server's vectors for ``texts`` (checked), and the prompt tokens it counted."""
         raise NotImplementedError
 
     def _health(self, client: Any) -> None:
@@ -276,33 +296,15 @@ class OllamaEmbedder(_ServedEmbedder):
     def _health(self, client: Any) -> None:
         client.list()
 
-    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
-
-        if not texts:
-            return []
-        purpose = "query-embedding" if query else "embedding"
-
-        def call(client: Any) -> tuple[Any, list[list[float]]]:
-            response = client.embed(
-                model=self.model, input=list(texts), keep_alive=self._keep_alive, truncate=True
-            )
-            return response, _checked(response.embeddings, len(texts))
-
-        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
-            try:
-                response, vectors = self._first_answer(call, query=query)
-            except Exception as exc:
-                raise self._unavailable(exc, query=query, batch=len(texts)) from None
-            audited.prompt_tokens = response.prompt_eval_count or 0
-        self._dim = len(vectors[0])
-        return vectors
+    def _embed_on(self, client: Any, texts: list[str]) -> tuple[int, list[list[float]]]:
+        response = client.embed(
+            model=self.model, input=texts, keep_alive=self._keep_alive, truncate=True
+        )
+        return response.prompt_eval_count or 0, _checked(response.embeddings, len(texts))
 
     def check(self) -> None:
         """Can this model embed, now? Asks `/api/show` (with a query's wait): nothing is loaded."""
-        try:
-            info = self._first_answer(lambda c: c.show(self.model), query=True)
-        except Exception as exc:
-            raise self._unavailable(exc, query=True, batch=0) from None
+        info = self._ask(lambda c: c.show(self.model), query=True)
         capabilities = list(getattr(info, "capabilities", None) or [])
         if capabilities and "embedding" not in capabilities:  # older servers list none
             raise EmbeddingUnavailable(
@@ -386,35 +388,19 @@ class OpenAIEmbedder(_ServedEmbedder):
         response.raise_for_status()
         return response.json()
 
-    def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
-        if not texts:
-            return []
-        purpose = "query-embedding" if query else "embedding"
-
-        def call(client: Any) -> tuple[int, list[list[float]]]:
-            body = self._post(client, list(texts))
-            try:
-                rows = sorted(body["data"], key=lambda row: int(row.get("index", 0)))
-                embeddings = [[float(x) for x in row["embedding"]] for row in rows]
-                tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise _BadVectors(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
-            return tokens, _checked(embeddings, len(texts))
-
-        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
-            try:
-                audited.prompt_tokens, vectors = self._first_answer(call, query=query)
-            except Exception as exc:
-                raise self._unavailable(exc, query=query, batch=len(texts)) from None
-        self._dim = len(vectors[0])
-        return vectors
+    def _embed_on(self, client: Any, texts: list[str]) -> tuple[int, list[list[float]]]:
+        body = self._post(client, texts)
+        try:
+            rows = sorted(body["data"], key=lambda row: int(row.get("index", 0)))
+            embeddings = [[float(x) for x in row["embedding"]] for row in rows]
+            tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _BadVectors(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
+        return tokens, _checked(embeddings, len(texts))
 
     def check(self) -> None:
         """Is the model served? Asks ``GET /v1/models`` (with a query's wait)."""
-        try:
-            listed = self._first_answer(lambda c: _get_json(c, "models"), query=True)
-        except Exception as exc:
-            raise self._unavailable(exc, query=True, batch=0) from None
+        listed = self._ask(lambda c: _get_json(c, "models"), query=True)
         try:
             ids = {str(m["id"]) for m in listed["data"]}
         except (KeyError, TypeError) as exc:
