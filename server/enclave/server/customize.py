@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enclave.config import REPOSITORY_FILE, Config, MissingHeaderVariable, resolve_headers
+from enclave.config import REPOSITORY_FILE, Config
 from enclave.errors import EnclaveError, one_line
 from enclave.files import SETTINGS_LIMIT, FileProblem, open_regular, read_regular
 from enclave.glossary import load_glossary
 from enclave.hosts import check_host, no_redirects
+from enclave.modelservers import MissingHeader, server_headers
 
 CONVENTIONS_FILE = ".enclave/conventions.md"
 MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
@@ -168,9 +169,9 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
 
     check_host(config.ollama.host, config.trust.allowed_hosts)  # the prompt holds the glossary
     try:
-        headers = resolve_headers(config.ollama.headers)
-    except MissingHeaderVariable as exc:
-        raise CustomizeError(str(exc), f"set {exc.variable}, or change ollama.headers") from None
+        headers = server_headers(config)
+    except MissingHeader as exc:
+        raise CustomizeError(exc.message, exc.fix) from None
     client = ollama.Client(
         headers=headers,
         host=config.ollama.host,
