@@ -19,6 +19,7 @@ from enclave.indexer.api import open_index
 from enclave.indexer.embed import EmbeddingUnavailable, make_embedder
 from enclave.indexer.embed_served import OllamaEmbedder
 from enclave.modelservers import DOWN_FIRST
+from tests.support.forward_proxy import ForwardProxy
 from tests.support.loopback_servers import Garbage, Hanging
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
@@ -105,3 +106,18 @@ def test_when_every_host_fails_the_error_is_one_line(hanging: Hanging, garbage: 
         make_embedder(fleet(garbage.url, hanging.url, timeout=1.0))
     assert "\n" not in str(caught.value)
     assert "did not embed a batch of 1 chunks within 1 s (embedding.timeout)" in str(caught.value)
+
+
+def test_a_busy_host_passes_the_batch_on_without_being_marked_down(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """As for chat: 503 says "busy", not "down" (one fault, one decision for both clients)."""
+    busy = ForwardProxy(ollama_server.url).start()
+    try:
+        busy.fail_with(503)
+        embedder = OllamaEmbedder(fleet(busy.url, ollama_server.url))
+        assert len(embedder.embed(["def add(a, b): return a + b"])) == 1
+        assert busy.paths("/api/embed")
+        assert [embedder.fleet.state(h) for h in embedder.fleet.hosts] == ["up", "up"]
+    finally:
+        busy.stop()
