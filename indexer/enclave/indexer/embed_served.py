@@ -213,6 +213,18 @@ class _ServedEmbedder:
             "check `enclave doctor`",
         )
 
+    def _probe(self, host: Host) -> Exception | None:
+        """Ask ``host`` a cheap question before it gets chunk text again; what it failed with."""
+        try:
+            self._health(host.backend[True])
+        except Exception as exc:
+            with self._lock:
+                self.fleet.failed(host, f"{type(exc).__name__}: {one_line(exc, 100)}")
+            return exc
+        with self._lock:
+            self.fleet.answered(host)
+        return None
+
     def _first_answer(self, call: Callable[[Any], _R], *, query: bool) -> _R:
         """``call`` with the servers' clients (a query's or a batch's) in the fleet's order until
         one answers (see module doc); the last failure is raised when none does."""
@@ -234,17 +246,11 @@ class _ServedEmbedder:
                     deferred.add(id(host))
                     pending.append(host)
                     continue
-            due = fleet and state == "due"
-            if due:
-                try:  # its back-off is over: a cheap probe before it gets chunk text
-                    self._health(host.backend[True])
-                except Exception as exc:
-                    with self._lock:
-                        self.fleet.failed(host, f"{type(exc).__name__}: {one_line(exc, 100)}")
-                    error = error or exc
+            if fleet and state == "due":  # its back-off is over: a cheap probe first
+                failed = self._probe(host)
+                if failed is not None:
+                    error = error or failed
                     continue
-                with self._lock:
-                    self.fleet.answered(host)
             with self._lock:
                 host.in_flight += 1  # the least busy server gets the next batch
             try:
