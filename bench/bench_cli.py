@@ -2,7 +2,7 @@
 
     python bench/bench_cli.py                  # a clone of this repository, lexical index
     python bench/bench_cli.py --source DIR     # any directory (copied into a temporary git repo)
-    python bench/bench_cli.py --json PATH      # the figures also written to PATH (bench/plot.py)
+    python bench/bench_cli.py --json PATH      # the figures also written to PATH
 
 Beside the commands, the floor they stand on: a bare `python -c pass`, `import lancedb`, and the
 same import as Enclave does it, its REST catalog client deferred (which every command that reads
