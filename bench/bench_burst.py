@@ -6,7 +6,7 @@
 The real language server (``python -P -m enclave.server.lsp`` over stdio) on a temporary git
 clone of this repository (lexical index), against the test Ollama server (started here) in its
 slow mode: every generation waits ``--delay`` seconds before its first part, as a loaded model
-does. Each burst is one edit of ``server/enclave/server/context.py`` (so the server's cache cannot answer),
+does. Each burst is one edit of ``server/enclave/server/completion/sources/imports.py`` (so the server's cache cannot answer),
 then ``--requests`` `textDocument/inlineCompletion` requests for the same document and position,
 ``--gap`` seconds apart, with no edit between them and no `$/cancelRequest`: an editor asking
 again and again. The server must cancel each request the next one supersedes before it costs a
@@ -44,7 +44,7 @@ from tests.support.lsp_params import inline_params, insertion  # noqa: E402
 from tests.support.ollama_server import OllamaTestServer  # noqa: E402
 
 ENCLAVE = Path(sys.executable).with_name("enclave")
-FILE = "server/enclave/server/context.py"
+FILE = "server/enclave/server/completion/sources/imports.py"
 SERVER = "enclave.server.lsp"
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import statistics
@@ -38,10 +37,10 @@ from pygls.lsp.client import LanguageClient
 
 from enclave.config import load_config
 from enclave.indexer.api import open_index
-from enclave.server.context import prepare_completion
-from enclave.server.model import prompts
+from enclave.server.completion import prompt as prompts
+from enclave.server.completion.finish import extract_completion
+from enclave.server.completion.pipeline import prepare_completion
 from enclave.server.model.budget import TokenEstimator
-from enclave.server.model.postprocess import extract_completion
 
 TARGETS = {"overhead_p95_ms": 30.0, "rss_mb": 300.0, "ready_s": 2.0}
 CANNED = "result = helper(value)\n        return result\n\n    def other(self):\n        pass\n"
@@ -118,9 +117,8 @@ async def run_server(root: Path, db: str, timeout: float) -> dict[str, float]:
     return {"ready_s": seconds, "rss_mb": memory, **counts}
 
 
-def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, Any]:
-    """Context + prompt + post-process per completion, no model call (milliseconds; every
-    sample under ``overhead_ms``, for the distribution bench/plot.py draws)."""
+def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, float]:
+    """Context + prompt + post-process per completion, no model call (milliseconds)."""
     config, _ = load_config(root, options(db), env={})
     index = open_index(root, config)
     files = sorted(
@@ -150,7 +148,6 @@ def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, Any]:
         "overhead_p50_ms": statistics.median(timings),
         "overhead_p95_ms": timings[int(len(timings) * 0.95) - 1],
         "samples": float(samples),
-        "overhead_ms": [round(t, 3) for t in timings],
     }
 
 
@@ -177,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     figures["first_run_s"] = first["ready_s"]
     figures["ready_s"] = second["ready_s"]
     figures["fresh"] = float(fresh)
-    figures["load_average_at_end"] = os.getloadavg()[0]  # another job sharing the cores
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0

@@ -73,7 +73,7 @@ from tests.support.ollama_server import Generation, OllamaTestServer  # noqa: E4
 
 ENCLAVE = Path(sys.executable).with_name("enclave")
 FILES = (
-    "server/enclave/server/context.py",
+    "server/enclave/server/completion/sources/imports.py",
     "indexer/enclave/indexer/engine.py",
     "server/enclave/server/model/budget.py",
     "server/enclave/server/model/client.py",

@@ -102,6 +102,7 @@ sys.path.insert(0, str(ROOT))
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig  # noqa: E402
 from enclave.indexer.api import Index, open_index  # noqa: E402
+from enclave.server.completion.tuning import TUNING  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
 SETS_VERSION = 2  # bump when the way sets are built changes: stale work dirs are rebuilt
@@ -1180,7 +1181,8 @@ def evaluate_context(
     timings: dict[str, float],
     details: list[dict[str, Any]],
 ) -> dict[str, dict[str, float | int | None]]:
-    from enclave.server.context import prepare_completion, report_of
+    from enclave.server.completion.pipeline import prepare_completion
+    from enclave.server.completion.report import report_of
 
     found = near_callee = found_near = imports_found = 0
     ranks: list[int] = []
@@ -1499,6 +1501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "work": str(work),
             "enclave": _git_head(),
             "embedding": args.embedding,
+            "tuning": asdict(TUNING),  # the completion pipeline's constants, as measured
             "index": {"chunks": status.chunks, "files": status.files, "seconds": summary.seconds},
             "sets": {
                 "files": sets.files,

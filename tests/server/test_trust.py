@@ -17,11 +17,13 @@ from enclave.config import AuditConfig, Config, IndexConfig, TrustConfig
 from enclave.hosts import HostNotAllowed, check_host, display_url, is_loopback
 from enclave.indexer.redact import redact
 from enclave.policy import Policy
+from enclave.server.answer import ask
 from enclave.server.cli import main
 from enclave.server.cli.common import EXIT_DEGRADED, EXIT_OK
+from enclave.server.completion.pipeline import complete, complete_text, prepare_completion
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import HostRefused
-from enclave.server.trust import Boundary, Material, Refused
+from enclave.server.trust import Admitted, Boundary, Material, Prompt, Refused
 from enclave.server.types import ContextPiece
 from tests.server import secrets
 from tests.support.ollama_fixtures import config_for, env_for
@@ -172,7 +174,7 @@ async def test_a_host_not_allowed_is_refused_before_any_request() -> None:
             await client.version()
         assert "trust.allowed_hosts" in caught.value.fix and "pw" not in str(caught.value)
         with pytest.raises(HostRefused):
-            await client.complete(prefix="x", suffix="", language="python", path="a.py",
+            await complete_text(client, prefix="x", suffix="", language="python", path="a.py",
                                   context=[], multiline=False)  # fmt: skip
     finally:
         await client.aclose()
@@ -316,3 +318,67 @@ def test_admit_refuses_everything_while_a_required_audit_log_cannot_be_written(
     log.unlink()  # (the check made the log, empty)
     log.mkdir()
     assert Boundary(replace(config, policy=Policy())).admit(Material(None, ("q",))).texts == ("q",)
+
+
+# -- admitted once: the model client sends only what the boundary made ---------------------------
+
+
+def test_only_the_boundary_makes_what_a_model_client_sends() -> None:
+    sealed = Boundary(Config()).admit(Material("app/calc.py", (f"key = '{secrets.AWS_SECRET}'",)))
+    assert secrets.AWS_SECRET not in sealed.texts[0]
+    prompt = sealed.prompt(purpose="completion", sources=[], prompt=sealed.texts[0])
+    assert prompt.admitted is sealed and prompt.prompt == sealed.texts[0]
+    with pytest.raises(TypeError, match=r"only Boundary\.admit makes a Admitted"):
+        Admitted(object(), path=None, texts=("x",), pieces=(), dropped=(), redactions=0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"only Boundary\.admit makes a Prompt"):
+        Prompt(object(), admitted=sealed, prompt="unadmitted")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError, match="not changed once admitted"):
+        sealed.texts = (secrets.AWS_SECRET,)
+    with pytest.raises(AttributeError, match="not changed once admitted"):
+        prompt.prompt = secrets.AWS_SECRET
+
+
+@pytest.fixture
+def admissions(monkeypatch: pytest.MonkeyPatch) -> list[Material]:
+    """Every material the trust boundary admits (the real boundary, counted)."""
+    seen: list[Material] = []
+    admit = Boundary.admit
+
+    def counted(self: Boundary, material: Material) -> Admitted:
+        seen.append(material)
+        return admit(self, material)
+
+    monkeypatch.setattr(Boundary, "admit", counted)
+    return seen
+
+
+async def test_a_completion_passes_the_boundary_once(
+    ollama_server: OllamaTestServer, admissions: list[Material]
+) -> None:
+    """What prepare_completion admits is what the model client sends: nothing is admitted
+    twice (it was three times: before preparing, when sealing, and in the client)."""
+    config = config_for(ollama_server)
+    text = f"TOKEN = '{secrets.AWS_SECRET}'\n\ndef add(a, b):\n    return \n"
+    prepared = prepare_completion(None, "app/calc.py", text, 3, 11, config)
+    client = ModelClient(config)
+    try:
+        language, multiline = prepared.language, prepared.multiline
+        await complete(client, prepared.admitted, language=language, multiline=multiline)
+    finally:
+        await client.aclose()
+    assert len(admissions) == 1 and admissions[0].texts[0].startswith("TOKEN")
+    assert secrets.AWS_SECRET not in _bodies(ollama_server) and "def add" in _bodies(ollama_server)
+
+
+async def test_an_answer_passes_the_boundary_once(
+    ollama_server: OllamaTestServer, admissions: list[Material]
+) -> None:
+    """A question, its pieces and the glossary's terms pass the boundary together, once; the
+    model client admits nothing again (it admitted the rendered messages a second time)."""
+    client = ModelClient(config_for(ollama_server))
+    try:
+        answer = await ask(None, client, f"what is AWS_SECRET_ACCESS_KEY={secrets.AWS_SECRET} for?")
+    finally:
+        await client.aclose()
+    assert answer.markdown and len(admissions) == 1
+    assert secrets.AWS_SECRET not in _bodies(ollama_server)

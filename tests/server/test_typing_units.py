@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from enclave.config import CompletionConfig
-from enclave.server.context import _stable_order
+from enclave.server.completion.fit import fit_cursor_text, stable_order
+from enclave.server.completion.tuning import TUNING
 from enclave.server.lsp.completion import (
     PAUSE_S,
     WAIT_MAX_S,
@@ -18,12 +19,7 @@ from enclave.server.lsp.completion import (
     adaptive_wait,
     typed_through,
 )
-from enclave.server.model.budget import (
-    PREFIX_STEP_LINES,
-    SUFFIX_LINES,
-    TokenEstimator,
-    fit_cursor_text,
-)
+from enclave.server.model.budget import TokenEstimator
 from enclave.server.types import ContextPiece
 
 CONFIGURED = 0.12
@@ -90,10 +86,10 @@ def test_the_prefix_starts_on_a_step_line_and_stays_put_while_typing() -> None:
         first = cut.prefix.splitlines()[0]
         starts.add(first)
         number = int(first.split("_", 1)[1].split(" ", 1)[0])
-        assert number % PREFIX_STEP_LINES == 0, first
+        assert number % TUNING.prefix_step_lines == 0, first
         assert est.count(cut.prefix) <= 300
     assert len(starts) == 1  # the whole line typed without the prompt's start moving
-    assert cut.suffix.count("\n") <= SUFFIX_LINES + 1  # the nearby lines after the cursor
+    assert cut.suffix.count("\n") <= TUNING.suffix_lines + 1  # the nearby lines after the cursor
     # the layout before it: every line the budget allows, and the suffix to its budget
     plain = fit_cursor_text(body + line, "\n" + body, replace(settings, cache_friendly=False), est)
     assert len(plain.prefix) > len(cut.prefix) and len(plain.suffix) > len(cut.suffix)
@@ -107,17 +103,17 @@ def test_kept_pieces_stay_first_in_their_order_and_stale_ones_go() -> None:
     a, b, c = piece("a.py", 1), piece("b.py", 1), piece("c.py", 1)
     fresh = piece("d.py", 1, "definition of `d` (used near the cursor)")
     # the new ranking puts d first and forgets a; a's lines still read the same: a stays
-    ordered = _stable_order([a, b, c], [fresh, c, b], current=lambda p: p.path != "b.py")
+    ordered = stable_order([a, b, c], [fresh, c, b], current=lambda p: p.path != "b.py")
     assert ordered == [a, b, c, fresh]
     # b is not a candidate now and its file changed: it goes, the others keep their places
-    ordered = _stable_order([a, b, c], [c, fresh], current=lambda p: p.path != "b.py")
+    ordered = stable_order([a, b, c], [c, fresh], current=lambda p: p.path != "b.py")
     assert ordered == [a, c, fresh]
     # a new candidate showing lines of a kept piece is not shown twice
     wider = piece("a.py", 1, "definition of `a` (used near the cursor)", text="x\ny\n")
-    assert _stable_order([a], [wider], current=lambda p: True) == [a]
+    assert stable_order([a], [wider], current=lambda p: True) == [a]
     # new similar code or signatures do not join the kept pieces: only definitions do
     similar, signatures = piece("e.py", 1), piece("f.py", 1, "signatures of `f`")
-    assert _stable_order([a], [similar, signatures, fresh], current=lambda p: True) == [a, fresh]
+    assert stable_order([a], [similar, signatures, fresh], current=lambda p: True) == [a, fresh]
 
 
 def test_a_burst_of_edits_waits_at_least_the_configured_time_for_a_slow_model() -> None:

@@ -12,18 +12,18 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from enclave.glossary import FILES as GLOSSARY_FILES
 from enclave.glossary import load_glossary
 from enclave.indexer.api import Index, IndexProblem
 from enclave.indexer.types import SearchHit, SymbolDef
-from enclave.server.bindings import class_bases, receiver_types, references
+from enclave.server.completion.sources.bindings import class_bases, receiver_types, references
 from enclave.server.model import prompts
 from enclave.server.model.budget import fit_pieces, keep_head, overlaps
 from enclave.server.model.client import ModelClient
-from enclave.server.trust import Admitted, Material
+from enclave.server.trust import Admitted, Boundary, Material, Prompt
 from enclave.server.types import Citation, ContextPiece
 
 log = logging.getLogger(__name__)
@@ -119,20 +119,27 @@ async def _index_call(
         return None
 
 
-def _admit(client: ModelClient, material: Material, notes: list[str]) -> Admitted:
-    """Pass the trust boundary (raises Refused for a file that must not be sent)."""
-    sealed = client.admit(material)
+def _admit(
+    client: ModelClient, material: Material, notes: list[str]
+) -> tuple[Admitted, list[tuple[str, str]]]:
+    """Pass the trust boundary, once, with the project glossary's terms that occur in the
+    question or the code sent (raises Refused for a file that must not be sent). The admitted
+    texts are the material's, then each term and its definition."""
+    boundary = client.boundary
+    texts = [*material.texts, *(p.text for p in material.pieces if _sendable(boundary, p))]
+    glossary = load_glossary(client.config.root, pii=client.config.trust.redact_pii)
+    terms = [(t.term, t.definition) for t in glossary.relevant(texts)]
+    words = tuple(text for term in terms for text in term)
+    sealed = boundary.admit(replace(material, texts=material.texts + words))
     if sealed.dropped:
         _note(notes, f"{len(sealed.dropped)} context piece(s) left out: never sent to a model")
-    return sealed
+    admitted = sealed.texts[len(material.texts) :]
+    return sealed, list(zip(admitted[::2], admitted[1::2], strict=True))
 
 
-def _glossary(client: ModelClient, sealed: Admitted) -> list[tuple[str, str]]:
-    """The project glossary's terms that occur in the question or the code sent (the glossary
-    files themselves, when search found them, do not count)."""
-    texts = [*sealed.texts, *(p.text for p in sealed.pieces if p.path not in GLOSSARY_FILES)]
-    glossary = load_glossary(client.config.root, pii=client.config.trust.redact_pii)
-    return [(t.term, t.definition) for t in glossary.relevant(texts)]
+def _sendable(boundary: Boundary, piece: ContextPiece) -> bool:
+    """A piece the boundary will admit, and not the glossary itself (when search found it)."""
+    return piece.path not in GLOSSARY_FILES and boundary.why_not_sent(piece.path) is None
 
 
 def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> list[ContextPiece]:
@@ -147,19 +154,23 @@ def _citations(markdown: str, pieces: Sequence[ContextPiece]) -> list[Citation]:
     return [Citation(p.path, p.start_line, p.end_line, p.symbol) for p in chosen]
 
 
+def _prompt(
+    sealed: Admitted, messages: list[dict[str, str]], purpose: str, sent: Sequence[ContextPiece]
+) -> Prompt:
+    """The chat the model receives, rendered from ``sealed``; the audit log gets ``purpose``
+    and the lines of the pieces ``sent``."""
+    sources = [(p.path, p.start_line, p.end_line) for p in sent]
+    return sealed.prompt(purpose=purpose, sources=sources, messages=messages)
+
+
 async def _stream(
-    client: ModelClient,
-    messages: list[dict[str, str]],
-    on_event: Callable[[AnswerEvent], None] | None,
-    purpose: str,
-    sent: Sequence[ContextPiece],
+    client: ModelClient, prompt: Prompt, on_event: Callable[[AnswerEvent], None] | None
 ) -> tuple[str, str, str]:
     """(markdown, thinking, done_reason) of one streamed answer."""
     markdown: list[str] = []
     thinking: list[str] = []
     done_reason = ""
-    sources = [(p.path, p.start_line, p.end_line) for p in sent]  # for the audit log
-    stream = client.chat(messages, purpose=purpose, sources=sources)
+    stream = client.chat(prompt)
     try:
         async for delta in stream:
             thinking.append(delta.thinking)
@@ -203,7 +214,7 @@ async def ask(
     if not question:
         raise ValueError("the question is empty: write what you want to know")
     if path:
-        client.admit(Material(path, ()))  # refused before anything is gathered
+        client.boundary.check(path)  # refused before anything is gathered
     pieces: list[ContextPiece] = []
     notes: list[str] = []
     if path and start_line:
@@ -232,10 +243,10 @@ async def ask(
             )
         )  # fmt: skip
     used = _fit(client, pieces, client.config.chat.context_tokens)
-    sealed = _admit(client, Material(path, (question,), tuple(used)), notes)
-    terms = _glossary(client, sealed)
+    sealed, terms = _admit(client, Material(path, (question,), tuple(used)), notes)
     messages = prompts.ask_messages(sealed.texts[0], sealed.pieces, terms)
-    streamed = await _stream(client, messages, on_event, "ask", sealed.pieces)
+    prompt = _prompt(sealed, messages, "ask", sealed.pieces)
+    streamed = await _stream(client, prompt, on_event)
     return _answer(client, streamed, _citations(streamed[0], sealed.pieces), notes)
 
 
@@ -387,7 +398,7 @@ async def explain(
     """Explain lines ``start_line``-``end_line`` of ``path`` (their ``text`` as the user sees it)."""
     if not text.strip():
         raise ValueError(f"{path}:{start_line}-{end_line} is empty: select some code to explain")
-    client.admit(Material(path, ()))  # a file that must never be sent is refused before anything
+    client.boundary.check(path)  # a file that must never be sent is refused before anything
     chat = client.config.chat
     est = client.estimator(client.config.ollama.chat_model)
     room = chat.num_ctx - chat.max_tokens - 400  # system prompt, instructions, template
@@ -402,13 +413,12 @@ async def explain(
     pieces = await _explain_pieces(index, notes, selected)
     budget = min(chat.context_tokens, room - est.count(selection))
     used = _fit(client, pieces, max(budget, 0))
-    sealed = _admit(client, Material(path, (selection,), tuple(used)), notes)
-    terms = _glossary(client, sealed)
+    sealed, terms = _admit(client, Material(path, (selection,), tuple(used)), notes)
     messages = prompts.explain_messages(
         path, start_line, end_line, sealed.texts[0], sealed.pieces, terms
     )
-    sent = [selected, *sealed.pieces]
-    streamed = await _stream(client, messages, on_event, "explain", sent)
+    prompt = _prompt(sealed, messages, "explain", [selected, *sealed.pieces])
+    streamed = await _stream(client, prompt, on_event)
     citations = [Citation(path, start_line, end_line)]
     citations += _citations(streamed[0], sealed.pieces) if sealed.pieces else []
     return _answer(client, streamed, citations, notes)

@@ -8,13 +8,19 @@ Two gates, one for each way text enters a prompt:
   leading out), not a secret-bearing file, not matched by ``trust.never_send``, and under the size
   cap; it is read with a bounded read.
 - :meth:`Boundary.admit` is the one function every prompt's material passes through on its way to
-  a model (completions, explanations and questions; CLI and language server alike; the model client
-  calls it itself before it sends anything): the file the request is about must be sendable,
+  a model (completions, explanations and questions; CLI and language server alike), once: the
+  file the request is about must be sendable,
   every text (prefix, suffix, buffer, selection, question) and every context piece is redacted
   with line numbers kept, pieces from files that must not be sent are dropped, and sizes are
   capped. ``enclave context --json`` shows what it admits. When the administrator's policy
   requires the audit log (``require_audit``) and it cannot be written, it refuses everything
-  before anything is sent.
+  before anything is sent. (:meth:`Boundary.check` says the same of a file before anything of it
+  is gathered, and admits nothing.)
+
+What it admits is an :class:`Admitted`, which only ``admit`` can make (its constructor takes this
+module's private seal); a prompt is rendered from it (:meth:`Admitted.prompt`), and the model
+client (``enclave.server.model.client``) takes nothing but such a :class:`Prompt`: the type
+checker sees that nothing unadmitted reaches a model, and the client admits nothing again.
 
 Where a prompt may go is :func:`enclave.hosts.check_host` (``trust.allowed_hosts``).
 """
@@ -24,10 +30,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from enclave.audit import AuditLog, AuditUnavailable
+from enclave.audit import AuditLog, AuditUnavailable, Source
 from enclave.config import Config
 from enclave.errors import EnclaveError
 from enclave.indexer.excludes import IgnoreRules, is_secret_filename
@@ -56,15 +63,69 @@ class Material:
     pieces: tuple[ContextPiece, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """Material that passed the boundary: redacted texts, the pieces allowed, and what was left."""
+class _Seal:
+    """Proof of having passed the boundary: its one instance never leaves this module."""
 
+
+_SEAL = _Seal()
+
+
+class _Sealed:
+    """Immutable, and made only with the seal (``dataclasses.replace`` does not apply)."""
+
+    __slots__ = ()
+
+    def __init__(self, seal: _Seal, **values: Any) -> None:
+        if seal is not _SEAL:
+            raise TypeError(f"only Boundary.admit makes a {type(self).__name__}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a {type(self).__name__} is not changed once admitted")
+
+
+class Admitted(_Sealed):
+    """Material that passed the boundary: redacted texts, the pieces allowed, and what was left
+    (each left-out piece with why). Made by :meth:`Boundary.admit` only."""
+
+    __slots__ = ("dropped", "path", "pieces", "redactions", "texts")
     path: str | None
     texts: tuple[str, ...]
     pieces: tuple[ContextPiece, ...]
-    dropped: tuple[tuple[ContextPiece, str], ...] = field(default=())
-    redactions: int = 0  # secrets replaced, over all texts and pieces
+    dropped: tuple[tuple[ContextPiece, str], ...]
+    redactions: int  # secrets replaced, over all texts and pieces
+
+    def prompt(
+        self,
+        *,
+        purpose: str,
+        sources: Sequence[Source],
+        prompt: str = "",
+        suffix: str = "",
+        system: str = "",
+        messages: Sequence[dict[str, str]] = (),
+    ) -> Prompt:
+        """The request a model receives, rendered from this material (a generate request's
+        ``prompt``, ``suffix`` and ``system``, or a chat's ``messages``); ``purpose`` and
+        ``sources`` (the files and lines in it) go to the audit log."""
+        return Prompt(
+            _SEAL, admitted=self, purpose=purpose, sources=tuple(sources), prompt=prompt,
+            suffix=suffix, system=system, messages=tuple(dict(m) for m in messages),
+        )  # fmt: skip
+
+
+class Prompt(_Sealed):
+    """What a model client sends: rendered from :class:`Admitted` material only."""
+
+    __slots__ = ("admitted", "messages", "prompt", "purpose", "sources", "suffix", "system")
+    admitted: Admitted
+    purpose: str
+    sources: tuple[Source, ...]
+    prompt: str
+    suffix: str
+    system: str
+    messages: tuple[dict[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +165,25 @@ class Boundary:
         )
         return Refused(f"{path} is never sent to a model: {why}", fix)
 
-    # -- the one function every prompt passes through --------------------------------------------
-    def admit(self, material: Material) -> Admitted:
-        """Check, redact and cap ``material``; raises :class:`Refused` for a forbidden file, or
-        when the audit log the policy requires cannot be written."""
+    def check(self, path: str | None) -> None:
+        """Refuse (:class:`Refused`) a request about ``path`` before anything is gathered for it:
+        a file never sent, or an audit log the policy requires that cannot be written. Nothing
+        is admitted: that is :meth:`admit`'s, once."""
         if self._audit is not None:
             try:
                 self._audit.check()
             except AuditUnavailable as exc:
                 raise Refused(exc.message, exc.fix) from None
-        if material.path is not None:
-            why = self.why_not_sent(material.path)
+        if path is not None:
+            why = self.why_not_sent(path)
             if why is not None:
-                raise self._refuse(material.path, why)
+                raise self._refuse(path, why)
+
+    # -- the one function every prompt passes through --------------------------------------------
+    def admit(self, material: Material) -> Admitted:
+        """Check, redact and cap ``material``; raises :class:`Refused` for a forbidden file, or
+        when the audit log the policy requires cannot be written."""
+        self.check(material.path)
         redactions = 0
         texts: list[str] = []
         for text in material.texts:
@@ -141,7 +208,20 @@ class Boundary:
             cleaned = redact_all(piece.text, piece.path, pii=self.pii)
             redactions += len(cleaned.findings)
             pieces.append(_with_text(piece, cleaned.text))
-        return Admitted(material.path, tuple(texts), tuple(pieces), tuple(dropped), redactions)
+        return Admitted(
+            _SEAL, path=material.path, texts=tuple(texts), pieces=tuple(pieces),
+            dropped=tuple(dropped), redactions=redactions,
+        )  # fmt: skip
+
+    def admit_messages(
+        self, messages: Sequence[dict[str, str]], *, purpose: str = "chat",
+        sources: Sequence[Source] = (),
+    ) -> Prompt:  # fmt: skip
+        """A chat written whole by the caller (no repository pieces apart): each message's
+        content admitted as a text of no file, the messages rendered from what was admitted."""
+        sealed = self.admit(Material(None, tuple(m.get("content", "") for m in messages)))
+        admitted = [{**m, "content": c} for m, c in zip(messages, sealed.texts, strict=True)]
+        return sealed.prompt(purpose=purpose, sources=sources, messages=admitted)
 
     # -- files of the workspace ------------------------------------------------------------------
     def read_file(self, path: Path) -> WorkspaceFile:

@@ -7,20 +7,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from enclave.config import CompletionConfig
+from enclave.server.completion import prompt as completion_prompt
+from enclave.server.completion.fit import (
+    completion_overhead,
+    completion_window,
+    fit_cursor_text,
+    predict_tokens,
+)
 from enclave.server.model import prompts
 from enclave.server.model.budget import (
     PROMPT_MARGIN,
     TokenEstimator,
-    completion_overhead,
-    completion_window,
     context_tokens,
     file_tokens,
-    fit_cursor_text,
     fit_pieces,
     keep_head,
     keep_tail,
     piece_tokens,
-    predict_tokens,
 )
 from enclave.server.model.errors import ContextTooLong
 from enclave.server.types import ContextPiece
@@ -127,10 +130,10 @@ def test_a_prompt_filled_to_every_budget_still_fits_num_ctx(
     kept, _ = fit_pieces(pieces, cut.context_tokens, est, by_file=True)
     left = cut.context_tokens - sum(context_tokens(kept, est))
     assert kept and left < piece_tokens(pieces[5], est)  # the budget is full
-    prompt = prompts.chat_fill_prompt(
+    prompt = completion_prompt.chat_fill_prompt(
         cut.prefix, cut.suffix, path, "python", kept, multiline=multiline,
         cache_friendly=cache_friendly,
     )  # fmt: skip
-    needed = est.count(prompt) + est.count(prompts.COMPLETION_SYSTEM)
+    needed = est.count(prompt) + est.count(completion_prompt.COMPLETION_SYSTEM)
     num_predict = predict_tokens(settings, multiline)
     assert needed <= settings.num_ctx - num_predict - PROMPT_MARGIN, needed

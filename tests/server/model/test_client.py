@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from enclave.config import Config
-from enclave.server.model.budget import fit_cursor_text
-from enclave.server.model.client import ChatDelta, CompletionResult, ModelClient
+from enclave.server.completion.fit import fit_cursor_text
+from enclave.server.completion.pipeline import CompletionResult, complete_text
+from enclave.server.model.client import ChatDelta, ModelClient
 from enclave.server.model.errors import (
     ContextTooLong,
     ModelBusy,
@@ -40,7 +41,7 @@ async def complete(client: ModelClient, **kw: Any) -> CompletionResult:
         "multiline": True,
     }
     args.update(kw)
-    return await client.complete(**args)
+    return await complete_text(client, **args)
 
 
 def generations(server: OllamaTestServer, endpoint: str) -> list[dict[str, Any]]:
@@ -106,7 +107,7 @@ async def test_chat_returns_thinking_apart(
     model_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
     messages = [{"role": "user", "content": "What does the function add(a, b) return?"}]
-    deltas = await collect(model_client.chat(messages))
+    deltas = await collect(model_client.chat(model_client.boundary.admit_messages(messages)))
     thinking = "".join(d.thinking for d in deltas)
     content = "".join(d.content for d in deltas)
     assert thinking.strip() and content.strip()
@@ -120,7 +121,7 @@ async def test_old_server_inline_think_tags_are_stripped_from_chat(
 ) -> None:
     ollama_server.state.version = "0.6.0"  # ignores `think`: R1 writes <think> into the answer
     messages = [{"role": "user", "content": "Name a prime number."}]
-    deltas = await collect(model_client.chat(messages))
+    deltas = await collect(model_client.chat(model_client.boundary.admit_messages(messages)))
     content = "".join(d.content for d in deltas)
     thinking = "".join(d.thinking for d in deltas)
     assert "think>" not in content and "<thi" not in content
@@ -240,7 +241,10 @@ async def test_closing_a_chat_stream_stops_generation(
 ) -> None:
     client = ModelClient(config_for(ollama_server, chat={"max_tokens": 400}))
     try:
-        stream = client.chat([{"role": "user", "content": "Tell a long story."}], think=False)
+        stream = client.chat(
+            client.boundary.admit_messages([{"role": "user", "content": "Tell a long story."}]),
+            think=False,
+        )
         first = await anext(stream)
         assert first.content
         closed_at = time.monotonic()
@@ -307,7 +311,11 @@ async def test_num_ctx_is_sent_on_every_generation(
     model_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
     await complete(model_client, multiline=False)
-    await collect(model_client.chat([{"role": "user", "content": "hi"}], think=False))
+    await collect(
+        model_client.chat(
+            model_client.boundary.admit_messages([{"role": "user", "content": "hi"}]), think=False
+        )
+    )
     bodies = generations(ollama_server, "generate") + generations(ollama_server, "chat")
     assert len(bodies) == 2
     assert all(body["options"]["num_ctx"] > 0 for body in bodies)
@@ -323,7 +331,11 @@ async def test_one_model_for_everything_is_never_reloaded_by_a_num_ctx_change(
     try:
         await client.warm_up(["deepseek-r1"])
         await complete(client, multiline=False)
-        await collect(client.chat([{"role": "user", "content": "hi"}], think=False))
+        await collect(
+            client.chat(
+                client.boundary.admit_messages([{"role": "user", "content": "hi"}]), think=False
+            )
+        )
     finally:
         await client.aclose()
     sent = [
@@ -354,7 +366,11 @@ async def test_too_long_chat_is_refused_before_sending(
 ) -> None:
     huge = "word " * 5000  # about 8000 tokens by the estimate; chat.num_ctx is 2048
     with pytest.raises(ContextTooLong) as caught:
-        await collect(model_client.chat([{"role": "user", "content": huge}]))
+        await collect(
+            model_client.chat(
+                model_client.boundary.admit_messages([{"role": "user", "content": huge}])
+            )
+        )
     assert "chat.num_ctx" in caught.value.fix
     assert generations(ollama_server, "chat") == []  # never sent: Ollama would cut its start
 

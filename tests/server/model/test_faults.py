@@ -23,7 +23,8 @@ import pytest
 
 from enclave.config import Config, load_config
 from enclave.server.cli.main import main as enclave_main
-from enclave.server.model.client import ChatDelta, CompletionResult, ModelClient
+from enclave.server.completion.pipeline import CompletionResult, complete_text
+from enclave.server.model.client import ChatDelta, ModelClient
 from enclave.server.model.errors import (
     MalformedResponse,
     ModelError,
@@ -49,7 +50,8 @@ def fault_config(server: OllamaTestServer, **ollama: float) -> Config:
 
 
 async def complete(client: ModelClient) -> CompletionResult:
-    return await client.complete(
+    return await complete_text(
+        client,
         prefix="def add(a, b):\n    ",
         suffix="\n",
         language="python",
@@ -60,7 +62,10 @@ async def complete(client: ModelClient) -> CompletionResult:
 
 
 async def chat(client: ModelClient) -> list[ChatDelta]:
-    stream = client.chat([{"role": "user", "content": "Tell a long story."}], think=False)
+    stream = client.chat(
+        client.boundary.admit_messages([{"role": "user", "content": "Tell a long story."}]),
+        think=False,
+    )
     return [delta async for delta in stream]
 
 
@@ -203,14 +208,18 @@ async def test_a_malformed_line_mid_stream_ends_in_an_error_and_closes_the_strea
     try:
         ollama_server.set_fault("malformed-chunk", endpoint=endpoint)
         if endpoint == "chat":
-            stream = client.chat([{"role": "user", "content": "Tell a long story."}], think=False)
+            stream = client.chat(
+                client.boundary.admit_messages([{"role": "user", "content": "Tell a long story."}]),
+                think=False,
+            )
             with pytest.raises(MalformedResponse) as caught:
                 async for delta in stream:
                     received.append(delta)
             assert received, "the parts before the broken line came through"
         else:
             with pytest.raises(MalformedResponse) as caught:
-                await client.complete(
+                await complete_text(
+                    client,
                     prefix="# a long list of numbers\nnumbers = [\n",
                     suffix="",
                     language="python",

@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 
 from enclave.config import Config, load_config, to_wire
-from enclave.modelservers import DOWN_FIRST, Fleet, Host
+from enclave.server.completion.pipeline import complete_text
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import (
     HostRefused,
@@ -23,6 +23,7 @@ from enclave.server.model.errors import (
     OllamaUnavailable,
     StreamInterrupted,
 )
+from enclave.server.model.fleet import DOWN_FIRST, Fleet, Host
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.ollama_fixtures import FAST, config_for
 from tests.support.ollama_server import OllamaTestServer
@@ -128,7 +129,9 @@ async def fleet_client(
 
 async def _ask(client: ModelClient) -> str:
     text = ""
-    async for delta in client.chat([{"role": "user", "content": "Say hello."}], think=False):
+    async for delta in client.chat(
+        client.boundary.admit_messages([{"role": "user", "content": "Say hello."}]), think=False
+    ):
         text += delta.content
     return text
 
@@ -192,7 +195,9 @@ async def test_a_host_that_dies_mid_answer_fails_the_request_without_repeating_t
     ollama_server.set_fault("hang-after-first-token", delay=10, count=1)
     received: list[str] = []
     with pytest.raises(StreamInterrupted) as caught:
-        async for delta in fleet_client.chat([{"role": "user", "content": "Hi"}], think=False):
+        async for delta in fleet_client.chat(
+            fleet_client.boundary.admit_messages([{"role": "user", "content": "Hi"}]), think=False
+        ):
             received.append(delta.content)
             first.kill()  # the first part reached us; then the host dies
     assert received  # the user saw the start of the answer
@@ -313,7 +318,8 @@ async def test_completions_stay_on_their_host_while_other_requests_go_elsewhere(
 
 
 async def _complete(client: ModelClient) -> None:
-    result = await client.complete(
+    result = await complete_text(
+        client,
         prefix="def add(a, b):\n    return ",
         suffix="\n",
         language="python",

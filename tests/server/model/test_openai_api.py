@@ -19,6 +19,7 @@ import pytest
 
 from enclave.indexer.api import open_index
 from enclave.indexer.embed import make_embedder
+from enclave.server.completion.pipeline import complete_text
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import ModelNotFound, StreamInterrupted
 from tests.support.forward_proxy import ForwardProxy
@@ -40,7 +41,9 @@ def bodies(server: OllamaTestServer, path: str) -> list[dict[str, Any]]:
 
 async def _chat(client: ModelClient, think: bool) -> tuple[str, str]:
     thinking, content = "", ""
-    async for delta in client.chat([{"role": "user", "content": "Say hello."}], think=think):
+    async for delta in client.chat(
+        client.boundary.admit_messages([{"role": "user", "content": "Say hello."}]), think=think
+    ):
         thinking += delta.thinking
         content += delta.content
     return thinking, content
@@ -90,7 +93,8 @@ async def test_completion_with_suffix_on_v1_completions(ollama_server: OllamaTes
     config = config_for(ollama_server, ollama={"api": "openai", "openai_fim": True})
     client = ModelClient(config)
     try:
-        result = await client.complete(
+        result = await complete_text(
+            client,
             prefix="def add(a, b):\n    return ",
             suffix="\n\nprint(add(1, 2))\n",
             language="python",
@@ -109,7 +113,8 @@ async def test_completion_with_suffix_on_v1_completions(ollama_server: OllamaTes
 async def test_completion_without_fim_uses_the_chat_prompt(
     openai_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
-    result = await openai_client.complete(
+    result = await complete_text(
+        openai_client,
         prefix="def add(a, b):\n    return ",
         suffix="\n",
         language="python",
@@ -127,7 +132,10 @@ async def test_completion_without_fim_uses_the_chat_prompt(
 async def test_closing_the_stream_stops_the_server(
     openai_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
-    stream = openai_client.chat([{"role": "user", "content": "Tell a long story."}], think=False)
+    stream = openai_client.chat(
+        openai_client.boundary.admit_messages([{"role": "user", "content": "Tell a long story."}]),
+        think=False,
+    )
     await anext(stream)
     await stream.aclose()  # type: ignore[attr-defined]
     for _ in range(100):
@@ -293,8 +301,14 @@ async def test_every_openai_request_is_audited(
     client = ModelClient(config)
     try:
         await _chat(client, think=False)
-        await client.complete(
-            prefix="x = ", suffix="\n", language="python", path="m.py", context=[], multiline=False
+        await complete_text(
+            client,
+            prefix="x = ",
+            suffix="\n",
+            language="python",
+            path="m.py",
+            context=[],
+            multiline=False,
         )
     finally:
         await client.aclose()

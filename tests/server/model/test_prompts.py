@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from enclave.server.model.prompts import (
-    DATA_CLOSE,
-    DATA_OPEN,
-    GAP,
-    ask_messages,
-    chat_fill_prompt,
-    data_block,
-    fim_prompt,
-)
+from enclave.server.completion.prompt import chat_fill_prompt, fim_prompt
+from enclave.server.model.prompts import DATA_CLOSE, DATA_OPEN, GAP, ask_messages, data_block
 from enclave.server.types import ContextPiece
 
 

@@ -18,6 +18,7 @@ import pytest
 from enclave.config import Config, load_config
 from enclave.server import customize
 from enclave.server.cli import main
+from enclave.server.completion.pipeline import complete_text
 from enclave.server.doctor import run_doctor
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import RedirectRefused
@@ -51,7 +52,10 @@ async def test_a_question_is_not_sent_where_a_redirect_points(
     client = ModelClient(config_at(redirector.url))
     try:
         with pytest.raises(RedirectRefused) as caught:
-            async for _ in client.chat([{"role": "user", "content": "secret code"}], think=False):
+            async for _ in client.chat(
+                client.boundary.admit_messages([{"role": "user", "content": "secret code"}]),
+                think=False,
+            ):
                 pass
     finally:
         await client.aclose()
@@ -65,7 +69,8 @@ async def test_a_completion_is_not_sent_where_a_redirect_points(
     client = ModelClient(config_at(redirector.url))
     try:
         with pytest.raises(RedirectRefused) as caught:
-            await client.complete(
+            await complete_text(
+                client,
                 prefix="def add(a, b):\n    return ",
                 suffix="\n",
                 language="python",
@@ -84,7 +89,10 @@ async def test_the_openai_path_is_not_sent_where_a_redirect_points(
     client = ModelClient(config_at(redirector.url, ollama={"api": "openai"}))
     try:
         with pytest.raises(RedirectRefused) as caught:
-            async for _ in client.chat([{"role": "user", "content": "secret code"}], think=False):
+            async for _ in client.chat(
+                client.boundary.admit_messages([{"role": "user", "content": "secret code"}]),
+                think=False,
+            ):
                 pass
     finally:
         await client.aclose()
@@ -116,7 +124,10 @@ def test_a_fleet_host_that_redirects_is_skipped(
     async def ask() -> str:
         try:
             text = ""
-            async for delta in client.chat([{"role": "user", "content": "Say hi."}], think=False):
+            async for delta in client.chat(
+                client.boundary.admit_messages([{"role": "user", "content": "Say hi."}]),
+                think=False,
+            ):
                 text += delta.content
             return text
         finally:

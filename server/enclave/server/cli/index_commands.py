@@ -265,7 +265,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_context(args: argparse.Namespace) -> int:
     from enclave.indexer.api import open_index
-    from enclave.server.context import prepare_completion, report_of
+    from enclave.server.completion.pipeline import prepare_completion
+    from enclave.server.completion.report import report_of
     from enclave.server.trust import Boundary
 
     given = Path(args.file).expanduser()

@@ -11,9 +11,9 @@ suggestion on screen shows them are answered with the rest of it at once, withou
 or a wait (this also serves partial accepts). A small LRU cache keyed by the text around the cursor answers a
 repeated position instantly. While the user works at one spot, the context pieces chosen there
 are kept, in their order (``keep`` of ``prepare_completion``), so consecutive prompts share their
-beginning and the model's prompt cache is reused. Context comes from ``server.context`` (the code
-path `enclave context` prints); ``ModelClient.complete`` post-processes the model's text (drops
-thinking, fences, the suffix's text, everything past the end of the block).
+beginning and the model's prompt cache is reused. The completion itself is
+``enclave.server.completion.pipeline``'s (the code path `enclave context` prints): this module
+only turns LSP params into a position and the text to insert into LSP items.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from enclave.server.context import PreparedCompletion, prepare_completion, report_of, split_at
+from enclave.server.completion.cursor import split_at
+from enclave.server.completion.pipeline import PreparedCompletion, complete, prepare_completion
+from enclave.server.completion.report import report_of
 from enclave.server.lsp.convert import to_plain
 from enclave.server.lsp.services import Document, Services
 from enclave.server.lsp.status import StatusReporter
@@ -302,12 +304,10 @@ class Completer:
         self.stats.model_calls += 1
         started = time.monotonic()
         try:
-            result = await model.complete(
-                prefix=prepared.prefix,
-                suffix=prepared.suffix,
+            result = await complete(
+                model,
+                prepared.admitted,
                 language=prepared.language,
-                path=prepared.path,
-                context=prepared.pieces,
                 multiline=prepared.multiline,
             )
         except ContextTooLong as exc:
@@ -326,7 +326,7 @@ class Completer:
         if self.services.model_problem is not None:
             self.services.model_problem = None
             self.status.publish_all()
-        suggestion = result.text  # already post-processed by the model layer
+        suggestion = result.text  # already finished by the pipeline
         self.cache[key] = suggestion
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)

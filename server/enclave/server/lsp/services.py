@@ -21,7 +21,7 @@ from pygls.lsp.server import LanguageServer
 
 from enclave.config import Config
 from enclave.indexer.api import Index, IndexProblem, IndexStatus, IndexSummary
-from enclave.server.context import RecentEdit
+from enclave.server.completion.sources.recent import RecentEdit
 from enclave.server.lsp.convert import relative_to, uri_to_path
 from enclave.server.trust import Boundary, Refused
 

@@ -1,12 +1,12 @@
-"""Token budgets: the one place that decides how much of each kind of text a prompt gets.
+"""Token budgets: text measured in tokens, and context pieces fitted to a prompt's budget.
 
 Ollama silently drops the start of a prompt longer than ``num_ctx``. We never let that happen:
 every piece is measured with one estimator that errs high (about 3 characters per token, less for
 dense text), corrected from the ``prompt_eval_count`` the server reports, and cut before sending.
 
-For a completion, :func:`fit_cursor_text` cuts the text around the cursor and says how many tokens
-are left for repository context; :func:`fit_pieces` chooses the context pieces that fit. Change
-"how much context a completion gets" here (and the ``completion.*`` settings), nowhere else.
+:func:`fit_pieces` chooses the context pieces that fit a budget (a completion's and an answer's).
+How a completion cuts the text around its cursor and orders its pieces is
+``enclave.server.completion.fit``'s (with the ``completion.*`` settings).
 """
 
 from __future__ import annotations
@@ -15,20 +15,10 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from enclave.config import CompletionConfig
-from enclave.server.model.errors import ContextTooLong
-from enclave.server.model.prompts import (
-    COMPLETION_SYSTEM,
-    DATA_CLOSE,
-    GAP,
-    RELATED,
-    chat_fill_prompt,
-    file_head,
-)
+from enclave.server.model.prompts import DATA_CLOSE, GAP, file_head
 from enclave.server.types import ContextPiece
 
 PROMPT_MARGIN = 48  # tokens kept free for the model's chat template around our text
-SINGLE_LINE_TOKENS = 48  # the longest answer a single-line completion may generate
 
 DEFAULT_CHARS_PER_TOKEN = 3.0
 MIN_CHARS_PER_TOKEN = 1.0
@@ -203,110 +193,3 @@ def fit_pieces(
         files.add(piece.path)
         used += cost
     return kept, dropped
-
-
-def predict_tokens(settings: CompletionConfig, multiline: bool) -> int:
-    """How many tokens a completion may generate (``num_predict``)."""
-    return settings.max_tokens if multiline else min(settings.max_tokens, SINGLE_LINE_TOKENS)
-
-
-def completion_overhead(estimator: TokenEstimator, path: str = "", language: str = "") -> int:
-    """Tokens a completion prompt spends on anything but the user's text and the pieces: the
-    chat-style prompt's own words and markup (the larger of its two shapes, in either layout,
-    for this file's name), its system prompt, and a margin for the model's template."""
-    template = max(
-        estimator.count(
-            RELATED
-            + chat_fill_prompt("", "x", path, language, [], multiline=multi, cache_friendly=cf)
-        )
-        for multi in (False, True)
-        for cf in (False, True)
-    )
-    return PROMPT_MARGIN + template + estimator.count(COMPLETION_SYSTEM)
-
-
-def completion_window(
-    settings: CompletionConfig, estimator: TokenEstimator, path: str = "", language: str = ""
-) -> int:
-    """Tokens of prompt text a completion may send.
-
-    ``num_ctx`` less the longest answer, the template and the chat-style system prompt, whatever
-    this request turns out to be (single- or multi-line, FIM or chat): the allowance does not
-    change with them, so neither does the prompt's layout.
-    """
-    return settings.num_ctx - settings.max_tokens - completion_overhead(estimator, path, language)
-
-
-@dataclass(frozen=True, slots=True)
-class CursorText:
-    """The text around the cursor cut to its budget, and the tokens left for context pieces."""
-
-    prefix: str
-    suffix: str
-    context_tokens: int
-
-
-# The prompt cache: Ollama (llama.cpp) keeps the previous prompt's evaluated tokens and reads only
-# what follows the longest prefix the new prompt shares with it. While the user types, the start
-# of the file text sent moves in steps of this many lines, not with every line the budget allows.
-PREFIX_STEP_LINES = 32
-# ...and the text after the cursor, which a prompt carries after the text before it (so it is
-# read again for every keystroke), stops after this many lines: the rest of the block at hand.
-SUFFIX_LINES = 8
-# ...and the room left for context pieces shrinks in steps of this many tokens as the text around
-# the cursor grows: a piece at the edge of the budget does not come and go with each keystroke.
-CONTEXT_STEP_TOKENS = 256
-
-
-def anchored_tail(text: str, budget: int, estimator: TokenEstimator) -> str:
-    """The end of ``text`` within ``budget`` tokens, starting on a line whose number is a
-    multiple of PREFIX_STEP_LINES: typing on, the start stays put until the budget forces it a
-    whole step down. One line over the budget on its own falls back to :func:`keep_tail`."""
-    if estimator.count(text) <= budget:
-        return text
-    lines = text.splitlines(keepends=True)
-    used, first = 0, len(lines)
-    while first > 0 and used + estimator.count(lines[first - 1]) <= budget:
-        first -= 1
-        used += estimator.count(lines[first])
-    if first >= len(lines) - 1:  # not even the cursor's line fits whole
-        return keep_tail(text, budget, estimator)
-    snapped = -(-first // PREFIX_STEP_LINES) * PREFIX_STEP_LINES
-    return "".join(lines[snapped:] if snapped < len(lines) - 1 else lines[first:])
-
-
-def near_head(text: str, budget: int, estimator: TokenEstimator) -> str:
-    """The rest of the cursor's line and at most SUFFIX_LINES more, within ``budget`` tokens."""
-    lines = text.splitlines(keepends=True)
-    return keep_head("".join(lines[: SUFFIX_LINES + 1]), budget, estimator)
-
-
-def fit_cursor_text(
-    before: str,
-    after: str,
-    settings: CompletionConfig,
-    estimator: TokenEstimator,
-    *,
-    path: str = "",
-    language: str = "",
-) -> CursorText:
-    """Cut the document around the cursor: the end of ``before``, the start of ``after``.
-
-    With ``completion.cache_friendly`` the cut is laid out for the prompt cache: the start of
-    ``before`` moves in steps (:func:`anchored_tail`) and ``after`` is the nearby lines only.
-    """
-    window = completion_window(settings, estimator, path, language)
-    tail, head = (anchored_tail, near_head) if settings.cache_friendly else (keep_tail, keep_head)
-    prefix = tail(before, min(settings.prefix_tokens, window), estimator)
-    if window <= 0 or (before.strip() and not prefix):
-        raise ContextTooLong(
-            f"completion.num_ctx ({settings.num_ctx}) leaves no room for the code around the "
-            f"cursor after completion.max_tokens ({settings.max_tokens})",
-            "raise completion.num_ctx or lower completion.max_tokens",
-        )
-    used = estimator.count(prefix)
-    suffix = head(after, min(settings.suffix_tokens, window - used), estimator)
-    used += estimator.count(suffix)
-    if settings.cache_friendly:  # what is left for context moves in steps, not per keystroke
-        used = -(-used // CONTEXT_STEP_TOKENS) * CONTEXT_STEP_TOKENS
-    return CursorText(prefix, suffix, max(0, min(settings.context_tokens, window - used)))

@@ -1,21 +1,25 @@
 """The one model client of a process: Ollama through the official async ``ollama`` client.
 
-- Capabilities come from ``/api/show`` (cached per model): a completion model with ``insert`` gets
-  Ollama's ``suffix`` (FIM); any other gets a chat-style prompt and an extractor.
-- Thinking is off for completions; for chat it is requested and returned apart. ``<think>`` text
+Transport only: requests, streams, hosts and faults. It sends nothing but a
+:class:`enclave.server.trust.Prompt`, which only admitted material makes; what a completion asks
+and how its answer is read are ``enclave.server.completion``'s, an answer's
+``enclave.server.answer``'s.
+
+- Capabilities come from ``/api/show`` (cached per model and host): a prompt made for one kind of
+  model (FIM or chat-style) is never sent to a host whose model is of another kind.
+- For chat, thinking is requested and returned apart. ``<think>`` text
   written into the answer (servers before Ollama 0.9, models that ignore the flag) is stripped.
 - ``num_ctx`` is always sent and prompts are cut to fit it first; a ``prompt_eval_count`` that
   fills the window means Ollama cut the prompt anyway, and is logged as a warning.
 - Streams: cancelling the awaiting task or closing the iterator closes the HTTP stream, which
   stops generation. A stream that ends without ``done: true`` raises StreamInterrupted.
-- Errors become the few :mod:`server.model.errors` exceptions, each with a fix: nothing the server
+- Errors become the few :mod:`enclave.server.model.errors` exceptions, each with a fix: nothing the server
   sends (an error status, a body or an NDJSON line that is not Ollama's JSON, silence) escapes as
   anything else. 503 (busy) is retried a bounded number of times with jittered backoff before the
   first token.
 - A fleet (``ollama.hosts``): every host must pass ``trust.allowed_hosts``; requests go to the
   least busy healthy host (completions stay on the host that served the last one, whose prompt
-  cache holds their stable prefix), see :mod:`enclave.modelservers`, whose host health the
-  embedders share (a host down for one is down for both). A refused connection, a broken
+  cache holds their stable prefix), see :mod:`server.model.fleet`. A refused connection, a broken
   one or a 5xx answer before the first streamed part moves the request to the next host and marks
   the first one down; once a part has reached the caller, a failure ends the request with an
   error (never a second answer spliced onto the first). A 404 for the model is tried on the other
@@ -24,7 +28,7 @@
 - Redirects are never followed (every HTTP client here, the ``/api/version`` probe included):
   a 3xx answer is RedirectRefused, which names both hosts and the fix; in a fleet the host that
   redirected is marked down and the request goes to the next.
-- ``ollama.api = "openai"``: the same requests through :mod:`server.model.openai_api`
+- ``ollama.api = "openai"``: the same requests through :mod:`enclave.server.model.openai_api`
   (``/v1/chat/completions``, ``/v1/completions``), which answers in the ``ollama`` client's types.
 - Timeouts: ``connect_timeout`` (the TCP connection); ``first_token_timeout`` from sending a
   request to its first part (headers included, so a server that accepts and says nothing is
@@ -46,22 +50,11 @@ from typing import Any, NoReturn
 import httpx
 import ollama
 
-from enclave.audit import AuditLog, Source
-from enclave.config import Config
+from enclave.audit import AuditLog
+from enclave.config import Config, MissingHeaderVariable, resolve_headers
 from enclave.errors import one_line
-from enclave.hosts import HostNotAllowed, check_hosts, display_url, no_redirects, urls_setting
-from enclave.modelservers import (
-    Fault,
-    Fleet,
-    Host,
-    MissingHeader,
-    failover,
-    fault_of,
-    malformed_errors,
-    server_headers,
-)
-from enclave.server.model import prompts
-from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator, predict_tokens
+from enclave.hosts import HostNotAllowed, check_host, display_url, no_redirects
+from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator
 from enclave.server.model.errors import (
     ContextTooLong,
     HostRefused,
@@ -76,15 +69,22 @@ from enclave.server.model.errors import (
     RedirectRefused,
     StreamInterrupted,
 )
-from enclave.server.model.postprocess import extract_completion, is_settled
+from enclave.server.model.fleet import Fleet, Host
 from enclave.server.model.think import ThinkSplitter
-from enclave.server.trust import Admitted, Boundary, Material
-from enclave.server.types import ContextPiece
+from enclave.server.trust import Boundary, Prompt
 
 log = logging.getLogger(__name__)
 
-# What the ollama client raises when the server's answer is not Ollama's JSON.
-MALFORMED: tuple[type[BaseException], ...] = malformed_errors()
+# What the ollama client raises when the server's answer is not Ollama's JSON: json.JSONDecodeError,
+# pydantic's ValidationError and UnicodeDecodeError (all ValueError) for a body or an NDJSON line
+# that does not parse or does not fit, AttributeError / TypeError for JSON that is not an object
+# (it calls ``part.get(...)`` and ``cls(**part)``); httpx.DecodingError for a broken encoding.
+MALFORMED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    httpx.DecodingError,
+)
 # Everything a request to Ollama can fail with (besides timeouts, which are handled apart).
 FAULTS: tuple[type[BaseException], ...] = (
     ollama.ResponseError,
@@ -106,12 +106,11 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class CompletionResult:
+class Generation:
+    """The raw text a generate request streamed, and the prompt tokens the server counted."""
+
     text: str
-    model: str
     prompt_tokens: int
-    truncated: bool
-    fim: bool
 
 
 @dataclass(frozen=True)
@@ -127,6 +126,17 @@ class HostStatus:
 
 class _Skip(Exception):
     """This host cannot serve this request as prepared (another model's capabilities)."""
+
+
+@dataclass
+class _Tried:
+    """What a round over the hosts has met so far: the error to raise if no host answers, how
+    many hosts were busy, and whether to stop the round (one host, busy: retried after a
+    backoff)."""
+
+    error: ModelError | None = None
+    busy: int = 0
+    stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,18 +181,27 @@ class ModelClient:
         urls = o.effective_hosts
         # for messages: never the credentials a URL may carry
         self.host = ", ".join(display_url(u) for u in urls)
-        # Everything this client sends passes the trust boundary first (see ``_admit``).
+        # The boundary of this configuration, for the callers: this client sends only a Prompt,
+        # which only what the boundary admitted makes (enclave.server.trust).
         self.boundary = Boundary(config)
         self._host_problem: ModelError | None = None
-        try:  # every host of the fleet must be allowed, or none is used
-            check_hosts(config)
-        except HostNotAllowed as exc:
-            self._host_problem = HostRefused(exc.message, exc.fix)
+        setting = "ollama.hosts" if o.hosts else "ollama.host"
+        for url in urls:  # every host of the fleet must be allowed, or none is used
+            try:
+                check_host(url, config.trust.allowed_hosts)
+            except HostNotAllowed as exc:
+                fix = exc.fix.replace("ollama.host ", f"{setting} ")
+                self._host_problem = HostRefused(exc.message, fix)
+                break
         try:
-            self._headers = server_headers(config)
-        except MissingHeader as exc:
+            self._headers = resolve_headers(o.headers)
+        except MissingHeaderVariable as exc:
             self._headers = {}
-            self._host_problem = self._host_problem or ModelError(exc.message, exc.fix)
+            self._host_problem = self._host_problem or ModelError(
+                str(exc),
+                f"set {exc.variable} in the environment Enclave starts in (the editor's, or the "
+                "shell's), or change ollama.headers",
+            )
         timeout = httpx.Timeout(None, connect=o.connect_timeout)
         hosts = [Host(url, display_url(url)) for url in urls]
         for host in hosts:
@@ -199,7 +218,7 @@ class ModelClient:
             RedirectRefused,
             self.config.trust.allowed_hosts,
             asynchronous=True,
-            setting=urls_setting(self.config),
+            setting="ollama.hosts" if self.config.ollama.hosts else "ollama.host",
             what="the OpenAI-compatible model server"
             if self.config.ollama.api == "openai"
             else "Ollama",
@@ -229,10 +248,6 @@ class ModelClient:
         if refusal is not None:
             raise refusal
 
-    def admit(self, material: Material) -> Admitted:
-        """The trust boundary (``enclave.server.trust``) that every prompt passes before it is sent."""
-        return self.boundary.admit(material)
-
     # -- errors ---------------------------------------------------------------------------------
     def unavailable(self, where: str = "") -> OllamaUnavailable:
         if self.config.ollama.api == "openai":
@@ -259,10 +274,9 @@ class ModelClient:
     ) -> ModelError:
         if isinstance(exc, ModelError):
             return exc
-        fault = fault_of(exc)
-        if fault.kind == "unreachable":
+        if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
             return self.unavailable(where)
-        if fault.kind in ("timeout", "broken"):
+        if isinstance(exc, httpx.TransportError):
             during = f"while {model} was answering" if model else "during a request"
             at = f" at {where}" if where and len(self.fleet.hosts) > 1 else ""
             return StreamInterrupted(
@@ -270,7 +284,7 @@ class ModelClient:
                 f"{one_line(exc)})",
                 "try again; if it keeps happening, check the Ollama server log",
             )
-        if fault.kind == "malformed":
+        if isinstance(exc, MALFORMED):
             if midstream:
                 return MalformedResponse(
                     f"the answer of {model} broke off with a line that is not Ollama's JSON "
@@ -279,45 +293,53 @@ class ModelClient:
                     "nothing between Enclave and Ollama (a proxy) rewrites the stream",
                 )
             return self.malformed(exc, f"the request for {model}" if model else "a request", where)
-        if fault.kind == "status":
-            return self._status_error(fault, model)
+        if isinstance(exc, ollama.ResponseError):
+            text = one_line(exc.error)
+            low = text.lower()
+            if exc.status_code == 404 or "not found" in low:
+                return ModelNotFound(model)
+            if exc.status_code == 503 or "server busy" in low:
+                return ModelBusy(
+                    f"Ollama is busy and did not take the request for {model}",
+                    "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
+                )
+            if "timed out" in low and ("llama runner" in low or "load" in low):
+                return ModelLoadTimeout(
+                    f"Ollama timed out loading {model}",
+                    "the model may be too large for this machine's memory: try a smaller one "
+                    "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
+                )
+            if "context" in low and ("length" in low or "exceed" in low):
+                return ContextTooLong(
+                    f"the prompt is longer than {model}'s context window",
+                    "select less text or raise completion.num_ctx / chat.num_ctx",
+                )
+            status = f" (HTTP {exc.status_code})" if exc.status_code > 0 else ""
+            return ModelError(
+                f"Ollama failed{status}: {text}",
+                "try again; if it keeps happening, check the Ollama server log",
+            )
         return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
-
-    @staticmethod
-    def _status_error(fault: Fault, model: str) -> ModelError:
-        """What an error status (with Ollama's error text) means for a request for ``model``."""
-        if fault.not_found:
-            return ModelNotFound(model)
-        if fault.busy:
-            return ModelBusy(
-                f"Ollama is busy and did not take the request for {model}",
-                "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
-            )
-        if fault.load_timeout:
-            return ModelLoadTimeout(
-                f"Ollama timed out loading {model}",
-                "the model may be too large for this machine's memory: try a smaller one "
-                "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
-            )
-        if fault.context_too_long:
-            return ContextTooLong(
-                f"the prompt is longer than {model}'s context window",
-                "select less text or raise completion.num_ctx / chat.num_ctx",
-            )
-        status = f" (HTTP {fault.status})" if fault.status > 0 else ""
-        return ModelError(
-            f"Ollama failed{status}: {one_line(fault.error)}",
-            "try again; if it keeps happening, check the Ollama server log",
-        )
 
     def _raise(self, exc: BaseException, model: str, where: str = "") -> NoReturn:
         raise self._map(exc, model, where=where) from exc
 
     @staticmethod
     def _failover(exc: BaseException) -> str:
-        """Why a failure before the first part sends the request to another host (see
-        :func:`enclave.modelservers.failover`)."""
-        return failover(exc)
+        """Why a failure before the first part sends the request to another host: "down" (refused,
+        broken, 5xx but busy, not our server's JSON), "busy" (503), "missing" (404: the model is
+        not on that host), or "" (a real answer: the same on every host)."""
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 503 or "server busy" in str(exc.error).lower():
+                return "busy"
+            if exc.status_code == 404:
+                return "missing"
+            return "down" if exc.status_code >= 500 or exc.status_code < 0 else ""
+        if isinstance(exc, ConnectionError | httpx.TransportError | httpx.DecodingError):
+            return "down"
+        if isinstance(exc, MALFORMED):
+            return "down"
+        return ""
 
     def _quick_wait(self) -> tuple[float, str]:
         """How long a short metadata request may take, and the setting that says so."""
@@ -533,100 +555,7 @@ class ModelClient:
         o = self.config.ollama
         loop = asyncio.get_running_loop()
         deadline = loop.time() + o.total_timeout
-        attempt = 0
-        fleet = len(self.fleet.hosts) > 1
-        while True:
-            stream: AsyncIterator[Any] | None = None
-            host: Host | None = None
-            error: ModelError | None = None
-            busy = 0
-            for candidate in self.fleet.order(self._sticky if sticky else None):
-                if fleet and self.fleet.state(candidate) == "due":
-                    try:  # its back-off is over: a cheap probe before it gets a prompt
-                        await self._version_of(candidate)
-                    except ModelError as exc:
-                        self.fleet.failed(candidate, exc.message)
-                        error = error or exc
-                        continue
-                    self.fleet.answered(candidate)
-                left = deadline - loop.time()
-                candidate.in_flight += 1
-                try:
-                    # The request is sent, and its headers awaited, inside the first-token wait.
-                    async with asyncio.timeout(min(o.first_token_timeout, left)):
-                        stream = await start(candidate)
-                        first = await anext(stream)
-                    host = candidate
-                    break
-                except _Skip:
-                    continue
-                except TimeoutError:
-                    await _close(stream)
-                    if left < o.first_token_timeout:
-                        raise self._total_timeout(model) from None
-                    if fleet:  # the wait is spent: no retry, but the next requests go elsewhere
-                        self.fleet.failed(candidate, "no answer within ollama.first_token_timeout")
-                    raise ModelTimeout(
-                        f"{model} produced nothing within {o.first_token_timeout:g} s",
-                        "the model may still be loading or the machine is overloaded; retry, or "
-                        "raise ollama.first_token_timeout",
-                    ) from None
-                except StopAsyncIteration:
-                    await _close(stream)
-                    stream = None
-                    closed = StreamInterrupted(
-                        f"Ollama closed the answer of {model} before it started",
-                        "try again; if it keeps happening, check the Ollama server log",
-                    )
-                    if not fleet:
-                        raise closed from None
-                    self.fleet.failed(candidate, closed.message)
-                    error = closed
-                except _START_FAULTS as exc:
-                    await _close(stream)
-                    stream = None
-                    mapped = self._map(exc, model, where=candidate.name)
-                    cause = exc.__cause__ if isinstance(exc, ModelError) else exc
-                    reason = self._failover(cause) if cause is not None else ""
-                    if isinstance(exc, OllamaUnavailable | RedirectRefused):
-                        reason = "down"
-                    if reason == "down":
-                        self.fleet.failed(candidate, mapped.message)
-                    if not reason or not fleet:
-                        if isinstance(mapped, ModelBusy) and not fleet:
-                            busy += 1
-                            error = mapped
-                            break
-                        if mapped is exc:
-                            raise
-                        raise mapped from exc
-                    log.warning(
-                        "model server %s did not take the request for %s (%s); trying the next",
-                        candidate.name,
-                        model,
-                        one_line(mapped.message, 120),
-                    )
-                    busy += reason == "busy"
-                    # a refusal by one host says less than an answer by another
-                    if error is None or reason != "down" or isinstance(error, OllamaUnavailable):
-                        error = mapped
-                finally:
-                    if host is not candidate:
-                        candidate.in_flight -= 1
-            if host is not None:
-                break
-            if busy and attempt < self.busy_retries:
-                delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
-                attempt += 1
-                log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
-                await asyncio.sleep(delay)
-                continue
-            if error is None:
-                error = self.unavailable()
-            elif fleet and isinstance(error, OllamaUnavailable):
-                error = self._fleet_unavailable()
-            raise error
-        assert stream is not None
+        host, stream, first = await self._open(model, start, sticky, deadline)
         self.fleet.answered(host)
         if sticky:
             self._sticky = host
@@ -663,6 +592,135 @@ class ModelClient:
             host.in_flight -= 1
             await _close(stream)
 
+    async def _open(
+        self,
+        model: str,
+        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
+        sticky: bool,
+        deadline: float,
+    ) -> tuple[Host, AsyncIterator[Any], Any]:
+        """The host that took the request, its stream and the stream's first part: the hosts
+        in the fleet's order (see :meth:`_try_host`), the whole round again after a jittered
+        backoff while a host was only busy (503), a bounded number of times."""
+        attempt = 0
+        while True:
+            tried = _Tried()
+            for candidate in self.fleet.order(self._sticky if sticky else None):
+                opened = await self._try_host(candidate, model, start, deadline, tried)
+                if opened is not None:
+                    return opened
+                if tried.stop:
+                    break
+            if tried.busy and attempt < self.busy_retries:
+                delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
+                attempt += 1
+                log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            error = tried.error
+            if error is None:
+                error = self.unavailable()
+            elif len(self.fleet.hosts) > 1 and isinstance(error, OllamaUnavailable):
+                error = self._fleet_unavailable()
+            raise error
+
+    async def _try_host(
+        self,
+        candidate: Host,
+        model: str,
+        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
+        deadline: float,
+        tried: _Tried,
+    ) -> tuple[Host, AsyncIterator[Any], Any] | None:
+        """Send the request to ``candidate`` and wait for its first part (the request is sent,
+        and its headers awaited, inside the first-token wait). None when the next host is to be
+        tried (``tried`` says why); a failure no other host would answer differently raises."""
+        o = self.config.ollama
+        fleet = len(self.fleet.hosts) > 1
+        if fleet and self.fleet.state(candidate) == "due":
+            try:  # its back-off is over: a cheap probe before it gets a prompt
+                await self._version_of(candidate)
+            except ModelError as exc:
+                self.fleet.failed(candidate, exc.message)
+                tried.error = tried.error or exc
+                return None
+            self.fleet.answered(candidate)
+        left = deadline - asyncio.get_running_loop().time()
+        stream: AsyncIterator[Any] | None = None
+        candidate.in_flight += 1
+        try:
+            async with asyncio.timeout(min(o.first_token_timeout, left)):
+                stream = await start(candidate)
+                first = await anext(stream)
+        except _Skip:
+            candidate.in_flight -= 1
+            return None
+        except TimeoutError:
+            candidate.in_flight -= 1
+            await _close(stream)
+            if left < o.first_token_timeout:
+                raise self._total_timeout(model) from None
+            if fleet:  # the wait is spent: no retry, but the next requests go elsewhere
+                self.fleet.failed(candidate, "no answer within ollama.first_token_timeout")
+            raise ModelTimeout(
+                f"{model} produced nothing within {o.first_token_timeout:g} s",
+                "the model may still be loading or the machine is overloaded; retry, or "
+                "raise ollama.first_token_timeout",
+            ) from None
+        except StopAsyncIteration:
+            candidate.in_flight -= 1
+            await _close(stream)
+            closed = StreamInterrupted(
+                f"Ollama closed the answer of {model} before it started",
+                "try again; if it keeps happening, check the Ollama server log",
+            )
+            if not fleet:
+                raise closed from None
+            self.fleet.failed(candidate, closed.message)
+            tried.error = closed
+            return None
+        except _START_FAULTS as exc:
+            candidate.in_flight -= 1
+            await _close(stream)
+            self._start_failed(candidate, exc, model, tried)
+            return None
+        except BaseException:
+            candidate.in_flight -= 1
+            raise
+        return candidate, stream, first
+
+    def _start_failed(self, candidate: Host, exc: BaseException, model: str, tried: _Tried) -> None:
+        """Before the first part: mark ``candidate`` down when it is, and say in ``tried``
+        whether the next host may be tried; raises when none may (one host, or an answer that
+        would be the same on every host)."""
+        fleet = len(self.fleet.hosts) > 1
+        mapped = self._map(exc, model, where=candidate.name)
+        cause = exc.__cause__ if isinstance(exc, ModelError) else exc
+        reason = self._failover(cause) if cause is not None else ""
+        if isinstance(exc, OllamaUnavailable | RedirectRefused):
+            reason = "down"
+        if reason == "down":
+            self.fleet.failed(candidate, mapped.message)
+        if not reason or not fleet:
+            if isinstance(mapped, ModelBusy) and not fleet:
+                tried.busy += 1
+                tried.error = mapped
+                tried.stop = True
+                return
+            if mapped is exc:
+                raise exc
+            raise mapped from exc
+        log.warning(
+            "model server %s did not take the request for %s (%s); trying the next",
+            candidate.name,
+            model,
+            one_line(mapped.message, 120),
+        )
+        tried.busy += reason == "busy"
+        # a refusal by one host says less than an answer by another
+        if tried.error is None or reason != "down" or isinstance(tried.error, OllamaUnavailable):
+            tried.error = mapped
+
     def _fleet_unavailable(self) -> OllamaUnavailable:
         states = "; ".join(
             f"{h.name}: {h.last_error or self.fleet.state(h)}" for h in self.fleet.hosts
@@ -679,9 +737,7 @@ class ModelClient:
             "raise ollama.total_timeout or ask for less",
         )
 
-    def _note_usage(
-        self, model: str, chars: int, prompt_eval_count: int | None, limit: int
-    ) -> bool:
+    def note_usage(self, model: str, chars: int, prompt_eval_count: int | None, limit: int) -> bool:
         """Learn from the server's token count; True if it shows the prompt was cut."""
         if not prompt_eval_count:
             return False
@@ -701,72 +757,38 @@ class ModelClient:
         self.last_truncated = truncated
         return truncated
 
-    # -- completion -----------------------------------------------------------------------------
-    async def complete(
-        self,
-        *,
-        prefix: str,
-        suffix: str,
-        language: str,
-        path: str,
-        context: Sequence[ContextPiece],
-        multiline: bool,
-    ) -> CompletionResult:
-        """An inline completion at the cursor between ``prefix`` and ``suffix``.
-
-        The text and ``context`` come already fitted to their budgets (``budget.fit_cursor_text``
-        and ``budget.fit_pieces``, as ``context.prepare_completion`` does); a prompt that would
-        still overflow ``num_ctx`` is refused, never sent to be cut.
-        """
+    # -- generation (a completion's) -------------------------------------------------------------
+    def completion_model(self) -> str:
+        """The model completions go to, once the host and the administrator's policy allow it."""
         self._check_host()
-        cc = self.config.completion
         model = self.config.ollama.effective_completion_model
         self.check_model(model)
-        sealed = self.admit(Material(path, (prefix, suffix), tuple(context)))
-        info = await self.model_info(model)
-        fim = "insert" in info.capabilities
-        est = self.estimator(model)
-        num_predict = predict_tokens(cc, multiline)
-        (head, tail), pieces = sealed.texts, list(sealed.pieces)
-        options: dict[str, Any] = {
-            "num_ctx": self.context_size(model),
-            "num_predict": num_predict,
-            "temperature": 0.2,
-        }
-        think = False if "thinking" in info.capabilities else None
-        if fim:
-            prompt = prompts.fim_prompt(head, path, language, pieces)
-            system = ""
-            if not multiline:
-                options["stop"] = ["\n"]
-            # An empty suffix makes Ollama's template fall back to chat (ollama/ollama#6932):
-            # at the end of a file the suffix is the newline a file ends with.
-            send_suffix = tail or "\n"
-        else:
-            prompt = prompts.chat_fill_prompt(
-                head, tail, path, language, pieces, multiline=multiline,
-                cache_friendly=cc.cache_friendly,
-            )  # fmt: skip
-            system = prompts.COMPLETION_SYSTEM
-            send_suffix = ""
+        return model
 
-        needed = est.count(prompt) + est.count(send_suffix) + est.count(system)
-        if needed > cc.num_ctx - num_predict - PROMPT_MARGIN:
-            # The caller fits the text with budget.fit_cursor_text; never let Ollama cut it.
-            raise ContextTooLong(
-                f"the completion prompt needs about {needed} tokens but completion.num_ctx "
-                f"({cc.num_ctx}) leaves {cc.num_ctx - num_predict - PROMPT_MARGIN}",
-                "raise completion.num_ctx or lower completion.prefix_tokens/context_tokens",
-            )
+    async def generate(
+        self,
+        prompt: Prompt,
+        *,
+        model: str,
+        capabilities: frozenset[str],
+        options: dict[str, Any],
+        think: bool | None,
+        settled: Callable[[str], bool],
+    ) -> Generation:
+        """Stream a generate request for ``prompt`` (preferring the host of the previous one,
+        whose prompt cache holds its stable beginning) until the model is done, or until
+        ``settled`` says the text so far is the whole answer (asked at each newline): leaving
+        closes the stream, which stops the model. ``capabilities`` are those the prompt was
+        rendered for: a host whose model has others is skipped."""
 
         async def start(host: Host) -> AsyncIterator[Any]:
-            if (await self._model_info_on(host, model)).capabilities != info.capabilities:
+            if (await self._model_info_on(host, model)).capabilities != capabilities:
                 raise _Skip  # the prompt was made for another kind of model
             return await host.backend.generate(
                 model=model,
-                prompt=prompt,
-                suffix=send_suffix,
-                system=system,
+                prompt=prompt.prompt,
+                suffix=prompt.suffix,
+                system=prompt.system,
                 think=think,
                 stream=True,
                 options=options,
@@ -775,11 +797,8 @@ class ModelClient:
 
         raw: list[str] = []
         prompt_tokens = 0
-        line = head.count("\n") + 1
-        sources: list[Source] = [(path, line, line), *_sources(pieces)]
-        with self.audit.request(
-            "completion", model, f"{system}\n{prompt}\n{send_suffix}", sources
-        ) as audited:
+        sent = f"{prompt.system}\n{prompt.prompt}\n{prompt.suffix}"
+        with self.audit.request(prompt.purpose, model, sent, prompt.sources) as audited:
             async with contextlib.aclosing(self._parts(model, start, sticky=True)) as parts:
                 async for part in parts:
                     chunk = part.response or ""
@@ -788,44 +807,24 @@ class ModelClient:
                         prompt_tokens = part.prompt_eval_count or 0
                         audited.prompt_tokens = prompt_tokens
                         audited.output_tokens = part.eval_count or 0
-                    elif "\n" in chunk and is_settled(
-                        "".join(raw), prefix=head, suffix=tail, multiline=multiline
-                    ):
-                        break  # leaving the block closes the stream: the model stops generating
+                    elif "\n" in chunk and settled("".join(raw)):
+                        break  # leaving the stream closes it: the model stops generating
             audited.output_tokens = audited.output_tokens or len(raw)
-        chars = len(prompt) + len(send_suffix) + len(system)
-        truncated = self._note_usage(model, chars, prompt_tokens, cc.num_ctx - num_predict)
-        text = extract_completion("".join(raw), prefix=head, suffix=tail, multiline=multiline)
-        return CompletionResult(text, model, prompt_tokens, truncated, fim)
+        return Generation("".join(raw), prompt_tokens)
 
     # -- chat -----------------------------------------------------------------------------------
-    def chat(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        think: bool | None = None,
-        purpose: str = "chat",
-        sources: Sequence[Source] = (),
-    ) -> AsyncIterator[ChatDelta]:
-        """Stream an answer; thinking comes apart from content. Close it to stop the model.
-        ``purpose`` and ``sources`` (the files and lines in the messages) go to the audit log."""
-        return self._chat(messages, think, purpose, sources)
+    def chat(self, prompt: Prompt, *, think: bool | None = None) -> AsyncIterator[ChatDelta]:
+        """Stream the answer to ``prompt``'s messages; thinking comes apart from content. Close
+        it to stop the model. The prompt's purpose and sources go to the audit log."""
+        return self._chat(prompt, think)
 
-    async def _chat(
-        self,
-        messages: list[dict[str, str]],
-        think: bool | None,
-        purpose: str,
-        sources: Sequence[Source],
-    ) -> AsyncIterator[ChatDelta]:
+    async def _chat(self, prompt: Prompt, think: bool | None) -> AsyncIterator[ChatDelta]:
         self._check_host()
         chat = self.config.chat
         model = self.config.ollama.chat_model
         self.check_model(model)
-        # The rendered messages pass the boundary too (redaction, size); the pieces in them
-        # passed it as Material in enclave.server.answer, which knows their files.
-        contents = self.admit(Material(None, tuple(m.get("content", "") for m in messages))).texts
-        messages = [{**m, "content": c} for m, c in zip(messages, contents, strict=True)]
+        messages = [dict(m) for m in prompt.messages]
+        purpose, sources = prompt.purpose, prompt.sources
         info = await self.model_info(model)
         want = chat.think if think is None else think
         think_flag = want if "thinking" in info.capabilities else None
@@ -858,8 +857,8 @@ class ModelClient:
 
         splitter = ThinkSplitter()
         done_reason = ""
-        prompt = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
-        with self.audit.request(purpose, model, prompt, sources) as audited:
+        sent = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
+        with self.audit.request(purpose, model, sent, sources) as audited:
             async with contextlib.aclosing(self._parts(model, start)) as parts:
                 async for part in parts:
                     message = part.message
@@ -870,7 +869,7 @@ class ModelClient:
                     if part.done:
                         done_reason = getattr(part, "done_reason", None) or "stop"
                         chars = sum(len(m.get("content", "")) for m in messages)
-                        self._note_usage(model, chars, part.prompt_eval_count, limit)
+                        self.note_usage(model, chars, part.prompt_eval_count, limit)
                         audited.prompt_tokens = part.prompt_eval_count or 0
                         audited.output_tokens = part.eval_count or 0
         thinking, content = splitter.flush()
@@ -879,10 +878,6 @@ class ModelClient:
     async def aclose(self) -> None:
         for host in self.fleet.hosts:
             await host.backend.close()
-
-
-def _sources(pieces: Sequence[ContextPiece]) -> list[Source]:
-    return [(p.path, p.start_line, p.end_line) for p in pieces]
 
 
 async def _close(stream: AsyncIterator[Any] | None) -> None:

@@ -1,4 +1,5 @@
-"""Every prompt Enclave sends: completion (FIM and chat-fill), explain and ask.
+"""What every prompt Enclave sends is made of (repository data blocks), and the explain and ask
+prompts; a completion's own prompts (FIM and chat-fill) are ``enclave.server.completion.prompt``'s.
 
 Repository text is always delimited as data (``<repository-data>`` blocks whose closing marker
 cannot occur inside them) and the system prompts say such text is material, never instructions.
@@ -87,76 +88,7 @@ def render_files(pieces: Sequence[ContextPiece]) -> str:
     )
 
 
-# -- completion ----------------------------------------------------------------------------------
-
-
-def fim_prompt(prefix: str, path: str, language: str, context: Sequence[ContextPiece]) -> str:
-    """The FIM ``prompt`` (the suffix travels in Ollama's ``suffix`` field).
-
-    Context goes first as comments, one block per file, so the model sees it as file text.
-    """
-    lead = comment_prefix(language)
-    blocks = []
-    for file, group in by_file(context):
-        lines = [f"{lead}{file}"]
-        for at, piece in enumerate(group):
-            lines += [f"{lead}{GAP}"] if at else []
-            lines += [f"{lead}{line}" for line in piece.text.rstrip("\n").splitlines()]
-        blocks.append("\n".join(lines))
-    header = "\n".join(blocks)
-    file_line = f"{lead}{path}\n" if path else ""
-    return (f"{header}\n\n" if header else "") + file_line + prefix
-
-
 RELATED = "Related code from the repository:\n"
-INSERT_AT = "Code to insert at"  # the chat-fill prompt's last line, before the cursor marker
-AFTER_CURSOR = "The file after the cursor"
-BEFORE_CURSOR = "The file up to the cursor"
-
-COMPLETION_SYSTEM = (
-    "You are a code completion engine. You are shown a file with the marker <CURSOR> where the "
-    "user's cursor is. Reply with only the code to insert at <CURSOR>: no explanation, no "
-    "markdown fences, no repetition of the code around the cursor. " + DATA_RULE
-)
-
-
-def chat_fill_prompt(
-    prefix: str,
-    suffix: str,
-    path: str,
-    language: str,
-    context: Sequence[ContextPiece],
-    *,
-    multiline: bool,
-    cache_friendly: bool = True,
-) -> str:
-    """The user prompt for models without FIM: context, then the file around the cursor.
-
-    ``cache_friendly``: what changes least comes first and what changes with every keystroke
-    last, so consecutive prompts share the longest beginning and the model reads only what is
-    new: the context pieces, the text after the cursor (the same while the user types at one
-    place), the text before the cursor (it grows at its end), then whether one line or more is
-    wanted. Off, the file is one block after the request's shape (the layout before: the text
-    after the cursor is read again at every keystroke).
-    """
-    parts = []
-    if context:
-        parts.append(RELATED + render_files(context))
-    shape = "one or more lines" if multiline else "the rest of the current line only"
-    name = path or "(unsaved)"
-    where = f"Complete the {language or 'code'} file {name} at {CURSOR}"
-    if not cache_friendly:
-        file = data_block(name, 1, 1, prefix + CURSOR + suffix)
-        parts.append(f"{where} with {shape}.\n{file}")
-        parts.append(f"{INSERT_AT} {CURSOR}:")
-        return "\n\n".join(parts)
-    if suffix.strip():
-        parts.append(f"{where}. {AFTER_CURSOR}:\n{part_block('after', CURSOR + suffix)}")
-        parts.append(f"{BEFORE_CURSOR}:\n{part_block('before', prefix + CURSOR)}")
-    else:
-        parts.append(f"{where}. {BEFORE_CURSOR}:\n{part_block('before', prefix + CURSOR)}")
-    parts.append(f"Write {shape}.\n{INSERT_AT} {CURSOR}:")
-    return "\n\n".join(parts)
 
 
 # -- explain and ask -----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from enclave.config import Config, EmbeddingConfig
 from enclave.indexer.api import open_index
-from enclave.server.context import _popular_members, prepare_completion
+from enclave.server.completion.pipeline import prepare_completion
+from enclave.server.completion.sources.imports import popular_members
 from enclave.server.types import ContextPiece
 from tests.support.repos import make_repo
 from tests.support.shapes import FILES, REPORT
@@ -427,7 +428,7 @@ def test_a_module_s_members_other_files_use_most_are_among_its_signatures(tmp_pa
 
     # the first completion asks for the module's uses in the background and does not wait
     assert "get_logger" not in outline()
-    assert _popular_members(index, "app/job_0.py", "log", wait=True)["get_logger"] == 2
+    assert popular_members(index, "app/job_0.py", "log", wait=True)["get_logger"] == 2
     assert "def get_logger(name):\n" in outline()
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN, INSERT_AT
+from enclave.server.completion.prompt import INSERT_AT
+from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN
 from enclave.server.model.think import strip_think
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n?", re.MULTILINE)

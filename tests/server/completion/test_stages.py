@@ -6,17 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from enclave.indexer.types import SymbolDef
-from enclave.server.context import (
-    OVERLOAD_LINES,
-    _affinity,
-    _likeliest,
-    _outline,
-    _reach,
-    _signature,
-    decide_multiline,
-    names_near,
-    split_at,
-)
+from enclave.server.completion.cursor import decide_multiline, names_near, split_at
+from enclave.server.completion.sources.imports import affinity
+from enclave.server.completion.sources.outline import likeliest, outline, reach, signature
+from enclave.server.completion.tuning import TUNING
 from enclave.server.model.budget import TokenEstimator
 
 
@@ -120,11 +113,11 @@ def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> N
         "export function from<T>(input: any): Observable<T> {\n",
         "  return new Observable();\n",
     ]
-    assert _signature(overloads) == overloads[:3]
-    assert _signature(["type Id = string;\n", "type Name = string;\n"]) == ["type Id = string;\n"]
-    assert _signature(["@cache\n", "def f(x):\n", "    return x\n"]) == ["@cache\n", "def f(x):\n"]
+    assert signature(overloads) == overloads[:3]
+    assert signature(["type Id = string;\n", "type Name = string;\n"]) == ["type Id = string;\n"]
+    assert signature(["@cache\n", "def f(x):\n", "    return x\n"]) == ["@cache\n", "def f(x):\n"]
     many = [f"export function f(a: T{i}): T{i};\n" for i in range(20)]
-    assert len(_signature(many)) == OVERLOAD_LINES
+    assert len(signature(many)) == TUNING.overload_lines
     # multi-line overloads with comments between them, the implementation after its JSDoc
     documented = [
         "export function exhaustMap<T, O>(\n",
@@ -141,17 +134,17 @@ def test_a_signature_with_typescript_overloads_runs_to_the_implementation() -> N
         "export function exhaustMap<T, R>(project: any, resultSelector?: any): any {\n",
         "  return operate(project);\n",
     ]
-    shown = _signature(documented)
+    shown = signature(documented)
     assert shown == [documented[i] for i in (0, 1, 2, 4, 5, 6, 11)]
-    assert _reach(documented, shown) == 12  # the implementation's line is the 12th
+    assert reach(documented, shown) == 12  # the implementation's line is the 12th
     followed = ["export function f(a: A): R;\n", "// next\n", "export const g = 1;\n"]
-    assert _signature(followed) == followed[:1]  # the next declaration is not f's
+    assert signature(followed) == followed[:1]  # the next declaration is not f's
 
 
 def test_the_words_near_the_cursor_point_at_the_names_made_of_them() -> None:
     names = ["encode_rfc2231", "decode_rfc2231", "formatHex", "formatString", "getLogger", "quote"]
     near = "        # Encode as per RFC 2231, then a hexdump\n        # Logger for internal use\n"
-    said = _affinity(names, near)
+    said = affinity(names, near)
     # every word of it said (`rfc` and `2231` shared with another name: each counts half)
     assert said["encode_rfc2231"] == 1 + 0.5 + 0.5
     assert said["decode_rfc2231"] == 0.5 + 0.5  # (`decode` is not said)
@@ -159,7 +152,7 @@ def test_the_words_near_the_cursor_point_at_the_names_made_of_them() -> None:
     assert said["getLogger"] == 1  # `get` is not said; `Logger` is
     assert said["formatString"] == said["quote"] == 0
     # keywords and words under 3 characters say nothing
-    assert _affinity(["return_to", "ok_go"], "return ok go to") == {"return_to": 0, "ok_go": 0}
+    assert affinity(["return_to", "ok_go"], "return ok go to") == {"return_to": 0, "ok_go": 0}
 
 
 def test_the_shorter_form_of_signatures_keeps_those_likeliest_to_be_called() -> None:
@@ -185,15 +178,15 @@ def test_the_shorter_form_of_signatures_keeps_those_likeliest_to_be_called() -> 
         )
         for i, rank in enumerate(ranks)
     ]
-    piece = _outline("lib/steps.py", run)
+    piece = outline("lib/steps.py", run)
     assert piece.text == "".join(f"def step_{i}(value):\n" for i in range(5))
     est = TokenEstimator()
     two = est.count("def step_0(value):\n") * 2
-    short = _likeliest(piece, two, est)
+    short = likeliest(piece, two, est)
     assert short is not None
     assert short.text == "def step_2(value):\ndef step_4(value):\n"  # ranks 0 and 1, file order
     assert (short.start_line, short.end_line) == (21, 41)
     assert short.reason == "signatures of `step_2`, `step_4` (imported by this file from lib.steps)"
     assert [s.rank for s in short.signatures] == [0, 1]
-    assert _likeliest(piece, two * 10, est) is None  # all fit: the piece itself goes
-    assert _likeliest(piece, 1, est) is None  # none fits
+    assert likeliest(piece, two * 10, est) is None  # all fit: the piece itself goes
+    assert likeliest(piece, 1, est) is None  # none fits

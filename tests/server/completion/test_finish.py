@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from enclave.server.model.postprocess import extract_completion, is_settled, unfence
-from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN, INSERT_AT
+from enclave.server.completion.finish import extract_completion, is_settled, unfence
+from enclave.server.completion.prompt import INSERT_AT
+from enclave.server.model.prompts import CURSOR, DATA_CLOSE, DATA_OPEN
 
 
 def test_unfence_takes_the_code_block() -> None:

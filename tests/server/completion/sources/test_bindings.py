@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enclave.server.bindings import (
+from enclave.server.completion.sources.bindings import (
     Binding,
     Repository,
     bindings,
