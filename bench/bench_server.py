@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import statistics
@@ -117,8 +118,9 @@ async def run_server(root: Path, db: str, timeout: float) -> dict[str, float]:
     return {"ready_s": seconds, "rss_mb": memory, **counts}
 
 
-def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, float]:
-    """Context + prompt + post-process per completion, no model call (milliseconds)."""
+def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, Any]:
+    """Context + prompt + post-process per completion, no model call (milliseconds; every
+    sample under ``overhead_ms``, for the distribution bench/plot.py draws)."""
     config, _ = load_config(root, options(db), env={})
     index = open_index(root, config)
     files = sorted(
@@ -148,6 +150,7 @@ def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, float]:
         "overhead_p50_ms": statistics.median(timings),
         "overhead_p95_ms": timings[int(len(timings) * 0.95) - 1],
         "samples": float(samples),
+        "overhead_ms": [round(t, 3) for t in timings],
     }
 
 
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["first_run_s"] = first["ready_s"]
     figures["ready_s"] = second["ready_s"]
     figures["fresh"] = float(fresh)
+    figures["load_average_at_end"] = os.getloadavg()[0]  # another job sharing the cores
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0

@@ -2,6 +2,7 @@
 
     python bench/bench_team.py                  # this Python's standard library, lexical index
     python bench/bench_team.py --source DIR     # any directory (copied into a temporary git repo)
+    python bench/bench_team.py --json PATH      # the figures also written to PATH
 
 The store is moto's S3 server on loopback (a real S3 wire protocol, no network latency: add your
 store's round trips to the S3 figures). Prints, for the CI job: a full build vs the update after
@@ -16,6 +17,7 @@ that the laptop writes nothing to the bucket; docs/benchmarks.md records the res
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -127,7 +129,9 @@ def context_latency(root: Path, *pairs: tuple[Any, Config]) -> list[tuple[float,
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path(sysconfig.get_paths()["stdlib"]))
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args()
+    figures: dict[str, Any] = {"corpus": str(args.source)}
 
     server = MotoServer()
     server.start()
@@ -154,10 +158,12 @@ def main() -> int:
         print(f"corpus:                 {args.source}")
         before = bucket(store)
         summary, full_s = timed(lambda: open_index(ci, ci_config).update())
+        note = written(before, bucket(store))
         print(
             f"CI full build to S3:    {full_s:.1f} s, {summary.files_indexed} files,"
-            f" {summary.chunks_total} chunks; {written(before, bucket(store))}"
+            f" {summary.chunks_total} chunks; {note}"
         )
+        figures["ci_full_build"] = {"s": full_s, "written": note}
 
         target = sorted(ci.rglob("*.py"))[100]
         with target.open("a") as handle:
@@ -166,11 +172,13 @@ def main() -> int:
         before = bucket(store)
         update, update_s = timed(lambda: open_index(ci, ci_config).update())
         unfolded = Store(uri, storage_options_from_env()).unindexed_rows()
+        note = written(before, bucket(store))
         print(
             f"CI update, 1 commit:    {update_s:.1f} s, {update.files_indexed} file(s) parsed,"
             f" {update.versions_removed} old versions removed, {unfolded} chunk(s) not folded"
-            f" into the full-text index yet; {written(before, bucket(store))}"
+            f" into the full-text index yet; {note}"
         )
+        figures["ci_update"] = {"s": update_s, "written": note}
 
         laptop = work / "laptop"
         git(work, "clone", "-q", str(ci), str(laptop))
@@ -219,6 +227,8 @@ def main() -> int:
 
         local, local_s = timed(ready_alone)
         print(f"laptop ready, local:    {local_s:.1f} s (full build, {local.files_indexed} files)")
+        figures.update(ready_shared_s=shared_s, copy_s=copy_s, copy_mb=copied / 1e6)
+        figures["ready_local_s"] = local_s
         (shared_p50, shared_p95), (local_p50, local_p95) = search_latency(layered, alone)
         assert bucket(store) == before, "the laptop wrote to the shared bucket"
         print(
@@ -239,6 +249,17 @@ def main() -> int:
             f" local only {local_c50:.1f} / {local_c95:.1f} ms (p50 / p95 of prepare_completion"
             f" at {CONTEXT_SPOTS} spots, taking turns)"
         )
+        figures["search_ms"] = {
+            "shared_copy_overlay": [shared_p50, shared_p95],
+            "local_only": [local_p50, local_p95],
+            "reading_the_store": [store_p50, store_p95],
+        }
+        figures["context_ms"] = {
+            "shared_copy_overlay": [shared_c50, shared_c95],
+            "local_only": [local_c50, local_c95],
+        }
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

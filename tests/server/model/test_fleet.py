@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 
 from enclave.config import Config, load_config, to_wire
+from enclave.modelservers import DOWN_FIRST, Fleet, Host
 from enclave.server.completion.pipeline import complete_text
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import (
@@ -23,7 +24,6 @@ from enclave.server.model.errors import (
     OllamaUnavailable,
     StreamInterrupted,
 )
-from enclave.server.model.fleet import DOWN_FIRST, Fleet, Host
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.ollama_fixtures import FAST, config_for
 from tests.support.ollama_server import OllamaTestServer

@@ -19,7 +19,8 @@ and how its answer is read are ``enclave.server.completion``'s, an answer's
   first token.
 - A fleet (``ollama.hosts``): every host must pass ``trust.allowed_hosts``; requests go to the
   least busy healthy host (completions stay on the host that served the last one, whose prompt
-  cache holds their stable prefix), see :mod:`server.model.fleet`. A refused connection, a broken
+  cache holds their stable prefix), see :mod:`enclave.modelservers`, whose host health the
+  embedders share (a host down for one is down for both). A refused connection, a broken
   one or a 5xx answer before the first streamed part moves the request to the next host and marks
   the first one down; once a part has reached the caller, a failure ends the request with an
   error (never a second answer spliced onto the first). A 404 for the model is tried on the other
@@ -51,9 +52,19 @@ import httpx
 import ollama
 
 from enclave.audit import AuditLog
-from enclave.config import Config, MissingHeaderVariable, resolve_headers
+from enclave.config import Config
 from enclave.errors import one_line
-from enclave.hosts import HostNotAllowed, check_host, display_url, no_redirects
+from enclave.hosts import HostNotAllowed, check_hosts, display_url, no_redirects, urls_setting
+from enclave.modelservers import (
+    Fault,
+    Fleet,
+    Host,
+    MissingHeader,
+    failover,
+    fault_of,
+    malformed_errors,
+    server_headers,
+)
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator
 from enclave.server.model.errors import (
     ContextTooLong,
@@ -69,22 +80,13 @@ from enclave.server.model.errors import (
     RedirectRefused,
     StreamInterrupted,
 )
-from enclave.server.model.fleet import Fleet, Host
 from enclave.server.model.think import ThinkSplitter
 from enclave.server.trust import Boundary, Prompt
 
 log = logging.getLogger(__name__)
 
-# What the ollama client raises when the server's answer is not Ollama's JSON: json.JSONDecodeError,
-# pydantic's ValidationError and UnicodeDecodeError (all ValueError) for a body or an NDJSON line
-# that does not parse or does not fit, AttributeError / TypeError for JSON that is not an object
-# (it calls ``part.get(...)`` and ``cls(**part)``); httpx.DecodingError for a broken encoding.
-MALFORMED: tuple[type[BaseException], ...] = (
-    ValueError,
-    TypeError,
-    AttributeError,
-    httpx.DecodingError,
-)
+# What the ollama client raises when the server's answer is not Ollama's JSON.
+MALFORMED: tuple[type[BaseException], ...] = malformed_errors()
 # Everything a request to Ollama can fail with (besides timeouts, which are handled apart).
 FAULTS: tuple[type[BaseException], ...] = (
     ollama.ResponseError,
@@ -185,23 +187,15 @@ class ModelClient:
         # which only what the boundary admitted makes (enclave.server.trust).
         self.boundary = Boundary(config)
         self._host_problem: ModelError | None = None
-        setting = "ollama.hosts" if o.hosts else "ollama.host"
-        for url in urls:  # every host of the fleet must be allowed, or none is used
-            try:
-                check_host(url, config.trust.allowed_hosts)
-            except HostNotAllowed as exc:
-                fix = exc.fix.replace("ollama.host ", f"{setting} ")
-                self._host_problem = HostRefused(exc.message, fix)
-                break
+        try:  # every host of the fleet must be allowed, or none is used
+            check_hosts(config)
+        except HostNotAllowed as exc:
+            self._host_problem = HostRefused(exc.message, exc.fix)
         try:
-            self._headers = resolve_headers(o.headers)
-        except MissingHeaderVariable as exc:
+            self._headers = server_headers(config)
+        except MissingHeader as exc:
             self._headers = {}
-            self._host_problem = self._host_problem or ModelError(
-                str(exc),
-                f"set {exc.variable} in the environment Enclave starts in (the editor's, or the "
-                "shell's), or change ollama.headers",
-            )
+            self._host_problem = self._host_problem or ModelError(exc.message, exc.fix)
         timeout = httpx.Timeout(None, connect=o.connect_timeout)
         hosts = [Host(url, display_url(url)) for url in urls]
         for host in hosts:
@@ -218,7 +212,7 @@ class ModelClient:
             RedirectRefused,
             self.config.trust.allowed_hosts,
             asynchronous=True,
-            setting="ollama.hosts" if self.config.ollama.hosts else "ollama.host",
+            setting=urls_setting(self.config),
             what="the OpenAI-compatible model server"
             if self.config.ollama.api == "openai"
             else "Ollama",
@@ -274,9 +268,10 @@ class ModelClient:
     ) -> ModelError:
         if isinstance(exc, ModelError):
             return exc
-        if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
+        fault = fault_of(exc)
+        if fault.kind == "unreachable":
             return self.unavailable(where)
-        if isinstance(exc, httpx.TransportError):
+        if fault.kind in ("timeout", "broken"):
             during = f"while {model} was answering" if model else "during a request"
             at = f" at {where}" if where and len(self.fleet.hosts) > 1 else ""
             return StreamInterrupted(
@@ -284,7 +279,7 @@ class ModelClient:
                 f"{one_line(exc)})",
                 "try again; if it keeps happening, check the Ollama server log",
             )
-        if isinstance(exc, MALFORMED):
+        if fault.kind == "malformed":
             if midstream:
                 return MalformedResponse(
                     f"the answer of {model} broke off with a line that is not Ollama's JSON "
@@ -293,53 +288,45 @@ class ModelClient:
                     "nothing between Enclave and Ollama (a proxy) rewrites the stream",
                 )
             return self.malformed(exc, f"the request for {model}" if model else "a request", where)
-        if isinstance(exc, ollama.ResponseError):
-            text = one_line(exc.error)
-            low = text.lower()
-            if exc.status_code == 404 or "not found" in low:
-                return ModelNotFound(model)
-            if exc.status_code == 503 or "server busy" in low:
-                return ModelBusy(
-                    f"Ollama is busy and did not take the request for {model}",
-                    "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
-                )
-            if "timed out" in low and ("llama runner" in low or "load" in low):
-                return ModelLoadTimeout(
-                    f"Ollama timed out loading {model}",
-                    "the model may be too large for this machine's memory: try a smaller one "
-                    "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
-                )
-            if "context" in low and ("length" in low or "exceed" in low):
-                return ContextTooLong(
-                    f"the prompt is longer than {model}'s context window",
-                    "select less text or raise completion.num_ctx / chat.num_ctx",
-                )
-            status = f" (HTTP {exc.status_code})" if exc.status_code > 0 else ""
-            return ModelError(
-                f"Ollama failed{status}: {text}",
-                "try again; if it keeps happening, check the Ollama server log",
-            )
+        if fault.kind == "status":
+            return self._status_error(fault, model)
         return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
+
+    @staticmethod
+    def _status_error(fault: Fault, model: str) -> ModelError:
+        """What an error status (with Ollama's error text) means for a request for ``model``."""
+        if fault.not_found:
+            return ModelNotFound(model)
+        if fault.busy:
+            return ModelBusy(
+                f"Ollama is busy and did not take the request for {model}",
+                "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
+            )
+        if fault.load_timeout:
+            return ModelLoadTimeout(
+                f"Ollama timed out loading {model}",
+                "the model may be too large for this machine's memory: try a smaller one "
+                "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
+            )
+        if fault.context_too_long:
+            return ContextTooLong(
+                f"the prompt is longer than {model}'s context window",
+                "select less text or raise completion.num_ctx / chat.num_ctx",
+            )
+        status = f" (HTTP {fault.status})" if fault.status > 0 else ""
+        return ModelError(
+            f"Ollama failed{status}: {one_line(fault.error)}",
+            "try again; if it keeps happening, check the Ollama server log",
+        )
 
     def _raise(self, exc: BaseException, model: str, where: str = "") -> NoReturn:
         raise self._map(exc, model, where=where) from exc
 
     @staticmethod
     def _failover(exc: BaseException) -> str:
-        """Why a failure before the first part sends the request to another host: "down" (refused,
-        broken, 5xx but busy, not our server's JSON), "busy" (503), "missing" (404: the model is
-        not on that host), or "" (a real answer: the same on every host)."""
-        if isinstance(exc, ollama.ResponseError):
-            if exc.status_code == 503 or "server busy" in str(exc.error).lower():
-                return "busy"
-            if exc.status_code == 404:
-                return "missing"
-            return "down" if exc.status_code >= 500 or exc.status_code < 0 else ""
-        if isinstance(exc, ConnectionError | httpx.TransportError | httpx.DecodingError):
-            return "down"
-        if isinstance(exc, MALFORMED):
-            return "down"
-        return ""
+        """Why a failure before the first part sends the request to another host (see
+        :func:`enclave.modelservers.failover`)."""
+        return failover(exc)
 
     def _quick_wait(self) -> tuple[float, str]:
         """How long a short metadata request may take, and the setting that says so."""
