@@ -1,4 +1,6 @@
-"""The local model layer: the Ollama client, prompts, budgets and post-processing.
+"""The model layer: the Ollama client (transport only), the answers' prompts and token budgets.
 
-Everything that talks to the model goes through :class:`server.model.client.ModelClient`.
+Everything sent to a model goes through :class:`enclave.server.model.client.ModelClient`, as a
+:class:`enclave.server.trust.Prompt`; a completion's prompt and finish are
+``enclave.server.completion``'s.
 """

@@ -1,14 +1,14 @@
 """The one model client of a process: Ollama through the official async ``ollama`` client.
 
-Transport only: requests, streams, hosts and faults. It sends nothing but a
-:class:`enclave.server.trust.Prompt`, which only admitted material makes; what a completion asks
-and how its answer is read are ``enclave.server.completion``'s, an answer's
-``enclave.server.answer``'s.
+Transport only: requests, streams (their core: ``enclave.server.model.stream``), hosts and faults.
+It sends nothing but a :class:`enclave.server.trust.Prompt`, which only admitted material makes;
+what a completion asks and how its answer is read are ``enclave.server.completion``'s, an
+answer's ``enclave.server.answer``'s.
 
 - Capabilities come from ``/api/show`` (cached per model and host): a prompt made for one kind of
   model (FIM or chat-style) is never sent to a host whose model is of another kind.
-- For chat, thinking is requested and returned apart. ``<think>`` text
-  written into the answer (servers before Ollama 0.9, models that ignore the flag) is stripped.
+- For chat, thinking is requested and returned apart. ``<think>`` text written into the answer
+  (servers before Ollama 0.9, models that ignore the flag) is stripped.
 - ``num_ctx`` is always sent and prompts are cut to fit it first; a ``prompt_eval_count`` that
   fills the window means Ollama cut the prompt anyway, and is logged as a warning.
 - Streams: cancelling the awaiting task or closing the iterator closes the HTTP stream, which
@@ -43,8 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -62,7 +61,6 @@ from enclave.modelservers import (
     MissingHeader,
     failover,
     fault_of,
-    malformed_errors,
     server_headers,
 )
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator
@@ -80,23 +78,11 @@ from enclave.server.model.errors import (
     RedirectRefused,
     StreamInterrupted,
 )
+from enclave.server.model.stream import FAULTS, Skip, stream_parts
 from enclave.server.model.think import ThinkSplitter
 from enclave.server.trust import Boundary, Prompt
 
 log = logging.getLogger(__name__)
-
-# What the ollama client raises when the server's answer is not Ollama's JSON.
-MALFORMED: tuple[type[BaseException], ...] = malformed_errors()
-# Everything a request to Ollama can fail with (besides timeouts, which are handled apart).
-FAULTS: tuple[type[BaseException], ...] = (
-    ollama.ResponseError,
-    ConnectionError,
-    httpx.HTTPError,
-    *MALFORMED,
-)
-
-# Before the first part: the above, and what a host's model information (fetched first) raised.
-_START_FAULTS: tuple[type[BaseException], ...] = (ModelError, *FAULTS)
 
 
 @dataclass(frozen=True)
@@ -124,21 +110,6 @@ class HostStatus:
     in_flight: int
     error: str = ""  # why it is down
     version: str = ""
-
-
-class _Skip(Exception):
-    """This host cannot serve this request as prepared (another model's capabilities)."""
-
-
-@dataclass
-class _Tried:
-    """What a round over the hosts has met so far: the error to raise if no host answers, how
-    many hosts were busy, and whether to stop the round (one host, busy: retried after a
-    backoff)."""
-
-    error: ModelError | None = None
-    busy: int = 0
-    stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -530,184 +501,6 @@ class ModelClient:
         return self._estimators.setdefault(model, TokenEstimator())
 
     # -- streaming core -------------------------------------------------------------------------
-    async def _parts(
-        self,
-        model: str,
-        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
-        *,
-        sticky: bool = False,
-    ) -> AsyncGenerator[Any, None]:
-        """Parts of one streamed response, ending with the ``done`` part; see module doc.
-        ``sticky``: a completion, which prefers the host of the previous completion."""
-        o = self.config.ollama
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + o.total_timeout
-        host, stream, first = await self._open(model, start, sticky, deadline)
-        self.fleet.answered(host)
-        if sticky:
-            self._sticky = host
-        try:
-            part = first
-            while True:
-                yield part
-                if part.done:
-                    return
-                left = deadline - loop.time()
-                try:
-                    async with asyncio.timeout(min(o.idle_timeout, left)):
-                        part = await anext(stream)
-                except StopAsyncIteration:
-                    raise StreamInterrupted(
-                        f"the answer of {model} ended before the model finished",
-                        "try again; if it keeps happening, check the Ollama server log",
-                    ) from None
-                except TimeoutError:
-                    if left <= o.idle_timeout:
-                        raise self._total_timeout(model) from None
-                    raise ModelTimeout(
-                        f"{model} stopped answering: nothing for {o.idle_timeout:g} s in the "
-                        "middle of its answer",
-                        "the model or the machine may be stuck: retry; if it is only slow, raise "
-                        "ollama.idle_timeout",
-                    ) from None
-                except FAULTS as exc:
-                    # Part of the answer has reached the caller: no other host may continue it.
-                    if self._failover(exc) == "down":
-                        self.fleet.failed(host, f"broke while answering ({type(exc).__name__})")
-                    raise self._map(exc, model, midstream=True, where=host.name) from exc
-        finally:
-            host.in_flight -= 1
-            await _close(stream)
-
-    async def _open(
-        self,
-        model: str,
-        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
-        sticky: bool,
-        deadline: float,
-    ) -> tuple[Host, AsyncIterator[Any], Any]:
-        """The host that took the request, its stream and the stream's first part: the hosts
-        in the fleet's order (see :meth:`_try_host`), the whole round again after a jittered
-        backoff while a host was only busy (503), a bounded number of times."""
-        attempt = 0
-        while True:
-            tried = _Tried()
-            for candidate in self.fleet.order(self._sticky if sticky else None):
-                opened = await self._try_host(candidate, model, start, deadline, tried)
-                if opened is not None:
-                    return opened
-                if tried.stop:
-                    break
-            if tried.busy and attempt < self.busy_retries:
-                delay = self.busy_backoff * 2**attempt * random.uniform(0.5, 1.5)
-                attempt += 1
-                log.info("Ollama busy; retry %d in %.2f s", attempt, delay)
-                await asyncio.sleep(delay)
-                continue
-            error = tried.error
-            if error is None:
-                error = self.unavailable()
-            elif len(self.fleet.hosts) > 1 and isinstance(error, OllamaUnavailable):
-                error = self._fleet_unavailable()
-            raise error
-
-    async def _try_host(
-        self,
-        candidate: Host,
-        model: str,
-        start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
-        deadline: float,
-        tried: _Tried,
-    ) -> tuple[Host, AsyncIterator[Any], Any] | None:
-        """Send the request to ``candidate`` and wait for its first part (the request is sent,
-        and its headers awaited, inside the first-token wait). None when the next host is to be
-        tried (``tried`` says why); a failure no other host would answer differently raises."""
-        o = self.config.ollama
-        fleet = len(self.fleet.hosts) > 1
-        if fleet and self.fleet.state(candidate) == "due":
-            try:  # its back-off is over: a cheap probe before it gets a prompt
-                await self._version_of(candidate)
-            except ModelError as exc:
-                self.fleet.failed(candidate, exc.message)
-                tried.error = tried.error or exc
-                return None
-            self.fleet.answered(candidate)
-        left = deadline - asyncio.get_running_loop().time()
-        stream: AsyncIterator[Any] | None = None
-        candidate.in_flight += 1
-        try:
-            async with asyncio.timeout(min(o.first_token_timeout, left)):
-                stream = await start(candidate)
-                first = await anext(stream)
-        except _Skip:
-            candidate.in_flight -= 1
-            return None
-        except TimeoutError:
-            candidate.in_flight -= 1
-            await _close(stream)
-            if left < o.first_token_timeout:
-                raise self._total_timeout(model) from None
-            if fleet:  # the wait is spent: no retry, but the next requests go elsewhere
-                self.fleet.failed(candidate, "no answer within ollama.first_token_timeout")
-            raise ModelTimeout(
-                f"{model} produced nothing within {o.first_token_timeout:g} s",
-                "the model may still be loading or the machine is overloaded; retry, or "
-                "raise ollama.first_token_timeout",
-            ) from None
-        except StopAsyncIteration:
-            candidate.in_flight -= 1
-            await _close(stream)
-            closed = StreamInterrupted(
-                f"Ollama closed the answer of {model} before it started",
-                "try again; if it keeps happening, check the Ollama server log",
-            )
-            if not fleet:
-                raise closed from None
-            self.fleet.failed(candidate, closed.message)
-            tried.error = closed
-            return None
-        except _START_FAULTS as exc:
-            candidate.in_flight -= 1
-            await _close(stream)
-            self._start_failed(candidate, exc, model, tried)
-            return None
-        except BaseException:
-            candidate.in_flight -= 1
-            raise
-        return candidate, stream, first
-
-    def _start_failed(self, candidate: Host, exc: BaseException, model: str, tried: _Tried) -> None:
-        """Before the first part: mark ``candidate`` down when it is, and say in ``tried``
-        whether the next host may be tried; raises when none may (one host, or an answer that
-        would be the same on every host)."""
-        fleet = len(self.fleet.hosts) > 1
-        mapped = self._map(exc, model, where=candidate.name)
-        cause = exc.__cause__ if isinstance(exc, ModelError) else exc
-        reason = self._failover(cause) if cause is not None else ""
-        if isinstance(exc, OllamaUnavailable | RedirectRefused):
-            reason = "down"
-        if reason == "down":
-            self.fleet.failed(candidate, mapped.message)
-        if not reason or not fleet:
-            if isinstance(mapped, ModelBusy) and not fleet:
-                tried.busy += 1
-                tried.error = mapped
-                tried.stop = True
-                return
-            if mapped is exc:
-                raise exc
-            raise mapped from exc
-        log.warning(
-            "model server %s did not take the request for %s (%s); trying the next",
-            candidate.name,
-            model,
-            one_line(mapped.message, 120),
-        )
-        tried.busy += reason == "busy"
-        # a refusal by one host says less than an answer by another
-        if tried.error is None or reason != "down" or isinstance(tried.error, OllamaUnavailable):
-            tried.error = mapped
-
     def _fleet_unavailable(self) -> OllamaUnavailable:
         states = "; ".join(
             f"{h.name}: {h.last_error or self.fleet.state(h)}" for h in self.fleet.hosts
@@ -716,12 +509,6 @@ class ModelClient:
             f"none of the model servers answered ({states})",
             "check that the servers in ollama.hosts are running and reachable (`enclave "
             "doctor` shows each one)",
-        )
-
-    def _total_timeout(self, model: str) -> ModelTimeout:
-        return ModelTimeout(
-            f"{model} did not finish within {self.config.ollama.total_timeout:g} s",
-            "raise ollama.total_timeout or ask for less",
         )
 
     def note_usage(self, model: str, chars: int, prompt_eval_count: int | None, limit: int) -> bool:
@@ -770,7 +557,7 @@ class ModelClient:
 
         async def start(host: Host) -> AsyncIterator[Any]:
             if (await self._model_info_on(host, model)).capabilities != capabilities:
-                raise _Skip  # the prompt was made for another kind of model
+                raise Skip  # the prompt was made for another kind of model
             return await host.backend.generate(
                 model=model,
                 prompt=prompt.prompt,
@@ -786,7 +573,7 @@ class ModelClient:
         prompt_tokens = 0
         sent = f"{prompt.system}\n{prompt.prompt}\n{prompt.suffix}"
         with self.audit.request(prompt.purpose, model, sent, prompt.sources) as audited:
-            async with contextlib.aclosing(self._parts(model, start, sticky=True)) as parts:
+            async with contextlib.aclosing(stream_parts(self, model, start, sticky=True)) as parts:
                 async for part in parts:
                     chunk = part.response or ""
                     raw.append(chunk)
@@ -832,7 +619,7 @@ class ModelClient:
 
         async def start(host: Host) -> AsyncIterator[Any]:
             if (await self._model_info_on(host, model)).capabilities != info.capabilities:
-                raise _Skip  # the request was made for another kind of model
+                raise Skip  # the request was made for another kind of model
             return await host.backend.chat(
                 model=model,
                 messages=messages,
@@ -846,7 +633,7 @@ class ModelClient:
         done_reason = ""
         sent = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
         with self.audit.request(purpose, model, sent, sources) as audited:
-            async with contextlib.aclosing(self._parts(model, start)) as parts:
+            async with contextlib.aclosing(stream_parts(self, model, start)) as parts:
                 async for part in parts:
                     message = part.message
                     tagged, content = splitter.feed(message.content or "")
@@ -865,10 +652,3 @@ class ModelClient:
     async def aclose(self) -> None:
         for host in self.fleet.hosts:
             await host.backend.close()
-
-
-async def _close(stream: AsyncIterator[Any] | None) -> None:
-    closer = getattr(stream, "aclose", None)
-    if closer is not None:
-        with contextlib.suppress(Exception):
-            await closer()

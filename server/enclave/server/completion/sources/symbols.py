@@ -106,7 +106,8 @@ class Modules:
 
     def forwarded(self, module: Binding, wanted: Collection[str]) -> list[SymbolDef]:
         """The definitions of the ``wanted`` names ``module`` takes from other files (whose
-        symbols :func:`definition_pieces` read with the rest, in one index call)."""
+        symbols :func:`enclave.server.completion.sources.definitions.definition_pieces` reads
+        with the rest, in one index call)."""
         onward = [b for p in module.paths for n, b in self.taken(p).items() if n in wanted]
         found = (self._definition(b)[:1] for b in onward)
         return [d for defs in found for d in defs if d.path not in module.paths]
