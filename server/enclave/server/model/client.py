@@ -78,19 +78,12 @@ from enclave.server.model.errors import (
     RedirectRefused,
     StreamInterrupted,
 )
+from enclave.server.model.metadata import ModelInfo, model_info_on, version_of
 from enclave.server.model.stream import FAULTS, Skip, stream_parts
 from enclave.server.model.think import ThinkSplitter
 from enclave.server.trust import Boundary, Prompt
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    capabilities: frozenset[str]
-    context_length: int | None
-    size_bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -133,13 +126,6 @@ def not_allowed(config: Config, model: str) -> ModelNotAllowed | None:
         "administrator to allow this one"
     )
     return ModelNotAllowed(why, fix)
-
-
-def same_model(a: str, b: str) -> bool:
-    def full(name: str) -> str:
-        return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
-
-    return full(a) == full(b)
 
 
 class ModelClient:
@@ -376,45 +362,7 @@ class ModelClient:
 
     async def _version_of(self, host: Host) -> str:
         """``host``'s version (``GET /api/version``, with the headers): the health probe."""
-        self._check_host()
-        if self.config.ollama.api == "openai":
-            version = await self._quick(host.backend.version(), "", "/v1/models", where=host.name)
-            host.version = str(version)
-            return host.version
-        wait, _ = self._quick_wait()
-        timeout = httpx.Timeout(wait, connect=min(wait, self.config.ollama.connect_timeout))
-        try:
-            async with (
-                asyncio.timeout(wait),
-                httpx.AsyncClient(
-                    base_url=host.url,
-                    timeout=timeout,
-                    headers=self._headers,
-                    **self._no_redirects(),
-                ) as http,
-            ):
-                response = await http.get("/api/version")
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
-                raise self.unavailable(host.name) from exc
-            raise self._quick_timeout("/api/version") from None
-        except httpx.HTTPError as exc:
-            self._raise(exc, "", host.name)
-        if response.status_code != 200:
-            error = OllamaUnavailable(
-                f"{host.name} answered HTTP {response.status_code} to /api/version",
-                "check that OLLAMA_HOST points at an Ollama server",
-            )
-            cause = ollama.ResponseError(response.text, response.status_code)
-            raise error from cause
-        try:
-            host.version = str(response.json()["version"])
-        except (ValueError, KeyError, TypeError):
-            raise OllamaUnavailable(
-                f"{host.name} does not look like an Ollama server",
-                "check that OLLAMA_HOST points at an Ollama server",
-            ) from None
-        return host.version
+        return await version_of(self, host)
 
     def host_states(self) -> list[HostStatus]:
         """What this process knows of each model server now (no request is made)."""
@@ -441,23 +389,7 @@ class ModelClient:
         return await self._each_host(lambda host: self._model_info_on(host, model))
 
     async def _model_info_on(self, host: Host, model: str) -> ModelInfo:
-        if model in host.info:
-            info: ModelInfo = host.info[model]
-            return info
-        backend, where = host.backend, host.name
-        shown = await self._quick(backend.show(model), model, f"/api/show for {model}", where)
-        context_length = None
-        for key, value in (shown.modelinfo or {}).items():
-            if key.endswith(".context_length") and isinstance(value, int):
-                context_length = value
-        size = None
-        listed = await self._quick(backend.list(), model, "/api/tags", where)
-        for entry in listed.models:
-            if entry.model and same_model(entry.model, model):
-                size = int(entry.size) if entry.size is not None else None
-        info = ModelInfo(model, frozenset(shown.capabilities or ()), context_length, size)
-        host.info[model] = info
-        return info
+        return await model_info_on(self, host, model)
 
     def context_size(self, model: str) -> int:
         """The ``num_ctx`` every request to ``model`` sends. Ollama reloads a model whose

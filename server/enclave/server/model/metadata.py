@@ -1,0 +1,102 @@
+"""What the model servers say of themselves, for ``enclave.server.model.client``: a server's
+version (``/api/version``, or ``/v1/models`` for an OpenAI-compatible server: the health probe)
+and a model's capabilities, context length and size (``/api/show``, ``/api/tags``; kept per host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+import ollama
+
+from enclave.modelservers import Host
+from enclave.server.model.errors import OllamaUnavailable
+
+if TYPE_CHECKING:
+    from enclave.server.model.client import ModelClient
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model as one server has it (``/api/show`` and ``/api/tags``)."""
+
+    name: str
+    capabilities: frozenset[str]
+    context_length: int | None
+    size_bytes: int | None
+
+
+def same_model(a: str, b: str) -> bool:
+    """The same model, with or without its ``:latest`` tag."""
+
+    def full(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+    return full(a) == full(b)
+
+
+async def version_of(client: ModelClient, host: Host) -> str:
+    """``host``'s version (``GET /api/version``, with the headers): the health probe."""
+    client._check_host()
+    if client.config.ollama.api == "openai":
+        version = await client._quick(host.backend.version(), "", "/v1/models", where=host.name)
+        host.version = str(version)
+        return host.version
+    wait, _ = client._quick_wait()
+    timeout = httpx.Timeout(wait, connect=min(wait, client.config.ollama.connect_timeout))
+    try:
+        async with (
+            asyncio.timeout(wait),
+            httpx.AsyncClient(
+                base_url=host.url,
+                timeout=timeout,
+                headers=client._headers,
+                **client._no_redirects(),
+            ) as http,
+        ):
+            response = await http.get("/api/version")
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise client.unavailable(host.name) from exc
+        raise client._quick_timeout("/api/version") from None
+    except httpx.HTTPError as exc:
+        client._raise(exc, "", host.name)
+    if response.status_code != 200:
+        error = OllamaUnavailable(
+            f"{host.name} answered HTTP {response.status_code} to /api/version",
+            "check that OLLAMA_HOST points at an Ollama server",
+        )
+        cause = ollama.ResponseError(response.text, response.status_code)
+        raise error from cause
+    try:
+        host.version = str(response.json()["version"])
+    except (ValueError, KeyError, TypeError):
+        raise OllamaUnavailable(
+            f"{host.name} does not look like an Ollama server",
+            "check that OLLAMA_HOST points at an Ollama server",
+        ) from None
+    return host.version
+
+
+async def model_info_on(client: ModelClient, host: Host, model: str) -> ModelInfo:
+    """Capabilities, context length and size of ``model`` on ``host`` (kept per host)."""
+    if model in host.info:
+        info: ModelInfo = host.info[model]
+        return info
+    backend, where = host.backend, host.name
+    shown = await client._quick(backend.show(model), model, f"/api/show for {model}", where)
+    context_length = None
+    for key, value in (shown.modelinfo or {}).items():
+        if key.endswith(".context_length") and isinstance(value, int):
+            context_length = value
+    size = None
+    listed = await client._quick(backend.list(), model, "/api/tags", where)
+    for entry in listed.models:
+        if entry.model and same_model(entry.model, model):
+            size = int(entry.size) if entry.size is not None else None
+    info = ModelInfo(model, frozenset(shown.capabilities or ()), context_length, size)
+    host.info[model] = info
+    return info
