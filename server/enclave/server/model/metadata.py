@@ -6,17 +6,40 @@ and a model's capabilities, context length and size (``/api/show``, ``/api/tags`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, NoReturn, Protocol
 
 import httpx
 import ollama
 
+from enclave.config import Config
 from enclave.modelservers import Host
-from enclave.server.model.errors import OllamaUnavailable
+from enclave.server.model.errors import ModelTimeout, OllamaUnavailable
 
-if TYPE_CHECKING:
-    from enclave.server.model.client import ModelClient
+
+class Client(Protocol):
+    """What these requests need of their model client (``ModelClient``; a protocol, so that
+    this module does not import the client that imports it)."""
+
+    config: Config
+    _headers: dict[str, str]
+
+    def _check_host(self) -> None: ...
+
+    def _no_redirects(self) -> dict[str, Any]: ...
+
+    def _quick_wait(self) -> tuple[float, str]: ...
+
+    def _quick_timeout(self, what: str) -> ModelTimeout: ...
+
+    async def _quick(
+        self, call: Awaitable[Any], model: str = "", what: str = "", where: str = ""
+    ) -> Any: ...
+
+    def _raise(self, exc: BaseException, model: str, where: str = "") -> NoReturn: ...
+
+    def unavailable(self, where: str = "") -> OllamaUnavailable: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +61,7 @@ def same_model(a: str, b: str) -> bool:
     return full(a) == full(b)
 
 
-async def version_of(client: ModelClient, host: Host) -> str:
+async def version_of(client: Client, host: Host) -> str:
     """``host``'s version (``GET /api/version``, with the headers): the health probe."""
     client._check_host()
     if client.config.ollama.api == "openai":
@@ -81,7 +104,7 @@ async def version_of(client: ModelClient, host: Host) -> str:
     return host.version
 
 
-async def model_info_on(client: ModelClient, host: Host, model: str) -> ModelInfo:
+async def model_info_on(client: Client, host: Host, model: str) -> ModelInfo:
     """Capabilities, context length and size of ``model`` on ``host`` (kept per host)."""
     if model in host.info:
         info: ModelInfo = host.info[model]

@@ -13,13 +13,14 @@ import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 import ollama
 
+from enclave.config import Config
 from enclave.errors import one_line
-from enclave.modelservers import Host, malformed_errors
+from enclave.modelservers import Fleet, Host, failover, malformed_errors
 from enclave.server.model.errors import (
     ModelBusy,
     ModelError,
@@ -29,8 +30,27 @@ from enclave.server.model.errors import (
     StreamInterrupted,
 )
 
-if TYPE_CHECKING:
-    from enclave.server.model.client import ModelClient
+
+class Client(Protocol):
+    """What a streamed request needs of its model client (``ModelClient``; a protocol, so that
+    this module does not import the client that imports it)."""
+
+    config: Config
+    fleet: Fleet
+    busy_retries: int
+    busy_backoff: float
+    _sticky: Host | None
+
+    async def _version_of(self, host: Host) -> str: ...
+
+    def _map(
+        self, exc: BaseException, model: str, *, midstream: bool = False, where: str = ""
+    ) -> ModelError: ...
+
+    def _fleet_unavailable(self) -> OllamaUnavailable: ...
+
+    def unavailable(self, where: str = "") -> OllamaUnavailable: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +84,7 @@ class _Tried:
 
 
 async def stream_parts(
-    client: ModelClient,
+    client: Client,
     model: str,
     start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
     *,
@@ -105,7 +125,7 @@ async def stream_parts(
                 ) from None
             except FAULTS as exc:
                 # Part of the answer has reached the caller: no other host may continue it.
-                if client._failover(exc) == "down":
+                if failover(exc) == "down":
                     client.fleet.failed(host, f"broke while answering ({type(exc).__name__})")
                 raise client._map(exc, model, midstream=True, where=host.name) from exc
     finally:
@@ -114,7 +134,7 @@ async def stream_parts(
 
 
 async def _open(
-    client: ModelClient,
+    client: Client,
     model: str,
     start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
     sticky: bool,
@@ -147,7 +167,7 @@ async def _open(
 
 
 async def _try_host(
-    client: ModelClient,
+    client: Client,
     candidate: Host,
     model: str,
     start: Callable[[Host], Awaitable[AsyncIterator[Any]]],
@@ -213,7 +233,7 @@ async def _try_host(
 
 
 def _start_failed(
-    client: ModelClient, candidate: Host, exc: BaseException, model: str, tried: _Tried
+    client: Client, candidate: Host, exc: BaseException, model: str, tried: _Tried
 ) -> None:
     """Before the first part: mark ``candidate`` down when it is, and say in ``tried``
     whether the next host may be tried; raises when none may (one host, or an answer that
@@ -221,7 +241,7 @@ def _start_failed(
     fleet = len(client.fleet.hosts) > 1
     mapped = client._map(exc, model, where=candidate.name)
     cause = exc.__cause__ if isinstance(exc, ModelError) else exc
-    reason = client._failover(cause) if cause is not None else ""
+    reason = failover(cause) if cause is not None else ""
     if isinstance(exc, OllamaUnavailable | RedirectRefused):
         reason = "down"
     if reason == "down":
@@ -247,7 +267,7 @@ def _start_failed(
         tried.error = mapped
 
 
-def _total_timeout(client: ModelClient, model: str) -> ModelTimeout:
+def _total_timeout(client: Client, model: str) -> ModelTimeout:
     return ModelTimeout(
         f"{model} did not finish within {client.config.ollama.total_timeout:g} s",
         "raise ollama.total_timeout or ask for less",
