@@ -3,12 +3,21 @@
 - ``POST /api/blobs/sha256:<hex>``: the raw bytes of a file (a LoRA adapter, a GGUF); 201 when
   their sha256 matches the digest, 400 otherwise. ``HEAD`` answers 200 for a known blob, 404.
 - ``POST /api/create`` with ``model``, ``from``, ``system``, ``parameters``, ``adapters``
-  (file name -> blob digest), ``template`` and ``stream``: the base model must exist (404
-  otherwise) and every adapter blob must have been uploaded (400 otherwise). Streams Ollama's
-  status objects (``reading model metadata``, ``creating system layer``, ``using already
-  created layer ...``, ``writing manifest``, ``success``) or answers ``{"status": "success"}``.
-  The new model then shows in ``/api/tags`` and ``/api/show`` (its Modelfile, system prompt and
-  parameters) and answers like its base model.
+  (file name -> blob digest), ``template`` and ``stream``: every adapter blob must have been
+  uploaded (400 otherwise). Streams Ollama's status objects (``reading model metadata``,
+  ``creating system layer``, ``using already created layer ...``, ``writing manifest``,
+  ``success``) or answers ``{"status": "success"}``. The new model then shows in ``/api/tags``
+  and ``/api/show`` (its Modelfile, system prompt and parameters) and answers like its base model.
+
+As Ollama (github.com/ollama/ollama at fb30760) does:
+- a ``from`` model that is not on the server is *pulled from the registry* (server/model.go,
+  ``parseFromModel``: ``manifest.ParseNamedManifest`` -> ``os.ErrNotExist`` -> ``PullModel``).
+  The attempt is recorded in ``state.pulls`` and, with no network, fails in the stream with
+  ``pulling manifest`` then the registry lookup error, so a test can assert nobody let it happen;
+- safetensors adapters are converted only for ``llama`` and ``gemma2`` bases and need
+  ``adapter_config.json`` among the files (convert/convert.go, ``ConvertAdapter``: it reads that
+  file first, then switches on the base's architecture, else ``unsupported architecture``),
+  reported after a ``converting adapter`` status. GGUF adapters are taken for any base.
 """
 
 from __future__ import annotations
@@ -61,6 +70,40 @@ def _modelfile(base: str, body: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pull_error(name: str) -> str:
+    model, _, tag = name.partition(":")
+    path = model if "/" in model else f"library/{model}"
+    return (
+        f'pull model manifest: Get "https://registry.ollama.ai/v2/{path}/manifests/{tag}": '
+        "dial tcp: lookup registry.ollama.ai: no such host"
+    )
+
+
+def _safetensors_problem(architecture: str, adapters: dict[str, Any]) -> str:
+    if "adapter_config.json" not in adapters:
+        return "open adapter_config.json: no such file or directory"
+    if architecture not in ("llama", "gemma2"):
+        return "unsupported architecture"
+    return ""
+
+
+def _fail(handler: Any, body: dict[str, Any], statuses: list[str], error: str) -> None:
+    """A create that fails on the way: the statuses so far, then the error (in the stream, as
+    Ollama's CreateHandler sends it; a whole answer is a 500 with the error)."""
+    from tests.support.ollama_server import HttpError
+
+    if body.get("stream", True) is False:
+        raise HttpError(500, error)
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/x-ndjson")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    for status in statuses:
+        handler._chunk({"status": status})
+    handler._chunk({"error": error})
+    handler._end_chunks()
+
+
 def create(handler: Any, body: dict[str, Any]) -> None:
     from tests.support.ollama_server import HttpError, full_name
 
@@ -71,14 +114,21 @@ def create(handler: Any, body: dict[str, Any]) -> None:
         raise HttpError(400, "model is required")
     if not base:
         raise HttpError(400, "neither 'from' or 'files' was specified")
-    if full_name(base) not in state.models:
-        raise HttpError(404, f"model '{base}' not found")
     adapters = body.get("adapters") or {}
     if not isinstance(adapters, dict):
         raise HttpError(400, "adapters must be an object of file names and digests")
     for file, digest in adapters.items():
         if digest not in state.blobs:
             raise HttpError(400, f"blob {digest} for {file} not found: upload it first")
+    if full_name(base) not in state.models:
+        state.pulls.append(full_name(base))
+        _fail(handler, body, ["pulling manifest"], _pull_error(full_name(base)))
+        return
+    if any(file.endswith(".safetensors") for file in adapters):
+        problem = _safetensors_problem(state.models[full_name(base)].family, adapters)
+        if problem:
+            _fail(handler, body, ["reading model metadata", "converting adapter"], problem)
+            return
     statuses = ["reading model metadata"]
     if body.get("system"):
         statuses.append("creating system layer")

@@ -182,6 +182,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     blobs: dict[str, bytes] = field(default_factory=dict)  # /api/blobs (ollama_create)
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
+    pulls: list[str] = field(default_factory=list)  # models a create tried to pull (ollama_create)
     # the /v1 delta field reasoning goes in: Ollama's "reasoning", or vLLM's "reasoning_content"
     reasoning_field: str = "reasoning"
     # thinking of up to N tokens counted against num_predict, as Ollama does (ollama_generation)
@@ -857,6 +858,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.most_generating = 0
         self.state.blobs.clear()
         self.state.created.clear()
+        self.state.pulls.clear()
         self.state.reasoning_field = "reasoning"
         self.state.think_tokens = None
 

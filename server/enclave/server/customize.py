@@ -4,8 +4,17 @@ The Modelfile says FROM the base model (``ollama.chat_model`` unless another is 
 prompt with the project's conventions (``.enclave/conventions.md`` or a file named) and its
 glossary, PARAMETER lines (``num_ctx``, ``temperature``) and, optionally, an ADAPTER: a LoRA
 adapter trained elsewhere, as a GGUF file or safetensors (a file, or the directory a trainer
-wrote). The model is created through Ollama's create API (adapter files uploaded as blobs first),
-with its progress reported as it comes. Knows nothing of terminals: the CLI prints.
+wrote, with its ``adapter_config.json``). The model is created through Ollama's create API
+(adapter files uploaded as blobs first), with its progress reported as it comes. Knows nothing of
+terminals: the CLI prints.
+
+Before anything is uploaded, the base model is asked for with ``/api/show``: Ollama's create
+*pulls* a ``from`` model it does not have (ollama/ollama server/model.go, ``parseFromModel``), a
+download from the public registry that must never start from here; a missing base is refused
+with the ``ollama pull`` to run instead. Ollama converts safetensors LoRA adapters only for the
+``llama`` and ``gemma2`` architectures and reads ``adapter_config.json`` beside them
+(convert/convert.go, ``ConvertAdapter``): both are checked here first, so the refusal names the
+fix instead of Ollama's "unsupported architecture". GGUF adapters go to any base.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ CONVENTIONS_FILE = ".enclave/conventions.md"
 MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
 MAX_CONVENTIONS_FILE = 1024 * 1024  # bytes a conventions file may weigh (it is cut to the above)
 GGUF_MAGIC = b"GGUF"
+ADAPTER_CONFIG = "adapter_config.json"
+# The architectures Ollama converts safetensors LoRA adapters for (convert.ConvertAdapter).
+SAFETENSORS_ADAPTER_ARCHITECTURES = ("llama", "gemma2")
 
 
 class CustomizeError(EnclaveError):
@@ -69,33 +81,47 @@ def _safetensors_ok(path: Path) -> bool:
 
 def adapter_files(path: Path) -> tuple[Path, ...]:
     """The files of the LoRA adapter at ``path``, checked; raises CustomizeError."""
-    fix = "pass a GGUF adapter file, a .safetensors file, or the directory holding one"
+    fix = "pass a GGUF adapter file, or the folder a trainer wrote (.safetensors, adapter_config.json)"
     if not path.exists():
         raise CustomizeError(f"no such adapter: {path}", fix)
     if path.is_dir():
         tensors = sorted(path.glob("*.safetensors"))
         if not tensors:
             raise CustomizeError(f"{path} holds no .safetensors file", fix)
-        bad = [t.name for t in tensors if not _safetensors_ok(t)]
-        if bad:
-            raise CustomizeError(f"{path / bad[0]} is not a valid safetensors file", fix)
-        configs = sorted(path.glob("*.json"))
-        for file in configs:  # uploaded as they are: regular files only (a FIFO would hang)
-            try:
-                open_regular(file, "adapter file").close()
-            except FileProblem as exc:
-                raise CustomizeError(exc.message, fix) from None
-        return tuple(tensors + configs)
+        return _safetensors_adapter(path, tensors, sorted(path.glob("*.json")), fix)
     try:
         with open_regular(path, "adapter") as handle:
             magic = handle.read(4)
     except FileProblem as exc:
         raise CustomizeError(exc.message, fix) from None
-    if magic == GGUF_MAGIC or (path.suffix == ".safetensors" and _safetensors_ok(path)):
+    if magic == GGUF_MAGIC:
         return (path,)
+    if path.suffix == ".safetensors" and _safetensors_ok(path):
+        return _safetensors_adapter(path.parent, [path], [path.parent / ADAPTER_CONFIG], fix)
     raise CustomizeError(
         f"{path} is not a supported adapter format (neither GGUF nor safetensors)", fix
     )
+
+
+def _safetensors_adapter(
+    folder: Path, tensors: list[Path], configs: list[Path], fix: str
+) -> tuple[Path, ...]:
+    """The tensors and their JSON files, checked; Ollama needs ``adapter_config.json``."""
+    bad = [t.name for t in tensors if not _safetensors_ok(t)]
+    if bad:
+        raise CustomizeError(f"{folder / bad[0]} is not a valid safetensors file", fix)
+    if not (folder / ADAPTER_CONFIG).exists():  # (a FIFO or a device is refused below)
+        raise CustomizeError(
+            f"{tensors[0].name} has no {ADAPTER_CONFIG} beside it in {folder}: Ollama reads the "
+            "adapter's rank and target modules from it",
+            "pass the directory the trainer wrote (it holds adapter_config.json), or a GGUF adapter",
+        )
+    for file in configs:  # uploaded as they are: regular files only (a FIFO would hang)
+        try:
+            open_regular(file, "adapter file").close()
+        except FileProblem as exc:
+            raise CustomizeError(exc.message, fix) from None
+    return tuple(tensors + configs)
 
 
 def system_prompt(root: Path, conventions: Path | None = None) -> str:
@@ -182,6 +208,7 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
         ),
     )
     try:
+        _check_base(client, config, plan)
         adapters = {}
         for file in plan.adapter_files:
             on_status(f"uploading {file.name}")
@@ -208,6 +235,34 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
         ) from None
     finally:
         client.close()
+
+
+def _check_base(client: Any, config: Config, plan: Customization) -> None:
+    """The base must already be on the server (its create would pull it from the registry), and
+    a safetensors adapter needs a base Ollama can convert it for."""
+    import ollama
+
+    try:
+        shown = client.show(plan.base)
+    except ollama.ResponseError as exc:
+        if exc.status_code != 404:
+            raise
+        raise CustomizeError(
+            f"{plan.base} is not on the Ollama server at {config.ollama.host}, and enclave "
+            "customize never downloads a model",
+            f"pull it there first (`ollama pull {plan.base}`), or choose another --base",
+        ) from None
+    except ValueError:  # an /api/show the client cannot read (no model_info): Ollama decides
+        return
+    safetensors = any(f.suffix == ".safetensors" for f in plan.adapter_files)
+    architecture = (shown.modelinfo or {}).get("general.architecture")
+    if safetensors and architecture and architecture not in SAFETENSORS_ADAPTER_ARCHITECTURES:
+        raise CustomizeError(
+            f"Ollama converts safetensors adapters only for llama and gemma2 models, and "
+            f"{plan.base} is {architecture}",
+            "convert the adapter to GGUF (llama.cpp's convert_lora_to_gguf.py) and pass the "
+            ".gguf file, or customize a llama-based model (--base)",
+        )
 
 
 def use_as_chat_model(root: Path, name: str) -> Path:

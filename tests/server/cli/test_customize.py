@@ -9,6 +9,7 @@ import os
 import struct
 from pathlib import Path
 
+import ollama
 import pytest
 
 from enclave.server.cli import main
@@ -123,11 +124,76 @@ def test_bad_adapters_are_refused_before_any_request(
     assert ollama_server.state.requests == []
 
 
-def test_a_base_model_the_server_lacks_is_a_clear_error(
-    repo: Path, capsys: pytest.CaptureFixture[str]
+def test_a_base_model_the_server_lacks_is_refused_and_never_pulled(
+    repo: Path, ollama_server: OllamaTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["customize", "--base", "llama3:70b", "-q"]) == 1
     err = capsys.readouterr().err
-    assert (
-        "Ollama could not create enclave-brake-control" in err and "ollama pull llama3:70b" in err
-    )
+    assert err.startswith("enclave: error: llama3:70b is not on the Ollama server")
+    assert "never downloads" in err and "`ollama pull llama3:70b`" in err
+    assert len(err.splitlines()) == 1
+    # asked for with /api/show, then nothing more: no create, so no pull from the registry
+    assert [path for path, _ in ollama_server.state.requests] == ["/api/show"]
+    assert ollama_server.state.pulls == []
+
+
+def test_the_test_server_pulls_a_missing_base_as_ollama_does(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """The stand-in's side of the test above: Ollama's create pulls a missing ``from``, so the
+    refusal before it is what keeps the download from happening."""
+    client = ollama.Client(host=ollama_server.url)
+    with pytest.raises(ollama.ResponseError, match=r"registry\.ollama\.ai"):
+        list(client.create(model="x", from_="llama3:70b", stream=True))
+    assert ollama_server.state.pulls == ["llama3:70b"]
+
+
+def test_a_lone_safetensors_file_without_its_config_is_refused_before_any_request(
+    repo: Path,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "lone").mkdir()
+    lone = _safetensors(tmp_path / "lone" / "adapter_model.safetensors")
+    assert main(["customize", "--base", "smollm2:135m", "--adapter", str(lone), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "has no adapter_config.json beside it" in err and len(err.splitlines()) == 1
+    assert ollama_server.state.requests == []
+
+
+def test_a_lone_safetensors_file_takes_the_config_beside_it(
+    repo: Path, tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    lone = _safetensors(folder / "adapter_model.safetensors")
+    (folder / "adapter_config.json").write_text('{"r": 8}')
+    (folder / "tokenizer.json").write_text("{}")  # not the adapter's: not uploaded
+    assert main(["customize", "--base", "smollm2:135m", "--adapter", str(lone), "-q"]) == 0
+    made = ollama_server.state.created["enclave-brake-control:latest"]
+    assert sorted(made["adapters"]) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_a_safetensors_adapter_on_a_base_ollama_cannot_convert_for_is_refused(
+    repo: Path,
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """deepseek-r1 (the default chat model) is a qwen3 model: Ollama converts safetensors
+    adapters only for llama and gemma2."""
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    _safetensors(adapter / "adapter_model.safetensors")
+    (adapter / "adapter_config.json").write_text('{"r": 8}')
+    assert main(["customize", "--adapter", str(adapter), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "only for llama and gemma2 models, and deepseek-r1 is qwen3" in err
+    assert "convert_lora_to_gguf.py" in err and len(err.splitlines()) == 1
+    assert [path for path, _ in ollama_server.state.requests] == ["/api/show"]
+    # a GGUF adapter goes to the same base
+    gguf = tmp_path / "lora.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    assert main(["customize", "--adapter", str(gguf), "-q"]) == 0
+    assert "enclave-brake-control:latest" in ollama_server.state.created
