@@ -2,17 +2,20 @@
 
 Validation mirrors Ollama (400 for ``think`` on a model without ``thinking``, for ``suffix`` on a
 model without ``insert``, for generation on an embedding-only model). Thinking models reason for
-real: a short generation about the question, then the answer. Servers older than 0.9 ignore
-``think`` and thinking models write ``<think>...</think>`` into their text, as old Ollama did;
-so does a current server when ``think`` is not given.
+real: a generation about the question, then the answer. Servers older than 0.9 ignore ``think``
+and thinking models write ``<think>...</think>`` into their text, as old Ollama did.
 
-``think_tokens`` (the server's ``State.think_tokens``) makes thinking behave as with a real
-Ollama: in its server/routes.go a thinking model's reasoning is ordinary generated text that the
-thinking parser splits off into ``thinking``, so ``num_predict`` and ``eval_count`` cover thinking
-and answer together, and a stream cut by ``num_predict`` ends with ``done_reason: "length"``
-(possibly with no content at all). The model then thinks up to that many tokens, each counted
-against ``num_predict``; the answer gets what is left. Unset, thinking is the short,
-uncounted one of before.
+As a current Ollama does (github.com/ollama/ollama at fb30760, server/routes.go,
+GenerateHandler and ChatHandler):
+- ``think`` left out on a model with the ``thinking`` capability means thinking *on*
+  (``if req.Think == nil { req.Think = &api.ThinkValue{Value: true} }``), with the reasoning in
+  its own ``thinking`` field;
+- the reasoning is ordinary generated text that the thinking parser splits off, so
+  ``num_predict`` and ``eval_count`` cover thinking and answer together, and a generation cut by
+  ``num_predict`` ends with ``done_reason: "length"``, possibly with no content at all.
+The model thinks ``think_tokens`` tokens (the server's ``State.think_tokens``; 8 unless a test
+sets more, e.g. to make it think past the answer's budget), each counted against ``num_predict``;
+the answer gets what is left.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Work:
     prompt_eval_count: int = 0
     prompt_eval_cached_count: int = 0  # of prompt_eval_count, read from the prompt cache
     eval_count: int = 0
-    think_tokens: int | None = None  # thinking counted against num_predict (see module doc)
+    think_tokens: int | None = None  # tokens of thinking, counted against num_predict
     started_ns: int = field(default_factory=time.perf_counter_ns)
 
     def pieces(self, fault: str, record: Any) -> Iterator[tuple[str, str]]:
@@ -59,12 +62,12 @@ class Work:
         if inline:
             yield "content", "<thi"
             yield "content", "nk>"
-        counted = self.think_tokens is not None
         if reasoning:
-            budget = min(self.think_tokens or 0, self.num_predict) if counted else THINK_TOKENS
+            wanted = THINK_TOKENS if self.think_tokens is None else self.think_tokens
+            budget = min(wanted, self.num_predict)
             thought = ENGINE.fit(reasoning, self.num_ctx, budget)
             for text in ENGINE.stream(thought.tokens, max_tokens=budget, stop=[END]):
-                self.eval_count += counted
+                self.eval_count += 1
                 yield ("content" if inline else "thinking"), text
         left = self.num_predict - self.eval_count
         if left <= 0:  # the budget went to thinking: Ollama ends with "length" and no answer
@@ -147,7 +150,7 @@ def plan(
     return Work(
         prompt_text=text,
         reasoning_text=reasoning,
-        separate_thinking=bool(think) and not legacy,
+        separate_thinking=think is not False and not legacy,  # absent: on (routes.go)
         num_ctx=int(options.get("num_ctx") or 2048),
         num_predict=int(options.get("num_predict") or DEFAULT_PREDICT),
         stop=stop,
