@@ -30,14 +30,17 @@ order, and reports back what happened (:meth:`Fleet.failed`, :meth:`Fleet.answer
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from enclave.errors import EnclaveError, one_line
 from enclave.hosts import RedirectRefused
+
+_C = TypeVar("_C")
 
 if TYPE_CHECKING:
     from enclave.config import Config
@@ -185,6 +188,22 @@ def server_headers(config: Config) -> dict[str, str]:
         ) from None
 
 
+def ollama_client(
+    factory: Callable[..., _C], host: str, headers: dict[str, str], **settings: Any
+) -> _C:
+    """An ``ollama`` client (``factory``: ``ollama.Client`` or ``ollama.AsyncClient``) that sends
+    exactly ``headers`` (``ollama.headers``) to ``host``.
+
+    The official client adds ``Authorization: Bearer $OLLAMA_API_KEY`` to every request whenever
+    that variable is set (ollama-python >= 0.6.0, ``BaseClient.__init__`` in ollama/_client.py),
+    which would hand a key meant for ollama.com to every server of a fleet and every proxy in
+    between. Here it goes only where ``ollama.headers`` puts it."""
+    client = factory(host=host, headers=headers, **settings)
+    if not any(name.lower() == "authorization" for name in headers):
+        client._client.headers.pop("authorization", None)  # type: ignore[attr-defined]
+    return client
+
+
 # -- faults ---------------------------------------------------------------------------------------
 
 
@@ -197,6 +216,20 @@ def malformed_errors() -> tuple[type[BaseException], ...]:
     import httpx
 
     return (ValueError, TypeError, AttributeError, httpx.DecodingError)
+
+
+# Ollama's own text for a model it does not have (server/routes.go: "model '%s' not found").
+MODEL_NOT_FOUND = re.compile(r"\bmodel ['\"][^'\"]+['\"] not found")
+# What Ollama says when a model's runner fails (llm/llama_server.go at fb30760; "llama runner"
+# before 0.30).
+RUNNER_FAILURES = (
+    "do embedding request",
+    "error reading embed response",
+    "unexpected server status",
+    "llama runner process has terminated",
+    "llama-server process has terminated",
+    "embedding contains nan or inf",
+)
 
 
 @dataclass(frozen=True)
@@ -224,13 +257,31 @@ class Fault:
 
     @property
     def not_found(self) -> bool:
-        """The model is not on that server (404, or Ollama's "model ... not found")."""
-        return (self.kind == "status" and self.status == 404) or self._says("not found")
+        """The model is not on that server: a 404, or (from a proxy that changed the status)
+        exactly Ollama's ``model '<name>' not found``; never any text with "not found" in it."""
+        if self.kind != "status":
+            return False
+        return self.status == 404 or MODEL_NOT_FOUND.search(self.error) is not None
 
     @property
     def load_timeout(self) -> bool:
-        """Ollama gave up loading the model ("timed out waiting for llama runner to start")."""
-        return self._says("timed out") and (self._says("llama runner") or self._says("load"))
+        """Ollama gave up loading the model: "timed out waiting for llama-server to start"
+        (Ollama >= 0.30, llm/llama_server.go), "... for llama runner to start" before."""
+        return self._says("timed out waiting for llama") or (
+            self._says("timed out") and self._says("load")
+        )
+
+    @property
+    def runner_failed(self) -> bool:
+        """The model's runner on that server failed (crashed, answered garbage): a fault of the
+        host, not of the request. Ollama's EmbedHandler answers such a failure with **400**
+        (server/routes.go: an error that is not an api.StatusError becomes StatusBadRequest), its
+        generate and chat handlers with 500; the texts are llm/llama_server.go's."""
+        return (
+            self.kind == "status"
+            and self.status in (400, 500)
+            and any(self._says(words) for words in RUNNER_FAILURES)
+        )
 
     @property
     def context_too_long(self) -> bool:
@@ -264,15 +315,17 @@ def failover(exc: BaseException) -> str:
     """What a failure before any answer reached the caller means for a fleet: "down" (a failure
     of that host: refused, broken, silent, redirected, 5xx, not its API's JSON: the next host
     gets the request and this one a back-off), "busy" (503: the next host, this one is not
-    down), "missing" (404: the model is not on that host), or "" (an answer about the request,
-    the same on every host)."""
+    down; a runner's failure too, which current Ollama answers with 400 for embeddings), "missing"
+    (404: the model is not on that host), or "" (an answer about the request, the same on every
+    host)."""
     fault = fault_of(exc)
     if fault.kind == "status":
         if fault.busy:
             return "busy"
         if fault.status == 404:
             return "missing"
-        return "down" if fault.status >= 500 or fault.status < 0 else ""
+        down = fault.status >= 500 or fault.status < 0 or fault.runner_failed
+        return "down" if down else ""
     return "" if fault.kind == "other" else "down"
 
 

@@ -7,20 +7,24 @@ every request with an HTML page (``tests.support.loopback_servers.Garbage``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import ollama
 import pytest
 
-from enclave.config import Config
+from enclave.config import Config, load_config
 from enclave.hosts import RedirectRefused
 from enclave.indexer.embed_served import OllamaEmbedder
 from enclave.modelservers import failover, fault_of
+from enclave.server.customize import create, plan
 from enclave.server.model.client import ModelClient
-from tests.support.loopback_servers import Garbage
+from tests.support.loopback_servers import Garbage, Recorder
 from tests.support.ollama_fixtures import config_for
 from tests.support.ollama_server import OllamaTestServer
+from tests.support.repos import make_repo
 
 
 @pytest.fixture
@@ -108,6 +112,14 @@ def _status(code: int, body: str = "{}") -> httpx.HTTPStatusError:
         (_status(404), "missing"),
         (ollama.ResponseError("invalid input", 400), ""),
         (_status(401), ""),
+        # current Ollama answers a runner that failed while embedding with 400 (EmbedHandler)
+        (
+            ollama.ResponseError(
+                'do embedding request: Post "http://127.0.0.1:5/v1/embeddings": EOF', 400
+            ),
+            "down",
+        ),
+        (ollama.ResponseError("the input length exceeds the context length", 400), ""),
     ],
 )
 def test_both_apis_faults_mean_the_same_for_a_fleet(exc: BaseException, decision: str) -> None:
@@ -117,3 +129,70 @@ def test_both_apis_faults_mean_the_same_for_a_fleet(exc: BaseException, decision
 def test_the_openai_apis_error_message_is_read_from_its_structured_field() -> None:
     fault = fault_of(_status(400, '{"error": {"message": "input too long", "type": "x"}}'))
     assert (fault.kind, fault.status, fault.error) == ("status", 400, "input too long")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "not_found"),
+    [
+        ("model 'deepseek-r1' not found", 404, True),
+        ("model 'deepseek-r1' not found", 500, True),  # Ollama's words behind a proxy
+        ("blob sha256:0a1b not found", 400, False),  # "not found", but not the model
+        ('pull model manifest: file does not exist; "not found"', 500, False),
+    ],
+)
+def test_a_missing_model_is_told_by_status_then_by_ollamas_exact_words(
+    error: str, status: int, not_found: bool
+) -> None:
+    assert fault_of(ollama.ResponseError(error, status)).not_found is not_found
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "timed out waiting for llama-server to start - ",  # Ollama >= 0.30 (llm/llama_server.go)
+        "timed out waiting for llama runner to start - progress 0.00 - ",  # before 0.30
+    ],
+)
+def test_a_load_timeout_is_recognised_in_the_words_of_every_version(error: str) -> None:
+    assert fault_of(ollama.ResponseError(error, 500)).load_timeout
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder().start()
+    yield server
+    server.stop()
+
+
+async def test_ollama_api_key_reaches_no_server_unless_the_headers_name_it(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The official client sends ``Authorization: Bearer $OLLAMA_API_KEY`` to any host when the
+    variable is set; the model client, the embedder and customize must not."""
+    monkeypatch.setenv("OLLAMA_API_KEY", "sk-meant-for-ollama-com")
+    values = {
+        "ollama": {"host": recorder.url, "connect_timeout": 2.0, "first_token_timeout": 5.0},
+        "embedding": {"provider": "ollama", "model": "nomic-embed-text"},
+    }
+    config, problems = load_config(None, values, env={"XDG_CONFIG_HOME": "/nonexistent"})
+    assert not problems, problems
+    client = ModelClient(config)
+    with contextlib.suppress(Exception):  # the recorder's answers are not Ollama's: no matter
+        await client.version()
+    await client.aclose()
+    with contextlib.suppress(Exception):
+        OllamaEmbedder(config).embed(["def add(a, b): return a + b"])
+    root = make_repo(tmp_path / "repo", {"app.py": "x = 1\n"})
+    with contextlib.suppress(Exception):
+        create(config, plan(root, config, base="smollm2:135m"), lambda status: None)
+    seen = recorder.seen()
+    assert {r.path for r in seen} >= {"/api/version", "/api/embed", "/api/show"}
+    assert [r.path for r in seen if "authorization" in r.headers] == []
+    # where the user's headers put it, it goes (theirs, not the environment's)
+    values["ollama"]["headers"] = {"Authorization": "Bearer team-proxy-token"}
+    config, _ = load_config(None, values, env={"XDG_CONFIG_HOME": "/nonexistent"})
+    client = ModelClient(config)
+    with contextlib.suppress(Exception):
+        await client.version()
+    await client.aclose()
+    assert recorder.seen()[-1].headers["authorization"] == "Bearer team-proxy-token"

@@ -121,3 +121,26 @@ def test_a_busy_host_passes_the_batch_on_without_being_marked_down(
         assert [embedder.fleet.state(h) for h in embedder.fleet.hosts] == ["up", "up"]
     finally:
         busy.stop()
+
+
+def test_a_runner_that_crashes_while_embedding_moves_the_batch_to_the_next_host(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """Current Ollama answers a crashed embedding runner with 400 (server/routes.go,
+    EmbedHandler), which once read as "the model cannot make embeddings" and stopped the
+    batch. A second front end on the same test model plays the host whose runner crashed."""
+    crashing = OllamaTestServer().start()
+    try:
+        crashing.set_fault("runner-crash", endpoint="/api/embed")
+        embedder = OllamaEmbedder(fleet(crashing.url, ollama_server.url))
+        vectors = embedder.embed(["def add(a, b): return a + b"])
+        assert len(vectors) == 1 and len(vectors[0]) > 0
+        assert [p for p, _ in crashing.state.requests] == ["/api/embed"]
+        # alone, the host's failure names the runner and the log, not the model
+        alone = OllamaEmbedder(fleet(crashing.url))
+        with pytest.raises(EmbeddingUnavailable) as caught:
+            alone.embed(["def add(a, b): return a + b"])
+        assert "runner for 'nomic-embed-text' failed" in caught.value.message
+        assert "cannot make embeddings" not in str(caught.value)
+    finally:
+        crashing.stop()

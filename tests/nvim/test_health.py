@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from tests.nvim.harness import Nvim, server_command
-from tests.support.ollama_server import OllamaTestServer
+from tests.support.ollama_server import CURRENT_VERSION, OllamaTestServer
 from tests.support.repos import make_repo
 
 
@@ -44,8 +44,8 @@ def test_doctor_checks_are_ok_with_the_test_ollama(
     nvim.api.command(f"edit {repo / 'app.py'}")
     lines = checkhealth(nvim)
     doctor = section(lines, "enclave doctor")
-    assert doctor[0] == f"- Ollama host {ollama_server.url}, version 0.12.6"
-    assert f"- ✅ OK Ollama 0.12.6 answers at {ollama_server.url}" in doctor
+    assert doctor[0] == f"- Ollama host {ollama_server.url}, version {CURRENT_VERSION}"
+    assert f"- ✅ OK Ollama {CURRENT_VERSION} answers at {ollama_server.url}" in doctor
     assert (
         "- ✅ OK model qwen2.5-coder:1.5b (completion) is pulled; capabilities: completion, insert"
         in doctor

@@ -10,7 +10,7 @@ import pytest
 
 from enclave.server.cli import main
 from enclave.server.doctor import check_host, parse_version
-from tests.support.ollama_server import ModelSpec, OllamaTestServer
+from tests.support.ollama_server import CURRENT_VERSION, ModelSpec, OllamaTestServer
 from tests.support.repos import make_repo
 
 
@@ -44,7 +44,7 @@ def test_healthy_server(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, report = doctor(repo, capsys)
     checks = by_name(report)
     assert code == 0 and report["ok"] is True
-    assert report["version"] == "0.12.6"
+    assert report["version"] == CURRENT_VERSION
     assert checks["loopback"]["status"] == "ok"
     assert checks["ollama"]["status"] == "ok" and checks["ollama-version"]["status"] == "ok"
     assert checks["fim"]["status"] == "ok"

@@ -16,7 +16,7 @@ import contextlib
 import select
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -45,6 +45,7 @@ class Request:
     method: str
     path: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
 
 class _Server(ThreadingHTTPServer):
@@ -77,7 +78,8 @@ class _Server(ThreadingHTTPServer):
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         with self.lock:
-            self.requests.append(Request(handler.command, handler.path, body))
+            headers = {name.lower(): value for name, value in handler.headers.items()}
+            self.requests.append(Request(handler.command, handler.path, body, headers))
 
     def seen(self) -> list[Request]:
         with self.lock:

@@ -23,7 +23,13 @@ takes it; ``after=N`` lets the first N requests it applies to pass untouched. Mo
 
 - ``refused``: the listening socket is closed (``set_fault`` only; ``resume()`` reopens it).
 - ``not-found`` (404), ``load-timeout`` (500, Ollama's runner message), ``busy`` (503).
-- ``error-500``: Ollama's ``{"error": ...}`` body with status 500 (a crashed runner).
+- ``error-500``: Ollama's ``{"error": ...}`` body with status 500 (a crashed runner, as Ollama
+  before 0.30 and proxies answer it).
+- ``runner-crash``: the model's runner dies, answered as the reported version of Ollama does
+  (``CURRENT_VERSION`` unless set): generate and chat 500 "llama-server process has terminated:
+  ..." (llm/llama_server.go), ``/api/embed`` **400** "do embedding request: ..." (server/routes.go,
+  EmbedHandler: a runner error that is not an api.StatusError becomes StatusBadRequest).
+  ``load-timeout`` says "llama-server" from 0.30 on (llm/llama_server.go), "llama runner" before.
 - ``malformed-body``: status 200 with a body that is not JSON (a proxy's HTML page).
 - ``hang-before-headers``: the connection is accepted, the request read, then nothing is sent
   for ``delay`` seconds; then the request is answered normally.
@@ -61,6 +67,7 @@ from typing import Any
 
 from tests.support import openai_routes
 from tests.support.llama_engine import ENGINE
+from tests.support.ollama_generation import version_tuple
 from tests.support.openai_routes import OPENAI_PATHS
 
 FAULTS = (
@@ -72,6 +79,7 @@ FAULTS = (
     "slow-first-token",
     "think-tags",
     "error-500",
+    "runner-crash",
     "malformed-body",
     "hang-before-headers",
     "hang-after-first-token",
@@ -88,6 +96,9 @@ MODEL_PATHS = (
     "/api/ps",
     *OPENAI_PATHS,
 )
+# The Ollama release the stand-in answers as (github.com/ollama/ollama v0.32.7, the sources it
+# cites are at fb30760); a test sets state.version for an older one.
+CURRENT_VERSION = "0.32.7"
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream sent garbage</p></body></html>\n"
 HANG_POLL = 0.02  # seconds between checks that a hung-on client is still there
 
@@ -167,7 +178,7 @@ class ClientGone(Exception):
 @dataclass
 class State:
     models: dict[str, ModelSpec] = field(default_factory=default_models)
-    version: str = "0.12.6"
+    version: str = CURRENT_VERSION
     fault: Fault | None = None
     generations: list[Generation] = field(default_factory=list)
     hangs: list[Hang] = field(default_factory=list)
@@ -313,19 +324,31 @@ class Handler(BaseHTTPRequestHandler):
 
     def _before_answer(self) -> bool:
         """The faults that strike before any answer; True if the request is done with."""
-        fault = self._fault("hang-before-headers", "error-500", "malformed-body")
+        fault = self._fault("hang-before-headers", "error-500", "runner-crash", "malformed-body")
         if fault is None:
             return False
         if fault.mode == "hang-before-headers":
             return self._hang(fault.delay)
         if fault.mode == "error-500":
             raise HttpError(500, "llama runner process has terminated: exit status 2")
+        if fault.mode == "runner-crash":
+            raise self._runner_crash()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(MALFORMED_BODY)))
         self.end_headers()
         self.wfile.write(MALFORMED_BODY)
         return True
+
+    def _runner_crash(self) -> HttpError:
+        if version_tuple(self.server.state.version) < (0, 30):
+            return HttpError(500, "llama runner process has terminated: exit status 2")
+        if self.route == "/api/embed":
+            port = self.server.server_address[1] + 1
+            return HttpError(
+                400, f'do embedding request: Post "http://127.0.0.1:{port}/v1/embeddings": EOF'
+            )
+        return HttpError(500, "llama-server process has terminated: exit status 2")
 
     def _answer(self, payload: Any) -> None:
         """A whole 200 answer of a model endpoint, unless a fault cuts it (see module doc)."""
@@ -499,7 +522,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _load_faults(self) -> None:
         if self._fault("load-timeout"):
-            raise HttpError(500, "timed out waiting for llama runner to start - progress 0.00 - ")
+            current = version_tuple(self.server.state.version) >= (0, 30)
+            runner = "llama-server" if current else "llama runner"
+            raise HttpError(500, f"timed out waiting for {runner} to start - ")
         if self._fault("busy"):
             raise HttpError(
                 503, "server busy, please try again.  maximum pending requests exceeded"
@@ -783,7 +808,7 @@ class OllamaTestServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int = 0, *, version: str = "0.12.6") -> None:
+    def __init__(self, port: int = 0, *, version: str = CURRENT_VERSION) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.state = State(version=version)
         self.port = self.server_address[1]
@@ -850,7 +875,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         """Back to a healthy default state (between tests)."""
         self.clear_fault()
         self.state.models = default_models()
-        self.state.version = "0.12.6"
+        self.state.version = CURRENT_VERSION
         self.state.generations.clear()
         self.state.hangs.clear()
         self.state.requests.clear()
@@ -868,7 +893,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--version", default="0.12.6", help="the Ollama version to report")
+    parser.add_argument("--version", default=CURRENT_VERSION, help="the Ollama version to report")
     args = parser.parse_args(argv)
     server = OllamaTestServer(args.port, version=args.version)
     print(f"test Ollama server on {server.url} (Ctrl-C to stop)", flush=True)

@@ -45,6 +45,7 @@ from enclave.modelservers import (
     MissingHeader,
     failover,
     fault_of,
+    ollama_client,
     server_headers,
 )
 
@@ -293,8 +294,8 @@ class OllamaEmbedder(_ServedEmbedder):
 
         super().__init__(
             config,
-            lambda host, timeout, headers, http: ollama.Client(
-                host=host, headers=headers, timeout=timeout, **http
+            lambda host, timeout, headers, http: ollama_client(
+                ollama.Client, host, headers, timeout=timeout, **http
             ),
         )
         self._keep_alive = config.ollama.keep_alive
@@ -346,6 +347,14 @@ class OllamaEmbedder(_ServedEmbedder):
             return EmbeddingUnavailable(
                 f"embedding model '{self.model}' is not pulled",
                 f"run `ollama pull {self.model}`, then `enclave index` again",
+            )
+        if fault.runner_failed:
+            return EmbeddingUnavailable(
+                f"Ollama's runner for '{self.model}' failed while embedding: "
+                f"{one_line(fault.error)} (HTTP {fault.status})",
+                "check the Ollama server log (a crash or out of memory); `enclave index` goes on "
+                "from where it stopped. With several servers in ollama.hosts the batch is "
+                "tried on the next",
             )
         if fault.status == 400 and "embed" in fault.error.lower():
             return EmbeddingUnavailable(

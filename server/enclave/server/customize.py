@@ -32,7 +32,7 @@ from enclave.errors import EnclaveError, one_line
 from enclave.files import SETTINGS_LIMIT, FileProblem, open_regular, read_regular
 from enclave.glossary import load_glossary
 from enclave.hosts import check_host, no_redirects
-from enclave.modelservers import MissingHeader, server_headers
+from enclave.modelservers import MissingHeader, ollama_client, server_headers
 
 CONVENTIONS_FILE = ".enclave/conventions.md"
 MAX_CONVENTIONS = 16 * 1024  # characters of conventions put in the SYSTEM prompt
@@ -198,9 +198,10 @@ def create(config: Config, plan: Customization, on_status: Callable[[str], None]
         headers = server_headers(config)
     except MissingHeader as exc:
         raise CustomizeError(exc.message, exc.fix) from None
-    client = ollama.Client(
-        headers=headers,
-        host=config.ollama.host,
+    client = ollama_client(
+        ollama.Client,
+        config.ollama.host,
+        headers,
         timeout=httpx.Timeout(config.ollama.total_timeout, connect=config.ollama.connect_timeout),
         # a redirect would send the glossary and the adapter to a host nobody allowed
         **no_redirects(

@@ -25,7 +25,7 @@ from enclave.server.model.errors import (
 )
 from enclave.server.types import ContextPiece
 from tests.support.ollama_fixtures import config_for
-from tests.support.ollama_server import OllamaTestServer
+from tests.support.ollama_server import CURRENT_VERSION, OllamaTestServer
 
 PREFIX = "def add(a, b):\n    "
 CONTEXT = [ContextPiece("calc/ops.py", 1, 2, "def sub(a, b):\n    return a - b\n", "similar code")]
@@ -354,7 +354,7 @@ async def test_one_model_for_everything_is_never_reloaded_by_a_num_ctx_change(
 
 
 async def test_model_info_and_version(model_client: ModelClient) -> None:
-    assert await model_client.version() == "0.12.6"
+    assert await model_client.version() == CURRENT_VERSION
     info = await model_client.model_info("deepseek-r1")
     assert info.capabilities == {"completion", "thinking"}
     assert info.context_length == 8192 and info.size_bytes == 5_200_000_000

@@ -61,6 +61,7 @@ from enclave.modelservers import (
     MissingHeader,
     failover,
     fault_of,
+    ollama_client,
     server_headers,
 )
 from enclave.server.model.budget import PROMPT_MARGIN, TokenEstimator
@@ -182,8 +183,8 @@ class ModelClient:
             return OpenAIBackend(
                 url, self.config, headers=self._headers, timeout=timeout, http=self._no_redirects()
             )
-        return ollama.AsyncClient(
-            host=url, timeout=timeout, headers=self._headers, **self._no_redirects()
+        return ollama_client(
+            ollama.AsyncClient, url, self._headers, timeout=timeout, **self._no_redirects()
         )
 
     # -- the trust boundary -----------------------------------------------------------------------
