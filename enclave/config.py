@@ -196,6 +196,18 @@ class EmbeddingConfig:
         "results and says why.",
         positive=True,
     )
+    document_prefix: str = _setting(
+        "auto",
+        "Text put before each chunk when it is embedded. `auto`: the task prefix the model was "
+        "trained with, for the models Enclave knows (`search_document: ` for nomic-embed-text; "
+        'none for the others); `""`: none. A change re-embeds the index once.',
+    )
+    query_prefix: str = _setting(
+        "auto",
+        "Text put before a search's query when it is embedded. `auto`: the model's own "
+        "(`search_query: ` for nomic-embed-text, `Represent this sentence for searching "
+        'relevant passages: ` for mxbai-embed-large and snowflake-arctic-embed); `""`: none.',
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,3 +298,52 @@ def test_ollama_embeddings_pass_a_failing_server_of_the_fleet(
     assert len(embeds) == 4 and all(
         {k.lower(): v for k, v in s.headers.items()}.get("x-team") == "ml" for s in embeds
     )
+
+
+def _embedded_texts(server: OllamaTestServer) -> list[str]:
+    texts: list[str] = []
+    for path, body in server.state.requests:
+        if path == "/api/embed":
+            raw = body.get("input", "")
+            texts += [raw] if isinstance(raw, str) else list(raw)
+    return texts
+
+
+def test_nomic_embed_text_gets_its_task_prefixes_and_an_index_without_them_re_embeds_once(
+    tmp_path: Path, ollama_server: OllamaTestServer
+) -> None:
+    """nomic-embed-text was trained with `search_document: ` / `search_query: ` before each
+    text; without them its retrieval is worse. An index embedded without the document prefix
+    (by an older Enclave) is embedded again once, as for another model."""
+    root = make_repo(tmp_path / "repo", FILES)
+    config = ollama_embedding_config(ollama_server)
+    index = open_index(root, config)
+    ollama_server.state.requests.clear()
+    first = index.update()
+    assert first.semantic and first.embedded > 0, first.semantic_reason
+    documents = _embedded_texts(ollama_server)
+    assert documents and all(text.startswith("search_document: ") for text in documents)
+    ollama_server.state.requests.clear()
+    assert index.search("connection pool", k=3, mode="semantic").hits
+    assert _embedded_texts(ollama_server) == ["search_query: connection pool"]
+    store = index.store  # type: ignore[attr-defined]
+    store.table("meta").update(where="key = 'embedding_input'", values={"value": "2"})
+    again = index.update(full=True)  # as an Enclave without prefixes left it
+    assert any("document prefix" in note for note in again.notes)
+    assert again.embedded == first.embedded
+    assert index.update(full=True).embedded == 0  # once
+
+
+def test_task_prefixes_follow_the_settings(tmp_path: Path, ollama_server: OllamaTestServer) -> None:
+    """`""` turns a prefix off; any other text replaces the model's own; a model Enclave does not
+    know gets none unless the settings give one."""
+    root = make_repo(tmp_path / "repo", {"calc.py": "def add(a, b):\n    return a + b\n"})
+    base = ollama_embedding_config(ollama_server)
+    off = replace(base, embedding=replace(base.embedding, document_prefix="", query_prefix="q: "))
+    ollama_server.state.requests.clear()
+    index = open_index(root, off)
+    assert index.update().embedded > 0
+    index.search("add numbers", k=1, mode="semantic")
+    texts = _embedded_texts(ollama_server)
+    assert texts[-1] == "q: add numbers"
+    assert not any(text.startswith("search_") for text in texts)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from enclave.config import Config
 from enclave.hosts import HostNotAllowed, check_hosts
-from enclave.indexer.embed_base import Embedder, EmbeddingUnavailable
+from enclave.indexer.embed_base import Embedder, EmbeddingUnavailable, task_prefixes, with_prefix
 from enclave.indexer.embed_served import OllamaEmbedder, OpenAIEmbedder
 
 # What each chunk is embedded as: a short header (where it is, what it is) then its text.
@@ -25,7 +25,8 @@ MAX_EMBED_CHARS = 4000
 
 
 # The version of what ``embedding_input`` makes: an index whose vectors were made from another
-# form re-embeds every chunk (meta ``embedding_input``), as for another model.
+# form (this version, or another document prefix: ``embedding_form``) re-embeds every chunk
+# (meta ``embedding_input``), as for another model.
 EMBEDDING_INPUT_VERSION = 2
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
@@ -37,6 +38,13 @@ def embedding_input(path: str, symbol: str, text: str) -> str:
     raised semantic search on Go and TypeScript corpora (docs/benchmarks.md)."""
     header = path + (f" {symbol}: {symbol_words(symbol)}" if symbol else "")
     return f"{header}\n{text[:MAX_EMBED_CHARS]}"
+
+
+def embedding_form(config: Config) -> str:
+    """What the stored vectors were made from, as meta ``embedding_input`` records it: the
+    version of :func:`embedding_input`, then the document prefix if there is one."""
+    document, _ = task_prefixes(config)
+    return f"{EMBEDDING_INPUT_VERSION}|{document}" if document else str(EMBEDDING_INPUT_VERSION)
 
 
 def symbol_words(symbol: str) -> str:
@@ -52,6 +60,7 @@ class LocalEmbedder:
 
     def __init__(self, config: Config) -> None:
         self.model = self.model_name(config)
+        self._prefixes = task_prefixes(config)
         path = self._model_path(self.model)
         try:
             import os
@@ -124,7 +133,10 @@ class LocalEmbedder:
 
     def embed(self, texts: Sequence[str], *, query: bool = False) -> list[list[float]]:
         vectors = self._model.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
+            with_prefix(texts, self._prefixes, query=query),
+            batch_size=32,
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
         return [list(map(float, v)) for v in vectors]
 

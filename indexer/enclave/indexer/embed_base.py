@@ -8,7 +8,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from enclave.config import Config
 from enclave.errors import EnclaveError
+
+# The task prefixes embedding models were trained with, from their model cards: (before a
+# document, before a query). Retrieval with these models is measurably worse without them.
+TASK_PREFIXES = {
+    "nomic-embed-text": ("search_document: ", "search_query: "),
+    "mxbai-embed-large": ("", "Represent this sentence for searching relevant passages: "),
+    "snowflake-arctic-embed": ("", "Represent this sentence for searching relevant passages: "),
+}
+
+
+def task_prefixes(config: Config) -> tuple[str, str]:
+    """(document prefix, query prefix) for the configured model: ``embedding.documentPrefix`` /
+    ``queryPrefix``, where ``auto`` is the model's own from :data:`TASK_PREFIXES`."""
+    name = config.embedding.model.rsplit("/", 1)[-1].split(":")[0]
+    known = TASK_PREFIXES.get(name, ("", ""))
+    document, query = config.embedding.document_prefix, config.embedding.query_prefix
+    return (known[0] if document == "auto" else document, known[1] if query == "auto" else query)
+
+
+def with_prefix(texts: Sequence[str], prefixes: tuple[str, str], *, query: bool) -> list[str]:
+    """``texts`` as the model is asked to embed them: each after its task prefix."""
+    prefix = prefixes[1] if query else prefixes[0]
+    return [prefix + text for text in texts] if prefix else list(texts)
 
 
 class EmbeddingUnavailable(EnclaveError):

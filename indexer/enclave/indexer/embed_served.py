@@ -37,7 +37,7 @@ from enclave.hosts import (
     urls_setting,
     v1_base,
 )
-from enclave.indexer.embed_base import EmbeddingUnavailable
+from enclave.indexer.embed_base import EmbeddingUnavailable, task_prefixes, with_prefix
 from enclave.modelservers import (
     Fault,
     Fleet,
@@ -98,6 +98,7 @@ class _ServedEmbedder:
         import httpx
 
         self.model = config.embedding.model
+        self._prefixes = task_prefixes(config)
         self.hosts = list(model_urls(config, embedding=True))
         headers = _headers(config)
         self.host = ", ".join(display_url(h) for h in self.hosts)
@@ -153,9 +154,10 @@ class _ServedEmbedder:
         if not texts:
             return []
         purpose = "query-embedding" if query else "embedding"
-        with self._audit.request(purpose, self.model, "\n".join(texts)) as audited:
+        asked = with_prefix(texts, self._prefixes, query=query)
+        with self._audit.request(purpose, self.model, "\n".join(asked)) as audited:
             audited.prompt_tokens, vectors = self._ask(
-                lambda client: self._embed_on(client, list(texts)), query=query, batch=len(texts)
+                lambda client: self._embed_on(client, asked), query=query, batch=len(texts)
             )
         self._dim = len(vectors[0])
         return vectors

@@ -16,9 +16,9 @@ from concurrent.futures import Future
 
 from enclave.config import Config
 from enclave.indexer.embed import (
-    EMBEDDING_INPUT_VERSION,
     Embedder,
     EmbeddingUnavailable,
+    embedding_form,
     embedding_input,
 )
 from enclave.indexer.excludes import IgnoreRules
@@ -102,7 +102,7 @@ def embedding_meta(config: Config, embedder: Embedder | None) -> dict[str, str]:
     if embedder is not None:
         meta["embedding_model"] = embedder.model_id
         meta["embedding_dim"] = str(embedder.dim)
-        meta[EMBEDDING_INPUT] = str(EMBEDDING_INPUT_VERSION)
+        meta[EMBEDDING_INPUT] = embedding_form(config)
     return meta
 
 

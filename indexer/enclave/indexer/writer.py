@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from enclave.indexer.chunker import CHUNKER_VERSION
-from enclave.indexer.embed import EMBEDDING_INPUT_VERSION, Embedder
+from enclave.indexer.embed import Embedder, embedding_form
 from enclave.indexer.embedding_pass import embed_missing, embedding_meta
 from enclave.indexer.errors import (
     IndexProblem,
@@ -271,12 +271,12 @@ class IndexWriter:
             store.embeddings(embedder.dim, reset=True)
         elif meta.get("embedding_dim") not in (None, "", "0", str(embedder.dim)):
             store.embeddings(embedder.dim, reset=True)
-        elif meta.get("embedding_model") and meta.get(EMBEDDING_INPUT, "1") != str(
-            EMBEDDING_INPUT_VERSION
+        elif meta.get("embedding_model") and meta.get(EMBEDDING_INPUT, "1") != embedding_form(
+            self.config
         ):
             summary.notes.append(
-                "what each chunk is embedded as changed (its symbol's words were added):"
-                " re-embedding every chunk"
+                "what each chunk is embedded as changed (its symbol's words, or the model's "
+                "document prefix, embedding.documentPrefix): re-embedding every chunk"
             )
             store.embeddings(embedder.dim, reset=True)
 

@@ -22,6 +22,8 @@ return {
     concurrency = { type = 'integer', default = 2 },
     timeout = { type = 'number', default = 60 },
     queryTimeout = { type = 'number', default = 1 },
+    documentPrefix = { type = 'string', default = 'auto' },
+    queryPrefix = { type = 'string', default = 'auto' },
   },
   ollama = {
     host = { type = 'string', default = 'http://127.0.0.1:11434' },

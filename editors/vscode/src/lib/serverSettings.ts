@@ -18,6 +18,8 @@ export const SERVER_SETTINGS: readonly string[] = [
   "embedding.concurrency",
   "embedding.timeout",
   "embedding.queryTimeout",
+  "embedding.documentPrefix",
+  "embedding.queryPrefix",
   "ollama.host",
   "ollama.hosts",
   "ollama.api",
