@@ -99,6 +99,7 @@ MODEL_PATHS = (
 # The Ollama release the stand-in answers as (github.com/ollama/ollama v0.32.7, the sources it
 # cites are at fb30760); a test sets state.version for an older one.
 CURRENT_VERSION = "0.32.7"
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "max", "xhigh", "ultra")
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream sent garbage</p></body></html>\n"
 HANG_POLL = 0.02  # seconds between checks that a hung-on client is still there
 
@@ -196,6 +197,8 @@ class State:
     pulls: list[str] = field(default_factory=list)  # models a create tried to pull (ollama_create)
     # the /v1 delta field reasoning goes in: Ollama's "reasoning", or vLLM's "reasoning_content"
     reasoning_field: str = "reasoning"
+    # the reasoning_effort values /v1 takes (openai_routes): Ollama's thinkFromReasoningEffort
+    reasoning_efforts: tuple[str, ...] = REASONING_EFFORTS
     # thinking of up to N tokens counted against num_predict, as Ollama does (ollama_generation)
     think_tokens: int | None = None
 
@@ -885,6 +888,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.created.clear()
         self.state.pulls.clear()
         self.state.reasoning_field = "reasoning"
+        self.state.reasoning_efforts = REASONING_EFFORTS
         self.state.think_tokens = None
 
 

@@ -4,9 +4,18 @@
 ``/v1/embeddings``, answered by the same tiny model and the same request planning as ``/api/*``
 (``ollama_generation.plan``). Streams are server-sent events (``data: {...}`` lines, then
 ``data: [DONE]``); ``stream_options.include_usage`` adds a last event with ``usage`` and no
-choices. Reasoning: a request with ``reasoning_effort`` gets it apart, in ``reasoning`` deltas
-(Ollama's field; ``state.reasoning_field = "reasoning_content"`` answers as vLLM does); without it a thinking model writes
-``<think>...</think>`` into the content. Errors are OpenAI's ``{"error": {"message", "type"}}``.
+choices. Errors are OpenAI's ``{"error": {"message", "type"}}``.
+
+Reasoning, as Ollama's compatibility layer does it (github.com/ollama/ollama at fb30760,
+openai/openai.go): ``reasoning_effort`` becomes ``think`` by ``thinkFromReasoningEffort``: left
+out, the model's default (a thinking model thinks); ``"none"``, thinking off; ``minimal``, ``low``,
+``medium``, ``high``, ``max``, ``xhigh``, ``ultra``, on; anything else a 400. Reasoning goes in
+``reasoning`` deltas (``state.reasoning_field = "reasoning_content"`` answers as vLLM does).
+``/v1/completions`` has no switch (``FromCompleteRequest`` sets no ``think``) and its chunks carry
+only the response (``ToCompleteChunk``: ``Text: r.Response``): a thinking model's reasoning is
+generated, counted in ``usage``, and dropped. ``state.reasoning_efforts`` narrows the efforts a
+server takes (a server whose schema lists only ``low``/``medium``/``high`` answers 400 to the
+others).
 The fault modes apply as to ``/api/*`` (``set_fault(..., endpoint="/v1/chat/completions")``).
 """
 
@@ -72,8 +81,9 @@ def _as_ollama(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"model": body.get("model"), "options": options, "stream": True}
     if endpoint == "chat":
         out["messages"] = body.get("messages") or []
-        if body.get("reasoning_effort") not in (None, "none"):
-            out["think"] = True
+        effort = body.get("reasoning_effort")
+        if effort not in (None, ""):
+            out["think"] = effort != "none"
     else:
         out["prompt"] = body.get("prompt") or ""
         if body.get("suffix"):
@@ -97,6 +107,10 @@ def _run(handler: Handler, endpoint: str, body: dict[str, Any]) -> None:
     name = str(body.get("model") or "")
     if not name:
         raise HttpError(400, "model is required")
+    effort = body.get("reasoning_effort")
+    if effort not in (None, "") and effort not in state.reasoning_efforts:
+        allowed = ", ".join(f'"{e}"' for e in state.reasoning_efforts)
+        raise HttpError(400, f"invalid reasoning value: {json.dumps(effort)} (must be {allowed})")
     request = _as_ollama(endpoint, body)
     key, spec = state.spec(name, handler.route)
     work = plan(endpoint, name, spec, request, state.version)
@@ -142,6 +156,8 @@ def _run(handler: Handler, endpoint: str, body: dict[str, Any]) -> None:
             pieces = work.pieces("", record)
             try:
                 for kind_, text in pieces:
+                    if endpoint == "generate" and kind_ == "thinking":
+                        continue  # generated and counted, never sent (ToCompleteChunk)
                     event(piece(kind_, text))
                     sent += 1
                     if fault is not None and sent == 2:

@@ -57,7 +57,9 @@ async def test_chat_streams_with_reasoning_deltas_kept_apart(
     assert "<think>" not in content and "</think>" not in content
     (body,) = bodies(ollama_server, "/v1/chat/completions")
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["reasoning_effort"] and "options" not in body  # OpenAI's fields, not Ollama's
+    assert "options" not in body  # OpenAI's fields, not Ollama's
+    # no effort asked: the model's default, which for a thinking model is to think (openai.go)
+    assert "reasoning_effort" not in body
     assert not bodies(ollama_server, "/api/chat")
 
 
@@ -83,7 +85,8 @@ async def test_the_usage_event_gives_the_token_counts(openai_client: ModelClient
 async def test_think_tags_in_the_content_go_to_thinking(
     openai_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
-    thinking, content = await _chat(openai_client, think=False)  # the model writes <think>...
+    ollama_server.set_fault("think-tags")  # a server that leaves the model's tags in the text
+    thinking, content = await _chat(openai_client, think=True)
     (body,) = bodies(ollama_server, "/v1/chat/completions")
     assert "reasoning_effort" not in body
     assert thinking.strip() and content.strip() and "think>" not in content
@@ -318,3 +321,80 @@ async def test_every_openai_request_is_audited(
     assert {"chat", "completion", "embedding"} <= set(purposes)
     chat = next(r for r in records if r["purpose"] == "chat")
     assert chat["prompt_tokens"] > 0 and chat["output_tokens"] > 0  # from the usage event
+
+
+async def test_a_chat_model_that_cannot_think_answers_with_the_default_settings(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """No capability is claimed that the API does not give: asking qwen2.5-coder to think (the
+    default chat.think) made Ollama answer 400 "does not support thinking" to every question."""
+    config = config_for(ollama_server, ollama={"api": "openai", "chat_model": "qwen2.5-coder:1.5b"})
+    client = ModelClient(config)
+    try:
+        thinking, content = await _chat(client, think=True)
+    finally:
+        await client.aclose()
+    assert content.strip() and not thinking
+    assert "reasoning_effort" not in bodies(ollama_server, "/v1/chat/completions")[0]
+
+
+async def test_completions_turn_thinking_off_so_a_reasoning_model_answers(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """With deepseek-r1 as the completion model, a think longer than the completion's 16 tokens
+    left the suggestion empty; ``reasoning_effort: "none"`` turns it off on Ollama's /v1."""
+    ollama_server.state.think_tokens = 64
+    config = config_for(ollama_server, ollama={"api": "openai", "completion_model": "deepseek-r1"})
+    client = ModelClient(config)
+    try:
+        result = await client.complete(
+            prefix="def add(a, b):\n    return ",
+            suffix="\n",
+            language="python",
+            path="m.py",
+            context=[],
+            multiline=False,
+        )
+    finally:
+        await client.aclose()
+    (body,) = bodies(ollama_server, "/v1/chat/completions")
+    assert body["reasoning_effort"] == "none"
+    assert result.text.strip()
+
+
+async def test_thinking_turned_off_for_questions_sends_none(
+    ollama_server: OllamaTestServer,
+) -> None:
+    config = config_for(ollama_server, ollama={"api": "openai"}, chat={"think": False})
+    client = ModelClient(config)
+    try:
+        thinking, content = await _chat(client, think=False)
+    finally:
+        await client.aclose()
+    assert bodies(ollama_server, "/v1/chat/completions")[0]["reasoning_effort"] == "none"
+    assert content.strip() and not thinking
+
+
+async def test_a_server_that_rejects_the_effort_is_asked_again_without_it(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """A server whose schema takes only low/medium/high answers 400 to "none": the completion is
+    sent again without it, and the backend never sends it to that server again."""
+    ollama_server.state.reasoning_efforts = ("low", "medium", "high")
+    config = config_for(ollama_server, ollama={"api": "openai", "completion_model": "deepseek-r1"})
+    client = ModelClient(config)
+    try:
+        for _ in range(2):
+            result = await client.complete(
+                prefix="def add(a, b):\n    return ",
+                suffix="\n",
+                language="python",
+                path="m.py",
+                context=[],
+                multiline=False,
+            )
+            assert result.text.strip()
+    finally:
+        await client.aclose()
+    efforts = [b.get("reasoning_effort") for b in bodies(ollama_server, "/v1/chat/completions")]
+    assert efforts == ["none", None, None]

@@ -9,15 +9,24 @@ client (the trust boundary, the audit log, timeouts, failover) holds unchanged:
 - ``chat`` -> ``POST /v1/chat/completions`` streamed (server-sent events) with
   ``stream_options.include_usage`` for the token counts. Reasoning comes apart from the answer:
   ``reasoning_content`` (vLLM) or ``reasoning`` (Ollama) deltas become thinking; ``<think>`` tags
-  in the content are split off by the client as for Ollama. Thinking is asked for with
-  ``reasoning_effort`` when ``chat.think`` is on.
+  in the content are split off by the client as for Ollama.
+- Thinking: the API has no capabilities, so none is claimed beyond ``completion`` (and
+  ``insert``, below). A thinking model thinks by default on every such server, and a model that
+  cannot think must never be asked to (Ollama answers 400), so a question leaves
+  ``reasoning_effort`` out unless thinking is turned off (``chat.think = false``, or the caller
+  says so): then ``"none"``, which Ollama's ``/v1`` maps to ``think: false``. Completions through
+  ``/v1/chat/completions`` always send ``"none"``: otherwise a reasoning model spends the
+  completion's few tokens thinking and the suggestion is empty. A server that rejects an effort
+  (a schema of ``low``/``medium``/``high`` only) gets the request again without it, and never
+  again from this backend.
 - ``generate`` with a system prompt (the chat prompt for completion models without
   fill-in-the-middle) -> ``/v1/chat/completions``; without one -> ``POST /v1/completions`` with
   ``suffix`` when the client sends one (``ollama.openai_fim``: the server's model takes it).
+  ``/v1/completions`` has no thinking switch on any server: a reasoning model there answers
+  nothing until it is done thinking.
 - ``show`` -> ``GET /v1/models`` (cached): the model must be listed (else 404, as Ollama says);
-  capabilities are not part of the API: ``completion`` and ``thinking`` always (reasoning is read
-  wherever it comes), ``insert`` for the completion model when ``ollama.openai_fim`` is on;
-  ``max_model_len`` (vLLM) is the context length when given.
+  capabilities ``completion``, and ``insert`` for the completion model when
+  ``ollama.openai_fim`` is on; ``max_model_len`` (vLLM) is the context length when given.
 - ``generate`` with nothing to generate (the warm-up) only checks the server answers: such
   servers load their models at start.
 
@@ -61,6 +70,7 @@ class OpenAIBackend:
             **{"follow_redirects": False, **(http or {})},
         )
         self._models: dict[str, dict[str, Any]] | None = None
+        self._takes_effort = True  # until the server rejects reasoning_effort once
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -93,7 +103,7 @@ class OpenAIBackend:
         entry = models.get(model) or models.get(f"{model}:latest")
         if entry is None:
             raise ollama.ResponseError(f"model '{model}' not found", 404)
-        capabilities = ["completion", "thinking"]
+        capabilities = ["completion"]  # what the API says; thinking: see the module doc
         o = self.config.ollama
         if o.openai_fim and model == o.effective_completion_model:
             capabilities.append("insert")
@@ -124,7 +134,7 @@ class OpenAIBackend:
             return ollama.GenerateResponse(model=model, done=True, response="")
         if system:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-            body = self._chat_body(model, messages, think, options)
+            body = self._chat_body(model, messages, False, options)  # completions never think
             return self._stream("chat/completions", body, model, generate=True)
         body = {"model": model, "prompt": prompt, **_sampling(options)}
         if suffix:
@@ -152,9 +162,19 @@ class OpenAIBackend:
         options: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": messages, **_sampling(options)}
-        if think:
-            body["reasoning_effort"] = "medium"
+        if think is None:
+            think = None if self.config.chat.think else False
+        if think is not None and self._takes_effort:
+            body["reasoning_effort"] = "medium" if think else "none"
         return body
+
+    def _rejected_effort(self, body: dict[str, Any], status: int, error: str) -> bool:
+        """A 400 about ``reasoning_effort`` from a server that does not take it: from now on it
+        is left out (the request is sent again without it)."""
+        if status == 400 and "reasoning_effort" in body and "reasoning" in error.lower():
+            self._takes_effort = False
+            return True
+        return False
 
     async def _stream(
         self, path: str, body: dict[str, Any], model: str, *, generate: bool
@@ -166,7 +186,14 @@ class OpenAIBackend:
             async with self._http.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise ollama.ResponseError(error_text(response)[:500], response.status_code)
+                    error = error_text(response)[:500]
+                    if self._rejected_effort(body, response.status_code, error):
+                        async for part in self._stream(
+                            path, _without_effort(body), model, generate=generate
+                        ):
+                            yield part
+                        return
+                    raise ollama.ResponseError(error, response.status_code)
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue  # blank separators, comments (": ping"), event names
@@ -196,6 +223,10 @@ class OpenAIBackend:
                             yield _part(model, text, thinking, generate, "", None)
         except httpx.ConnectError:
             raise ConnectionError(f"cannot connect to {self._http.base_url}") from None
+
+
+def _without_effort(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "reasoning_effort"}
 
 
 def _sampling(options: Mapping[str, Any] | None) -> dict[str, Any]:
