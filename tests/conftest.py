@@ -1,11 +1,16 @@
-"""Shared pytest setup: the test Ollama server fixtures (tests/support/ollama_fixtures.py) and the
+"""Shared pytest setup: the test Ollama server fixtures (tests/support/ollama_fixtures.py),
+llama-cpp-python's own OpenAI-compatible server (tests/support/llama_cpp_server.py) and the
 environment every test starts from."""
 
 from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.support.ollama_fixtures", "tests.support.s3"]
+pytest_plugins = [
+    "tests.support.ollama_fixtures",
+    "tests.support.s3",
+    "tests.support.llama_cpp_server",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -59,8 +59,9 @@ class _BadVectors(ValueError):
     """A server answered vectors of the wrong number, size or value (a garbage host)."""
 
 
-def _checked(embeddings: Sequence[Sequence[float]], count: int) -> list[list[float]]:
+def _checked(embeddings: Sequence[Sequence[Any]], count: int) -> list[list[float]]:
     """``count`` finite vectors of one size, normalised; else :class:`_BadVectors`."""
+    embeddings = [_pooled(v) for v in embeddings]
     sizes = {len(v) for v in embeddings}
     if len(embeddings) != count or len(sizes) != 1 or 0 in sizes:
         raise _BadVectors(f"{len(embeddings)} vectors of sizes {sorted(sizes)} for {count} texts")
@@ -74,6 +75,22 @@ def _headers(config: Config) -> dict[str, str]:
         return server_headers(config)
     except MissingHeader as exc:
         raise EmbeddingUnavailable(exc.message, exc.fix) from None
+
+
+def _pooled(vector: Sequence[Any]) -> Sequence[float]:
+    """One vector for a text. A server that answers one vector per token (llama-cpp-python's
+    server, for a model whose GGUF names no pooling) gets them averaged, as llama.cpp's
+    ``--pooling mean`` does."""
+    if not vector or not all(isinstance(token, list | tuple) for token in vector):
+        return vector
+    width = len(vector[0])
+    if width == 0 or any(len(token) != width for token in vector):
+        raise _BadVectors(f"token vectors of sizes {sorted({len(t) for t in vector})}")
+    return [sum(column) / len(vector) for column in zip(*vector, strict=True)]
+
+
+def _numbers(vector: Sequence[Any]) -> list[float]:
+    return [float(x) for x in vector]
 
 
 def _normalise(vector: Sequence[float]) -> list[float]:
@@ -409,7 +426,7 @@ class OpenAIEmbedder(_ServedEmbedder):
         body = self._post(client, texts)
         try:
             rows = sorted(body["data"], key=lambda row: int(row.get("index", 0)))
-            embeddings = [[float(x) for x in row["embedding"]] for row in rows]
+            embeddings = [_numbers(_pooled(row["embedding"])) for row in rows]
             tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _BadVectors(f"{type(exc).__name__}: {one_line(exc, 100)}") from None
