@@ -170,8 +170,13 @@ async def test_ollama_api_key_reaches_no_server_unless_the_headers_name_it(
     """The official client sends ``Authorization: Bearer $OLLAMA_API_KEY`` to any host when the
     variable is set; the model client, the embedder and customize must not."""
     monkeypatch.setenv("OLLAMA_API_KEY", "sk-meant-for-ollama-com")
-    values = {
-        "ollama": {"host": recorder.url, "connect_timeout": 2.0, "first_token_timeout": 5.0},
+    ollama_section: dict[str, object] = {
+        "host": recorder.url,
+        "connect_timeout": 2.0,
+        "first_token_timeout": 5.0,
+    }
+    values: dict[str, dict[str, object]] = {
+        "ollama": ollama_section,
         "embedding": {"provider": "ollama", "model": "nomic-embed-text"},
     }
     config, problems = load_config(None, values, env={"XDG_CONFIG_HOME": "/nonexistent"})
@@ -189,7 +194,7 @@ async def test_ollama_api_key_reaches_no_server_unless_the_headers_name_it(
     assert {r.path for r in seen} >= {"/api/version", "/api/embed", "/api/show"}
     assert [r.path for r in seen if "authorization" in r.headers] == []
     # where the user's headers put it, it goes (theirs, not the environment's)
-    values["ollama"]["headers"] = {"Authorization": "Bearer team-proxy-token"}
+    ollama_section["headers"] = {"Authorization": "Bearer team-proxy-token"}
     config, _ = load_config(None, values, env={"XDG_CONFIG_HOME": "/nonexistent"})
     client = ModelClient(config)
     with contextlib.suppress(Exception):

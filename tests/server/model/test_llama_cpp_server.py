@@ -16,6 +16,7 @@ import pytest
 
 from enclave.config import Config, load_config
 from enclave.indexer.api import open_index
+from enclave.server.completion.pipeline import complete_text
 from enclave.server.model.client import ModelClient
 from tests.support.llama_cpp_server import CHAT_MODEL, EMBED_MODEL
 from tests.support.repos import make_repo
@@ -49,7 +50,8 @@ def config_of(values: dict[str, dict[str, object]]) -> Config:
 async def test_an_inline_completion(llama_cpp_server: str, fim: bool) -> None:
     client = ModelClient(config_of(settings(llama_cpp_server, openai_fim=fim)))
     try:
-        result = await client.complete(
+        result = await complete_text(
+            client,
             prefix="def add(a, b):\n    return ",
             suffix="\n\nprint(add(1, 2))\n",
             language="python",
@@ -68,7 +70,9 @@ async def test_a_question(llama_cpp_server: str) -> None:
     client = ModelClient(config_of(settings(llama_cpp_server)))
     content, done = "", ""
     try:
-        async for delta in client.chat([{"role": "user", "content": "Say hello."}]):
+        async for delta in client.chat(
+            client.boundary.admit_messages([{"role": "user", "content": "Say hello."}])
+        ):
             content += delta.content
             done = delta.done_reason or done
     finally:

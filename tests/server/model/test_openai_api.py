@@ -347,7 +347,8 @@ async def test_completions_turn_thinking_off_so_a_reasoning_model_answers(
     config = config_for(ollama_server, ollama={"api": "openai", "completion_model": "deepseek-r1"})
     client = ModelClient(config)
     try:
-        result = await client.complete(
+        result = await complete_text(
+            client,
             prefix="def add(a, b):\n    return ",
             suffix="\n",
             language="python",
@@ -385,7 +386,8 @@ async def test_a_server_that_rejects_the_effort_is_asked_again_without_it(
     client = ModelClient(config)
     try:
         for _ in range(2):
-            result = await client.complete(
+            result = await complete_text(
+                client,
                 prefix="def add(a, b):\n    return ",
                 suffix="\n",
                 language="python",

@@ -49,18 +49,24 @@ def test_thinking_counts_against_num_predict_and_can_leave_no_answer(
 
 
 @pytest.mark.parametrize(
-    ("request_", "error"),
+    ("think", "suffix", "error"),
     [
-        ({"model": "smollm2:135m", "think": True}, '"smollm2:135m" does not support thinking'),
-        ({"model": "smollm2:135m", "suffix": "x"}, "does not support insert"),
+        (True, "", '"smollm2:135m" does not support thinking'),
+        (None, "x", "does not support insert"),
     ],
 )
 def test_what_a_model_cannot_do_is_a_400(
-    ollama_server: OllamaTestServer, request_: dict[str, object], error: str
+    ollama_server: OllamaTestServer, think: bool | None, suffix: str, error: str
 ) -> None:
     """server/routes.go, GenerateHandler: think on a model without ``thinking``; server/images.go,
     CheckCapabilities: ``suffix`` on a model without ``insert``."""
     client = ollama.Client(host=ollama_server.url)
     with pytest.raises(ollama.ResponseError) as caught:
-        client.generate(prompt="def f():", options={"num_predict": 4}, **request_)  # type: ignore[arg-type]
+        client.generate(
+            model="smollm2:135m",
+            prompt="def f():",
+            suffix=suffix,
+            think=think,
+            options={"num_predict": 4},
+        )
     assert caught.value.status_code == 400 and error in caught.value.error
