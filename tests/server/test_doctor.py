@@ -225,3 +225,32 @@ def test_a_fleet_shows_each_host_and_its_state_never_its_headers(
         for s in live.state.seen
     )
     assert "d0ct0r-s3cret" not in json.dumps(report) + status.out + status.err
+
+
+def test_a_server_that_reports_no_capabilities_is_a_warning_not_an_error(
+    repo: Path, capsys: pytest.CaptureFixture[str], ollama_server: OllamaTestServer
+) -> None:
+    """Ollama before 0.6.4 has no `capabilities` in /api/show; doctor said every model "cannot
+    generate text" and failed."""
+    ollama_server.state.version = "0.6.2"
+    ollama_server.state.show_omits = ("capabilities",)
+    code, report = doctor(repo, capsys)
+    checks = by_name(report)
+    assert code == 0, report
+    model = checks["model:deepseek-r1:1.5b"]
+    assert model["status"] == "warn" and "reports no capabilities" in model["message"]
+    assert "model:deepseek-r1:1.5b:generate" not in checks
+
+
+def test_a_server_whose_show_has_no_model_info_is_read(
+    repo: Path, capsys: pytest.CaptureFixture[str], ollama_server: OllamaTestServer
+) -> None:
+    """Ollama 0.6.4 to 0.12 leaves `model_info` out for some models; the official client's
+    `show` then raised a validation error (ollama/ollama-python#607), reported as "not
+    Ollama's JSON" for a model that works."""
+    ollama_server.state.show_omits = ("model_info",)
+    code, report = doctor(repo, capsys)
+    checks = by_name(report)
+    assert code == 0, report
+    assert checks["model:qwen2.5-coder:1.5b"]["status"] == "ok"
+    assert checks["fim"]["status"] == "ok"

@@ -195,6 +195,9 @@ class State:
     blobs: dict[str, bytes] = field(default_factory=dict)  # /api/blobs (ollama_create)
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # /api/create requests
     pulls: list[str] = field(default_factory=list)  # models a create tried to pull (ollama_create)
+    # /api/show fields left out, as older servers did: "capabilities" (before Ollama 0.6.4),
+    # "model_info" (0.6.4 to 0.12 for some models: ollama/ollama-python#607)
+    show_omits: tuple[str, ...] = ()
     # the /v1 delta field reasoning goes in: Ollama's "reasoning", or vLLM's "reasoning_content"
     reasoning_field: str = "reasoning"
     # the reasoning_effort values /v1 takes (openai_routes): Ollama's thinkFromReasoningEffort
@@ -483,24 +486,23 @@ class Handler(BaseHTTPRequestHandler):
         arch = spec.family
         made = state.created.get(full_name(name), {})
         params = made.get("parameters") or {"temperature": 0.6}
-        self._answer(
-            {
-                "license": "Apache License 2.0",
-                "modelfile": made.get("modelfile", f"FROM {name}\n"),
-                "parameters": "\n".join(f"{k} {v}" for k, v in params.items()),
-                "template": made.get("template") or "{{ .Prompt }}",
-                "system": made.get("system", ""),
-                "details": _details(spec),
-                "model_info": {
-                    "general.architecture": arch,
-                    "general.parameter_count": 134_515_008,
-                    f"{arch}.context_length": spec.context_length,
-                    f"{arch}.embedding_length": 576,
-                },
-                "capabilities": list(spec.capabilities),
-                "modified_at": _now(),
+        shown = {
+            "license": "Apache License 2.0",
+            "modelfile": made.get("modelfile", f"FROM {name}\n"),
+            "parameters": "\n".join(f"{k} {v}" for k, v in params.items()),
+            "template": made.get("template") or "{{ .Prompt }}",
+            "system": made.get("system", ""),
+            "details": _details(spec),
+            "model_info": {
+                "general.architecture": arch,
+                "general.parameter_count": 134_515_008,
+                f"{arch}.context_length": spec.context_length,
+                f"{arch}.embedding_length": 576,
             },
-        )
+            "capabilities": list(spec.capabilities),
+            "modified_at": _now(),
+        }
+        self._answer({k: v for k, v in shown.items() if k not in state.show_omits})
 
     def embed(self, body: dict[str, Any]) -> None:
         state = self.server.state
@@ -887,6 +889,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.blobs.clear()
         self.state.created.clear()
         self.state.pulls.clear()
+        self.state.show_omits = ()
         self.state.reasoning_field = "reasoning"
         self.state.reasoning_efforts = REASONING_EFFORTS
         self.state.think_tokens = None

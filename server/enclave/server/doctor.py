@@ -244,6 +244,18 @@ async def _model_checks(
         reports.append(
             ModelReport(name, roles, True, caps, fim, info.size_bytes, info.context_length)
         )
+        if not caps:  # Ollama before 0.6.4 lists none: nothing to check them against
+            checks.append(
+                Check(
+                    f"model:{name}",
+                    "warn",
+                    f"{label} is pulled; the server reports no capabilities (Ollama before "
+                    "0.6.4), so Enclave assumes it generates text and does not fill in the middle",
+                    "upgrade Ollama (https://ollama.com/download) so Enclave can see what the "
+                    "model can do",
+                )
+            )
+            continue
         checks.append(
             Check(f"model:{name}", "ok", f"{label} is pulled; capabilities: {', '.join(caps)}")
         )

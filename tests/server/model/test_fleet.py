@@ -352,3 +352,37 @@ async def test_a_silent_host_times_out_once_then_is_avoided(
         assert proxies[1].paths("/api/chat")
     finally:
         await client.aclose()
+
+
+async def test_servers_of_other_versions_serve_what_the_request_needs(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """A fleet whose servers list a model's capabilities differently (another Ollama version
+    adds one the request does not use) was skipped whole, and the error said no server ran.
+    The first server is down; the second lists one capability more: it takes the completion."""
+    newer = OllamaTestServer().start()
+    try:
+        spec = newer.state.models["qwen2.5-coder:1.5b"]
+        newer.state.models["qwen2.5-coder:1.5b"] = replace(
+            spec, capabilities=(*spec.capabilities, "tools")
+        )
+        config = config_for(ollama_server, ollama={"hosts": [ollama_server.url, newer.url]})
+        client = ModelClient(config)
+        try:
+            first = await complete_text(
+                client, prefix="def add(a, b):\n    return ", suffix="\n", language="python",
+                path="m.py", context=[], multiline=False,
+            )  # fmt: skip
+            assert first.fim
+            ollama_server.refuse()  # the server that served it goes away
+            second = await complete_text(
+                client, prefix="def sub(a, b):\n    return ", suffix="\n", language="python",
+                path="m.py", context=[], multiline=False,
+            )  # fmt: skip
+        finally:
+            ollama_server.resume()
+            await client.aclose()
+        assert second.fim
+        assert [path for path, _ in newer.state.requests].count("/api/generate") == 1
+    finally:
+        newer.stop()

@@ -178,7 +178,7 @@ async def complete(
     # model stream, until the model is done or the answer has left its block
     head, tail = admitted.texts
     generated = await client.generate(
-        prompt, model=model, capabilities=info.capabilities, options=options,
+        prompt, model=model, options=options,
         think=False if "thinking" in info.capabilities else None,
         settled=lambda raw: is_settled(raw, prefix=head, suffix=tail, multiline=multiline),
     )  # fmt: skip

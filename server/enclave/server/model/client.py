@@ -79,7 +79,7 @@ from enclave.server.model.errors import (
     RedirectRefused,
     StreamInterrupted,
 )
-from enclave.server.model.metadata import ModelInfo, model_info_on, version_of
+from enclave.server.model.metadata import ModelInfo, model_info_on, refusal, version_of
 from enclave.server.model.stream import FAULTS, Skip, stream_parts
 from enclave.server.model.think import ThinkSplitter
 from enclave.server.trust import Boundary, Prompt
@@ -477,7 +477,6 @@ class ModelClient:
         prompt: Prompt,
         *,
         model: str,
-        capabilities: frozenset[str],
         options: dict[str, Any],
         think: bool | None,
         settled: Callable[[str], bool],
@@ -485,12 +484,14 @@ class ModelClient:
         """Stream a generate request for ``prompt`` (preferring the host of the previous one,
         whose prompt cache holds its stable beginning) until the model is done, or until
         ``settled`` says the text so far is the whole answer (asked at each newline): leaving
-        closes the stream, which stops the model. ``capabilities`` are those the prompt was
-        rendered for: a host whose model has others is skipped."""
+        closes the stream, which stops the model. A host whose model cannot take the prompt as
+        rendered (:func:`enclave.server.model.metadata.refusal`) is skipped."""
 
         async def start(host: Host) -> AsyncIterator[Any]:
-            if (await self._model_info_on(host, model)).capabilities != capabilities:
-                raise Skip  # the prompt was made for another kind of model
+            caps = (await self._model_info_on(host, model)).capabilities
+            why = refusal(caps, insert=bool(prompt.suffix), think=think, quiet=True)
+            if why:
+                raise Skip(why)  # the prompt was made for another kind of model
             return await host.backend.generate(
                 model=model,
                 prompt=prompt.prompt,
@@ -551,8 +552,10 @@ class ModelClient:
         }
 
         async def start(host: Host) -> AsyncIterator[Any]:
-            if (await self._model_info_on(host, model)).capabilities != info.capabilities:
-                raise Skip  # the request was made for another kind of model
+            caps = (await self._model_info_on(host, model)).capabilities
+            why = refusal(caps, insert=False, think=think_flag, quiet=False)
+            if why:
+                raise Skip(why)  # the request was made for another kind of model
             return await host.backend.chat(
                 model=model,
                 messages=messages,

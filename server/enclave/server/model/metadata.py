@@ -52,6 +52,23 @@ class ModelInfo:
     size_bytes: int | None
 
 
+def refusal(capabilities: frozenset[str], *, insert: bool, think: bool | None, quiet: bool) -> str:
+    """Why a host whose model has ``capabilities`` cannot take a request made with these ("" if
+    it can): only what the request needs is compared, so servers of other versions (whose
+    lists differ in what the request does not use) all serve. ``insert``: the prompt has a
+    ``suffix``; ``think``: the flag sent; ``quiet``: the request must not think. A server that
+    reports no capabilities (Ollama before 0.6.4) is taken at its word."""
+    if not capabilities:
+        return ""
+    if insert and "insert" not in capabilities:
+        return "its model does not fill in the middle (no insert capability)"
+    if think and "thinking" not in capabilities:
+        return "its model does not think"
+    if quiet and think is None and "thinking" in capabilities:
+        return "its model would think, and this request must not"
+    return ""
+
+
 def same_model(a: str, b: str) -> bool:
     """The same model, with or without its ``:latest`` tag."""
 
@@ -110,9 +127,9 @@ async def model_info_on(client: Client, host: Host, model: str) -> ModelInfo:
         info: ModelInfo = host.info[model]
         return info
     backend, where = host.backend, host.name
-    shown = await client._quick(backend.show(model), model, f"/api/show for {model}", where)
+    shown = await client._quick(_show(backend, model), model, f"/api/show for {model}", where)
     context_length = None
-    for key, value in (shown.modelinfo or {}).items():
+    for key, value in (shown.get("model_info") or {}).items():
         if key.endswith(".context_length") and isinstance(value, int):
             context_length = value
     size = None
@@ -120,6 +137,25 @@ async def model_info_on(client: Client, host: Host, model: str) -> ModelInfo:
     for entry in listed.models:
         if entry.model and same_model(entry.model, model):
             size = int(entry.size) if entry.size is not None else None
-    info = ModelInfo(model, frozenset(shown.capabilities or ()), context_length, size)
+    info = ModelInfo(model, frozenset(shown.get("capabilities") or ()), context_length, size)
     host.info[model] = info
     return info
+
+
+async def _show(backend: Any, model: str) -> dict[str, Any]:
+    """What ``/api/show`` says of ``model``, read for the two fields used. The official client's
+    ``show`` requires ``model_info``, which Ollama 0.6.4 to 0.12 leaves out for some models
+    (ollama/ollama-python#607: a validation error for a model that works), so Ollama's answer is
+    read as JSON through the same client (its headers, timeouts and refusal of redirects)."""
+    if not isinstance(backend, ollama.AsyncClient):  # the OpenAI-compatible backend
+        shown = await backend.show(model)
+        return {"capabilities": shown.capabilities, "model_info": shown.modelinfo}
+    response = await backend._request_raw("POST", "/api/show", json={"model": model})
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"/api/show answered {type(body).__name__}, not an object")
+    capabilities = body.get("capabilities") or []
+    model_info = body.get("model_info") or {}
+    if not isinstance(capabilities, list) or not isinstance(model_info, dict):
+        raise ValueError("/api/show answered capabilities or model_info of the wrong type")
+    return {"capabilities": [str(c) for c in capabilities], "model_info": model_info}

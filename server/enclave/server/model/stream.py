@@ -194,8 +194,12 @@ async def _try_host(
         async with asyncio.timeout(min(o.first_token_timeout, left)):
             stream = await start(candidate)
             first = await anext(stream)
-    except Skip:
+    except Skip as skipped:
         candidate.in_flight -= 1
+        tried.error = tried.error or ModelError(
+            f"{candidate.name} cannot take this request for {model}: {skipped}",
+            "serve the same model with the same capabilities on every server of ollama.hosts",
+        )
         return None
     except TimeoutError:
         candidate.in_flight -= 1
