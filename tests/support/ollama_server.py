@@ -202,6 +202,7 @@ class State:
     reasoning_field: str = "reasoning"
     # the reasoning_effort values /v1 takes (openai_routes): Ollama's thinkFromReasoningEffort
     reasoning_efforts: tuple[str, ...] = REASONING_EFFORTS
+    v1_suffix: bool = True  # /v1/completions takes `suffix` (False: answers as vLLM does)
     # thinking of up to N tokens counted against num_predict, as Ollama does (ollama_generation)
     think_tokens: int | None = None
 
@@ -892,6 +893,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.show_omits = ()
         self.state.reasoning_field = "reasoning"
         self.state.reasoning_efforts = REASONING_EFFORTS
+        self.state.v1_suffix = True
         self.state.think_tokens = None
 
 

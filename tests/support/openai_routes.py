@@ -92,6 +92,11 @@ def _as_ollama(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def completions(handler: Handler, body: dict[str, Any]) -> None:
+    from tests.support.ollama_server import HttpError
+
+    if body.get("suffix") is not None and not handler.server.state.v1_suffix:
+        # vLLM's completion endpoint (vllm/entrypoints/openai/serving_completion.py)
+        raise HttpError(400, "suffix is not currently supported")
     _run(handler, "generate", body)
 
 

@@ -21,7 +21,7 @@ from enclave.indexer.api import open_index
 from enclave.indexer.embed import make_embedder
 from enclave.server.completion.pipeline import complete_text
 from enclave.server.model.client import ModelClient
-from enclave.server.model.errors import ModelNotFound, StreamInterrupted
+from enclave.server.model.errors import ModelError, ModelNotFound, StreamInterrupted
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.ollama_fixtures import config_for, env_for
 from tests.support.ollama_server import OllamaTestServer
@@ -400,3 +400,23 @@ async def test_a_server_that_rejects_the_effort_is_asked_again_without_it(
         await client.aclose()
     efforts = [b.get("reasoning_effort") for b in bodies(ollama_server, "/v1/chat/completions")]
     assert efforts == ["none", None, None]
+
+
+async def test_fim_on_a_server_that_rejects_suffix_names_the_setting(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """vLLM answers 400 to `suffix` on /v1/completions: with ollama.openai_fim every completion
+    failed with a bare HTTP 400."""
+    ollama_server.state.v1_suffix = False
+    config = config_for(ollama_server, ollama={"api": "openai", "openai_fim": True})
+    client = ModelClient(config)
+    try:
+        with pytest.raises(ModelError) as caught:
+            await complete_text(
+                client, prefix="def add(a, b):\n    return ", suffix="\n\nprint(add(1, 2))\n",
+                language="python", path="m.py", context=[], multiline=False,
+            )  # fmt: skip
+    finally:
+        await client.aclose()
+    assert "does not take `suffix`" in caught.value.message
+    assert "ollama.openai_fim = false" in caught.value.fix

@@ -21,7 +21,8 @@ client (the trust boundary, the audit log, timeouts, failover) holds unchanged:
   again from this backend.
 - ``generate`` with a system prompt (the chat prompt for completion models without
   fill-in-the-middle) -> ``/v1/chat/completions``; without one -> ``POST /v1/completions`` with
-  ``suffix`` when the client sends one (``ollama.openai_fim``: the server's model takes it).
+  ``suffix`` when the client sends one (``ollama.openai_fim``: the server's model takes it; a
+  server that rejects ``suffix``, as vLLM does, is a one-line error naming the setting).
   ``/v1/completions`` has no thinking switch on any server: a reasoning model there answers
   nothing until it is done thinking.
 - ``show`` -> ``GET /v1/models`` (cached): the model must be listed (else 404, as Ollama says);
@@ -48,6 +49,7 @@ import ollama
 from enclave.config import Config
 from enclave.hosts import v1_base
 from enclave.modelservers import error_text
+from enclave.server.model.errors import ModelError
 
 
 class OpenAIBackend:
@@ -187,6 +189,15 @@ class OpenAIBackend:
                 if response.status_code >= 400:
                     await response.aread()
                     error = error_text(response)[:500]
+                    if "suffix" in body and "suffix" in error.lower():
+                        raise ModelError(
+                            f"the server at {self._http.base_url} does not take `suffix` on "
+                            f"/v1/completions ({error[:200]}), so {model} cannot fill in the "
+                            "middle there",
+                            "set ollama.openai_fim = false (completions then use the chat "
+                            "prompt), or serve the completion model where `suffix` is taken "
+                            "(llama.cpp's server, Ollama's /v1)",
+                        )
                     if self._rejected_effort(body, response.status_code, error):
                         async for part in self._stream(
                             path, _without_effort(body), model, generate=generate
