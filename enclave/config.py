@@ -476,10 +476,10 @@ class SettingRule:
     why: str  # why a repository may not set it (REPO_NO)
 
 
-def who_may_set() -> list[SettingRule]:
+def who_may_set(config_type: type = Config) -> list[SettingRule]:
     """Every setting and who may set it, from the fields' metadata (the one table)."""
     rules = []
-    for section, kind in _SECTIONS.items():
+    for section, kind in (_SECTIONS if config_type is Config else sections(config_type)).items():
         for f in fields(kind):
             meta = f.metadata
             user = "sets it" if meta.get("user", True) else "no"

@@ -86,7 +86,8 @@ class _ConfigWithExtra:
 
 
 def test_adding_a_setting_is_one_field_and_the_generator(tmp_path: Path) -> None:
-    """A field with its metadata reaches the schema, VS Code, Neovim and the docs' table."""
+    """A field with its metadata reaches the schema, VS Code, Neovim, the docs' table and the
+    table of who may set what."""
     for path in settings_schema.outputs(REPO):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / path, tmp_path / path)
@@ -107,4 +108,8 @@ def test_adding_a_setting_is_one_field_and_the_generator(tmp_path: Path) -> None
     assert (
         "| `chat.answerStyle` | `plain` \\| `bullets` | `plain` | How answers are written. |"
         in out[settings_schema.PROTOCOL_DOC]
+    )
+    assert (
+        "| `chat.answer_style` | - | sets it | sets it | sets it | sets it |"
+        in (out[settings_schema.SECURITY_DOC])
     )
