@@ -19,7 +19,7 @@ import pytest
 
 from enclave.indexer.api import open_index
 from enclave.indexer.embed import make_embedder
-from enclave.server.completion.pipeline import complete_text
+from enclave.server.completion.pipeline import CompletionResult, complete_text
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import ModelError, ModelNotFound, StreamInterrupted
 from tests.support.forward_proxy import ForwardProxy
@@ -47,6 +47,16 @@ async def _chat(client: ModelClient, think: bool) -> tuple[str, str]:
         thinking += delta.thinking
         content += delta.content
     return thinking, content
+
+
+async def _complete(
+    client: ModelClient, suffix: str = "\n", prefix: str = "def add(a, b):\n    return "
+) -> CompletionResult:
+    """One single-line completion of ``prefix`` in m.py, with no context."""
+    return await complete_text(
+        client, prefix=prefix, suffix=suffix, language="python", path="m.py", context=[],
+        multiline=False,
+    )  # fmt: skip
 
 
 async def test_chat_streams_with_reasoning_deltas_kept_apart(
@@ -96,15 +106,7 @@ async def test_completion_with_suffix_on_v1_completions(ollama_server: OllamaTes
     config = config_for(ollama_server, ollama={"api": "openai", "openai_fim": True})
     client = ModelClient(config)
     try:
-        result = await complete_text(
-            client,
-            prefix="def add(a, b):\n    return ",
-            suffix="\n\nprint(add(1, 2))\n",
-            language="python",
-            path="m.py",
-            context=[],
-            multiline=False,
-        )
+        result = await _complete(client, suffix="\n\nprint(add(1, 2))\n")
     finally:
         await client.aclose()
     assert result.fim and result.prompt_tokens > 0
@@ -116,15 +118,7 @@ async def test_completion_with_suffix_on_v1_completions(ollama_server: OllamaTes
 async def test_completion_without_fim_uses_the_chat_prompt(
     openai_client: ModelClient, ollama_server: OllamaTestServer
 ) -> None:
-    result = await complete_text(
-        openai_client,
-        prefix="def add(a, b):\n    return ",
-        suffix="\n",
-        language="python",
-        path="m.py",
-        context=[],
-        multiline=False,
-    )
+    result = await _complete(openai_client)
     assert not result.fim
     assert not bodies(ollama_server, "/v1/completions")
     (body,) = bodies(ollama_server, "/v1/chat/completions")
@@ -347,15 +341,7 @@ async def test_completions_turn_thinking_off_so_a_reasoning_model_answers(
     config = config_for(ollama_server, ollama={"api": "openai", "completion_model": "deepseek-r1"})
     client = ModelClient(config)
     try:
-        result = await complete_text(
-            client,
-            prefix="def add(a, b):\n    return ",
-            suffix="\n",
-            language="python",
-            path="m.py",
-            context=[],
-            multiline=False,
-        )
+        result = await _complete(client)
     finally:
         await client.aclose()
     (body,) = bodies(ollama_server, "/v1/chat/completions")
@@ -386,15 +372,7 @@ async def test_a_server_that_rejects_the_effort_is_asked_again_without_it(
     client = ModelClient(config)
     try:
         for _ in range(2):
-            result = await complete_text(
-                client,
-                prefix="def add(a, b):\n    return ",
-                suffix="\n",
-                language="python",
-                path="m.py",
-                context=[],
-                multiline=False,
-            )
+            result = await _complete(client)
             assert result.text.strip()
     finally:
         await client.aclose()
@@ -412,10 +390,7 @@ async def test_fim_on_a_server_that_rejects_suffix_names_the_setting(
     client = ModelClient(config)
     try:
         with pytest.raises(ModelError) as caught:
-            await complete_text(
-                client, prefix="def add(a, b):\n    return ", suffix="\n\nprint(add(1, 2))\n",
-                language="python", path="m.py", context=[], multiline=False,
-            )  # fmt: skip
+            await _complete(client, suffix="\n\nprint(add(1, 2))\n")
     finally:
         await client.aclose()
     assert "does not take `suffix`" in caught.value.message
