@@ -7,9 +7,9 @@ from enclave.server.completion.sources.bindings import (
     Repository,
     bindings,
     class_bases,
+    follow,
     member_uses,
     receiver_types,
-    reexported,
     references,
 )
 
@@ -55,11 +55,14 @@ def test_typescript_index_files_and_go_packages() -> None:
     found = bindings("web/src/app.ts", ts, "typescript", REPO)
     assert found["limit"] == Binding("limit", ("web/src/util/index.ts",), "clamp", "./util")
     assert found["u"].paths == ("web/src/util/clamp.ts",) and found["u"].is_module
-    onward = reexported(
+    index = bindings(
+        "web/src/util/index.ts", "export { clamp } from './clamp';\n", "typescript", REPO
+    )
+    onward = follow(
         found["limit"],
-        lambda path: "export { clamp } from './clamp';\n" if path.endswith("index.ts") else None,
-        "typescript", REPO, lambda path, name: path.endswith("clamp.ts"),
-    )  # fmt: skip
+        lambda path, name: index.get(name) if path.endswith("index.ts") else None,
+        lambda path, name: path.endswith("clamp.ts"),
+    )
     assert onward.paths == ("web/src/util/clamp.ts",) and onward.original == "clamp"
     go = 'import (\n\t"fmt"\n\tg "example.com/app/geom"\n)\n'
     assert bindings("main.go", go, "go", REPO) == {

@@ -2,10 +2,12 @@
 
 ``from .utils import quote as q`` binds ``q`` to ``quote`` in ``pkg/utils.py``; ``import pkg.utils
 as u`` and ``from pkg import utils`` bind a module, as Go's ``import "example.com/m/pkg"`` binds a
-package (its folder's files). Re-exports are followed a few steps (``__init__.py``, TypeScript
-``index`` files). Only the repository's own files resolve: the standard library and third-party
-packages are not indexed. The buffer may be half-typed, so imports are read line by line, never
-by parsing the whole file.
+package (its folder's files). Re-exports are followed a few steps (``__init__.py``, its ``from .x
+import *`` as ``__all__`` allows, TypeScript ``index`` files). ``from pkg import name`` is a
+submodule only beside the package's ``__init__.py``; a module name matched by its end (src
+layouts, installed names) is never a test or example module unless the importer is one. Only the
+repository's own files resolve: the standard library and third-party packages are not indexed.
+The buffer may be half-typed, so imports are read line by line, never by parsing the whole file.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from keyword import iskeyword
 from pathlib import PurePosixPath
 
 REEXPORT_DEPTH = 3
+# Folders whose code the rest of a repository never imports: tests, examples, docs.
+_TEST_FOLDERS = frozenset({"test", "tests", "testing", "example", "examples", "doc", "docs"})
 
 _PY_FROM = re.compile(
     r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)?|[^\n#;]*)", re.MULTILINE
@@ -67,16 +72,25 @@ class Repository:
             for start in range(len(parts)):  # "a.b.c", "b.c", "c": src layouts, links
                 self._modules.setdefault(".".join(parts[start:]), []).append(path)
 
-    def python_module(self, dotted: str) -> str | None:
-        """The file of an absolute module name; the one whose whole path matches first."""
+    def python_module(self, dotted: str, importer: str = "") -> str | None:
+        """The file of an absolute module name; the one whose whole path matches first, else
+        the shortest whose path ends with it, never a test or example module unless the
+        ``importer`` is one (``models.field`` is not tests/models/field.py to a package)."""
         found = self._modules.get(dotted, [])
         parts = dotted.split(".")
         for candidate in (f"{'/'.join(parts)}.py", f"{'/'.join(parts)}/__init__.py"):
             if candidate in found:
                 return candidate
+        if not is_test_code(importer):
+            found = [p for p in found if not is_test_code(p)]
         if not found:  # `enclave.server.context` for server/context.py: drop leading parts
-            return self.python_module(".".join(parts[1:])) if len(parts) > 1 else None
+            return self.python_module(".".join(parts[1:]), importer) if len(parts) > 1 else None
         return min(found, key=len)
+
+    def python_file(self, folder: str, name: str) -> str | None:
+        """The module or package ``name`` in ``folder`` (``name.py``, ``name/__init__.py``)."""
+        base = f"{folder}/{name}" if folder not in ("", ".") else name
+        return next((c for c in (f"{base}.py", f"{base}/__init__.py") if c in self.paths), None)
 
     def folder(self, folder: str) -> list[str]:
         return self._folders.get(folder, [])
@@ -117,35 +131,49 @@ def _normalise(path: str) -> str | None:
     return "/".join(parts)
 
 
+def is_test_code(path: str) -> bool:
+    """A test or example file (in a folder named so, or named as a test): code the rest of a
+    repository never imports."""
+    pure = PurePosixPath(path)
+    if any(part.lower() in _TEST_FOLDERS for part in pure.parts[:-1]):
+        return True
+    return pure.stem.startswith("test_") or pure.stem.endswith("_test") or pure.stem == "conftest"
+
+
+def _python_from(path: str, dots: str, module: str, repo: Repository) -> tuple[str | None, str]:
+    """The file a ``from`` import names, and the folder its submodules are in ("" when it has
+    none: a plain module, or a package not found)."""
+    if dots:
+        package = list(PurePosixPath(path).parent.parts)
+        up = len(dots) - 1
+        if up > len(package):
+            return None, ""
+        base = package[: len(package) - up] if up else package
+        folder = "/".join([*base, *module.split(".")]) if module else "/".join(base)
+        file = repo.python_file(str(PurePosixPath(folder).parent), PurePosixPath(folder).name)
+        if not module and not base:
+            file = "__init__.py" if "__init__.py" in repo.paths else None
+        return file, folder or "."
+    file = repo.python_module(module, path)
+    return file, file.rsplit("/", 1)[0] if file and file.endswith("/__init__.py") else ""
+
+
 def _python_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
     found: list[Binding] = []
-    package = list(PurePosixPath(path).parent.parts)
     for dots, module, names in _PY_FROM.findall(text):
-        if dots:
-            up = len(dots) - 1
-            if up > len(package):
-                continue
-            base = package[: len(package) - up] if up else package
-            target = "/".join([*base, *module.split(".")]) if module else "/".join(base)
-            file = next(
-                (c for c in (f"{target}.py", f"{target}/__init__.py") if c in repo.paths), None
-            )
-        else:
-            file = repo.python_module(module)
-            target = module.replace(".", "/")
+        file, folder = _python_from(path, dots, module, repo)
         written = dots + module
         for item in names.strip("()").replace("\\", " ").replace("\n", ",").split(","):
             parts = item.split()
             if not parts or parts[0] == "*":
                 continue
             original, alias = parts[0], parts[-1] if len(parts) == 3 else parts[0]
-            # `from pkg import mod`: a submodule first, else a name pkg/__init__.py defines
-            sub = (
-                f"{target}/{original}.py"
-                if dots
-                else (repo.python_module(f"{module}.{original}") if module else None)
-            )
-            if sub and sub in repo.paths and sub != file:  # (`from m.f import f`: f is a name)
+            # `from pkg import mod`: a submodule beside pkg/__init__.py (never one elsewhere
+            # whose path happens to end so), else a name pkg/__init__.py binds
+            sub = repo.python_file(folder, original) if folder else None
+            if sub is None and file is None and module and not dots:  # (a namespace package)
+                sub = repo.python_module(f"{module}.{original}", path)
+            if sub and sub != file:  # (`from m.f import f`: f is a name)
                 joined = written + original if written.endswith(".") else f"{written}.{original}"
                 found.append(Binding(alias, (sub,), "", joined))
             elif file is not None:
@@ -155,12 +183,45 @@ def _python_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
             parts = item.split()
             if not parts:
                 continue
-            file = repo.python_module(parts[0])
+            file = repo.python_module(parts[0], path)
             if file is None:
                 continue
             alias = parts[-1] if len(parts) == 3 else parts[0]
             found.append(Binding(alias, (file,), "", parts[0]))
     return found
+
+
+def star_imports(path: str, text: str, repo: Repository) -> list[tuple[str, str]]:
+    """The repository's modules ``text`` (Python, the file at ``path``) imports every public
+    name of (``from .fields import *``), each with the import as written."""
+    found = []
+    for dots, module, names in _PY_FROM.findall(text):
+        if names.strip("() \t") == "*":
+            file = _python_from(path, dots, module, repo)[0]
+            if file is not None and file != path:
+                found.append((file, dots + module))
+    return found
+
+
+_ALL = re.compile(
+    r"^__all__[ \t]*(?::[^=\n]*)?(?:\+?=|\.extend\(|\.append\()[ \t]*([\[(]?[^\])]*[\])]?)",
+    re.MULTILINE,
+)
+_QUOTED = re.compile(r"""['"]([A-Za-z_]\w*)['"]""")
+_TOP_NAME = re.compile(
+    r"^(?:(?:async[ \t]+)?def|class)[ \t]+(\w+)|^(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE
+)
+
+
+def exported_names(text: str, path: str, repo: Repository) -> frozenset[str]:
+    """The names ``from module import *`` takes from a Python module (its text): those its
+    ``__all__`` lists, else its public top-level names (defined or imported)."""
+    listed = [n for group in _ALL.findall(text) for n in _QUOTED.findall(group)]
+    if listed:
+        return frozenset(listed)
+    names = {a or b for a, b in _TOP_NAME.findall(text)}
+    names |= {b.name for b in _python_bindings(path, text, repo)}
+    return frozenset(n for n in names if not n.startswith("_") and not iskeyword(n))
 
 
 def _js_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
@@ -225,22 +286,23 @@ def same_package(path: str, language: str, repo: Repository) -> tuple[str, ...]:
     )
 
 
-def reexported(
-    binding: Binding, read: Callable[[str], str | None], language: str, repo: Repository,
-    defined: Callable[[str, str], bool], depth: int = REEXPORT_DEPTH,
-) -> Binding:  # fmt: skip
-    """Follow a name through files that only re-export it (``__init__.py``, ``index.ts``)."""
+def follow(
+    binding: Binding,
+    onward: Callable[[str, str], Binding | None],
+    defined: Callable[[str, str], bool],
+    depth: int = REEXPORT_DEPTH,
+) -> Binding:
+    """Follow a name through files that only re-export it (``__init__.py``, ``index.ts``):
+    ``onward(file, name)`` is how that file takes the name (an import of it, or a
+    ``from .x import *`` that gives it), None when it takes it from nowhere."""
     current = binding
     for _ in range(depth):
         if current.is_module or any(defined(p, current.original) for p in current.paths):
             return current
-        text = read(current.paths[0])
-        if text is None:
+        found = onward(current.paths[0], current.original)
+        if found is None:
             return current
-        onward = bindings(current.paths[0], text, language, repo).get(current.original)
-        if onward is None:
-            return current
-        current = Binding(binding.name, onward.paths, onward.original, binding.module)
+        current = Binding(binding.name, found.paths, found.original, binding.module)
     return current
 
 

@@ -16,7 +16,6 @@ from enclave.server.completion.sources.bindings import (
     Binding,
     bindings,
     receiver_types,
-    reexported,
     same_package,
 )
 from enclave.server.completion.sources.files import RepoFiles
@@ -132,11 +131,10 @@ def _resolve_near(
     if "." in dotted and dotted in bound and bound[dotted].is_module:
         head, member, binding = dotted, last, bound[dotted]  # `import email.utils`
     if member:
+        if binding is not None and binding.is_module:
+            return _module_member(modules, name, head, binding, member)
         if "." in member:
             return []
-        if binding is not None and binding.is_module:
-            why = f"definition of `{name}` (module `{head}` imported by this file from {binding.module})"
-            return [_Pick(TUNING.certain, d, why) for d in modules.member(binding, member)]
         if head in types:
             return _methods_of(symbols, path, name, types[head], bound, package)
         if binding is not None:  # `Shelf.create`: a member of an imported class
@@ -173,6 +171,21 @@ def _resolve_near(
         elif definition.qualified_name == name or name not in bare:
             picks.append(_Pick(1.0, definition, f"definition of `{name}` (used near the cursor)"))
     return picks
+
+
+def _module_member(
+    modules: Modules, name: str, head: str, module: Binding, member: str
+) -> list[_Pick]:
+    """``module.member`` (``utils.quote``), also through the package's submodules
+    (``pkg.sub.name``), as the module defines it or takes it from another file."""
+    why = f"definition of `{name}` (module `{head}` imported by this file from {module.module})"
+    *within, member = member.split(".")
+    for sub in within:
+        inner = modules.submodule(module, sub)
+        if inner is None:
+            return []
+        module = inner
+    return [_Pick(TUNING.certain, d, why) for d in modules.member(module, member)]
 
 
 def _methods_of(
@@ -279,7 +292,9 @@ def _imports(
     the files an imported module takes names from) read in one index call."""
     repo = repository(symbols.index.paths())
     modules = Modules(symbols, sources, language, repo)
-    imported = bindings(path, text, language, repo)
+    imported = {
+        n: modules.package_first(b) for n, b in bindings(path, text, language, repo).items()
+    }
     package = same_package(path, language, repo)
     files = {path, *package, *(p for b in imported.values() for p in b.paths)}
     files |= {
@@ -291,10 +306,7 @@ def _imports(
         for p in taken.paths
     }
     symbols.read(files)
-    bound = {
-        name: reexported(binding, sources.text, language, repo, modules.defined)
-        for name, binding in imported.items()
-    }
+    bound = {name: modules.follow(binding) for name, binding in imported.items()}
     return modules, bound, package
 
 

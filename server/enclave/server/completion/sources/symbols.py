@@ -1,15 +1,24 @@
 """The symbols table as one completion reads it, and what imported modules offer besides their own
-definitions (the names they take from other files, followed to their definitions when wanted).
+definitions (the names they take from other files, a package's ``from .x import *`` included,
+followed to their definitions when wanted) and the submodules a package reaches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from enclave.indexer.types import SymbolDef
-from enclave.server.completion.sources.bindings import Binding, Repository, bindings, reexported
+from enclave.server.completion.sources.bindings import (
+    Binding,
+    Repository,
+    bindings,
+    exported_names,
+    follow,
+    star_imports,
+)
 from enclave.server.completion.sources.files import RepoFiles, head_of
 from enclave.server.completion.tuning import TUNING
 
@@ -20,12 +29,22 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1024)
 def taken_of(
     file: str, mtime_ns: int, size: int, path: str, language: str, repo: Repository
-) -> dict[str, Binding]:
-    """What the module ``path`` (on disk: ``file``) takes from other files by name, kept while
-    neither it nor the repository's files change: its imports are read once, not at every
-    completion. (Only names and paths come of it: no text of it reaches a prompt.)"""
-    found = bindings(path, head_of(file) or "", language, repo)
-    return {name: b for name, b in found.items() if not b.is_module and name == b.original}
+) -> tuple[dict[str, Binding], tuple[tuple[str, str], ...]]:
+    """What the module ``path`` (on disk: ``file``) takes from other files by name, and the
+    modules it takes every public name of (``from .x import *``: file, import as written), kept
+    while neither it nor the repository's files change: its imports are read once, not at
+    every completion. (Only names and paths come of it: no text of it reaches a prompt.)"""
+    text = head_of(file) or ""
+    found = bindings(path, text, language, repo)
+    taken = {name: b for name, b in found.items() if not b.is_module}
+    stars = tuple(star_imports(path, text, repo)) if language == "python" else ()
+    return taken, stars
+
+
+@lru_cache(maxsize=1024)
+def exports_of(file: str, mtime_ns: int, size: int, path: str, repo: Repository) -> frozenset[str]:
+    """The names ``from <the module at path> import *`` takes (kept while it does not change)."""
+    return exported_names(head_of(file) or "", path, repo)
 
 
 @lru_cache(maxsize=4)
@@ -41,6 +60,7 @@ class Symbols:
     def __init__(self, index: Index, names: Sequence[str]) -> None:
         self.index = index
         self._files: dict[str, list[SymbolDef]] = {}
+        self._by_name: dict[str, dict[str, list[SymbolDef]]] = {}  # path -> qualified -> defs
         self._named: dict[str, list[SymbolDef]] = {}
         wanted = [n for n in names if "." not in n]
         for found in index.definitions(wanted, limit=len(wanted) * TUNING.max_definitions * 2):
@@ -64,7 +84,17 @@ class Symbols:
         return self._named.get(name, [])[: TUNING.max_definitions * 2]
 
     def top_level(self, paths: Sequence[str], name: str) -> list[SymbolDef]:
-        return [s for p in paths for s in self.of_file(p) if s.qualified_name == name]
+        """The definitions of ``paths`` whose qualified name is ``name`` (asked once per name a
+        package offers: looked up, not searched)."""
+        found: list[SymbolDef] = []
+        for path in paths:
+            if path not in self._by_name:
+                table: dict[str, list[SymbolDef]] = {}
+                for symbol in self.of_file(path):
+                    table.setdefault(symbol.qualified_name, []).append(symbol)
+                self._by_name[path] = table
+            found += self._by_name[path].get(name, [])
+        return found
 
 
 class Modules:
@@ -74,23 +104,79 @@ class Modules:
 
     def __init__(self, symbols: Symbols, sources: RepoFiles, language: str, repo: Repository):
         self.symbols, self.sources, self.language, self.repo = symbols, sources, language, repo
+        self._imported: dict[str, dict[str, Binding]] = {}
         self._taken: dict[str, dict[str, Binding]] = {}
 
     def defined(self, file: str, name: str) -> bool:
         return bool(self.symbols.top_level([file], name))
 
-    def taken(self, path: str) -> dict[str, Binding]:
+    def imported(self, path: str) -> dict[str, Binding]:
         """The names the module at ``path`` takes from other files (none in Go: a package
-        offers only what it declares); ``x as _x`` is private to it."""
-        if path not in self._taken:
+        offers only what it declares), by name or by ``from .x import *``."""
+        if path not in self._imported:
             version = self.sources.version(path) if self.language != "go" else None
-            self._taken[path] = (
-                taken_of(*version, path, self.language, self.repo) if version else {}
+            explicit, stars = (
+                taken_of(*version, path, self.language, self.repo) if version else ({}, ())
             )
+            taken = dict(explicit)
+            for star, written in stars:
+                at = self.sources.version(star)
+                for name in sorted(exports_of(*at, star, self.repo)) if at else ():
+                    taken.setdefault(name, Binding(name, (star,), name, written))
+            self._imported[path] = taken
+        return self._imported[path]
+
+    def taken(self, path: str) -> dict[str, Binding]:
+        """Of what the module at ``path`` imports, the names it offers as its own: ``x as y``
+        is its own use of ``x`` (``as _x``: private), except in a package's entry
+        (``__init__.py``, ``index.ts``), whose imports are what the package offers."""
+        if path not in self._taken:
+            entry = PurePosixPath(path).stem in ("__init__", "index", "mod")
+            self._taken[path] = {
+                name: b
+                for name, b in self.imported(path).items()
+                if name == b.original or (entry and not name.startswith("_"))
+            }
         return self._taken[path]
 
+    def follow(self, binding: Binding) -> Binding:
+        """``binding`` followed through the files that only re-export its name."""
+        return follow(binding, lambda path, name: self.imported(path).get(name), self.defined)
+
+    def package_first(self, binding: Binding) -> Binding:
+        """``from pkg import field`` (a submodule pkg/field.py) when pkg/__init__.py binds
+        ``field`` itself (``from .field import field``, ``from .fields import *``): the
+        package's name, as at run time, not the submodule."""
+        at = PurePosixPath(binding.paths[0])
+        if not binding.is_module or "." in binding.name or self.language != "python":
+            return binding
+        stem, folder = (
+            (at.parent.name, at.parent.parent) if at.stem == "__init__" else (at.stem, at.parent)
+        )
+        entry = str(folder / "__init__.py")
+        if entry not in self.repo.paths or not binding.module.endswith(stem):
+            return binding
+        own = self.imported(entry).get(stem)
+        if own is None:
+            return binding
+        written = binding.module[: -len(stem)]
+        written = written[:-1] if written.strip(".") else written  # `pkg.models.`, `.`
+        return Binding(binding.name, (entry,), stem, written)
+
+    def submodule(self, package: Binding, name: str) -> Binding | None:
+        """``pkg.sub`` of an imported package ``pkg``: its module or package ``sub`` beside its
+        ``__init__.py``."""
+        for path in package.paths:
+            at = PurePosixPath(path)
+            found = (
+                self.repo.python_file(str(at.parent), name) if at.name == "__init__.py" else None
+            )
+            if found is not None:
+                return Binding(name, (found,), "", f"{package.module}.{name}")
+        return None
+
     def _definition(self, taken: Binding) -> list[SymbolDef]:
-        final = reexported(taken, self.sources.text, self.language, self.repo, self.defined)
+        final = self.follow(taken)
         return [] if final.is_module else self.symbols.top_level(final.paths, final.original)
 
     def member(self, module: Binding, name: str) -> list[SymbolDef]:
@@ -99,7 +185,7 @@ class Modules:
         if own:
             return own
         for path in module.paths:
-            onward = self.taken(path).get(name)
+            onward = self.imported(path).get(name)
             if onward is not None:
                 return self._definition(onward)
         return []

@@ -1,0 +1,158 @@
+"""Completion context through packages, on repositories indexed whole (tests included): imports
+resolve to the package's own binding, names reached through a package follow its re-exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enclave.config import Config, EmbeddingConfig
+from enclave.indexer.api import open_index
+from enclave.server.completion.pipeline import prepare_completion
+from enclave.server.completion.sources.bindings import Binding, Repository, bindings
+from enclave.server.types import ContextPiece
+from tests.support.repos import make_repo
+
+
+def _pieces_at_end(
+    tmp_path: Path, files: dict[str, str], path: str, config: Config | None = None
+) -> list[ContextPiece]:
+    """The pieces a completion at the end of ``path``'s last line sends, the repository
+    indexed whole by the real indexer."""
+    config = config or Config(embedding=EmbeddingConfig(provider="none"))
+    index = open_index(make_repo(tmp_path / "repo", files), config)
+    index.update()
+    lines = files[path].splitlines()
+    return prepare_completion(
+        index, path, files[path], len(lines) - 1, len(lines[-1]), config
+    ).pieces
+
+
+def _from_code(pieces: list[ContextPiece]) -> list[tuple[str, str]]:
+    """(path, reason) of the definitions and signatures sent (not similar code)."""
+    return [
+        (p.path, p.reason)
+        for p in pieces
+        if p.reason.startswith(("definition of", "signatures of"))
+    ]
+
+
+FIELD = "def field(name, default=None):\n    return (name, default)\n"
+TEST_FIELD = "def test_field_default():\n    assert True\n"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "from .fields import field\n",
+        "from .fields import *\n",
+        "from . import fields\nfrom .fields import *\n\n__all__ = ['field']\n",
+    ],
+    ids=["named", "star", "all"],
+)
+def test_a_name_a_package_re_exports_is_not_a_test_module_of_that_name(
+    tmp_path: Path, entry: str
+) -> None:
+    """`from pkg.models import field`, field a function pkg/models/__init__.py re-exports (by
+    name, by `from .fields import *`, listed in `__all__`): its definition is sent, never the
+    signatures of the test module tests/models/field.py whose path ends as `models.field`."""
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/models/__init__.py": entry,
+        "pkg/models/fields.py": FIELD,
+        "tests/models/field.py": TEST_FIELD,
+        "pkg/app.py": "from pkg.models import field\n\n\ndef make():\n    return field(",
+    }
+    sent = _from_code(_pieces_at_end(tmp_path, files, "pkg/app.py"))
+    assert sent == [
+        ("pkg/models/fields.py", "definition of `field` (imported by this file from pkg.models)")
+    ]
+
+
+def test_a_name_the_package_binds_wins_over_its_submodule_of_that_name(tmp_path: Path) -> None:
+    """`from pkg.models import field` where pkg/models/field.py is a submodule that
+    pkg/models/__init__.py imports `field` from (`from .field import field`): at run time the
+    name is the function, so the function's definition is sent."""
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/models/__init__.py": "from .field import field\n",
+        "pkg/models/field.py": FIELD,
+        "pkg/app.py": "from pkg.models import field\n\n\ndef make():\n    return field(",
+    }
+    sent = _from_code(_pieces_at_end(tmp_path, files, "pkg/app.py"))
+    assert sent == [
+        ("pkg/models/field.py", "definition of `field` (imported by this file from pkg.models)")
+    ]
+
+
+def test_a_module_matched_by_its_end_is_never_a_test_module_from_source_code() -> None:
+    """The suffix match meant for src layouts and installed names: source code gets the
+    package's module (not the shorter tests/util.py); a test file may still reach a test
+    helper that way; a submodule is looked for beside the package's __init__.py only."""
+    repo = Repository(
+        ["src/util/__init__.py", "src/util/_impl.py", "tests/util.py", "tests/models/field.py",
+         "src/pkg/__init__.py", "src/pkg/models.py"]
+    )  # fmt: skip
+    text = "import util\nfrom pkg.models import field\n"
+    assert bindings("src/app.py", text, "python", repo) == {
+        "util": Binding("util", ("src/util/__init__.py",), "", "util"),
+        "field": Binding("field", ("src/pkg/models.py",), "field", "pkg.models"),
+    }
+    assert repo.python_module("util", "tests/test_app.py") == "tests/util.py"
+    assert repo.python_module("models.field", "src/app.py") is None
+
+
+PACKAGES = {
+    "util/__init__.py": "from ._impl import helper\nfrom ._impl import make_thing as thing\n",
+    "util/_impl.py": ("def helper(x):\n    return x\n\n\ndef make_thing(kind):\n    return kind\n"),
+    "tests/util.py": "def test_helper():\n    pass\n",
+    "pkg/__init__.py": "from . import sub\n",
+    "pkg/events/__init__.py": "from ._api import *\n",
+    "pkg/events/_api.py": (
+        "__all__ = ['listen', 'remove']\n\n_registry = {}\n\n\n"
+        "def listen(target, name, fn):\n    return fn\n\n\n"
+        "def remove(target, name, fn):\n    return None\n\n\n"
+        "def _clear():\n    _registry.clear()\n"
+    ),
+    "pkg/sub/__init__.py": "from ._x import name\n",
+    "pkg/sub/_x.py": "def name(value):\n    return value\n",
+    "tests/sub/_x.py": "def name(value):\n    return None\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "path", "reason"),
+    [
+        ("util.helper(1)", "util/_impl.py", "`util.helper` (module `util` imported by this file from util)"),
+        ("util.thing(1)", "util/_impl.py", "`util.thing` (module `util` imported by this file from util)"),
+        ("events.listen(1, 2, 3)", "pkg/events/_api.py", "`events.listen` (module `events` imported by this file from pkg.events)"),
+        ("pkg.sub.name(2)", "pkg/sub/_x.py", "`pkg.sub.name` (module `pkg` imported by this file from pkg)"),
+    ],
+    ids=["named", "renamed", "star", "subpackage"],
+)  # fmt: skip
+def test_names_reached_through_a_package_follow_its_re_exports(
+    tmp_path: Path, call: str, path: str, reason: str
+) -> None:
+    """`util.helper(...)`, `events.listen(...)`, `pkg.sub.name(...)` where the package's
+    __init__.py takes the name from a private submodule (by name, renamed, by `import *`):
+    the definition is sent first, from the package's own file."""
+    files = {
+        **PACKAGES,
+        "app.py": f"import util\nfrom pkg import events\nimport pkg\n\n\ndef go():\n    {call}",
+    }
+    pieces = _pieces_at_end(tmp_path, files, "app.py")
+    first = pieces[0]
+    assert (first.path, first.reason) == (path, f"definition of {reason}")
+    assert not any(where.startswith("tests/") for where, _ in _from_code(pieces)), pieces
+
+
+def test_a_package_s_import_star_offers_what_its_all_lists(tmp_path: Path) -> None:
+    """The signatures of a package whose __init__.py is `from ._api import *` are the names
+    `_api.__all__` lists (`remove` beside the `listen` being called), not its private ones."""
+    files = {**PACKAGES, "app.py": "from pkg import events\n\n\ndef go():\n    events.listen("}
+    sent = _from_code(_pieces_at_end(tmp_path, files, "app.py"))
+    outline = [(path, why) for path, why in sent if why.startswith("signatures of")]
+    assert outline == [
+        ("pkg/events/_api.py", "signatures of `remove` (imported by this file from pkg.events)")
+    ]
