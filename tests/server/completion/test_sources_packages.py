@@ -1,5 +1,6 @@
 """Completion context through packages, on repositories indexed whole (tests included): imports
-resolve to the package's own binding, names reached through a package follow its re-exports."""
+resolve to the package's own binding, names reached through a package follow its re-exports,
+and what the cursor's line calls is fitted before any signatures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from enclave.config import Config, EmbeddingConfig
+from enclave.config import CompletionConfig, Config, EmbeddingConfig
 from enclave.indexer.api import open_index
 from enclave.server.completion.pipeline import prepare_completion
 from enclave.server.completion.sources.bindings import Binding, Repository, bindings
@@ -156,3 +157,44 @@ def test_a_package_s_import_star_offers_what_its_all_lists(tmp_path: Path) -> No
     assert outline == [
         ("pkg/events/_api.py", "signatures of `remove` (imported by this file from pkg.events)")
     ]
+
+
+def _worker() -> dict[str, str]:
+    """A class whose method's last line calls a method far above it (out of the prefix),
+    in a file that imports a module of many functions and a few long ones."""
+    names = ["alpha", "beta", "gamma", "delta"]
+    body = "".join(f"    step_{i} = value * {i} + offset\n" for i in range(6))
+    files = {f"lib/{n}.py": f"def {n}(value, offset):\n{body}    return value\n" for n in names}
+    files["lib/ops.py"] = "".join(
+        f"def operation_{i}(first_value, second_value, third_value, options=None):\n"
+        "    return first_value\n\n\n"
+        for i in range(40)
+    )
+    files["app/worker.py"] = (
+        "from lib import ops\n"
+        + "".join(f"from lib.{n} import {n}\n" for n in names)
+        + "\n\nclass Worker:\n"
+        + "    def rescale(self, value, scale):\n        total = value * scale\n        return total\n\n"
+        + "".join(f"    def other_{i}(self):\n        return {i}\n\n" for i in range(40))
+        + "    def run(self, items):\n"
+        + "".join(f"        {n}(items, 1)\n" for n in names)
+        + "        ops.operation_1(items, 2, 3)\n"
+        + "        return self.rescale("
+    )
+    return files
+
+
+def test_what_the_cursor_s_line_calls_is_fitted_before_any_signatures(tmp_path: Path) -> None:
+    """The method the cursor's line calls (`self.rescale(`, known only as this file's class's)
+    is sent whole and first, though the imported definitions used above it are more certain
+    and the imported module's signatures would fill the budget."""
+    config = Config(
+        embedding=EmbeddingConfig(provider="none"),
+        completion=CompletionConfig(context_tokens=400, prefix_tokens=300),
+    )
+    pieces = _pieces_at_end(tmp_path, _worker(), "app/worker.py", config)
+    sent = _from_code(pieces)
+    assert sent[0] == ("app/worker.py", "definition of `rescale` (a method of this file's class)")
+    assert pieces[0].text.startswith("    def rescale(self, value, scale):\n")
+    assert pieces[0].text.rstrip().endswith("return total")
+    assert any(why.startswith("signatures of") for _, why in sent[1:])  # (the budget was tight)

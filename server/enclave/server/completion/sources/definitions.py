@@ -5,9 +5,10 @@ package; each summarised to fit its share of the budget.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from enclave.indexer.types import SymbolDef
@@ -15,6 +16,7 @@ from enclave.server.completion.cursor import BARE, language_of, names_near
 from enclave.server.completion.sources.bindings import (
     Binding,
     bindings,
+    is_test_code,
     receiver_types,
     same_package,
 )
@@ -103,11 +105,26 @@ def _family(language: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Pick:
-    """A definition chosen for the names near the cursor, and why."""
+    """A definition chosen for the names near the cursor, and why; ``called``: the cursor's
+    line calls it (it goes first, before any signatures, however certain it is)."""
 
     score: float
     definition: SymbolDef
     why: str
+    called: bool = False
+
+
+_CALL = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*(?:[ \t]*\.[ \t]*[A-Za-z_$][\w$]*)*)[ \t]*\(")
+
+
+def called_on(line: str) -> set[str]:
+    """The names a line calls, as the names near the cursor spell them: ``self.store.get(k)``
+    gives ``self.store.get``, ``store.get`` and ``get`` (every dotted tail of the callee)."""
+    called: set[str] = set()
+    for match in _CALL.finditer(line):
+        parts = [part.strip() for part in match.group(1).split(".")]
+        called |= {".".join(parts[start:]) for start in range(len(parts))}
+    return called
 
 
 def _resolve_near(
@@ -252,15 +269,15 @@ def definition_pieces(
     symbols = modules.symbols
     family = _family(language)
     typed = receiver_types("\n".join(lines[max(0, line - TUNING.typed_before) : line + 1]), family)
+    called = called_on(lines[line]) if 0 <= line < len(lines) else set()
     picks: list[_Pick] = []
     for name in near:
-        for pick in _resolve_near(symbols, path, name, bare, bound, package, typed, modules):
-            definition = pick.definition
-            if definition.path == path and window[0] <= definition.start_line <= window[1]:
-                continue  # already visible in the prefix/suffix
-            if _family(language_of(definition.path)) != family:
-                continue  # a Python `stop` is not defined by a TypeScript `stop()`
-            picks.append(pick)
+        found = [
+            pick
+            for pick in _resolve_near(symbols, path, name, bare, bound, package, typed, modules)
+            if _shows_more(pick.definition, path, window, family)
+        ]
+        picks += [replace(pick, called=_surely_called(name, found, called, path)) for pick in found]
     chosen = _choose(picks, cap, budget)
     members = {name.rsplit(".", 1)[1] for name in near if "." in name}  # `x.get` uses `get`
     texts = [
@@ -273,8 +290,10 @@ def definition_pieces(
         )
         for pick, (body, first, last) in zip(chosen, texts, strict=True)
     ]  # fmt: skip
-    certain = [p for p in pieces if p.score >= TUNING.certain]
-    rest = [p for p in pieces if p.score < TUNING.certain]
+    # what the cursor's line calls comes first, before any signatures, however certain it is
+    leads = [c.called or p.score >= TUNING.certain for p, c in zip(pieces, chosen, strict=True)]
+    certain = [p for p, lead in zip(pieces, leads, strict=True) if lead]
+    rest = [p for p, lead in zip(pieces, leads, strict=True) if not lead]
     # the outlines come before the less certain definitions, which the budget may drop: only
     # what comes before them is left out of them
     shown = {(p.path, p.start_line) for p in certain}
@@ -282,6 +301,25 @@ def definition_pieces(
         modules, sources, path, text, line, bound, package, shown, pieces, hints
     )
     return certain + outlines + rest
+
+
+def _shows_more(definition: SymbolDef, path: str, window: tuple[int, int], family: str) -> bool:
+    """Not already visible in the prefix/suffix, and of the file's language family (a Python
+    `stop` is not defined by a TypeScript `stop()`)."""
+    if definition.path == path and window[0] <= definition.start_line <= window[1]:
+        return False
+    return _family(language_of(definition.path)) == family
+
+
+def _surely_called(name: str, found: Sequence[_Pick], called: set[str], path: str) -> bool:
+    """The cursor's line calls ``name`` and ``found`` is what it calls: what the imports or
+    the code say it is, or the one definition it may be (not a test's, from code that is not
+    a test)."""
+    if name not in called or not found:
+        return False
+    if found[0].score >= TUNING.certain:
+        return True
+    return len(found) == 1 and (not is_test_code(found[0].definition.path) or is_test_code(path))
 
 
 def _imports(
@@ -311,10 +349,11 @@ def _imports(
 
 
 def _choose(picks: list[_Pick], cap: int, budget: int) -> list[_Pick]:
-    """The definitions to show, most certain first (stable: closest names first within a
-    score), while the tokens their lines promise fit: a class replaces the methods of it
-    already chosen, a definition overlapping a chosen one is left out."""
-    picks = sorted(picks, key=lambda pick: -pick.score)
+    """The definitions to show, what the cursor's line calls first, then the most certain
+    (stable: closest names first within a score), while the tokens their lines promise fit:
+    a class replaces the methods of it already chosen, a definition overlapping a chosen one
+    is left out."""
+    picks = sorted(picks, key=lambda pick: (not pick.called, -pick.score))
     chosen: list[_Pick] = []
     expected = 0  # tokens, guessed from line counts: fetch no more text than can fit
     for pick in picks:
