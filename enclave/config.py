@@ -247,6 +247,15 @@ class OllamaConfig:
         REPO_NO,
         "a repository cannot set request headers (they may carry credentials)",
     )
+    openai_context_length: int = _setting(
+        4096,
+        "With `ollama.api` = `openai`: the context window the server runs its models at (vLLM "
+        "`--max-model-len`, llama.cpp's server `-c`, `OLLAMA_CONTEXT_LENGTH` for Ollama's `/v1`; "
+        "the API cannot ask for one per request). `completion.numCtx` and `chat.numCtx` are held "
+        "to it, so prompts are fitted to the window the server really has instead of being cut "
+        "from the front by it.",
+        positive=True,
+    )
     openai_fim: bool = _setting(
         False,
         "With `ollama.api` = `openai`: the completion model fills in the middle (`suffix` on "
@@ -337,6 +346,14 @@ class ChatConfig:
     )
     think: bool = _setting(
         True, "Ask the model for its thinking; it is returned apart from the answer."
+    )
+    think_tokens: int = _setting(
+        2048,
+        "Most tokens a thinking model may think before it answers, apart from "
+        "`chat.maxTokens` (less when the prompt leaves less of `chat.numCtx`): at this budget the "
+        "thinking stops and the model answers from what it thought so far, with thinking off. "
+        "0: no budget of its own (thinking and answer share `chat.maxTokens`, and a long think "
+        "can leave no answer).",
     )
 
 
@@ -864,7 +881,7 @@ def load_config(
         config = _tighten(config, tightening, problems, origins)
     # A broken policy is not a problem to skip: it is carried in config.policy and refuses
     # every model request and index update (enclave.policy).
-    config = apply_policy(config, load_policy(env), origins)
+    config = within_server_window(apply_policy(config, load_policy(env), origins))
     return replace(
         config, root=str(root) if root is not None else "", origins=tuple(sorted(origins.items()))
     ), problems
@@ -872,6 +889,21 @@ def load_config(
 
 def _union(mine: tuple[str, ...], theirs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*mine, *theirs)))
+
+
+def within_server_window(config: Config) -> Config:
+    """``config`` with its context windows held to what the model server really runs: with
+    ``ollama.api = "openai"`` no request can set ``num_ctx``, so ``completion.num_ctx`` and
+    ``chat.num_ctx`` are at most ``ollama.openai_context_length``."""
+    window = config.ollama.openai_context_length
+    if config.ollama.api != "openai":
+        return config
+    completion, chat = config.completion, config.chat
+    if completion.num_ctx > window:
+        completion = replace(completion, num_ctx=window)
+    if chat.num_ctx > window:
+        chat = replace(chat, num_ctx=window)
+    return replace(config, completion=completion, chat=chat)
 
 
 def apply_policy(config: Config, policy: Policy, origins: dict[str, str]) -> Config:

@@ -49,7 +49,7 @@ def settings_lua(url: str) -> str:
         "'qwen2.5-coder:1.5b', connectTimeout = 2, firstTokenTimeout = 30, totalTimeout = 90 }, "
         "embedding = { model = 'nomic-embed-text' }, "
         "completion = { debounceMs = 10, maxTokens = 16, numCtx = 1024, contextTokens = 200 }, "
-        "chat = { maxTokens = 48, numCtx = 2048, contextTokens = 600 } }"
+        "chat = { maxTokens = 48, thinkTokens = 16, numCtx = 2048, contextTokens = 600 } }"
     )
 
 

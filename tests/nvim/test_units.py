@@ -100,3 +100,12 @@ def test_empty_settings_are_sent_as_the_list_or_object_their_type_names(nvim: Nv
         "type": "integer",
         "default": 1024,
     }
+
+
+def test_an_answer_still_thinking_shows_how_long(nvim: Nvim) -> None:
+    """While the model thinks, the answer window's status counts its tokens and seconds."""
+    progress = "return require('enclave.answer').progress(...)"
+    assert nvim.lua(progress, 120, 11900, False) == "thinking… 120 tokens · 12 s"
+    assert nvim.lua(progress, 1, 0, False) == "thinking… 1 token · 0 s"
+    assert nvim.lua(progress, 120, 11900, True) == "streaming…"  # the answer has begun
+    assert nvim.lua(progress, 0, 0, False) == "streaming…"  # no thinking (yet)

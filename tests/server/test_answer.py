@@ -82,7 +82,9 @@ def test_ask_prints_answer_and_citations(
     answer, _, sources = captured.out.partition("\nSources:\n")
     assert answer.strip(), "no answer text"
     assert "<think>" not in captured.out
-    assert "thinking: " in captured.err  # thinking is shown apart, on stderr
+    # while the model thinks stderr shows how long; the reasoning only with --show-thinking
+    assert re.search(r"^thought \d+ tokens in \d+\.\d s$", captured.err, re.MULTILINE)
+    assert "thinking: " not in captured.err
     cited = CITATION.findall(sources)
     assert cited, captured.out
     for path, start, end in cited:
@@ -213,16 +215,47 @@ def test_answer_sources_put_code_before_changelogs_and_cap_each_file() -> None:
 # -- an answer cut at chat.maxTokens ---------------------------------------------------------------
 
 
+def test_ask_whose_thinking_passes_its_budget_still_answers(
+    indexed: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+) -> None:
+    """As with a real Ollama and R1, thinking counts against num_predict, and R1 can think past
+    any answer budget. Thinking has its own budget (chat.thinkTokens, 16 here): there the
+    stream is closed and the model asked again, thinking off, to answer from its reasoning so
+    far, with the answer's whole chat.maxTokens (24). The user gets the answer and one note."""
+    ollama_server.state.think_tokens = 10_000
+    code = main(["ask", "--show-thinking", "--root", str(indexed), "What does scale do?"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.strip(), captured.err
+    assert (
+        "note: the model's thinking reached chat.thinkTokens (16) and was stopped there; it "
+        "answered from its reasoning so far (raise chat.thinkTokens for a longer think)"
+    ) in captured.err.splitlines()
+    thought, answered = ollama_server.state.generations[-2:]
+    assert thought.body["think"] is True and thought.body["options"]["num_predict"] == 24 + 16
+    assert answered.body["think"] is False and answered.body["options"]["num_predict"] == 24
+    # the same messages first (the prompt cache holds them), then the reasoning so far
+    first, then = thought.body["messages"], answered.body["messages"]
+    assert then[: len(first)] == first and len(then) == len(first) + 1
+    reasoning = captured.err.split("thinking: ", 1)[1].split("\n\nnote: ")[0].strip()
+    assert reasoning and reasoning in then[-1]["content"]
+    assert then[-1]["content"].startswith("Your reasoning so far, stopped at its budget:")
+
+
 def test_ask_whose_thinking_takes_the_whole_budget_says_why_and_fails(
     indexed: Path,
     cli_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
     ollama_server: OllamaTestServer,
 ) -> None:
-    """As with a real Ollama and R1: thinking counts against num_predict, the stream ends with
-    done_reason "length" and no content. The user gets one line with both fixes, exit 1."""
+    """Without a thinking budget of its own (chat.thinkTokens = 0) thinking and answer share
+    chat.maxTokens: here thinking takes all of it, the stream ends with done_reason "length"
+    and no content. The user gets one line with both fixes, exit 1."""
     ollama_server.state.think_tokens = 10_000
-    code = main(["ask", "--root", str(indexed), "What does scale do?"])
+    no_budget = ["--show-thinking", "--settings", '{"chat": {"thinkTokens": 0}}']
+    code = main(["ask", *no_budget, "--root", str(indexed), "What does scale do?"])
     captured = capsys.readouterr()
     assert code == 1, captured.err
     assert "thinking: " in captured.err  # what it thought is still shown
@@ -242,15 +275,15 @@ def test_explain_cut_at_max_tokens_says_so_and_how_to_raise_it(
     capsys: pytest.CaptureFixture[str],
     ollama_server: OllamaTestServer,
 ) -> None:
-    ollama_server.state.think_tokens = 8  # of the 40: the answer gets what is left
+    ollama_server.state.think_tokens = 8  # of its 16: the answer gets what is left
     settings = '{"chat": {"maxTokens": 40}}'
     target = str(indexed / "calc/ops.py") + ":6-8"
     code = main(["explain", "--json", "--settings", settings, "--root", str(indexed), target])
     captured = capsys.readouterr()
     data = json.loads(captured.out)
     generation = ollama_server.state.generations[-1]
-    assert generation.body["options"]["num_predict"] == 40
-    # the model thought 8 of the 40 tokens and answered with the rest, then was cut
+    assert generation.body["options"]["num_predict"] == 40 + 16  # answer and thinking budgets
+    # the model thought 8 of its 16 tokens and answered with the rest, then was cut
     assert data["thinking"].strip() and data["markdown"].strip(), data
     assert code == 0 and data["done_reason"] == "length"
     line = (
@@ -381,3 +414,31 @@ def test_explain_of_a_method_brings_what_self_and_known_receivers_call(
     sent = [(m["path"], m["lines"]) for m in SENT.finditer(prompt)]
     # `session = Session(url)`: session.send is Session.send (its lines), never Transport.send
     assert sent == [("use.py", "4-6"), ("net/client.py", "5-6")], prompt
+
+
+def test_openai_mode_fits_the_prompt_to_the_servers_window(
+    indexed: Path,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+) -> None:
+    """An OpenAI-compatible server runs at its own window (the API sends no num_ctx) and, as
+    Ollama's /v1 does, cuts a longer prompt from the front: the system prompt and the data rules
+    go first. chat.numCtx (8192 by default) is held to ollama.openaiContextLength, so the
+    selection is cut to fit it and the server reads the whole prompt."""
+    big = indexed / "calc" / "big.py"
+    big.write_text("".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(250)))
+
+    def explain(window: int) -> tuple[int, str]:
+        settings = json.dumps({"ollama": {"api": "openai", "openaiContextLength": window}})
+        args = ["explain", "--no-thinking", "--settings", settings, "--root", str(indexed)]
+        code = main([*args, str(big)])
+        return code, capsys.readouterr().err
+
+    code, err = explain(8192)  # larger than the server really has (the stand-in: 2048)
+    assert code == 0, err
+    assert ollama_server.state.generations[-1].truncated  # the server cut the prompt's start
+    code, err = explain(2048)
+    assert code == 0, err
+    assert not ollama_server.state.generations[-1].truncated
+    assert "note: only lines 1-" in err and "raise chat.num_ctx for more" in err

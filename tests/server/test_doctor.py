@@ -254,3 +254,26 @@ def test_a_server_whose_show_has_no_model_info_is_read(
     assert code == 0, report
     assert checks["model:qwen2.5-coder:1.5b"]["status"] == "ok"
     assert checks["fim"]["status"] == "ok"
+
+
+def test_an_openai_server_with_a_smaller_window_than_the_prompts_is_an_error(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    ollama_server: OllamaTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """vLLM says the window it runs (max_model_len); prompts fitted to a larger
+    ollama.openaiContextLength would be cut from the front by it."""
+    monkeypatch.setenv("ENCLAVE_OLLAMA_API", "openai")
+    ollama_server.state.max_model_len = 2048
+    code, report = doctor(repo, capsys)
+    window = by_name(report)["window:deepseek-r1:1.5b"]
+    assert code == 1 and window["status"] == "error", report
+    assert window["fix"] == "set ollama.openaiContextLength = 2048"
+    ollama_server.state.max_model_len = 32768
+    code, report = doctor(repo, capsys)
+    window = by_name(report)["window:deepseek-r1:1.5b"]
+    assert window["status"] == "warn" and "32768-token window" in window["message"]
+    monkeypatch.setenv("ENCLAVE_OLLAMA_OPENAI_CONTEXT_LENGTH", "32768")
+    code, report = doctor(repo, capsys)
+    assert code == 0 and "window:deepseek-r1:1.5b" not in by_name(report), report

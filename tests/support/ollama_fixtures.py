@@ -109,6 +109,7 @@ def env_for(server: OllamaTestServer, xdg: Path) -> dict[str, str]:
             "ENCLAVE_OLLAMA_CHAT_MODEL": "deepseek-r1",
             "ENCLAVE_EMBEDDING_MODEL": "nomic-embed-text",
             "ENCLAVE_CHAT_MAX_TOKENS": "24",
+            "ENCLAVE_CHAT_THINK_TOKENS": "16",
         }
     )
     return env

@@ -13,8 +13,9 @@ GenerateHandler and ChatHandler):
 - the reasoning is ordinary generated text that the thinking parser splits off, so
   ``num_predict`` and ``eval_count`` cover thinking and answer together, and a generation cut by
   ``num_predict`` ends with ``done_reason: "length"``, possibly with no content at all.
-The model thinks ``think_tokens`` tokens (the server's ``State.think_tokens``; 8 unless a test
-sets more, e.g. to make it think past the answer's budget), each counted against ``num_predict``;
+The model thinks ``think_tokens`` tokens (the server's ``State.think_tokens``; at most 8 unless a
+test sets more, e.g. to make it think past the answer's budget: then exactly that many, or until
+``num_predict``), each counted against ``num_predict``;
 the answer gets what is left.
 """
 
@@ -66,9 +67,16 @@ class Work:
             wanted = THINK_TOKENS if self.think_tokens is None else self.think_tokens
             budget = min(wanted, self.num_predict)
             thought = ENGINE.fit(reasoning, self.num_ctx, budget)
-            for text in ENGINE.stream(thought.tokens, max_tokens=budget, stop=[END]):
-                self.eval_count += 1
-                yield ("content" if inline else "thinking"), text
+            while self.eval_count < budget:
+                before = self.eval_count
+                left = budget - self.eval_count
+                for text in ENGINE.stream(thought.tokens, max_tokens=left, stop=[END]):
+                    self.eval_count += 1
+                    yield ("content" if inline else "thinking"), text
+                # A test that sets think_tokens gets that many (R1 thinks for thousands of
+                # tokens; the tiny model ends sooner, so it goes on); else the model's own end.
+                if self.think_tokens is None or self.eval_count == before:
+                    break
         left = self.num_predict - self.eval_count
         if left <= 0:  # the budget went to thinking: Ollama ends with "length" and no answer
             self.done_reason = "length"
@@ -80,6 +88,7 @@ class Work:
         self.prompt_eval_count = len(prompt.tokens)  # Ollama counts the cached tokens in it
         self.prompt_eval_cached_count = ENGINE.cached(prompt.tokens)
         record.prompt_tokens = self.prompt_eval_count
+        record.truncated = prompt.truncated
         record.cached_tokens = self.prompt_eval_cached_count
         for text in ENGINE.stream(prompt.tokens, max_tokens=left, stop=self.stop):
             self.eval_count += 1

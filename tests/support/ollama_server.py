@@ -153,6 +153,7 @@ class Generation:
     text: str = ""
     prompt_tokens: int = 0  # the prompt as the model read it (after its template)
     cached_tokens: int = 0  # of those, reused from the previous request's evaluation
+    truncated: bool = False  # the prompt did not fit the window: its start was cut, as Ollama does
 
 
 @dataclass
@@ -203,6 +204,9 @@ class State:
     # the reasoning_effort values /v1 takes (openai_routes): Ollama's thinkFromReasoningEffort
     reasoning_efforts: tuple[str, ...] = REASONING_EFFORTS
     v1_suffix: bool = True  # /v1/completions takes `suffix` (False: answers as vLLM does)
+    # /v1/models entries carry the window the server runs, as vLLM's do (its ModelCard's
+    # max_model_len, vllm/entrypoints/openai/protocol.py); None: as Ollama's /v1 (no such field)
+    max_model_len: int | None = None
     # thinking of up to N tokens counted against num_predict, as Ollama does (ollama_generation)
     think_tokens: int | None = None
 
@@ -894,6 +898,7 @@ class OllamaTestServer(ThreadingHTTPServer):
         self.state.reasoning_field = "reasoning"
         self.state.reasoning_efforts = REASONING_EFFORTS
         self.state.v1_suffix = True
+        self.state.max_model_len = None
         self.state.think_tokens = None
 
 

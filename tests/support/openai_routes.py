@@ -39,9 +39,11 @@ def error_body(message: str, status: int) -> dict[str, Any]:
 
 
 def models(handler: Handler, body: dict[str, Any]) -> None:
+    state = handler.server.state
+    window = {} if state.max_model_len is None else {"max_model_len": state.max_model_len}
     data = [
-        {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "library"}
-        for name in handler.server.state.models
+        {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "library", **window}
+        for name in state.models
     ]
     handler._answer({"object": "list", "data": data})
 
@@ -118,7 +120,7 @@ def _run(handler: Handler, endpoint: str, body: dict[str, Any]) -> None:
         raise HttpError(400, f"invalid reasoning value: {json.dumps(effort)} (must be {allowed})")
     request = _as_ollama(endpoint, body)
     key, spec = state.spec(name, handler.route)
-    work = plan(endpoint, name, spec, request, state.version)
+    work = plan(endpoint, name, spec, request, state.version, state.think_tokens)
     handler._load_faults()
     state.loaded[key] = time.time() + 300
     record = Generation(f"openai-{endpoint}", name, body, time.monotonic())

@@ -61,10 +61,18 @@ class AnswerEvent:
     markdown: str = ""
 
 
+ANSWER_OVERHEAD = 400  # tokens of the system prompt, instructions and template of an answer
+THINKING_STOPPED = (
+    "the model's thinking reached chat.thinkTokens ({budget}) and was stopped there; it answered "
+    "from its reasoning so far (raise chat.thinkTokens for a longer think)"
+)
+
+
 @dataclass(frozen=True)
 class Cut:
-    """The model stopped at ``chat.max_tokens`` (Ollama's ``done_reason: "length"``). With a
-    thinking model the budget covers thinking and answer together, so a long think can leave
+    """The model stopped at ``chat.max_tokens`` (Ollama's ``done_reason: "length"``). Thinking
+    has a budget of its own (``chat.think_tokens``); without one (0), or with a model that thinks
+    when told not to, the limit covers thinking and answer together, so a long think can leave
     the answer short or empty."""
 
     max_tokens: int
@@ -147,6 +155,16 @@ def _fit(client: ModelClient, pieces: Sequence[ContextPiece], budget: int) -> li
     return fit_pieces(pieces, budget, est)[0]
 
 
+def _context_budget(client: ModelClient, question: str) -> int:
+    """Tokens of repository context a question may send: ``chat.context_tokens``, or less when
+    ``chat.num_ctx`` (held to the server's window) leaves less after the answer."""
+    chat = client.config.chat
+    asked = client.estimator(client.config.ollama.chat_model).count(question)
+    return max(
+        0, min(chat.context_tokens, chat.num_ctx - chat.max_tokens - ANSWER_OVERHEAD - asked)
+    )
+
+
 def _citations(markdown: str, pieces: Sequence[ContextPiece]) -> list[Citation]:
     """The pieces the answer refers to as [n]; all pieces sent if it names none."""
     referenced = {int(n) for n in _REF.findall(markdown)}
@@ -164,9 +182,13 @@ def _prompt(
 
 
 async def _stream(
-    client: ModelClient, prompt: Prompt, on_event: Callable[[AnswerEvent], None] | None
+    client: ModelClient,
+    prompt: Prompt,
+    on_event: Callable[[AnswerEvent], None] | None,
+    notes: list[str],
 ) -> tuple[str, str, str]:
-    """(markdown, thinking, done_reason) of one streamed answer."""
+    """(markdown, thinking, done_reason) of one streamed answer; a thinking budget reached
+    goes to ``notes``."""
     markdown: list[str] = []
     thinking: list[str] = []
     done_reason = ""
@@ -176,6 +198,8 @@ async def _stream(
             thinking.append(delta.thinking)
             markdown.append(delta.content)
             done_reason = delta.done_reason or done_reason
+            if delta.thinking_stopped:
+                _note(notes, THINKING_STOPPED.format(budget=delta.thinking_stopped))
             if on_event is not None and (delta.thinking or delta.content):
                 on_event(AnswerEvent(delta.thinking, delta.content))
     finally:
@@ -242,11 +266,11 @@ async def ask(
                 "matches the question", hit.symbol, hit.score,
             )
         )  # fmt: skip
-    used = _fit(client, pieces, client.config.chat.context_tokens)
+    used = _fit(client, pieces, _context_budget(client, question))
     sealed, terms = _admit(client, Material(path, (question,), tuple(used)), notes)
     messages = prompts.ask_messages(sealed.texts[0], sealed.pieces, terms)
     prompt = _prompt(sealed, messages, "ask", sealed.pieces)
-    streamed = await _stream(client, prompt, on_event)
+    streamed = await _stream(client, prompt, on_event, notes)
     return _answer(client, streamed, _citations(streamed[0], sealed.pieces), notes)
 
 
@@ -401,7 +425,7 @@ async def explain(
     client.boundary.check(path)  # a file that must never be sent is refused before anything
     chat = client.config.chat
     est = client.estimator(client.config.ollama.chat_model)
-    room = chat.num_ctx - chat.max_tokens - 400  # system prompt, instructions, template
+    room = chat.num_ctx - chat.max_tokens - ANSWER_OVERHEAD
     selection = keep_head(text, max(room - chat.context_tokens // 2, 64), est)
     notes: list[str] = []
     if selection != text:
@@ -418,7 +442,7 @@ async def explain(
         path, start_line, end_line, sealed.texts[0], sealed.pieces, terms
     )
     prompt = _prompt(sealed, messages, "explain", [selected, *sealed.pieces])
-    streamed = await _stream(client, prompt, on_event)
+    streamed = await _stream(client, prompt, on_event, notes)
     citations = [Citation(path, start_line, end_line)]
     citations += _citations(streamed[0], sealed.pieces) if sealed.pieces else []
     return _answer(client, streamed, citations, notes)

@@ -244,6 +244,9 @@ async def _model_checks(
         reports.append(
             ModelReport(name, roles, True, caps, fim, info.size_bytes, info.context_length)
         )
+        window = _window_check(config, name, info.context_length)
+        if window is not None:
+            checks.append(window)
         if not caps:  # Ollama before 0.6.4 lists none: nothing to check them against
             checks.append(
                 Check(
@@ -293,6 +296,27 @@ async def _model_checks(
                 )
             )
     return reports
+
+
+def _window_check(config: Config, name: str, served: int | None) -> Check | None:
+    """With ``ollama.api = "openai"``: the window the server says it runs ``name`` at (vLLM's
+    ``max_model_len``) against ``ollama.openai_context_length``, which prompts are fitted to."""
+    said = config.ollama.openai_context_length
+    if config.ollama.api != "openai" or not served or served == said:
+        return None
+    if served < said:
+        return Check(
+            f"window:{name}", "error",
+            f"the server runs {name} with a {served}-token window, but prompts are fitted to "
+            f"ollama.openaiContextLength ({said}): it would cut longer ones from the front",
+            f"set ollama.openaiContextLength = {served}",
+        )  # fmt: skip
+    return Check(
+        f"window:{name}", "warn",
+        f"the server runs {name} with a {served}-token window; prompts use "
+        f"ollama.openaiContextLength ({said})",
+        f"set ollama.openaiContextLength = {served} to give prompts and thinking more room",
+    )  # fmt: skip
 
 
 def _memory_checks(

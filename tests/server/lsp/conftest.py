@@ -177,7 +177,7 @@ def options_for(server: OllamaTestServer, **sections: dict[str, Any]) -> dict[st
             "totalTimeout": 60.0,
         },
         "completion": {"maxTokens": 24, "numCtx": 1024, "contextTokens": 300, "debounceMs": 60},
-        "chat": {"maxTokens": 48, "numCtx": 2048, "contextTokens": 600},
+        "chat": {"maxTokens": 48, "thinkTokens": 16, "numCtx": 2048, "contextTokens": 600},
         "embedding": {"provider": "ollama", "model": "nomic-embed-text"},
     }
     for name, values in sections.items():

@@ -63,6 +63,19 @@ async def test_explain_and_ask_stream_then_cite(
     _check_citations(lsp, asked)
     assert any(c["path"] == "shapes/geometry.py" for c in asked["citations"])
 
+    # R1 thinking past chat.thinkTokens (16): stopped there, it still answers, and says so.
+    ollama_server.state.think_tokens = 10_000
+    lsp.partials["ask-2"] = []
+    asked = await lsp.request(
+        "enclave/ask", {"question": "What does describe print?", "partialResultToken": "ask-2"}
+    )
+    thought = [p["thinking"] for p in lsp.partials["ask-2"] if p.get("thinking")]
+    assert len(thought) == 16 and asked["markdown"] and asked["doneReason"], asked
+    assert (
+        "the model's thinking reached chat.thinkTokens (16) and was stopped there; it answered "
+        "from its reasoning so far (raise chat.thinkTokens for a longer think)"
+    ) in asked["notes"]
+
 
 async def test_code_actions_run_as_commands(lsp: Session, ollama_server: OllamaTestServer) -> None:
     await lsp.start(options_for(ollama_server))
@@ -135,9 +148,10 @@ async def test_explain_names_what_it_explained(
 async def test_an_answer_cut_at_max_tokens_says_so(
     lsp: Session, ollama_server: OllamaTestServer
 ) -> None:
-    """With a real Ollama, R1's thinking counts against num_predict: here it takes all of it,
-    the stream ends with done_reason "length" and no answer, and the result says why."""
-    await lsp.start(options_for(ollama_server, chat={"maxTokens": 16}))
+    """With a real Ollama, R1's thinking counts against num_predict: without a thinking budget
+    of its own (chat.thinkTokens = 0) it takes all of it, the stream ends with done_reason
+    "length" and no answer, and the result says why."""
+    await lsp.start(options_for(ollama_server, chat={"maxTokens": 16, "thinkTokens": 0}))
     await lsp.wait_settled()
     uri = lsp.open("app/report.py")
     ollama_server.state.think_tokens = 10_000

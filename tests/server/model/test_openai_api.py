@@ -349,6 +349,32 @@ async def test_completions_turn_thinking_off_so_a_reasoning_model_answers(
     assert result.text.strip()
 
 
+async def test_r1_thinking_past_its_budget_is_stopped_and_answers(
+    ollama_server: OllamaTestServer,
+) -> None:
+    """R1 behind /v1 thinks by default and its reasoning counts against max_tokens: at
+    chat.thinkTokens (16) the stream is closed and the answer asked for with
+    reasoning_effort "none", with the answer's whole chat.maxTokens (24)."""
+    ollama_server.state.think_tokens = 10_000
+    chat: dict[str, object] = {"max_tokens": 24, "think_tokens": 16}
+    config = config_for(ollama_server, ollama={"api": "openai"}, chat=chat)
+    client = ModelClient(config)
+    question = "Explain step by step how a hash map resolves collisions."
+    thinking, content = "", ""
+    try:
+        async for delta in client.chat(
+            client.boundary.admit_messages([{"role": "user", "content": question}])
+        ):
+            thinking, content = thinking + delta.thinking, content + delta.content
+    finally:
+        await client.aclose()
+    thought, answered = bodies(ollama_server, "/v1/chat/completions")
+    assert "reasoning_effort" not in thought and thought["max_tokens"] == 24 + 16
+    assert answered["reasoning_effort"] == "none" and answered["max_tokens"] == 24
+    assert thinking.strip() and content.strip()
+    assert thinking.strip() in answered["messages"][-1]["content"]
+
+
 async def test_thinking_turned_off_for_questions_sends_none(
     ollama_server: OllamaTestServer,
 ) -> None:

@@ -53,6 +53,8 @@ function View.new(client, title)
   self.cut = ''
   self.done, self.error, self.model = false, nil, nil
   self.deltas = 0 -- streamed $/progress values received
+  -- thinking deltas (the server streams thinking a token a part) and the ms from first to last
+  self.thought, self.thinking_ms, self.thinking_since = 0, 0, nil
   self.citation_lines = {}
   self.origin_win = api.nvim_get_current_win()
   self.buf = api.nvim_create_buf(false, true)
@@ -85,6 +87,16 @@ local function add_lines(out, text)
   for _, line in ipairs(vim.split(text, '\n', { plain = true })) do
     out[#out + 1] = line
   end
+end
+
+--- The status of an answer still streaming: while the model thinks (no answer text yet), how
+--- long: 'thinking… 120 tokens · 12 s'; else 'streaming…'.
+function M.progress(tokens, ms, answering)
+  if answering or tokens == 0 then
+    return 'streaming…'
+  end
+  local plural = tokens == 1 and '' or 's'
+  return ('thinking… %d token%s · %d s'):format(tokens, plural, math.floor(ms / 1000 + 0.5))
 end
 
 --- The server's `notes` (what limited the answer's repository context) as one-line strings;
@@ -136,7 +148,9 @@ function View:render()
     return
   end
   local mode = cfg().thinking
-  local status = self.error and 'failed' or (self.done and 'done' or 'streaming…')
+  local status = self.error and 'failed'
+    or (self.done and 'done')
+    or M.progress(self.thought, self.thinking_ms, self.markdown ~= '')
   local lines =
     { '# ' .. self.title, ('_%s%s_'):format(self.model and (self.model .. ' · ') or '', status) }
   local fold
@@ -207,6 +221,11 @@ function View:append(value)
     return
   end
   self.deltas = self.deltas + 1
+  if type(value.thinking) == 'string' and value.thinking ~= '' then
+    local now = vim.uv.hrtime() / 1e6
+    self.thinking_since = self.thinking_since or now
+    self.thought, self.thinking_ms = self.thought + 1, now - self.thinking_since
+  end
   self.thinking = self.thinking .. (type(value.thinking) == 'string' and value.thinking or '')
   self.markdown = self.markdown .. (type(value.markdown) == 'string' and value.markdown or '')
   if not self.pending then

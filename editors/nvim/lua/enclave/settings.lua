@@ -30,6 +30,7 @@ return {
     hosts = { type = 'array', default = {} },
     api = { type = 'string', default = 'ollama' },
     headers = { type = 'object', default = {} },
+    openaiContextLength = { type = 'integer', default = 4096 },
     openaiFim = { type = 'boolean', default = false },
     chatModel = { type = 'string', default = 'deepseek-r1' },
     completionModel = { type = 'string', default = '' },
@@ -54,6 +55,7 @@ return {
     maxTokens = { type = 'integer', default = 1024 },
     contextTokens = { type = 'integer', default = 3000 },
     think = { type = 'boolean', default = true },
+    thinkTokens = { type = 'integer', default = 2048 },
   },
   trust = {
     neverSend = { type = 'array', default = {} },

@@ -25,8 +25,16 @@ export class AnswerStream {
   error: string | undefined;
   /** Number of partial results received (the integration test checks streaming happened). */
   partials = 0;
+  /** Partial results that carried thinking (the server streams it a token a part), and the
+   * milliseconds from the first to the last of them: how long the model has been thinking. */
+  thinkingTokens = 0;
+  thinkingMs = 0;
+  private thinkingSince: number | undefined;
 
-  constructor(public title: string) {}
+  constructor(
+    public title: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Append one `$/progress` value ({thinking?, markdown?} deltas). Ignored once finished. */
   applyPartial(value: unknown): void {
@@ -35,6 +43,12 @@ export class AnswerStream {
     }
     const delta = parseDelta(value);
     this.partials += 1;
+    if (delta.thinking) {
+      const now = this.now();
+      this.thinkingSince ??= now;
+      this.thinkingTokens += 1;
+      this.thinkingMs = now - this.thinkingSince;
+    }
     this.thinking += delta.thinking ?? "";
     this.markdown += delta.markdown ?? "";
   }
@@ -186,6 +200,17 @@ function citationList(citations: readonly Citation[]): string {
   return `<section class="citations"><h3>Sources</h3><ol>${items.join("")}</ol></section>`;
 }
 
+/** "Thinking… 120 tokens · 14 s" while the model thinks, "Thinking (120 tokens, 14 s)" after. */
+export function thinkingLabel(answer: AnswerStream): string {
+  const thinking = answer.phase === "streaming" && answer.markdown === "";
+  if (answer.thinkingTokens === 0) {
+    return thinking ? "Thinking…" : "Thinking";
+  }
+  const tokens = `${answer.thinkingTokens} token${answer.thinkingTokens === 1 ? "" : "s"}`;
+  const seconds = `${Math.round(answer.thinkingMs / 1000)} s`;
+  return thinking ? `Thinking… ${tokens} · ${seconds}` : `Thinking (${tokens}, ${seconds})`;
+}
+
 /**
  * The body of the answer panel. Thinking is folded (`<details>` without `open`; the panel's
  * script keeps it open if the user opened it).
@@ -193,7 +218,7 @@ function citationList(citations: readonly Citation[]): string {
 export function renderAnswerHtml(answer: AnswerStream): string {
   const parts: string[] = [`<h2>${escapeHtml(answer.title)}</h2>`];
   if (answer.thinking !== "") {
-    const label = answer.phase === "streaming" && answer.markdown === "" ? "Thinking…" : "Thinking";
+    const label = thinkingLabel(answer);
     parts.push(
       `<details class="thinking"><summary>${label}</summary><pre>${escapeHtml(answer.thinking)}</pre></details>`,
     );

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AnswerStream, decodeTarget, explainTitle, renderAnswerHtml, renderMarkdown } from "../../src/lib/answer";
+import { AnswerStream, decodeTarget, explainTitle, renderAnswerHtml, renderMarkdown, thinkingLabel } from "../../src/lib/answer";
 import { citationLabel, citationTarget, findMentions, lineSpan } from "../../src/lib/citations";
 import { parseAnswer, type Citation } from "../../src/lib/protocol";
 
@@ -71,15 +71,28 @@ test("rendering folds thinking and escapes everything the model wrote", () => {
   const answer = new AnswerStream("Explain <b>x</b>");
   answer.applyPartial({ thinking: "<script>alert(1)</script> hmm" });
   let html = renderAnswerHtml(answer);
-  assert.match(html, /<details class="thinking"><summary>Thinking…<\/summary><pre>&lt;script&gt;alert\(1\)&lt;\/script&gt; hmm<\/pre><\/details>/);
+  assert.match(html, /<details class="thinking"><summary>Thinking… 1 token · 0 s<\/summary><pre>&lt;script&gt;alert\(1\)&lt;\/script&gt; hmm<\/pre><\/details>/);
   assert.doesNotMatch(html, /<details[^>]*open/);
   assert.doesNotMatch(html, /<script>|<b>/);
   answer.finish({ markdown: "Uses <img src=x onerror=alert(1)> `requests`.", thinking: "hmm", citations: [cite], model: "deepseek-r1" });
   html = renderAnswerHtml(answer);
-  assert.match(html, /<summary>Thinking<\/summary>/);
+  assert.match(html, /<summary>Thinking \(1 token, 0 s\)<\/summary>/);
   assert.match(html, /&lt;img src=x onerror=alert\(1\)&gt;/);
   assert.match(html, /<code>requests<\/code>/);
   assert.match(html, /<p class="model">deepseek-r1<\/p>/);
+});
+
+test("while the model thinks the label counts its tokens and the seconds so far", () => {
+  let clock = 1_000;
+  const answer = new AnswerStream("Ask", () => clock);
+  assert.equal(thinkingLabel(answer), "Thinking…");
+  for (let i = 0; i < 120; i++) {
+    answer.applyPartial({ thinking: "t " });
+    clock += 100;
+  }
+  assert.equal(thinkingLabel(answer), "Thinking… 120 tokens · 12 s");
+  answer.applyPartial({ markdown: "It adds." });
+  assert.equal(thinkingLabel(answer), "Thinking (120 tokens, 12 s)");
 });
 
 test("citations render as links whose targets decode back", () => {

@@ -1,8 +1,8 @@
 """The CLI commands that use the model: `enclave doctor`, `enclave ask`, `enclave explain`.
 
 ``register(subparsers)`` adds them to the `enclave` parser (``enclave.server.cli.main``). Answers stream to
-stdout as they come; thinking goes to stderr (folded away from the answer; ``--no-thinking``
-hides it); the answer ends with the path:line citations of the repository chunks used.
+stdout as they come; while the model thinks, stderr shows how long (tokens, seconds), the
+reasoning itself with ``--show-thinking`` (none of it with ``--no-thinking``); the answer ends with the path:line citations of the repository chunks used.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,26 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("ask", help="ask a question about the repository")
     p.add_argument("question", nargs="+", help="the question (quote it or not)")
-    p.add_argument("--no-thinking", action="store_true", help="do not print the model's thinking")
+    _thinking_options(p)
     add_common_options(p)
     p.set_defaults(func=cmd_ask)
 
     p = subparsers.add_parser("explain", help="explain FILE or FILE:START-END (1-based lines)")
     p.add_argument("target", metavar="FILE[:START-END]")
-    p.add_argument("--no-thinking", action="store_true", help="do not print the model's thinking")
+    _thinking_options(p)
     add_common_options(p)
     p.set_defaults(func=cmd_explain)
+
+
+def _thinking_options(p: argparse.ArgumentParser) -> None:
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--show-thinking", action="store_true",
+        help="print the model's thinking on stderr as it comes (default: its length and time)",
+    )  # fmt: skip
+    shown.add_argument(
+        "--no-thinking", action="store_true", help="print nothing about the model's thinking"
+    )
 
 
 def _fail(message: str, fix: str = "") -> int:
@@ -81,29 +93,67 @@ def _open_index(root: Path, config: Config, quiet: bool) -> Any:
         return None
 
 
-def _printer(args: argparse.Namespace) -> Any:
+class _Thinking:
+    """How the model's thinking shows on stderr while it thinks: by default a count of its
+    tokens and the time so far (on a terminal one line rewritten in place, at most 4 times a
+    second; elsewhere one line when the thinking ends), the reasoning itself with
+    ``--show-thinking``, nothing with ``--no-thinking``."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.mode = "hide" if args.no_thinking else "show" if args.show_thinking else "count"
+        self.live = sys.stderr.isatty()
+        self.tokens = 0
+        self.started = 0.0
+        self.drawn = 0.0
+        self.open = False  # thinking is being shown and has not ended yet
+
+    def add(self, text: str) -> None:
+        if self.mode == "hide":
+            return
+        now = time.monotonic()
+        if not self.open:
+            self.open, self.started = True, now
+            if self.mode == "show":
+                sys.stderr.write("thinking: ")
+        self.tokens += 1  # Ollama streams the thinking one token a part
+        if self.mode == "show":
+            sys.stderr.write(text)
+        elif self.live and now - self.drawn >= 0.25:
+            self.drawn = now
+            sys.stderr.write(f"\rthinking… {self.tokens} tokens, {now - self.started:.0f} s ")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        """The answer begins (or the stream ended): close what the thinking showed."""
+        if not self.open:
+            return
+        self.open = False
+        seconds = time.monotonic() - self.started
+        if self.mode == "show":
+            sys.stderr.write("\n\n")
+        else:
+            erase = "\r\x1b[K" if self.live else ""
+            sys.stderr.write(f"{erase}thought {self.tokens} tokens in {seconds:.1f} s\n")
+        sys.stderr.flush()
+
+
+def _printer(args: argparse.Namespace) -> tuple[Any, _Thinking]:
+    """The answer's event handler (answer text to stdout as it comes) and its thinking view."""
     from enclave.server.answer import AnswerEvent
 
-    state = {"thinking": False}
+    thinking = _Thinking(args)
 
     def on_event(event: AnswerEvent) -> None:
         if args.json:
             return
-        if event.thinking and not args.no_thinking:
-            if not state["thinking"]:
-                sys.stderr.write("thinking: ")
-                state["thinking"] = True
-            sys.stderr.write(event.thinking)
-            sys.stderr.flush()
+        if event.thinking:
+            thinking.add(event.thinking)
         if event.markdown:
-            if state["thinking"]:
-                sys.stderr.write("\n\n")
-                sys.stderr.flush()
-                state["thinking"] = False
+            thinking.end()
             sys.stdout.write(event.markdown)
             sys.stdout.flush()
 
-    return on_event
+    return on_event, thinking
 
 
 def cut_message(answer: Any) -> str:
@@ -164,7 +214,8 @@ def _finish(args: argparse.Namespace, answer: Any) -> int:
 
 
 def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> int:
-    """Open the index (if any), run ``job(index, client)``, print the answer; the exit code."""
+    """Open the index (if any), run ``job(index, client, on_event)``, print the answer; the
+    exit code."""
     from enclave.server.model.client import not_allowed
 
     refusal = not_allowed(config, config.ollama.chat_model)
@@ -172,11 +223,13 @@ def _answer(args: argparse.Namespace, root: Path, config: Config, job: Any) -> i
         return _fail(refusal.message, refusal.fix)
     note_remote_host(config)
     index = _open_index(root, config, args.quiet)
+    on_event, thinking = _printer(args)
     try:
-        answer = asyncio.run(_run(config, lambda client: job(index, client)))
+        answer = asyncio.run(_run(config, lambda client: job(index, client, on_event)))
     except ModelError as exc:
         return _fail(exc.message, exc.fix)
     finally:
+        thinking.end()
         if index is not None:
             index.close()
     return _finish(args, answer)
@@ -204,7 +257,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         args,
         root,
         config,
-        lambda index, client: ask(index, client, question, on_event=_printer(args)),
+        lambda index, client, on_event: ask(index, client, question, on_event=on_event),
     )
 
 
@@ -243,8 +296,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         args,
         root,
         config,
-        lambda index, client: explain(
+        lambda index, client, on_event: explain(
             index, client, path=rel, text=text, start_line=start, end_line=end,
-            on_event=_printer(args),
+            on_event=on_event,
         ),
     )  # fmt: skip

@@ -43,19 +43,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import httpx
 import ollama
 
 from enclave.audit import AuditLog
-from enclave.config import Config
+from enclave.config import Config, within_server_window
 from enclave.errors import one_line
 from enclave.hosts import HostNotAllowed, check_hosts, display_url, no_redirects, urls_setting
 from enclave.modelservers import (
-    Fault,
     Fleet,
     Host,
     MissingHeader,
@@ -69,20 +68,20 @@ from enclave.server.model.errors import (
     ContextTooLong,
     HostRefused,
     MalformedResponse,
-    ModelBusy,
     ModelError,
     ModelLoadTimeout,
     ModelNotAllowed,
-    ModelNotFound,
     ModelTimeout,
     OllamaUnavailable,
     RedirectRefused,
     StreamInterrupted,
+    status_error,
 )
 from enclave.server.model.metadata import ModelInfo, model_info_on, refusal, version_of
+from enclave.server.model.prompts import after_thinking
 from enclave.server.model.stream import FAULTS, Skip, stream_parts
 from enclave.server.model.think import ThinkSplitter
-from enclave.server.trust import Boundary, Prompt
+from enclave.server.trust import Boundary, Material, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +110,11 @@ class ChatDelta:
     thinking: str = ""
     content: str = ""
     # On the last delta only: why the model stopped (Ollama's ``done_reason``: "stop", or
-    # "length" when ``num_predict`` (chat.max_tokens, thinking included) cut it).
+    # "length" when ``num_predict`` cut it).
     done_reason: str = ""
+    # On the last delta only: the thinking budget (``chat.think_tokens``) at which the model's
+    # thinking was stopped and the answer asked for apart; 0 when it was not.
+    thinking_stopped: int = 0
 
 
 def not_allowed(config: Config, model: str) -> ModelNotAllowed | None:
@@ -136,7 +138,7 @@ class ModelClient:
     busy_backoff = 0.25  # seconds, doubled per retry, with +-50% jitter
 
     def __init__(self, config: Config) -> None:
-        self.config = config
+        self.config = config = within_server_window(config)
         o = config.ollama
         urls = o.effective_hosts
         # for messages: never the credentials a URL may carry
@@ -247,44 +249,11 @@ class ModelClient:
                 )
             return self.malformed(exc, f"the request for {model}" if model else "a request", where)
         if fault.kind == "status":
-            return self._status_error(fault, model)
+            return status_error(fault, model)
         return ModelError(f"unexpected error talking to Ollama: {exc!r}", "see the Enclave log")
-
-    @staticmethod
-    def _status_error(fault: Fault, model: str) -> ModelError:
-        """What an error status (with Ollama's error text) means for a request for ``model``."""
-        if fault.not_found:
-            return ModelNotFound(model)
-        if fault.busy:
-            return ModelBusy(
-                f"Ollama is busy and did not take the request for {model}",
-                "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
-            )
-        if fault.load_timeout:
-            return ModelLoadTimeout(
-                f"Ollama timed out loading {model}",
-                "the model may be too large for this machine's memory: try a smaller one "
-                "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
-            )
-        if fault.context_too_long:
-            return ContextTooLong(
-                f"the prompt is longer than {model}'s context window",
-                "select less text or raise completion.num_ctx / chat.num_ctx",
-            )
-        status = f" (HTTP {fault.status})" if fault.status > 0 else ""
-        return ModelError(
-            f"Ollama failed{status}: {one_line(fault.error)}",
-            "try again; if it keeps happening, check the Ollama server log",
-        )
 
     def _raise(self, exc: BaseException, model: str, where: str = "") -> NoReturn:
         raise self._map(exc, model, where=where) from exc
-
-    @staticmethod
-    def _failover(exc: BaseException) -> str:
-        """Why a failure before the first part sends the request to another host (see
-        :func:`enclave.modelservers.failover`)."""
-        return failover(exc)
 
     def _quick_wait(self) -> tuple[float, str]:
         """How long a short metadata request may take, and the setting that says so."""
@@ -318,8 +287,9 @@ class ModelClient:
     async def _each_host(
         self, call: Callable[[Host], Awaitable[Any]], sticky: Host | None = None
     ) -> Any:
-        """``call`` on the best host; on a host failure (see ``_failover``) on the next one. The
-        error of the last host tried is raised when none answers."""
+        """``call`` on the best host; on a host failure (see
+        :func:`enclave.modelservers.failover`) on the next one. The error of the last host tried
+        is raised when none answers."""
         self._check_host()
         error: BaseException | None = None
         fleet = len(self.fleet.hosts) > 1
@@ -330,7 +300,7 @@ class ModelClient:
                 result = await call(host)
             except ModelError as exc:
                 cause = exc.__cause__
-                reason = self._failover(cause) if cause is not None else ""
+                reason = failover(cause) if cause is not None else ""
                 if isinstance(exc, OllamaUnavailable | RedirectRefused):
                     reason = "down"
                 if not reason or len(self.fleet.hosts) == 1:
@@ -527,27 +497,73 @@ class ModelClient:
         return self._chat(prompt, think)
 
     async def _chat(self, prompt: Prompt, think: bool | None) -> AsyncIterator[ChatDelta]:
+        """A thinking model thinks at most ``chat.think_tokens`` tokens (counted as streamed),
+        apart from the answer's ``chat.max_tokens``; at that budget its stream is closed and it is
+        asked again, thinking off, to answer from its reasoning so far (after the same messages,
+        which its prompt cache still holds)."""
         self._check_host()
         chat = self.config.chat
         model = self.config.ollama.chat_model
         self.check_model(model)
-        messages = [dict(m) for m in prompt.messages]
-        purpose, sources = prompt.purpose, prompt.sources
         info = await self.model_info(model)
         want = chat.think if think is None else think
         think_flag = want if "thinking" in info.capabilities else None
-        est = self.estimator(model)
-        needed = sum(est.count(m.get("content", "")) + 8 for m in messages)
-        limit = chat.num_ctx - chat.max_tokens
-        if needed > limit - PROMPT_MARGIN:
+        # A model may think unasked (R1 behind an OpenAI-compatible API, old Ollama): the budget
+        # holds whenever thinking is wanted, whatever the capabilities say; it is what the
+        # window leaves after the prompt and the answer, at most chat.think_tokens.
+        left = self._room_left(model, prompt.messages)
+        budget = min(chat.think_tokens, left) if want else 0
+        num_predict = chat.max_tokens + budget
+        thought: list[str] = []  # the streamed parts of thinking: one token each
+        answered = False
+        async with contextlib.aclosing(
+            self._chat_stream(model, prompt, think_flag, num_predict)
+        ) as deltas:
+            async for delta in deltas:
+                answered = answered or bool(delta.content)
+                if delta.thinking:
+                    thought.append(delta.thinking)
+                yield delta
+                if budget and not answered and len(thought) >= budget:
+                    break  # leaving closes the stream: the model stops thinking
+            else:
+                return
+        log.info("%s thought %d tokens, its budget: asking for the answer now", model, budget)
+        sealed = self.boundary.admit(Material(None, ("".join(thought).strip(),)))
+        after = sealed.prompt(
+            purpose=f"{prompt.purpose} (answer after the thinking budget)",
+            sources=prompt.sources,
+            messages=after_thinking(prompt.messages, sealed.texts[0]),
+        )
+        async with contextlib.aclosing(
+            self._chat_stream(model, after, False, chat.max_tokens)
+        ) as deltas:
+            async for delta in deltas:
+                yield replace(delta, thinking_stopped=budget) if delta.done_reason else delta
+
+    def _room_left(self, model: str, messages: Sequence[dict[str, str]]) -> int:
+        """Tokens of ``chat.num_ctx`` left after the messages and the answer's
+        ``chat.max_tokens``; a chat that does not fit is refused (ContextTooLong), never sent to
+        be cut from the front by the server."""
+        chat = self.config.chat
+        needed = sum(self.estimator(model).count(m.get("content", "")) + 8 for m in messages)
+        room = chat.num_ctx - chat.max_tokens - PROMPT_MARGIN
+        if needed > room:
             raise ContextTooLong(
                 f"the request needs about {needed} tokens but chat.num_ctx ({chat.num_ctx}) "
-                f"leaves {limit - PROMPT_MARGIN} after the answer's {chat.max_tokens}",
+                f"leaves {room} after the answer's {chat.max_tokens}",
                 "select less text, or raise chat.num_ctx (the model must support it)",
             )
+        return room - needed
+
+    async def _chat_stream(
+        self, model: str, prompt: Prompt, think_flag: bool | None, num_predict: int
+    ) -> AsyncGenerator[ChatDelta, None]:
+        """One streamed chat request; the last delta says why the model stopped."""
+        messages = [dict(m) for m in prompt.messages]
         options = {
             "num_ctx": self.context_size(model),
-            "num_predict": chat.max_tokens,
+            "num_predict": num_predict,
             "temperature": 0.6,
         }
 
@@ -568,7 +584,7 @@ class ModelClient:
         splitter = ThinkSplitter()
         done_reason = ""
         sent = "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages)
-        with self.audit.request(purpose, model, sent, sources) as audited:
+        with self.audit.request(prompt.purpose, model, sent, prompt.sources) as audited:
             async with contextlib.aclosing(stream_parts(self, model, start)) as parts:
                 async for part in parts:
                     message = part.message
@@ -579,6 +595,7 @@ class ModelClient:
                     if part.done:
                         done_reason = getattr(part, "done_reason", None) or "stop"
                         chars = sum(len(m.get("content", "")) for m in messages)
+                        limit = self.config.chat.num_ctx - num_predict
                         self.note_usage(model, chars, part.prompt_eval_count, limit)
                         audited.prompt_tokens = part.prompt_eval_count or 0
                         audited.output_tokens = part.eval_count or 0

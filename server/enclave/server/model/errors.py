@@ -8,7 +8,8 @@ editors and the CLI show one clear message instead of an HTTP status or a traceb
 from __future__ import annotations
 
 from enclave import hosts
-from enclave.errors import EnclaveError
+from enclave.errors import EnclaveError, one_line
+from enclave.modelservers import Fault
 
 
 class ModelError(EnclaveError):
@@ -79,3 +80,30 @@ class RedirectRefused(ModelError, hosts.RedirectRefused):
     ``trust.allowed_hosts`` does not allow), see :func:`enclave.hosts.no_redirects`."""
 
     kind = "redirect-refused"
+
+
+def status_error(fault: Fault, model: str) -> ModelError:
+    """What an error status (with Ollama's error text) means for a request for ``model``."""
+    if fault.not_found:
+        return ModelNotFound(model)
+    if fault.busy:
+        return ModelBusy(
+            f"Ollama is busy and did not take the request for {model}",
+            "wait a moment and retry, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE",
+        )
+    if fault.load_timeout:
+        return ModelLoadTimeout(
+            f"Ollama timed out loading {model}",
+            "the model may be too large for this machine's memory: try a smaller one "
+            "(e.g. deepseek-r1:1.5b) or raise OLLAMA_LOAD_TIMEOUT",
+        )
+    if fault.context_too_long:
+        return ContextTooLong(
+            f"the prompt is longer than {model}'s context window",
+            "select less text or raise completion.num_ctx / chat.num_ctx",
+        )
+    status = f" (HTTP {fault.status})" if fault.status > 0 else ""
+    return ModelError(
+        f"Ollama failed{status}: {one_line(fault.error)}",
+        "try again; if it keeps happening, check the Ollama server log",
+    )

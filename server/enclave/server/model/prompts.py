@@ -144,3 +144,15 @@ def ask_messages(
         {"role": "system", "content": ANSWER_SYSTEM},
         {"role": "user", "content": user},
     ]
+
+
+AFTER_THINKING = (
+    "Your reasoning so far, stopped at its budget:\n<reasoning>\n{thinking}\n</reasoning>\n\n"
+    "Now answer the request above from this reasoning, directly, without reasoning further."
+)
+
+
+def after_thinking(messages: Sequence[dict[str, str]], thinking: str) -> list[dict[str, str]]:
+    """The chat once a model's thinking reached its budget: the same messages (so the server's
+    prompt cache still holds them), then its reasoning so far and the request to answer now."""
+    return [*messages, {"role": "user", "content": AFTER_THINKING.format(thinking=thinking)}]
