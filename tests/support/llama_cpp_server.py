@@ -2,10 +2,12 @@
 ``server`` extra): a model server nobody here wrote, for ``ollama.api = "openai"``.
 
 It serves the tests' GGUF (SmolLM2-135M-Instruct) twice from one process, as its config file
-allows: ``smollm2`` for chat and completions (``/v1/chat/completions``, ``/v1/completions`` with
-``suffix``) and ``smollm2-embed`` for ``/v1/embeddings``. What it does differently from Ollama's
-``/v1`` is what the tests are for: no ``stream_options`` usage event, per-token embeddings from a
-model without pooling, any model name accepted, fields it does not know ignored.
+allows: for chat and completions (``/v1/chat/completions``, ``/v1/completions`` with ``suffix``)
+without an alias, so ``/v1/models`` lists the GGUF's path as its id, as llama.cpp's server does
+without ``--alias`` (the tests name it by its file name, ``CHAT_MODEL``); and ``smollm2-embed``
+for ``/v1/embeddings``. What it does differently from Ollama's ``/v1`` is what the tests are
+for: no ``stream_options`` usage event, per-token embeddings from a model without pooling, a
+path as the model id, any model name accepted, fields it does not know ignored.
 
 ``llama_cpp_server``: one per test session, started on a free loopback port on first use.
 """
@@ -26,7 +28,7 @@ import pytest
 
 from tests.support.llama_engine import gguf_path
 
-CHAT_MODEL = "smollm2"
+CHAT_MODEL = gguf_path().name.removesuffix(".gguf")  # listed as the path: matched by file name
 EMBED_MODEL = "smollm2-embed"
 START_TIMEOUT_S = 120.0
 
@@ -43,7 +45,7 @@ def _config(port: int) -> dict[str, object]:
         "host": "127.0.0.1",
         "port": port,
         "models": [
-            {"model": model, "model_alias": CHAT_MODEL, "n_ctx": 2048, "n_threads": 1,
+            {"model": model, "n_ctx": 2048, "n_threads": 1,
              "chat_format": "chatml", "verbose": False},
             {"model": model, "model_alias": EMBED_MODEL, "n_ctx": 512, "n_threads": 1,
              "embedding": True, "verbose": False},

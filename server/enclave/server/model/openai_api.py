@@ -25,7 +25,9 @@ client (the trust boundary, the audit log, timeouts, failover) holds unchanged:
   server that rejects ``suffix``, as vLLM does, is a one-line error naming the setting).
   ``/v1/completions`` has no thinking switch on any server: a reasoning model there answers
   nothing until it is done thinking.
-- ``show`` -> ``GET /v1/models`` (cached): the model must be listed (else 404, as Ollama says);
+- ``show`` -> ``GET /v1/models`` (cached): the model must be listed (else 404, as Ollama says), by
+  its id, or by its file's name where the id is a path (llama.cpp's server without ``--alias``
+  lists the GGUF's path: tools/server/server.cpp); requests then name it by the listed id;
   capabilities ``completion``, and ``insert`` for the completion model when
   ``ollama.openai_fim`` is on; ``max_model_len`` (vLLM) is the context length when given.
 - ``generate`` with nothing to generate (the warm-up) only checks the server answers: such
@@ -99,12 +101,23 @@ class OpenAIBackend:
         models = await self._models_listed()
         return f"OpenAI-compatible ({len(models)} models)"
 
+    async def _listed(self, model: str) -> tuple[str, dict[str, Any]]:
+        """The server's id and entry for ``model``: the id itself, Ollama's ``:latest`` form,
+        or a listed file path whose name (without ``.gguf``) is ``model`` or its file name: a
+        llama.cpp server started without ``--alias`` lists the model's path as its id."""
+        models = await self._models_listed()
+        for key in (model, f"{model}:latest"):
+            if key in models:
+                return key, models[key]
+        wanted = _file_stem(model)
+        for key, entry in models.items():
+            if ("/" in key or "\\" in key) and _file_stem(key) == wanted:
+                return key, entry
+        raise ollama.ResponseError(f"model '{model}' not found", 404)
+
     # -- metadata -----------------------------------------------------------------------------
     async def show(self, model: str) -> Any:
-        models = await self._models_listed()
-        entry = models.get(model) or models.get(f"{model}:latest")
-        if entry is None:
-            raise ollama.ResponseError(f"model '{model}' not found", 404)
+        _, entry = await self._listed(model)
         capabilities = ["completion"]  # what the API says; thinking: see the module doc
         o = self.config.ollama
         if o.openai_fim and model == o.effective_completion_model:
@@ -134,11 +147,12 @@ class OpenAIBackend:
         if not (prompt or suffix):  # a warm-up: the server's models are loaded already
             await self._get("models")
             return ollama.GenerateResponse(model=model, done=True, response="")
+        listed, _ = await self._listed(model)
         if system:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-            body = self._chat_body(model, messages, False, options)  # completions never think
+            body = self._chat_body(listed, messages, False, options)  # completions never think
             return self._stream("chat/completions", body, model, generate=True)
-        body = {"model": model, "prompt": prompt, **_sampling(options)}
+        body = {"model": listed, "prompt": prompt, **_sampling(options)}
         if suffix:
             body["suffix"] = suffix
         return self._stream("completions", body, model, generate=True)
@@ -153,7 +167,8 @@ class OpenAIBackend:
         options: Mapping[str, Any] | None = None,
         keep_alive: str | None = None,
     ) -> AsyncIterator[Any]:
-        body = self._chat_body(model, [dict(m) for m in messages], think, options)
+        listed, _ = await self._listed(model)
+        body = self._chat_body(listed, [dict(m) for m in messages], think, options)
         return self._stream("chat/completions", body, model, generate=False)
 
     def _chat_body(
@@ -234,6 +249,12 @@ class OpenAIBackend:
                             yield _part(model, text, thinking, generate, "", None)
         except httpx.ConnectError:
             raise ConnectionError(f"cannot connect to {self._http.base_url}") from None
+
+
+def _file_stem(name: str) -> str:
+    """A model file's name without its folders and ``.gguf``: how a listed path is matched."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return base[: -len(".gguf")] if base.lower().endswith(".gguf") else base
 
 
 def _without_effort(body: dict[str, Any]) -> dict[str, Any]:
