@@ -91,7 +91,7 @@ class Request:
     model: str
     prompt: str
     sources: Sequence[Source] = ()
-    prompt_tokens: int = 0
+    prompt_tokens: int | None = None  # None: the server did not count them (no usage sent)
     output_tokens: int = 0
     outcome: str = "ok"
     started: float = field(default_factory=time.monotonic)

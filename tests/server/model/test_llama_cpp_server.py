@@ -66,8 +66,12 @@ async def test_an_inline_completion(llama_cpp_server: str, fim: bool) -> None:
         assert result.text.strip()  # which the completion's checks rightly drop)
 
 
-async def test_a_question(llama_cpp_server: str) -> None:
-    client = ModelClient(config_of(settings(llama_cpp_server)))
+async def test_a_question(llama_cpp_server: str, tmp_path: Path) -> None:
+    """Answered; this server sends no usage event, so the audit log says the prompt's tokens
+    are unknown (null), not 0."""
+    values = settings(llama_cpp_server)
+    values["audit"] = {"enabled": True, "path": str(tmp_path / "audit.jsonl")}
+    client = ModelClient(config_of(values))
     content, done = "", ""
     try:
         async for delta in client.chat(
@@ -78,6 +82,8 @@ async def test_a_question(llama_cpp_server: str) -> None:
     finally:
         await client.aclose()
     assert content.strip() and done in ("stop", "length")
+    (record,) = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert record["purpose"] == "chat" and record["prompt_tokens"] is None
 
 
 def test_an_index_with_embeddings_and_ask_from_the_command_line(

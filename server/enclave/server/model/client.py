@@ -483,7 +483,7 @@ class ModelClient:
                     raw.append(chunk)
                     if part.done:
                         prompt_tokens = part.prompt_eval_count or 0
-                        audited.prompt_tokens = prompt_tokens
+                        audited.prompt_tokens = part.prompt_eval_count
                         audited.output_tokens = part.eval_count or 0
                     elif "\n" in chunk and settled("".join(raw)):
                         break  # leaving the stream closes it: the model stops generating
@@ -597,7 +597,7 @@ class ModelClient:
                         chars = sum(len(m.get("content", "")) for m in messages)
                         limit = self.config.chat.num_ctx - num_predict
                         self.note_usage(model, chars, part.prompt_eval_count, limit)
-                        audited.prompt_tokens = part.prompt_eval_count or 0
+                        audited.prompt_tokens = part.prompt_eval_count
                         audited.output_tokens = part.eval_count or 0
         thinking, content = splitter.flush()
         yield ChatDelta(thinking, content, done_reason)
