@@ -4,7 +4,8 @@ Prints three figures, with their targets:
 
 - completion pipeline overhead without model time: context gathering (``prepare_completion``) +
   prompt building (the model layer's budget cuts and FIM prompt) + post-processing
-  (``extract_completion``), p50/p95 over random positions in standard-library files;
+  (``extract_completion``), p50/p95 over random positions in standard-library files, idle and
+  again with one CPU-bound process beside it (in an editor another job always shares the cores);
 - RSS of the real server process (``python -P -m enclave.server.lsp``) after it indexed the library;
 - time from `initialized` to the `enclave/status` that says the index is usable, on the
   already-indexed library (a second server start).
@@ -43,7 +44,13 @@ from enclave.server.completion.finish import extract_completion
 from enclave.server.completion.pipeline import prepare_completion
 from enclave.server.model.budget import TokenEstimator
 
-TARGETS = {"overhead_p95_ms": 30.0, "rss_mb": 300.0, "ready_s": 2.0}
+# The completion overhead's targets: idle, and with one CPU-bound process beside it.
+TARGETS = {
+    "overhead_p95_ms": 15.0,
+    "busy_overhead_p95_ms": 30.0,
+    "rss_mb": 300.0,
+    "ready_s": 2.0,
+}
 CANNED = "result = helper(value)\n        return result\n\n    def other(self):\n        pass\n"
 
 
@@ -154,6 +161,24 @@ def overhead(root: Path, db: str, samples: int, seed: int) -> dict[str, Any]:
     }
 
 
+BUSY_LOOP = (
+    "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+)
+
+
+def beside_a_busy_process(measure: Any, seconds: float = 600.0) -> dict[str, Any]:
+    """``measure()`` while one CPU-bound process runs beside it (the editor's real situation:
+    a build, a test run or the editor itself shares the cores); the process is stopped after."""
+    import subprocess
+
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=seconds)])
+    try:
+        return measure()
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_work = Path(tempfile.gettempdir()) / "enclave-bench"
@@ -172,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     first = asyncio.run(run_server(root, db, timeout=3600))
     second = asyncio.run(run_server(root, db, timeout=120))
     figures = overhead(root, db, args.samples, args.seed)
+    busy = beside_a_busy_process(lambda: overhead(root, db, args.samples, args.seed))
+    figures["busy_overhead_p50_ms"] = busy["overhead_p50_ms"]
+    figures["busy_overhead_p95_ms"] = busy["overhead_p95_ms"]
     figures.update(files=second["files"], chunks=second["chunks"], symbols=second["symbols"])
     figures["rss_mb"] = first["rss_mb"] if fresh else max(first["rss_mb"], second["rss_mb"])
     figures["first_run_s"] = first["ready_s"]
@@ -188,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"completion overhead p50 {figures['overhead_p50_ms']:.1f} ms, "
         f"p95 {figures['overhead_p95_ms']:.1f} ms (target <= {TARGETS['overhead_p95_ms']:.0f})"
+    )
+    print(
+        f"  with a CPU-bound process beside it: p50 {figures['busy_overhead_p50_ms']:.1f} ms, "
+        f"p95 {figures['busy_overhead_p95_ms']:.1f} ms "
+        f"(target <= {TARGETS['busy_overhead_p95_ms']:.0f})"
     )
     print(
         f"server RSS after indexing {figures['rss_mb']:.0f} MB (target <= {TARGETS['rss_mb']:.0f})"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig
-from enclave.indexer.api import open_index
+from enclave.indexer.api import one_version_each, open_index
 from enclave.indexer.store import Store
 from tests.support.repos import commit_all, make_repo, write_files
 from tests.support.s3 import S3Store
@@ -83,3 +83,24 @@ def test_a_reader_that_hits_a_vanished_version_reloads_and_retries(
 
     monkeypatch.setattr(Store, "table", vanishing)
     assert index.search("total with tax", k=3).hits[0].path == "billing/invoice.py"
+
+
+def test_a_burst_of_reads_sees_one_version_and_the_next_burst_sees_the_commit(
+    tmp_path: Path,
+) -> None:
+    """Within one_version_each (one completion's queries) each table's version is read once: a
+    commit meanwhile shows at the next burst, never half-way through one."""
+    root = make_repo(tmp_path / "repo", FILES)
+    config = Config(
+        index=IndexConfig(db=str(tmp_path / "index")), embedding=EmbeddingConfig(provider="none")
+    )
+    writer = open_index(root, config)
+    writer.update()
+    reader = open_index(root, config)
+    with one_version_each():
+        assert reader.definitions(["churn"]) == []
+        write_files(root, {"churn.py": "def churn(x):\n    return x\n"})
+        commit_all(root, "churn")
+        writer.update()
+        assert reader.definitions(["churn"]) == []  # the version the burst began with
+    assert [s.name for s in reader.definitions(["churn"])] == ["churn"]

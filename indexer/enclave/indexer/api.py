@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from enclave.config import Config
+from enclave.indexer.bursts import one_version_each
 from enclave.indexer.errors import IndexProblem
 from enclave.indexer.results import (
     IndexStatus,
@@ -34,6 +35,7 @@ __all__ = [
     "SearchResult",
     "Skipped",
     "SymbolDef",
+    "one_version_each",
     "open_index",
 ]
 

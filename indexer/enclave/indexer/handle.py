@@ -99,8 +99,7 @@ class StoreHandle:
     def _check_complete(self, store: Store) -> None:
         """Refuse to answer from an index whose last update started and never finished: it
         holds part of the repository. While a writer is at work, readers see its commits."""
-        meta = store.table("meta")
-        version = meta.version
+        version = store.version("meta")
         if version != self._meta_version:
             self._meta_started = store.meta().get(UPDATE_STARTED, "")
             self._meta_version = version

@@ -115,7 +115,7 @@ class IndexReader:
         if not rules:  # nothing to check: no read of the catalog
             return frozenset()
         patterns = tuple(str(getattr(p, "pattern", p)) for r in rules for p in r.spec.patterns)
-        key = (store.table("files").version, patterns)
+        key = (store.version("files"), patterns)
         if self._excluded is None or self._excluded[0] != key:
             paths = store.columns("files", ["path"]).column(0).to_pylist()
             self._excluded = (key, excluded_now(rules, paths))
@@ -169,7 +169,7 @@ class IndexReader:
         """The chunks table in memory for full-text queries, while it has at most
         ``memory_text_rows`` rows (read again when its version changes)."""
         table = store.table("chunks")
-        version = table.version
+        version = store.version("chunks")
         cached = self._text
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -247,9 +247,8 @@ class IndexReader:
         return hits[:limit], None
 
     def _vector_matrix(self, store: Store) -> VectorMatrix:
-        chunks = store.table("chunks")
-        emb_version = store.table("embeddings").version if "embeddings" in store.existing() else -1
-        key = (chunks.version, emb_version)
+        emb_version = store.version("embeddings") if "embeddings" in store.existing() else -1
+        key = (store.version("chunks"), emb_version)
         if self._vectors is not None and self._vectors_key == key:
             return self._vectors
         hashes, matrix = store.load_vectors()
@@ -317,7 +316,7 @@ class IndexReader:
         store = self.handle.ready_store()
         table = store.table("symbols")
         excluded = self._excluded_now(store)  # no read at all while no rule excludes a file
-        key = (table.version, excluded)
+        key = (store.version("symbols"), excluded)
         if self._symbols is None or self._symbols_version != key:
             data = table.to_arrow().to_pylist()
             symbols = [SymbolDef(**row) for row in data if row["path"] not in excluded]
@@ -366,7 +365,7 @@ class IndexReader:
 
     def paths(self) -> frozenset[str]:
         store = self.handle.ready_store()
-        version = store.table("files").version
+        version = store.version("files")
         if self._paths is None or self._paths[0] != version:
             data = store.columns("files", ["path", "state"]).to_pydict()
             excluded = self._excluded_now(store)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from enclave.files import data_dir
+from enclave.indexer.bursts import PINNED
 from enclave.indexer.errors import (
     IndexProblem,
     brief,
@@ -142,6 +143,17 @@ class Store:
             ) from exc
 
     # ---- tables -------------------------------------------------------------------------
+    def version(self, name: str) -> int:
+        """The table's newest version; within :func:`one_version_each`, the one read first
+        (asking costs a listing of its versions: several per completion otherwise)."""
+        pinned = PINNED.get()
+        if pinned is None:
+            return int(self.table(name).version)
+        key = (id(self), name)
+        if key not in pinned:
+            pinned[key] = int(self.table(name).version)
+        return pinned[key]
+
     def existing(self) -> set[str]:
         if self.db is None:
             return set()

@@ -24,13 +24,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enclave.config import Config
+from enclave.indexer.api import one_version_each
 from enclave.indexer.errors import IndexProblem
 from enclave.server.completion.cursor import decide_multiline, language_of, relative_path, split_at
 from enclave.server.completion.finish import extract_completion, is_settled
@@ -135,7 +137,10 @@ def prepare_completion(
     else:
         # sources
         window = (line - prepared.prefix.count("\n") + 1, line + 1 + prepared.suffix.count("\n"))
-        candidates = _candidates(prepared, index, files, text, recent, window, max(64, budget // 4))
+        with one_version_each():  # the sources' queries: one look at each table's version
+            candidates = _candidates(
+                prepared, index, files, text, recent, window, max(64, budget // 4)
+            )
         # fit
         shrink = shrinker(files, est)
         share = int(budget * TUNING.definition_share)
@@ -261,18 +266,19 @@ def _candidates(
         prepared.notes.append("no index yet: repository context limited to open buffers")
         return recent_pieces(path, recent, cap, est)
     candidates: list[ContextPiece] = []
-    # Index queries release the GIL: the similar-code search and the definitions' texts run
-    # side by side, which keeps the whole pipeline within a few tens of milliseconds.
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="enclave-context") as pool:
-        similar = pool.submit(similar_hits, index, path, prepared.prefix, window)
+    # Index queries release the GIL: the similar-code search runs beside the definitions (in
+    # this context, so it sees the same table versions), which keeps the whole pipeline within
+    # a few tens of milliseconds.
+    similar = _SIDE.submit(copy_context().run, similar_hits, index, path, prepared.prefix, window)
 
-        @cache  # asked once per module or package with many names: counted once
-        def hints() -> Counter[str]:  # (a failed search is reported with its pieces below)
-            try:
-                return names_elsewhere(similar.result(), path)
-            except IndexProblem:
-                return Counter()
+    @cache  # asked once per module or package with many names: counted once
+    def hints() -> Counter[str]:  # (a failed search is reported with its pieces below)
+        try:
+            return names_elsewhere(similar.result(), path)
+        except IndexProblem:
+            return Counter()
 
+    try:
         candidates += _guarded(
             prepared, "definitions", definition_pieces, index, sources, path, text,
             prepared.line, prepared.language, window, cap, budget, est, hints,
@@ -281,4 +287,11 @@ def _candidates(
         candidates += _guarded(
             prepared, "similar code", lambda: similar_pieces(similar.result(), cap, est)
         )
+    finally:
+        wait([similar])  # never left running past this completion
     return candidates
+
+
+# The similar-code searches beside the definitions (threads kept: one started per
+# completion cost more than the search it ran).
+_SIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enclave-context")

@@ -45,6 +45,9 @@ class Tuning:
         10  # lines above the cursor (and its own) whose words, comments too, are read
     )
     max_names_bytes: int = 1 << 20  # of a package file read to learn which names it uses
+    # Characters of redacted repository files kept across completions (sources.files): about
+    # 16 MB of text, a few hundred source files, whatever their number or size.
+    redacted_cache_chars: int = 16 << 20
     popular_chunks: int = 60  # chunks read to learn which members of a module the repository calls
     popular_seconds: float = (
         300.0  # how long that is kept (it orders signatures only: staleness is cheap)

@@ -36,7 +36,8 @@ class TokenEstimator:
         if not text:
             return 0
         # Non-ASCII text is denser in tokens: count each such character as a whole token.
-        wide = sum(1 for ch in text if ord(ch) > 127)
+        # (Counted in C: the estimate runs on every line of every prompt, every keystroke.)
+        wide = 0 if text.isascii() else len(text) - len(text.encode("ascii", "ignore"))
         return math.ceil((len(text) - wide) / self.chars_per_token) + wide
 
     def learn(self, text_chars: int, prompt_eval_count: int) -> None:
