@@ -19,7 +19,17 @@ from enclave.indexer.errors import IndexProblem
 from enclave.indexer.fulltext import TextIndex
 from enclave.indexer.handle import StoreHandle
 from enclave.indexer.results import Reason, SearchResult
-from enclave.indexer.search import VectorMatrix, fuse, kind_weight, symbol_score
+from enclave.indexer.search import (
+    CHUNK_CLASSES,
+    VectorMatrix,
+    chunk_class,
+    chunk_prior,
+    class_weights,
+    fuse,
+    kind_weight,
+    query_intent,
+    symbol_score,
+)
 from enclave.indexer.semantic import Semantic
 from enclave.indexer.store import Store
 from enclave.indexer.tables import in_clause, quote
@@ -78,20 +88,25 @@ class IndexReader:
         language: str | None = None,
         exclude: Collection[str] = (),
     ) -> SearchResult:
-        """Ranked chunks; ``exclude`` leaves out these paths (those a local overlay shadows)."""
+        """Ranked chunks; ``exclude`` leaves out these paths (those a local overlay shadows).
+        Each chunk's scores are weighed by what kind of chunk the query asks for (query_intent:
+        code, tests, docs, changelog) and its class (chunk_class)."""
         if mode not in ("hybrid", "lexical", "semantic"):
             raise ValueError(f"unknown search mode {mode!r}: use hybrid, lexical or semantic")
         store = self.handle.ready_store()
         exclude = frozenset(exclude) | self._excluded_now(store)
         pool = max(k * 4, 40)
+        intent = query_intent(query)
         lexical: list[tuple[str, float]] = []
         rows: dict[str, dict[str, Any]] = {}  # the lexical hits' rows, read with them
         dense: list[tuple[str, float]] = []
         off: Reason | None = None
         if mode in ("hybrid", "lexical"):
-            lexical, rows = self._lexical(store, query, pool, path_prefix, language, exclude)
+            lexical, rows = self._lexical(
+                store, query, pool, path_prefix, language, exclude, intent
+            )
         if mode in ("hybrid", "semantic"):
-            dense, off = self._dense(store, query, pool, path_prefix, language, exclude)
+            dense, off = self._dense(store, query, pool, path_prefix, language, exclude, intent)
             if mode == "semantic" and off is not None:
                 raise IndexProblem(off.message, off.fix or "use --mode lexical")
         if not dense:
@@ -143,6 +158,7 @@ class IndexReader:
         path_prefix: str | None,
         language: str | None,
         exclude: Collection[str] = (),
+        intent: str = "code",
     ) -> tuple[list[tuple[str, float]], dict[str, dict[str, Any]]]:
         """Full-text hits (id, weighted score), best first, and their rows: the query reads the
         columns a hit shows, so the hits need no second lookup by id (a scan of the table)."""
@@ -153,7 +169,10 @@ class IndexReader:
         if in_memory is not None:
             keep = _row_filter(path_prefix, language, exclude)
             found = in_memory.search(text, limit, keep)
-            scored = [(row["id"], score * kind_weight(row["kind"])) for row, score in found]
+            scored = [
+                (row["id"], score * chunk_prior(row["path"], row["kind"], intent))
+                for row, score in found
+            ]
             return sorted(scored, key=lambda item: -item[1]), {r["id"]: dict(r) for r, _ in found}
         # A MatchQuery is never parsed: quotes, colons and operators in a query are plain text.
         match = MatchQuery(text, "search_text")  # type: ignore[call-arg]  # pydantic defaults
@@ -162,7 +181,10 @@ class IndexReader:
         if where:
             builder = builder.where(where, prefilter=True)
         rows = builder.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_list()
-        scored = [(row["id"], float(row["_score"]) * kind_weight(row["kind"])) for row in rows]
+        scored = [
+            (row["id"], float(row["_score"]) * chunk_prior(row["path"], row["kind"], intent))
+            for row in rows
+        ]
         return sorted(scored, key=lambda item: -item[1]), {row["id"]: row for row in rows}
 
     def _memory_text(self, store: Store) -> TextIndex | None:
@@ -189,13 +211,16 @@ class IndexReader:
         path_prefix: str | None,
         language: str | None,
         exclude: Collection[str] = (),
+        intent: str = "code",
     ) -> tuple[list[tuple[str, float]], Reason | None]:
         """Dense hits, or none and the reason they could not be had."""
         meta = store.meta()
         # The query's embedding is the live check here: only what no request can tell is asked.
         off = self.semantic.off(meta, live=not meta.get("embedding_model"))
         if off is None and store.has_vector_index():  # a large index: never load every vector
-            return self._dense_ann(store, meta, query, limit, path_prefix, language, exclude)
+            return self._dense_ann(
+                store, meta, query, limit, path_prefix, language, exclude, intent
+            )
         matrix = None if off else self._vector_matrix(store)
         if matrix is None or not matrix.chunk_ids:
             off = off or self.semantic.no_vectors()
@@ -206,7 +231,12 @@ class IndexReader:
         except EmbeddingUnavailable as exc:
             return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
         found = matrix.top(
-            vector, limit, path_prefix=path_prefix, language=language, exclude=exclude
+            vector,
+            limit,
+            path_prefix=path_prefix,
+            language=language,
+            exclude=exclude,
+            weights=class_weights(intent, dense=True),
         )
         return found, None
 
@@ -219,6 +249,7 @@ class IndexReader:
         path_prefix: str | None,
         language: str | None,
         exclude: Collection[str],
+        intent: str = "code",
     ) -> tuple[list[tuple[str, float]], Reason | None]:
         """Dense hits through the ANN index: nearest vectors, then the chunks that have them
         (filters applied to those; a wider pool makes up for what they remove)."""
@@ -239,7 +270,11 @@ class IndexReader:
         ).to_pylist()
         keep = _row_filter(path_prefix, language, exclude)
         hits = [
-            (row["id"], similarity[row["content_hash"]] * kind_weight(row["kind"], dense=True))
+            (
+                row["id"],
+                similarity[row["content_hash"]]
+                * chunk_prior(row["path"], row["kind"], intent, dense=True),
+            )
             for row in rows
             if keep is None or keep(row)
         ]
@@ -255,7 +290,7 @@ class IndexReader:
         position = {h: i for i, h in enumerate(hashes)}
         columns = ["id", "path", "language", "kind", "content_hash"]
         meta = store.columns("chunks", columns).to_pydict()
-        ids, paths, languages, rows, priors = [], [], [], [], []
+        ids, paths, languages, rows, priors, classes = [], [], [], [], [], []
         for cid, path, language, kind, h in zip(*(meta[c] for c in columns), strict=True):
             row = position.get(h)
             if row is not None:
@@ -264,6 +299,7 @@ class IndexReader:
                 languages.append(language)
                 rows.append(row)
                 priors.append(kind_weight(kind, dense=True))
+                classes.append(CHUNK_CLASSES.index(chunk_class(path, kind)))
         self._vectors = VectorMatrix(
             ids,
             np.array(paths, dtype=object),
@@ -271,6 +307,7 @@ class IndexReader:
             np.array(rows, dtype=np.int32),
             matrix,
             np.array(priors, dtype=np.float32),
+            np.array(classes, dtype=np.int8),
         )
         self._vectors_key = key
         return self._vectors
