@@ -144,8 +144,7 @@ class Store:
 
     # ---- tables -------------------------------------------------------------------------
     def version(self, name: str) -> int:
-        """The table's newest version; within :func:`one_version_each`, the one read first
-        (asking costs a listing of its versions: several per completion otherwise)."""
+        """The table's newest version (within ``bursts.one_version_each``: the first read)."""
         pinned = PINNED.get()
         if pinned is None:
             return int(self.table(name).version)
