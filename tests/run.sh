@@ -40,7 +40,7 @@ PYTHON="$PYTHON" bash tests/quickstart.sh
 
 step "pytest"
 export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/vscode "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 --ignore=tests/vscode "$@"
 
 step "VS Code extension in a real VS Code (code-server + chromium, end to end)"
 bash tests/vscode/setup.sh
