@@ -1209,7 +1209,7 @@ def evaluate_search(
                 row[f"{mode}_scores"] = [round(h.score, 4) for h in hits]
     with phase("search: BM25 baselines", timings):
         file_texts = {
-            p.relative_to(corpus_dir).as_posix(): p.read_text("utf-8")
+            p.relative_to(corpus_dir).as_posix(): p.read_text("utf-8", errors="replace")
             for p in _source_files(corpus_dir)
         }
         file_paths = sorted(file_texts)
