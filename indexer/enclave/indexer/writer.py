@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from enclave.indexer import committed
 from enclave.indexer.chunker import CHUNKER_VERSION
 from enclave.indexer.embed import Embedder, embedding_form
 from enclave.indexer.embedding_pass import embed_missing, embedding_meta
@@ -411,7 +412,7 @@ class IndexWriter:
         as started (meta.update_started) before anything else is written."""
         store, summary = run.store, run.summary
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        found = store.verify()
+        found = committed.proven(store) or store.verify()
         meta = {} if found.problem else found.meta
         rebuild = self._rebuild_needed(run, found, full)
         if rebuild:
@@ -533,6 +534,12 @@ class IndexWriter:
             store.prune_vectors(keep)
         if embedder is not None and store.ensure_vector_index():
             summary.notes.append("vector search uses the ANN index (IVF_HNSW_SQ) of the vectors")
+        try:  # last: what the next self-check proves the index against (enclave.indexer.committed)
+            committed.record(store)
+        except Exception as exc:  # without it the next check reads the tables: slower, as sure
+            if not is_storage_error(exc):
+                raise
+            log.warning("recording the finished update failed: %s", brief(exc))
 
     def _fold_due(self, run: _Update, meta: dict[str, str]) -> bool:
         """Whether this update folds new rows into the indexes and cleans up old versions: after
