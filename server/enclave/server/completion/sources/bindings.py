@@ -75,7 +75,8 @@ class Repository:
     def python_module(self, dotted: str, importer: str = "") -> str | None:
         """The file of an absolute module name; the one whose whole path matches first, else
         the shortest whose path ends with it, never a test or example module unless the
-        ``importer`` is one (``models.field`` is not tests/models/field.py to a package)."""
+        ``importer`` is one (to a package, ``models.field`` is never a ``field.py`` in a test
+        folder)."""
         found = self._modules.get(dotted, [])
         parts = dotted.split(".")
         for candidate in (f"{'/'.join(parts)}.py", f"{'/'.join(parts)}/__init__.py"):
