@@ -5,9 +5,10 @@
     python bench/bench_index.py --copies 4      # the source 4 times in one repository (scale)
     python bench/bench_index.py --json PATH     # the figures also written to PATH (bench/plot.py)
 
-Prints files, MB, chunks, full-index seconds and MB/s, the incremental update after editing one file
-(seconds, files parsed; every update starts with the index's self-check), the self-check alone
-(`status()`), and search latency p50/p95 over 200 queries (warm).
+Prints files, MB, chunks, full-index seconds and MB/s, the full build's peak memory (the RSS of
+this process and its chunking workers added up, sampled every 20 ms), the incremental update after
+editing one file (seconds, files parsed; every update starts with the index's self-check), the
+self-check alone (`status()`), and search latency p50/p95 over 200 queries (warm).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,54 @@ def copy_tree(source: Path, target: Path) -> None:
         return {n for n in names if n in SKIP_DIRS or n.endswith((".pyc", ".so", ".a"))}
 
     shutil.copytree(source, target, ignore=ignore, symlinks=True)
+
+
+def build_corpus(source: Path, copies: int, repo: Path) -> None:
+    """The bench's repository: ``source`` once, or ``copies`` times side by side, committed."""
+    if copies == 1:
+        copy_tree(source, repo)
+    else:
+        for copy in range(1, copies + 1):
+            copy_tree(source, repo / f"copy{copy}")
+    make_repo(repo, {})
+    commit_all(repo, "bench corpus")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and all its descendants, added up (MB; 0 once gone)."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # the process ended while we looked
+        return total
+    return total + sum(tree_rss_mb(int(child)) for child in children)
+
+
+class TreePeak:
+    """The highest :func:`tree_rss_mb` of a process while the ``with`` block runs (a thread
+    samples it every ``every`` seconds): a build's workers count with the process that runs it."""
+
+    def __init__(self, pid: int | None = None, every: float = 0.02) -> None:
+        self.pid, self.every, self.peak_mb = pid or os.getpid(), every, 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            if self._done.wait(self.every):
+                return
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -85,7 +135,7 @@ def vector_search(rows: int, dim: int, queries: int = 200) -> dict[str, float]:
     times = []
     for i in range(queries):
         started = time.perf_counter()
-        vectors.top(matrix[i], 40, path_prefix=None, language=None)
+        vectors.top(matrix[i % rows], 40, path_prefix=None, language=None)
         times.append((time.perf_counter() - started) * 1000)
     print(
         f"vector top-40 ({rows} x {dim} float32, {matrix.nbytes / 1e6:.0f} MB): "
@@ -109,27 +159,24 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="enclave-bench-"))
     try:
         repo = work / "repo"
-        if args.copies == 1:
-            copy_tree(args.source, repo)
-        else:
-            for copy in range(1, args.copies + 1):
-                copy_tree(args.source, repo / f"copy{copy}")
-        make_repo(repo, {})
-        commit_all(repo, "bench corpus")
+        build_corpus(args.source, args.copies, repo)
         config = Config(embedding=EmbeddingConfig(provider=args.embedding))
 
         index = open_index(repo, config)
-        started = time.perf_counter()
-        summary = index.update()
-        full_s = time.perf_counter() - started
+        with TreePeak() as peak:
+            started = time.perf_counter()
+            summary = index.update()
+            full_s = time.perf_counter() - started
         mb = summary.bytes_indexed / 1e6
         print(f"corpus:            {args.source}" + f" x {args.copies}" * (args.copies > 1))
         print(f"files indexed:     {summary.files_indexed} ({summary.files_skipped} skipped)")
         print(f"source MB:         {mb:.1f}")
         print(f"chunks:            {summary.chunks_total}")
         print(f"full index:        {full_s:.2f} s  ({mb / full_s:.2f} MB/s)")
+        print(f"full build peak:   {peak.peak_mb:.0f} MB RSS (this process and its workers)")
         print(f"semantic:          {summary.semantic} {summary.semantic_reason}")
         figures.update(
+            full_peak_rss_mb=peak.peak_mb,
             files=summary.files_indexed,
             skipped=summary.files_skipped,
             source_mb=mb,
@@ -138,7 +185,8 @@ def main() -> int:
             mb_per_s=mb / full_s,
         )
 
-        target = sorted(repo.rglob("*.py"))[len(summary.skipped) % 50 + 100]
+        sources = sorted(repo.rglob("*.py"))
+        target = sources[(len(summary.skipped) % 50 + 100) % len(sources)]
         with target.open("a") as handle:
             handle.write("\n\ndef bench_added_function():\n    return 'edited'\n")
         incremental = []
