@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Iterable
-from pathlib import PurePosixPath
 
 import pathspec
 
@@ -96,6 +95,7 @@ _SECRET_NAME_GLOBS = (
     "*.tfstate.backup",
 )
 _SECRET_PATH_TAILS = (".aws/credentials", ".docker/config.json", ".kube/config", ".ssh/config")
+_SECRET_PATH_ENDINGS = tuple("/" + tail for tail in _SECRET_PATH_TAILS)
 _SECRET_NAME_RE = re.compile("|".join(fnmatch.translate(glob) for glob in _SECRET_NAME_GLOBS))
 
 
@@ -135,7 +135,7 @@ def is_secret_filename(path: str) -> bool:
     name = lowered.rsplit("/", 1)[-1]
     if _SECRET_NAME_RE.match(name):
         return True
-    return any(lowered == tail or lowered.endswith("/" + tail) for tail in _SECRET_PATH_TAILS)
+    return lowered in _SECRET_PATH_TAILS or lowered.endswith(_SECRET_PATH_ENDINGS)
 
 
 def vendored_dir(path: str, is_virtualenv: Callable[[str], bool]) -> str | None:
@@ -153,7 +153,7 @@ def vendored_dir(path: str, is_virtualenv: Callable[[str], bool]) -> str | None:
 
 
 def in_silent_dir(path: str) -> bool:
-    return any(part in SILENT_DIRS for part in path.split("/")[:-1])
+    return not SILENT_DIRS.isdisjoint(path.split("/")[:-1])
 
 
 def builtin_file_exclusion(path: str) -> str | None:
@@ -163,7 +163,8 @@ def builtin_file_exclusion(path: str) -> str | None:
         return "lockfile"
     if name.endswith(_GENERATED_SUFFIXES) or ".generated." in name:
         return "minified or generated file"
-    suffix = PurePosixPath(name).suffix
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""  # PurePosixPath's suffix, cheaper
     if suffix in BINARY_EXTENSIONS:
         return f"binary file type ({suffix})"
     if name == ".ds_store":

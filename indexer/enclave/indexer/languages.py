@@ -13,7 +13,6 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import PurePosixPath
 from typing import Any
 
 from tree_sitter import Language, Parser
@@ -108,7 +107,7 @@ _local = threading.local()  # .parsers: dict[str, Parser | None], one per thread
 def language_for_path(path: str) -> str:
     """The language of ``path`` (by file name, then extension, case-insensitively); "text" if
     the indexer has no grammar for it (JSON, YAML, TOML, Makefile, Dockerfile, ...)."""
-    name = PurePosixPath(path.replace("\\", "/")).name
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]  # per file: no pathlib
     by_name = _FILE_NAMES.get(name)
     if by_name is not None:
         return by_name
