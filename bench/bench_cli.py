@@ -6,8 +6,11 @@
 
 Beside the commands, the floor they stand on: a bare `python -c pass`, `import lancedb`, and the
 same import as Enclave does it, its REST catalog client deferred (which every command that reads
-the index pays). Each command runs with no Ollama reachable and
-embedding provider `none`, so the figures are Enclave's own. Prints figures, asserts nothing.
+the index pays). Then the same `status`, `search` and `context` again while a language server
+(`enclave lsp`, started here as an editor would, with the same settings) has the index open: they
+ask it over its local socket instead of opening the index (server/enclave/server/local_socket.py).
+Each command runs with no Ollama reachable and embedding provider `none`, so the figures are
+Enclave's own. Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +40,56 @@ def timed(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> list
         if done.returncode not in (0, 1):  # 1: e.g. doctor's "not ready" without Ollama
             raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()[-400:]}")
     return times
+
+
+def frame(message: dict[str, object]) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def start_language_server(repo: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`enclave lsp` for ``repo``, initialized as an editor does (no client capabilities: it asks
+    nothing back); what it sends is read and dropped on a thread so its pipe never fills."""
+    server = subprocess.Popen(
+        [str(ENCLAVE), "lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=repo,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    out = server.stdout
+
+    def drain() -> None:
+        while out.read(65536):
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    folder = {"uri": repo.as_uri(), "name": "repo"}
+    params: dict[str, object] = {
+        "processId": None,
+        "rootUri": repo.as_uri(),
+        "capabilities": {},
+        "workspaceFolders": [folder],
+    }
+    server.stdin.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}))
+    server.stdin.write(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+    server.stdin.flush()
+    return server
+
+
+def wait_served(repo: Path, env: dict[str, str], timeout: float = 300.0) -> None:
+    """Until `enclave status` is answered by the language server (it has opened the index)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            [str(ENCLAVE), "-v", "status"], env=env, cwd=repo, capture_output=True, text=True
+        )
+        if "answered by the language server" in done.stderr:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the language server did not answer `enclave status` within {timeout:g} s")
 
 
 def main() -> int:
@@ -62,6 +116,7 @@ def main() -> int:
                 "XDG_CONFIG_HOME": str(work / "xdg"),
                 "ENCLAVE_EMBEDDING_PROVIDER": "none",
                 "OLLAMA_HOST": "http://127.0.0.1:9",  # nothing listens: fails at once
+                "XDG_RUNTIME_DIR": str(work),  # this run's sockets, apart from the user's
             }
         )
         built = subprocess.run(
@@ -94,11 +149,24 @@ def main() -> int:
             ),
             ("enclave doctor (no Ollama)", [str(ENCLAVE), "doctor"]),
         ]
-        print(f"{'command':34} {'median s':>9} {'min s':>7}  ({args.runs} runs)")
-        for name, command in cases:
+        print(f"{'command':44} {'median s':>9} {'min s':>7}  ({args.runs} runs)")
+
+        def run(name: str, command: list[str]) -> None:
             times = timed(command, env, repo, args.runs)
-            print(f"{name:34} {statistics.median(times):>9.2f} {min(times):>7.2f}")
+            print(f"{name:44} {statistics.median(times):>9.2f} {min(times):>7.2f}")
             commands[name] = {"median_s": statistics.median(times), "min_s": min(times)}
+
+        for name, command in cases:
+            run(name, command)
+        server = start_language_server(repo, env)
+        try:
+            wait_served(repo, env)
+            for name, command in cases:
+                if name.startswith(("enclave status", "enclave search", "enclave context")):
+                    run(f"{name} (editor's server)", command)
+        finally:
+            server.kill()
+            server.wait()
         if args.json:
             document = {"chunks": summary["chunks_total"], "runs": args.runs, "commands": commands}
             args.json.write_text(json.dumps(document, indent=2) + "\n", "utf-8")

@@ -4,7 +4,6 @@ configuration, printing JSON and progress, and the one-line error a command fail
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ from typing import Any, NoReturn
 from enclave.config import Config, load_config
 from enclave.errors import EnclaveError
 from enclave.hosts import HostNotAllowed, check_host, model_urls, remote_note
+from enclave.server.local_socket import json_default
 
 # The CLI contract (docs/protocol.md): 0 done, 1 failed, 2 done but degraded (`enclave index`:
 # e.g. no embeddings), 64 a usage error (sysexits' EX_USAGE; argparse's own 2 is remapped).
@@ -146,14 +146,7 @@ def note_remote_host(config: Config, *, embedding: bool = False) -> None:
 
 
 def emit_json(data: Any) -> None:
-    def default(value: Any) -> Any:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return dataclasses.asdict(value)
-        if isinstance(value, Path):
-            return str(value)
-        raise TypeError(f"cannot encode {type(value).__name__}")
-
-    json.dump(data, sys.stdout, default=default, indent=2)
+    json.dump(data, sys.stdout, default=json_default, indent=2)
     sys.stdout.write("\n")
 
 

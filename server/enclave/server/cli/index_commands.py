@@ -27,10 +27,11 @@ from enclave.server.cli.common import (
     progress_printer,
     root_of,
 )
+from enclave.server.cli.editor_server import add_no_server_option, ask_editor
 
 if TYPE_CHECKING:
     from enclave.indexer.api import Index
-    from enclave.indexer.results import IndexSummary
+    from enclave.indexer.results import IndexSummary, SearchResult
 
 MAX_K = 1000  # results a search may return
 # A search over a shared index indexes up to this many differing files first (a few seconds).
@@ -134,17 +135,11 @@ def semantic_warning(summary: IndexSummary, config: Config) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from enclave.indexer.api import open_index
-
     root = root_of(args)
     config = load(root, args)
     if args.mode != "lexical":
         note_remote_host(config, embedding=True)
-    index = open_index(root, config)
-    catch_up_layered(index)
-    found = index.search(
-        args.query, k=args.k, mode=args.mode, path_prefix=args.path_prefix, language=args.language
-    )
+    found = _search(args, root, config)
     hits = found.hits
     note = found.semantic_off.message if found.semantic_off else ""
     if args.json:
@@ -172,6 +167,32 @@ def cmd_search(args: argparse.Namespace) -> int:
             for line in hit.text.splitlines()[:12]:
                 print(f"          {line}")
     return EXIT_OK
+
+
+def _search(args: argparse.Namespace, root: Path, config: Config) -> SearchResult:
+    """The search's result: from the editor's server when it has the index open, else here."""
+    from enclave.indexer.results import Reason, SearchResult
+    from enclave.indexer.types import SearchHit
+
+    query = {
+        "query": args.query,
+        "k": args.k,
+        "mode": args.mode,
+        "path_prefix": args.path_prefix,
+        "language": args.language,
+    }
+    served = ask_editor(args, root, config, "search", **query)
+    if served is not None:
+        off = served["semantic_off"]
+        return SearchResult(
+            hits=[SearchHit(**hit) for hit in served["hits"]],
+            semantic_off=Reason(**off) if off else None,
+        )
+    from enclave.indexer.api import open_index
+
+    index = open_index(root, config)
+    catch_up_layered(index)
+    return index.search(**query)
 
 
 def catch_up_layered(index: Index) -> None:
@@ -215,11 +236,17 @@ def _print_policy(config: Config) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from enclave.indexer.api import open_index
+    from enclave.indexer.results import IndexStatus
 
     root = root_of(args)
     config = load(root, args, broken_policy_ok=True)
-    status = open_index(root, config).status()
+    served = ask_editor(args, root, config, "status")
+    if served is not None:
+        status = IndexStatus(**served)
+    else:
+        from enclave.indexer.api import open_index
+
+        status = open_index(root, config).status()
     policy_failed = bool(config.policy.error)
     if args.json:
         emit_json({**dataclasses.asdict(status), "policy": _policy_json(config)})
@@ -264,11 +291,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    from enclave.indexer.api import open_index
-    from enclave.server.completion.pipeline import prepare_completion
-    from enclave.server.completion.report import report_of
-    from enclave.server.trust import Boundary
-
     given = Path(args.file).expanduser()
     root = find_repository(given.resolve().parent)
     if root is None:
@@ -277,6 +299,29 @@ def cmd_context(args: argparse.Namespace) -> int:
             "pass a file of a git repository (or of a folder indexed with `enclave index`)",
         )
     config = load(root, args)
+    file = str(given.absolute())  # the server runs elsewhere: never relative
+    served = ask_editor(
+        args, root, config, "context", file=file, line=args.line, character=args.character
+    )
+    report = served if served is not None else _context_here(args, root, config, given)
+    if args.json:
+        emit_json(report)
+        return EXIT_OK
+    for piece in report.get("pieces", []):
+        print(f"{piece['path']}:{piece['start_line']}-{piece['end_line']}  ({piece['reason']})")
+    return EXIT_OK
+
+
+def _context_here(
+    args: argparse.Namespace, root: Path, config: Config, given: Path
+) -> dict[str, Any]:
+    """`enclave context` computed in this process: the file read through the trust boundary,
+    the index opened here."""
+    from enclave.indexer.api import open_index
+    from enclave.server.completion.pipeline import prepare_completion
+    from enclave.server.completion.report import report_of
+    from enclave.server.trust import Boundary
+
     found = Boundary(config, [root]).read_file(given)  # the trust boundary reads it
     lines = found.text.count("\n") + (0 if found.text.endswith("\n") else 1)
     if args.line > max(lines, 1):
@@ -296,13 +341,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     prepared = prepare_completion(
         index, found.path, found.text, args.line - 1, args.character, config
     )
-    report = report_of(prepared)
-    if args.json:
-        emit_json(report)
-        return EXIT_OK
-    for piece in report.get("pieces", []):
-        print(f"{piece['path']}:{piece['start_line']}-{piece['end_line']}  ({piece['reason']})")
-    return EXIT_OK
+    return report_of(prepared)
 
 
 def register(subparsers: Any) -> None:
@@ -337,12 +376,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--language", help="only this language (python, go, ...)")
     p.add_argument("--text", action="store_true", help="show the chunks' text")
     add_common_options(p)
+    add_no_server_option(p)
     p.set_defaults(func=cmd_search)
 
     p = subparsers.add_parser(
         "status", help="what the index holds and whether semantic search is on"
     )
     add_common_options(p)
+    add_no_server_option(p)
     p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser(
@@ -352,4 +393,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--line", type=bounded_int(1), required=True, help="1-based line")
     p.add_argument("--character", type=bounded_int(0), required=True, help="0-based column")
     add_common_options(p, root=False)
+    add_no_server_option(p)
     p.set_defaults(func=cmd_context)

@@ -20,6 +20,7 @@ from pygls.lsp.server import LanguageServer
 
 from enclave import package_version
 from enclave.server.lsp import answers, completion, indexing, lifecycle, symbols
+from enclave.server.lsp.cli_socket import CliSocket
 from enclave.server.lsp.model_supervisor import ModelSupervisor
 from enclave.server.lsp.services import Services
 from enclave.server.lsp.status import StatusReporter
@@ -40,7 +41,14 @@ def create_server() -> tuple[LanguageServer, Services]:
     completer = completion.register(server, services, status)
     answers.register(server, services, status)
     symbols.register(server, services)
-    lifecycle.register(server, services, indexing=indexer, models=models, completer=completer)
+    lifecycle.register(
+        server,
+        services,
+        indexing=indexer,
+        models=models,
+        completer=completer,
+        cli_socket=CliSocket(services),
+    )
     return server, services
 
 

@@ -2,8 +2,9 @@
 
 `initialize` records the workspace folders and initializationOptions; `initialized` reads the
 workspace configuration, creates the model client, starts indexing every root in the background
-and checks the model. Settings and folders that change later are applied the same way; `shutdown`
-cancels the work in flight and closes the indexes and the model client.
+and checks the model; each folder gets its socket for the CLI (``cli_socket``). Settings and folders
+that change later are applied the same way; `shutdown` cancels the work in flight and closes the
+sockets, the indexes and the model client.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pygls.lsp.server import LanguageServer
 
 from enclave.config import Config
 from enclave.server.lsp import settings
+from enclave.server.lsp.cli_socket import CliSocket
 from enclave.server.lsp.completion import Completer
 from enclave.server.lsp.convert import to_plain, uri_to_path
 from enclave.server.lsp.indexing import Indexing, register_file_watcher
@@ -39,12 +41,16 @@ def initialize(services: Services, params: types.InitializeParams) -> None:
 
 
 async def folders_changed(
-    services: Services, indexing: Indexing, event: types.WorkspaceFoldersChangeEvent
+    services: Services,
+    indexing: Indexing,
+    cli_socket: CliSocket,
+    event: types.WorkspaceFoldersChangeEvent,
 ) -> None:
     """Folders added to the workspace are indexed; removed ones are closed and forgotten."""
     removed = {uri_to_path(folder.uri) for folder in event.removed}
     for root in [r for r in services.roots if r.path in removed]:
         services.roots.remove(root)
+        cli_socket.close(root.path)
         await indexing.close(root)
     known = {root.path for root in services.roots}
     added = []
@@ -57,11 +63,17 @@ async def folders_changed(
     settings.report_problems(services, settings.configure_roots(services))
     for root in added:
         indexing.start(root)
+        await cli_socket.open(root)
 
 
 async def shutdown(
-    services: Services, indexing: Indexing, models: ModelSupervisor, completer: Completer
+    services: Services,
+    indexing: Indexing,
+    models: ModelSupervisor,
+    completer: Completer,
+    cli_socket: CliSocket,
 ) -> None:
+    cli_socket.close_all()
     for task in list(indexing.tasks) + list(completer.inflight.values()):
         task.cancel()
     await models.aclose_client()
@@ -81,6 +93,7 @@ def register(
     indexing: Indexing,
     models: ModelSupervisor,
     completer: Completer,
+    cli_socket: CliSocket,
 ) -> None:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: LanguageServer, params: types.InitializeParams) -> None:
@@ -95,6 +108,7 @@ def register(
             models.replace_client()
             for root in services.roots:
                 indexing.start(root)
+                await cli_socket.open(root)
             models.start()
         await register_file_watcher(ls)
 
@@ -103,7 +117,7 @@ def register(
         ls: LanguageServer, params: types.DidChangeWorkspaceFoldersParams
     ) -> None:
         async with services.settings_lock:  # new roots are configured as settings are
-            await folders_changed(services, indexing, params.event)
+            await folders_changed(services, indexing, cli_socket, params.event)
 
     async def on_settings_change(old: Config, new: Config) -> None:
         completer.clear()
@@ -130,4 +144,4 @@ def register(
 
     @server.feature(types.SHUTDOWN)
     async def on_shutdown(ls: LanguageServer, params: Any) -> None:
-        await shutdown(services, indexing, models, completer)
+        await shutdown(services, indexing, models, completer, cli_socket)
