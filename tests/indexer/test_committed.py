@@ -72,3 +72,30 @@ def test_without_a_record_it_holds_the_tables_are_read(
     store.table("chunks").delete("path = 'pkg/mod_3.py'")  # a change behind its back
     status = open_index(root, config).status()
     assert not status.healthy and "pkg/mod_3.py" in status.problem and len(ran) == 2, status
+
+
+def test_an_update_compares_content_ids_without_building_the_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27: at 18,896 files, one catalog row object per file was a quarter of a one-file
+    update. An update reads the paths and content ids it compares, and still finds the file
+    changed, the file added and the file deleted."""
+    root = make_repo(tmp_path / "repo", FILES)
+    config = _config(tmp_path)
+    open_index(root, config).update()
+    built: list[str] = []
+    catalog = Store.catalog
+
+    def counted(self: Store) -> object:
+        built.append(self.uri)
+        return catalog(self)
+
+    monkeypatch.setattr(Store, "catalog", counted)
+    write_files(root, {"pkg/mod_0.py": "def helper_0(x):\n    return x * 2\n", "new.py": "N = 1\n"})
+    (root / "pkg/mod_5.py").unlink()
+    commit_all(root, "one changed, one added, one deleted")
+    summary = open_index(root, config).update()
+    assert (summary.files_indexed, summary.files_deleted, summary.files_unchanged) == (2, 1, 4)
+    assert built == []
+    status = open_index(root, config).status()
+    assert status.healthy and status.files == 6, status

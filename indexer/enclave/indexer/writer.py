@@ -76,6 +76,13 @@ class _Update:
     processed: int = 0
 
 
+def _content_ids(store: Store) -> dict[str, str]:
+    """Each catalogued file's content id: the two columns an update compares (the whole catalog,
+    one object per file, cost a quarter of a one-file update at 18,896 files)."""
+    table = store.columns("files", ["path", "content_id"])
+    return dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+
+
 class IndexWriter:
     """The updates of the index behind ``handle``; ``forget`` drops what readers cached (a
     rebuild makes new tables)."""
@@ -294,21 +301,17 @@ class IndexWriter:
         if paths is not None and (summary.full or run.completing):
             summary.notes.append("every file is indexed, not only the paths asked for")
             paths = None
-        catalog = store.catalog()
+        indexed = _content_ids(store)
         current = {c.path: c for c in discovery.candidates}
         if scope is not None:  # an overlay holds only the files it is given
             current = {p: c for p, c in current.items() if p in scope}
         if paths is not None:
             wanted = {self._relative(p) for p in paths}
             current = {p: c for p, c in current.items() if p in wanted}
-            gone = [p for p in wanted if p in catalog and p not in current]
+            gone = [p for p in wanted if p in indexed and p not in current]
         else:
-            gone = [p for p in catalog if p not in current]
-        changed = [
-            c
-            for c in current.values()
-            if (row := catalog.get(c.path)) is None or row.content_id != c.content_id
-        ]
+            gone = [p for p in indexed if p not in current]
+        changed = [c for c in current.values() if indexed.get(c.path) != c.content_id]
         summary.files_seen = len(current)
         summary.files_unchanged = len(current) - len(changed)
         total = len(changed)
