@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enclave.indexer.file_roles import file_role
 from enclave.indexer.types import SymbolDef
 
 LEXICAL_SHARE = 0.4
@@ -40,30 +41,18 @@ _TYPE_KINDS = frozenset({
     "class", "struct", "type", "interface", "enum", "trait", "record", "union", "object",
     "protocol", "impl", "module", "namespace",
 })  # fmt: skip
-_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata"})
-_EXAMPLE_DIRS = frozenset({"example", "examples", "docs_src", "samples", "demo", "demos"})
-_CHANGELOG_NAMES = frozenset({"changes", "changelog", "history", "news", "releases", "release"})
 
 
 def chunk_class(path: str, kind: str) -> str:
-    """One of CHUNK_CLASSES: a changelog by its file's name, a test or example by its folder or
-    file name, a document by its chunk kind (a heading's section), else by its chunk kind."""
-    parts = path.lower().split("/")
-    name = parts[-1]
-    stem = name.split(".", 1)[0]
-    if stem in _CHANGELOG_NAMES:
+    """One of CHUNK_CLASSES: a changelog, test or example by its file's role (``file_roles``), a
+    document by its chunk kind (a heading's section), else by its chunk kind."""
+    role = file_role(path)
+    if role == "changelog":
         return "changelog"
     if kind == "section":
         return "docs"
-    if (
-        _TEST_DIRS.intersection(parts[:-1])
-        or name.startswith(("test_", "conftest."))
-        or stem.endswith(("_test", "_tests"))
-        or name.endswith((".test.ts", ".spec.ts", ".test.js", ".spec.js", ".test.tsx"))
-    ):
-        return "test"
-    if _EXAMPLE_DIRS.intersection(parts[:-1]):
-        return "example"
+    if role in ("test", "example"):
+        return role
     if kind in ("block", "window"):  # a window: a file chunked without a grammar
         return "block" if kind == "block" else "other"
     return "type" if kind in _TYPE_KINDS else "definition"  # function, method, constructor, ...

@@ -34,6 +34,7 @@ from enclave.config import Config
 from enclave.errors import EnclaveError
 from enclave.glossary import load_glossary
 from enclave.indexer.api import Chunk, Index, SymbolDef
+from enclave.indexer.file_roles import is_test_path
 from enclave.indexer.redact import redact_all
 
 NEAR_DUPLICATE = 0.8
@@ -82,11 +83,6 @@ class Export:
 
 # -- sources -------------------------------------------------------------------------------------
 
-_TEST_PATH = re.compile(
-    r"(?:^|/)(?:tests?|__tests__|spec|specs|testing)/"
-    r"|(?:^|/)(?:test_[^/]*|[^/]*_tests?\.\w+|[^/]*\.(?:test|spec)\.\w+|conftest\.py"
-    r"|[^/]*Tests?\.(?:java|kt|cs|swift|scala))$"
-)
 _TEST_NAME = re.compile(r"test_|Test[A-Z_]|test[A-Z]")
 _COMMENT = re.compile(
     r"^\s*(?:///?!?|/\*\*?|\*/|\*|#+(?![\[!]|include|define|if|pragma)|--+|;+|%+)\s?"
@@ -105,7 +101,7 @@ _OWN = ("self.", "cls.", "this.")
 
 def is_test(symbol: SymbolDef) -> bool:
     """Test code: a file in a test folder or named as a test, or a test function or class."""
-    return bool(_TEST_PATH.search(symbol.path) or _TEST_NAME.match(symbol.name))
+    return bool(is_test_path(symbol.path) or _TEST_NAME.match(symbol.name))
 
 
 @dataclass(frozen=True)
@@ -245,7 +241,7 @@ def _callers(index: Index, symbol: SymbolDef, include_tests: bool) -> list[str]:
     call = re.compile(rf"(?<![\w$]){re.escape(symbol.name)}\s*\(")
     found: dict[str, None] = {}
     for hit in index.search(symbol.name, k=CALLER_HITS, mode="lexical").hits:
-        if not include_tests and _TEST_PATH.search(hit.path):
+        if not include_tests and is_test_path(hit.path):
             continue
         for offset, line in enumerate(hit.text.split("\n")):
             number = hit.start_line + offset

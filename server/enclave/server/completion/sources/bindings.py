@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from keyword import iskeyword
 from pathlib import PurePosixPath
 
+from enclave.indexer.file_roles import outside_the_code
+
 REEXPORT_DEPTH = 3
 # Folders whose code the rest of a repository never imports: tests, examples, docs.
-_TEST_FOLDERS = frozenset({"test", "tests", "testing", "example", "examples", "doc", "docs"})
 
 _PY_FROM = re.compile(
     r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)?|[^\n#;]*)", re.MULTILINE
@@ -82,8 +83,8 @@ class Repository:
         for candidate in (f"{'/'.join(parts)}.py", f"{'/'.join(parts)}/__init__.py"):
             if candidate in found:
                 return candidate
-        if not is_test_code(importer):
-            found = [p for p in found if not is_test_code(p)]
+        if not outside_the_code(importer):
+            found = [p for p in found if not outside_the_code(p)]
         if not found:  # `enclave.server.context` for server/context.py: drop leading parts
             return self.python_module(".".join(parts[1:]), importer) if len(parts) > 1 else None
         return min(found, key=len)
@@ -130,15 +131,6 @@ def _normalise(path: str) -> str | None:
         else:
             parts.append(part)
     return "/".join(parts)
-
-
-def is_test_code(path: str) -> bool:
-    """A test or example file (in a folder named so, or named as a test): code the rest of a
-    repository never imports."""
-    pure = PurePosixPath(path)
-    if any(part.lower() in _TEST_FOLDERS for part in pure.parts[:-1]):
-        return True
-    return pure.stem.startswith("test_") or pure.stem.endswith("_test") or pure.stem == "conftest"
 
 
 def _python_from(path: str, dots: str, module: str, repo: Repository) -> tuple[str | None, str]:

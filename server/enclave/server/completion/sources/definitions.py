@@ -11,12 +11,12 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from enclave.indexer.file_roles import outside_the_code
 from enclave.indexer.types import SymbolDef
 from enclave.server.completion.cursor import BARE, language_of, names_near
 from enclave.server.completion.sources.bindings import (
     Binding,
     bindings,
-    is_test_code,
     receiver_types,
     same_package,
 )
@@ -319,7 +319,9 @@ def _surely_called(name: str, found: Sequence[_Pick], called: set[str], path: st
         return False
     if found[0].score >= TUNING.certain:
         return True
-    return len(found) == 1 and (not is_test_code(found[0].definition.path) or is_test_code(path))
+    return len(found) == 1 and (
+        not outside_the_code(found[0].definition.path) or outside_the_code(path)
+    )
 
 
 def _imports(
