@@ -6,8 +6,8 @@
     python bench/bench_index.py --json PATH     # the figures also written to PATH (bench/plot.py)
 
 Prints files, MB, chunks, full-index seconds and MB/s, the full build's peak memory (the RSS of
-this process and its chunking workers added up, sampled every 20 ms), the incremental update after
-editing one file (seconds, files parsed; every update starts with the index's self-check), the
+this process and its chunking workers added up, sampled every 20 ms, or one process's own peak
+when higher), the incremental update after editing one file (seconds, files parsed; every update starts with the index's self-check), the
 self-check alone (`status()`), and search latency p50/p95 over 200 queries (warm).
 """
 
@@ -56,31 +56,40 @@ def build_corpus(source: Path, copies: int, repo: Path) -> None:
     commit_all(repo, "bench corpus")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """The resident memory of a process and all its descendants, added up (MB; 0 once gone)."""
-    total = 0.0
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """A process and all its descendants now: their resident memory added up, and the highest
+    peak (VmHWM) any one of them has reached so far, in MB (0 for a process gone meanwhile)."""
+    rss = hwm = 0.0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
+                rss += int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) / 1024
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:  # the process ended while we looked
-        return total
-    return total + sum(tree_rss_mb(int(child)) for child in children)
+        return rss, hwm
+    for child in children:
+        child_rss, child_hwm = tree_memory_mb(int(child))
+        rss, hwm = rss + child_rss, max(hwm, child_hwm)
+    return rss, hwm
 
 
 class TreePeak:
-    """The highest :func:`tree_rss_mb` of a process while the ``with`` block runs (a thread
-    samples it every ``every`` seconds): a build's workers count with the process that runs it."""
+    """The peak memory of a process tree while the ``with`` block runs: a thread samples
+    :func:`tree_memory_mb` every ``every`` seconds (a build's workers count with the process
+    that runs them). ``peak_mb``: the highest sum seen, or the highest single-process peak when
+    that is higher (a peak between two samples is caught by the kernel's high-water mark)."""
 
     def __init__(self, pid: int | None = None, every: float = 0.02) -> None:
-        self.pid, self.every, self.peak_mb = pid or os.getpid(), every, 0.0
+        self.pid, self.every = pid or os.getpid(), every
+        self.peak_mb = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+            self.peak_mb = max(self.peak_mb, *tree_memory_mb(self.pid))
             if self._done.wait(self.every):
                 return
 

@@ -13,9 +13,10 @@ line on stderr); docs/benchmarks.md says which run each committed file holds:
   layout -> ``bench-typing.svg``;
 - ``quality-*.json`` (``bench/quality.py --json FILE``): MRR@10 per corpus against the baselines,
   and how often the completion context holds the cross-file definition -> ``bench-quality.svg``;
-- ``index-*.json`` (``bench/bench_index.py --copies N --json PATH``): full index time, a one-file
-  update and the self-check against the repository's size, one line per ``series`` (a field
-  added to the files of one set of runs) -> ``bench-index-scale.svg``.
+- ``index-*.json`` (``bench/bench_index.py --copies N --json PATH``) and ``scale.json``
+  (``bench/bench_scale.py --json PATH``, its ``sizes``): full index time, a one-file update and
+  the self-check against the repository's size, one line per ``series`` (a field added to the
+  files of one set of runs; bench_scale's sizes are one series) -> ``bench-index-scale.svg``.
 
 The SVGs are written without a date and with fixed element ids, so drawing the same figures
 again gives the same files.
@@ -191,7 +192,11 @@ def from_zero(axis: Any, x: str, y: str, title: str) -> None:
 
 
 def index_scale(plt: Any, results: Path, out: Path) -> Path | None:
-    runs = sorted((load(p) for p in results.glob("index-*.json")), key=lambda d: d["source_mb"])
+    runs = [load(p) for p in results.glob("index-*.json")]
+    if (results / "scale.json").exists():  # bench_scale.py: its sizes are one series
+        scale = load(results / "scale.json")
+        runs += [{"series": scale.get("series", "bench_scale.py"), **run} for run in scale["sizes"]]
+    runs.sort(key=lambda d: d["source_mb"])
     if not runs:
         return None
     series: dict[str, list[dict[str, Any]]] = {}

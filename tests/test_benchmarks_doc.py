@@ -13,7 +13,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
 # What bench/plot.py reads (its module docstring lists the same files).
-RESULT_FILES = re.compile(r"(server|typing|quality-[\w-]+|index-[\w-]+)\.json")
+RESULT_FILES = re.compile(r"(server|typing|scale|quality-[\w-]+|index-[\w-]+)\.json")
 
 
 def text() -> str:
