@@ -198,3 +198,38 @@ def test_what_the_cursor_s_line_calls_is_fitted_before_any_signatures(tmp_path: 
     assert pieces[0].text.startswith("    def rescale(self, value, scale):\n")
     assert pieces[0].text.rstrip().endswith("return total")
     assert any(why.startswith("signatures of") for _, why in sent[1:])  # (the budget was tight)
+
+
+def test_what_the_file_imports_and_does_not_use_yet_comes_first(tmp_path: Path) -> None:
+    """An import written for a use not written yet is what the next lines are about to call:
+    its signatures come before those of the names the file used last, and fit in a budget that
+    holds only some of them."""
+    modules = {
+        name: "".join(
+            f"def {name}_{i}(value: int, scale: float = 1.0, label: str = '') -> int:\n"
+            f"    return value\n\n\n"
+            for i in range(3)
+        )
+        for name in ("alpha", "beta", "gamma")
+    }
+    main = (
+        "from app.alpha import alpha_0\n"
+        "from app.beta import beta_0\n"
+        "from app.gamma import gamma_2\n\n\n"
+        "def setup():\n"
+        + "".join(f"    alpha_0({i})\n    beta_0({i})\n" for i in range(6))
+        + "\n\ndef run(items):\n"  # far enough below for the names above not to be near it
+        + "".join(f"    total_{i} = len(items) + {i}\n" for i in range(50))
+        + "    "
+    )
+    files = {f"app/{name}.py": text for name, text in modules.items()} | {
+        "app/__init__.py": "",
+        "app/main.py": main,
+    }
+    config = Config(
+        embedding=EmbeddingConfig(provider="none"),
+        completion=CompletionConfig(context_tokens=120, prefix_tokens=300),
+    )
+    sent = _from_code(_pieces_at_end(tmp_path, files, "app/main.py", config))
+    signatures = [path for path, why in sent if why.startswith("signatures of")]
+    assert signatures[:1] == ["app/gamma.py"], sent

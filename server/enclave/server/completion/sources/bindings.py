@@ -313,13 +313,28 @@ def member_uses(text: str) -> dict[str, list[str]]:
     return {module: sorted(seen, key=lambda name: -seen[name]) for module, seen in last.items()}
 
 
+_BARE_NAME = re.compile(r"(?<![\w.$])([A-Za-z_$][\w$]*)")
+
+
 def names_in(text: str, names: Collection[str]) -> dict[str, int]:
     """Where each of ``names`` is last used in ``text`` (bare, not as an attribute)."""
     last: dict[str, int] = {}
-    for match in re.finditer(r"(?<![\w.$])([A-Za-z_$][\w$]*)", text):
+    for match in _BARE_NAME.finditer(text):
         if match.group(1) in names:
             last[match.group(1)] = match.start()
     return last
+
+
+def imported_not_used(before: str, after: str, names: Collection[str]) -> set[str]:
+    """Those of ``names`` (names the document's import statements bind) that ``before`` (the
+    document above the cursor) writes once, in their import, and ``after`` (the rest) never:
+    imported for a use not written yet. One pass over ``before``, a substring test in ``after``."""
+    seen: dict[str, bool] = {}  # name -> written only once so far
+    for match in _BARE_NAME.finditer(before):
+        name = match.group(1)
+        if name in names:
+            seen[name] = name not in seen
+    return {name for name, once in seen.items() if once and name not in after}
 
 
 # What a local name holds, when the code says so: `x = Shelf(...)`, `x: Shelf`, `const x = new

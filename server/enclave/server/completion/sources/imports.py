@@ -21,7 +21,12 @@ from enclave.indexer.errors import IndexProblem
 from enclave.indexer.tokens import split_identifier
 from enclave.indexer.types import SymbolDef
 from enclave.server.completion.cursor import KEYWORDS, language_of
-from enclave.server.completion.sources.bindings import Binding, member_uses, names_in
+from enclave.server.completion.sources.bindings import (
+    Binding,
+    imported_not_used,
+    member_uses,
+    names_in,
+)
 from enclave.server.completion.sources.files import RepoFiles
 from enclave.server.completion.sources.outline import outline, signature_lines
 from enclave.server.completion.sources.symbols import Modules, Symbols
@@ -47,7 +52,8 @@ def outline_pieces(
     hints: Callable[[], Counter[str]] = Counter,
 ) -> list[ContextPiece]:
     """The signatures of what the file imports (and, in Go, of its package's other files), one
-    piece per file, the most recently used imports first: what the next line may call.
+    piece per file: first what it imports and does not use yet, then the most recently used
+    imports: what the next line may call.
 
     Where a module or package has more names than one piece shows, those this file uses come
     first, then those that code like the lines before the cursor uses elsewhere (``hints()``,
@@ -59,6 +65,11 @@ def outline_pieces(
     near = "\n".join(document[max(0, line - TUNING.words_lines) : line + 1])
     language = language_of(path)
     used = names_in(before, set(bound))
+    # What the file imports and uses nowhere yet is what it is about to call: first.
+    names = {name for name, binding in bound.items() if not binding.is_module}
+    after = "\n".join(document[line:])
+    for name in imported_not_used(before, after, names):
+        used[name] = len(before) + 1
     uses = member_uses(before)
     wanted = _Wanted()
     for binding in bound.values():
