@@ -1,7 +1,7 @@
 """Cold start of each `enclave` command: wall-clock time of a fresh process, median of runs.
 
     python bench/bench_cli.py                  # a clone of this repository, lexical index
-    python bench/bench_cli.py --source DIR     # any directory (copied into a temporary git repo)
+    python bench/bench_cli.py --source DIR     # any directory, copied as bench_index.py copies it
     python bench/bench_cli.py --json PATH      # the figures also written to PATH
 
 Beside the commands, the floor they stand on: a bare `python -c pass`, `import lancedb`, and the
@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_index import build_corpus  # noqa: E402  (this script's folder)
+
 ENCLAVE = Path(sys.executable).with_name("enclave")
 
 
@@ -104,10 +108,7 @@ def main() -> int:
     try:
         repo = work / "repo"
         if args.source:
-            shutil.copytree(args.source, repo, symlinks=True)
-            subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-            subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-            subprocess.run(["git", "commit", "-qm", "corpus"], cwd=repo, check=True)
+            build_corpus(args.source, 1, repo)  # bench_index's copy: the same 50k-chunk stdlib
         else:
             subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ENCLAVE_", "OLLAMA_"))}
