@@ -403,3 +403,69 @@ def test_discovery_does_no_pathlib_work_per_file(tmp_path: Path) -> None:
         assert len(found.candidates) == count + 4  # all but the .gz file (binary)
         sizes[count] = _pathlib_calls(partial(discover, root, IndexConfig()))
     assert sizes[200] == sizes[20], sizes
+
+
+def _same(memo: discover_module.DiscoveryMemo, root: Path, cfg: IndexConfig) -> Discovery:
+    """Discovery with the memo equals discovery without it: every candidate, every skip."""
+    remembered, fresh = discover(root, cfg, memo), discover(root, cfg)
+    assert remembered.candidates == fresh.candidates
+    assert sorted(map(repr, remembered.skipped)) == sorted(map(repr, fresh.skipped))
+    return remembered
+
+
+def test_a_remembered_discovery_is_the_same_discovery(repo: Path) -> None:
+    """An editor's server discovers the repository on every save, taking the decisions of the
+    last run again for the files git reports clean (issue 27): whatever changed since, the
+    result is the one a fresh discovery gives."""
+    commit_all(repo)
+    memo = discover_module.DiscoveryMemo()
+    assert paths(_same(memo, repo, CFG)) >= {"src/app.py", "docs/readme.md", "new.py"}
+    assert "src/app.py" in memo.decisions  # clean and tracked: remembered
+    assert "alias.py" not in memo.decisions  # a link: decided again every time
+    assert _same(memo, repo, CFG).candidates == discover(repo, CFG).candidates  # nothing changed
+
+    (repo / "src" / "app.py").write_text("def main():\n    return 3\n")  # edited
+    (repo / "docs" / "readme.md").unlink()  # deleted
+    (repo / "new.py").unlink()
+    os.symlink("/etc/hostname", repo / "new.py")  # a clean file turned into a link outside
+    found = _same(memo, repo, CFG)
+    app = next(c for c in found.candidates if c.path == "src/app.py")
+    assert app.content_id == git(repo, "hash-object", "src/app.py").strip()
+    assert "docs/readme.md" not in paths(found)
+    assert skipped(found)["new.py"].reason == "symlink-outside"
+
+    (repo / "src" / "util.py").write_text("X = 4\n")  # committed between two discoveries,
+    commit_all(repo)  # as a pull or a checkout does: clean, with another blob
+    util = next(c for c in _same(memo, repo, CFG).candidates if c.path == "src/util.py")
+    assert util.content_id == git(repo, "hash-object", "src/util.py").strip()
+
+    (repo / ".enclaveignore").write_text("docs/private/\nsrc/app.py\n")  # a rule changed
+    assert skipped(_same(memo, repo, CFG))["src/app.py"].detail == ".enclaveignore"
+    narrower = IndexConfig(max_file_bytes=5, exclude=CFG.exclude)  # a setting changed
+    assert "src/util.py" not in paths(_same(memo, repo, narrower))
+
+
+def test_a_remembered_discovery_checks_only_what_git_reports_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the last run's decisions, no clean tracked file is checked on disk again: a one-file
+    update costs the same Python work in a repository of any size."""
+    files: dict[str, str | bytes] = {f"pkg/m{i}.py": f"X{i} = {i}\n" for i in range(200)}
+    root = make_repo(tmp_path / "repo", files)
+    memo = discover_module.DiscoveryMemo()
+    discover(root, IndexConfig(), memo)
+    (root / "pkg/m7.py").write_text("X7 = 'edited'\n")
+    (root / "untracked.py").write_text("U = 1\n")
+    looked_at: list[str] = []
+    real_lstat = os.lstat
+
+    def lstat(path: str | os.PathLike[str], *args: object, **kwargs: object) -> os.stat_result:
+        relative = os.path.relpath(path, root)
+        if relative.startswith("pkg/") or relative.endswith(".py"):  # the repository's files
+            looked_at.append(relative)
+        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    found = discover(root, IndexConfig(), memo)
+    assert sorted(looked_at) == ["pkg/m7.py", "untracked.py"]
+    assert len(found.candidates) == 201

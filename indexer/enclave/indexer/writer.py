@@ -94,6 +94,11 @@ class IndexWriter:
         self.root = handle.root
         self._forget = forget
         self._lock = threading.RLock()
+        # the last discovery's decisions for clean tracked files: later updates of this process
+        # (an editor's saves) decide only what git reports changed (discover.DiscoveryMemo)
+        from enclave.indexer.discover import DiscoveryMemo
+
+        self._discovery_memo = DiscoveryMemo()
 
     def update(
         self,
@@ -238,7 +243,7 @@ class IndexWriter:
         from enclave.indexer.discover import DiscoveryError, discover
 
         try:
-            discovery = discover(self.root, self.config.index)
+            discovery = discover(self.root, self.config.index, self._discovery_memo)
         except DiscoveryError as exc:
             raise IndexProblem(exc.message, exc.fix) from exc
         summary.commit = discovery.head_commit
