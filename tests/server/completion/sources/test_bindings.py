@@ -8,7 +8,9 @@ from enclave.server.completion.sources.bindings import (
     bindings,
     class_bases,
     follow,
+    imported_not_used,
     member_uses,
+    names_in,
     receiver_types,
     references,
 )
@@ -134,3 +136,41 @@ def test_class_bases_from_the_first_line() -> None:
     assert class_bases("class Plain:") == [] and class_bases("class Old(object):") == []
     assert class_bases("export class Circle<T> extends shapes.Shape implements Area {") == ["Shape"]
     assert class_bases("def f(a, b):") == []
+
+
+def test_python_imports_continued_with_backslashes() -> None:
+    """``from m import \\`` continued on the next lines binds every name it lists (a large
+    package's files import dozens of names this way, and none of them was offered)."""
+    text = (
+        "from pkg.util import \\\n"
+        "    thing, helper, \\\n"
+        "    other as o\n"
+        "from .budget import fit_pieces  # a comment \\\n"
+        "x = 1\n"
+    )
+    found = bindings("server/model/client.py", text, "python", REPO)
+    assert found == {
+        "thing": Binding("thing", ("src/pkg/util.py",), "thing", "pkg.util"),
+        "helper": Binding("helper", ("src/pkg/util.py",), "helper", "pkg.util"),
+        "o": Binding("o", ("src/pkg/util.py",), "other", "pkg.util"),
+        "fit_pieces": Binding("fit_pieces", ("server/model/budget.py",), "fit_pieces", ".budget"),
+    }
+
+
+def test_names_in_finds_whole_names_only_whatever_the_path() -> None:
+    """Few names are looked for one by one (in C), many in one pass over the identifiers: both
+    find a name's last bare use, never an attribute or a part of another name."""
+    text = (
+        "from m import quote, q, $el\n"
+        "quote_all(x.quote, requote, q)\n"
+        "élan_quote = quote(q.q)  # quote\n"
+        "$el.q; q$ = 1\n"
+    )
+    names = {"quote", "q", "$el", "absent"}
+    many = names | {f"filler{i}" for i in range(100)}
+    expected = {"quote": text.rindex("quote"), "q": text.index("q.q"), "$el": text.rindex("$el")}
+    assert names_in(text, names) == expected
+    assert names_in(text, many) == expected
+    assert imported_not_used(text, "", names) == set()
+    assert imported_not_used("from m import quote, q\nq(1)\n", "", {"quote", "q"}) == {"quote"}
+    assert imported_not_used("from m import quote\n", "quote(1)\n", {"quote"}) == set()

@@ -23,8 +23,10 @@ from enclave.indexer.file_roles import outside_the_code
 REEXPORT_DEPTH = 3
 # Folders whose code the rest of a repository never imports: tests, examples, docs.
 
+# the names: in parentheses, or to the end of the line, continued past a backslash at its end
 _PY_FROM = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)?|[^\n#;]*)", re.MULTILINE
+    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)?|(?:[^\n#;\\]|\\\n)*)",
+    re.MULTILINE,
 )
 _PY_IMPORT = re.compile(
     r"^[ \t]*import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)",
@@ -314,11 +316,48 @@ def member_uses(text: str) -> dict[str, list[str]]:
 
 
 _BARE_NAME = re.compile(r"(?<![\w.$])([A-Za-z_$][\w$]*)")
+# Up to this many names, each is looked for on its own (str.rfind, in C); more, and one pass over
+# every identifier of the text is cheaper (a Go package's names).
+_FEW_NAMES = 64
+
+
+def _bare(text: str, name: str, at: int) -> bool:
+    """``name`` at ``at`` is a whole name, not an attribute (``x.name``) nor part of another."""
+    if at > 0:
+        before = text[at - 1]
+        if before.isalnum() or before in "_.$":
+            return False
+    end = at + len(name)
+    return end >= len(text) or not (text[end].isalnum() or text[end] in "_$")
+
+
+def _last_bare(text: str, name: str) -> int:
+    end = len(text)
+    while (at := text.rfind(name, 0, end)) >= 0:
+        if _bare(text, name, at):
+            return at
+        end = at + len(name) - 1
+    return -1
+
+
+def _first_bare(text: str, name: str) -> int:
+    start = 0
+    while (at := text.find(name, start)) >= 0:
+        if _bare(text, name, at):
+            return at
+        start = at + 1
+    return -1
 
 
 def names_in(text: str, names: Collection[str]) -> dict[str, int]:
     """Where each of ``names`` is last used in ``text`` (bare, not as an attribute)."""
     last: dict[str, int] = {}
+    if len(names) <= _FEW_NAMES:
+        for name in names:
+            at = _last_bare(text, name)
+            if at >= 0:
+                last[name] = at
+        return last
     for match in _BARE_NAME.finditer(text):
         if match.group(1) in names:
             last[match.group(1)] = match.start()
@@ -328,13 +367,13 @@ def names_in(text: str, names: Collection[str]) -> dict[str, int]:
 def imported_not_used(before: str, after: str, names: Collection[str]) -> set[str]:
     """Those of ``names`` (names the document's import statements bind) that ``before`` (the
     document above the cursor) writes once, in their import, and ``after`` (the rest) never:
-    imported for a use not written yet. One pass over ``before``, a substring test in ``after``."""
-    seen: dict[str, bool] = {}  # name -> written only once so far
-    for match in _BARE_NAME.finditer(before):
-        name = match.group(1)
-        if name in names:
-            seen[name] = name not in seen
-    return {name for name, once in seen.items() if once and name not in after}
+    imported for a use not written yet. Substring searches only, in C: no pass in Python over
+    the document's identifiers (it cost every completion in a long file)."""
+    return {
+        name
+        for name in names
+        if name not in after and 0 <= _first_bare(before, name) == _last_bare(before, name)
+    }
 
 
 # What a local name holds, when the code says so: `x = Shelf(...)`, `x: Shelf`, `const x = new
