@@ -12,9 +12,11 @@ process's own high-water mark when higher). One table
 follows: each figure against size, its growth from the smallest size to the largest, and issue
 27's target beside it (the 400k-chunk targets are judged at the largest size).
 
-**The peer.** aider's repository map, `aider-chat==0.86.2` from PyPI (its grammars come compiled
-in `tree-sitter-language-pack` 0.13.0, nothing is downloaded at run time), installed in a venv of
-its own outside this repository and named with `--peer-python`:
+**The peer.** aider's repository map, `aider-chat==0.86.2` from PyPI, installed in a venv of its
+own outside this repository and named with `--peer-python`. Its parsers are aider's dependency,
+not Enclave's (Enclave uses the per-language grammar wheels): aider 0.86.2 pins a language pack
+from before 1.0, whose grammars are compiled in; releases from 1.0 download them at run time, and
+the peer's script refuses to run with one, so the peer never reaches the network either:
 
     python3 -m venv /work/venv-aider && /work/venv-aider/bin/pip install aider-chat==0.86.2
 
@@ -59,7 +61,12 @@ PEER_VERSION = "aider-chat==0.86.2"
 # Run by the peer's Python: the file list on stdin, the tree's root as argv[1]; prints one JSON line.
 AIDER_MAP = """
 import json, sys
+from importlib.metadata import version
 from pathlib import Path
+
+pack = version("tree-sitter-language-pack")
+if int(pack.split(".")[0]) >= 1:  # it would download its grammars: not a like-for-like run
+    sys.exit(f"tree-sitter-language-pack {pack} downloads grammars at run time: use aider-chat==0.86.2")
 from aider.io import InputOutput
 from aider.repomap import RepoMap
 from grep_ast import filename_to_lang
