@@ -99,7 +99,6 @@ def _read_lines(path: Path) -> list[str]:
 # What discovery decided for one tracked file: a candidate, a recorded skip, a vendored
 # directory's file (its prefix) or a silent exclusion (None).
 _Decision = Candidate | Skipped | tuple[str] | None
-_SILENT: _Decision = None
 
 
 class DiscoveryMemo:
@@ -158,7 +157,7 @@ class _Sorter:
         if self.excluded_file(path):
             if len(self.skipped) > skipped:
                 return self.skipped[-1]
-            return (self.last_vendored,) if self.last_vendored is not None else _SILENT
+            return (self.last_vendored,) if self.last_vendored is not None else None
         self.add(path, blob_id)
         if len(self.candidates) > candidates:
             added = self.candidates[-1]

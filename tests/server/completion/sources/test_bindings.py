@@ -171,6 +171,7 @@ def test_names_in_finds_whole_names_only_whatever_the_path() -> None:
     expected = {"quote": text.rindex("quote"), "q": text.index("q.q"), "$el": text.rindex("$el")}
     assert names_in(text, names) == expected
     assert names_in(text, many) == expected
-    assert imported_not_used(text, "", names) == set()
-    assert imported_not_used("from m import quote, q\nq(1)\n", "", {"quote", "q"}) == {"quote"}
-    assert imported_not_used("from m import quote\n", "quote(1)\n", {"quote"}) == set()
+    assert imported_not_used(text, 4, names) == set()
+    assert imported_not_used("from m import quote, q\nq(1)\n", 2, {"quote", "q"}) == {"quote"}
+    assert imported_not_used("from m import quote\nquote(1)\n", 1, {"quote"}) == set()
+    assert imported_not_used("x = 1\nfrom m import quote\n", 1, {"quote"}) == set()  # below

@@ -67,8 +67,7 @@ def outline_pieces(
     used = names_in(before, set(bound))
     # What the file imports and uses nowhere yet is what it is about to call: first.
     names = {name for name, binding in bound.items() if not binding.is_module}
-    after = "\n".join(document[line:])
-    for name in imported_not_used(before, after, names):
+    for name in imported_not_used(text, line, names):
         used[name] = len(before) + 1
     uses = member_uses(before)
     wanted = _Wanted()
