@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from enclave.config import Config, EmbeddingConfig, OllamaConfig, TrustConfig
+from enclave.indexer import store as store_module
 from enclave.indexer.api import open_index
 from enclave.indexer.embed import embedding_input, symbol_words
+from enclave.indexer.embedding_pass import INNER_FROM_CHARS
 from tests.support.meaning import MEANING as FILES
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import git, make_repo
@@ -76,6 +79,67 @@ def test_chunks_embedded_in_an_older_form_are_embedded_again(tmp_path: Path) -> 
     assert index.update(full=True).embedded == 0
     hits = index.search("turn a headline into a url friendly string", k=3, mode="semantic").hits
     assert hits[0].path == "text/slug.py"
+
+
+# A class whose last method is past what the model reads of the class's chunk (all-MiniLM-L6-v2
+# reads 256 tokens): the class chunk's own vector says "invoices", never "archive".
+_INVOICE_METHODS = "".join(
+    f"    def {name}(self, invoice):\n"
+    f"        amount = invoice.lines[{i}].quantity * invoice.lines[{i}].unit_price\n"
+    f"        tax = round(amount * self.rates['{name}'], 2)\n"
+    f"        return invoice.customer, amount + tax, self.currency\n\n"
+    for i, name in enumerate(
+        ["net_total", "gross_total", "vat_due", "discounted", "overdue_fee", "refund_due",
+         "credit_note", "deposit", "balance", "rounding"]
+    )
+)  # fmt: skip
+INNER = {
+    **FILES,
+    "billing/report.py": (
+        "import zipfile\n\n\nclass InvoiceReport:\n"
+        "    def __init__(self, rates, currency):\n"
+        "        self.rates = rates\n        self.currency = currency\n\n"
+        + _INVOICE_METHODS
+        + "    def archive(self, paths, target):\n"
+        "        with zipfile.ZipFile(target, 'w', zipfile.ZIP_DEFLATED) as bundle:\n"
+        "            for path in paths:\n"
+        "                bundle.write(path)\n"
+    ),
+    "io/save.py": "def save_text(path, text):\n    with open(path, 'w') as out:\n        out.write(text)\n",
+}
+
+
+@pytest.mark.parametrize("ann", [False, True], ids=["in-memory", "ann-index"])
+def test_a_method_deep_in_its_class_chunk_is_found_by_its_own_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ann: bool
+) -> None:
+    """A class up to the chunk size is one chunk; a method the model never reads of it (past
+    its first 256 tokens) has a vector of its own, and the class's chunk scores as its best
+    vector: semantic search finds the method, with every vector in memory and through the ANN
+    index."""
+    if ann:
+        monkeypatch.setattr(store_module, "ANN_MIN_ROWS", 1)
+    root = make_repo(tmp_path / "repo", INNER)
+    index = open_index(root, local_config())
+    summary = index.update()
+    assert summary.semantic, summary.semantic_reason
+    assert index.store.has_vector_index() is ann  # type: ignore[attr-defined]
+    store = index.store  # type: ignore[attr-defined]
+    rows = store.columns("chunks", ["path", "kind", "start_line", "end_line"]).to_pylist()
+    (report,) = [r for r in rows if r["path"] == "billing/report.py" and r["kind"] == "class"]
+    assert report["end_line"] >= 50  # one chunk holds the class and every method
+    hashes, parts, _ = store.load_vectors()
+    assert sorted(parts.tolist()).count(0) == len(set(hashes))  # one whole vector per text
+    text = INNER["billing/report.py"][INNER["billing/report.py"].index("class ") :]
+    # the methods the class chunk's own vector does not read have a vector each
+    past = [m for m in re.finditer(r"^    def ", text, re.M) if m.start() >= INNER_FROM_CHARS]
+    assert 3 <= len(past) < 11
+    assert int(parts.max()) == len(past) and len(parts) == len(set(hashes)) + len(past)
+    query = "pack files into a compressed archive"
+    hit = index.search(query, k=3, mode="semantic").hits[0]
+    assert (hit.path, hit.start_line) == ("billing/report.py", report["start_line"])
+    hybrid = index.search(query, k=3).hits[0]
+    assert (hybrid.path, hybrid.start_line) == ("billing/report.py", report["start_line"])
 
 
 def ollama_embedding_config(server: OllamaTestServer, model: str = "nomic-embed-text") -> Config:

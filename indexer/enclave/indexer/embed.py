@@ -26,8 +26,9 @@ MAX_EMBED_CHARS = 4000
 
 # The version of what ``embedding_input`` makes: an index whose vectors were made from another
 # form (this version, or another document prefix: ``embedding_form``) re-embeds every chunk
-# (meta ``embedding_input``), as for another model.
-EMBEDDING_INPUT_VERSION = 2
+# (meta ``embedding_input``), as for another model. 3: a type's chunk also has a vector per
+# definition inside it (``enclave.indexer.embedding_pass``).
+EMBEDDING_INPUT_VERSION = 3
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 

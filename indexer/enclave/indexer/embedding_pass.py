@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from itertools import accumulate
+from typing import Any
 
 from enclave.config import Config
 from enclave.indexer.embed import (
@@ -23,6 +25,7 @@ from enclave.indexer.embed import (
 )
 from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.results import IndexSummary, ProgressFn, Reason
+from enclave.indexer.search import TYPE_KINDS
 from enclave.indexer.store import Store
 from enclave.indexer.tables import EMBEDDING_INPUT, VECTORS_MISSING, in_clause
 
@@ -38,17 +41,16 @@ def embed_missing(
 ) -> None:
     """Embed every chunk whose text has no cached vector (new, changed, or left by a crash).
     ``still_ours`` raises when the write lease was lost: no batch is written after that."""
-    items = _texts_to_embed(store, config)
-    if items is None:
+    groups = _texts_to_embed(store, config)
+    if groups is None:
         return
-    size = config.embedding.batch_size
-    parts = [items[start : start + size] for start in range(0, len(items), size)]
+    parts = _batches(groups, config.embedding.batch_size)
     # Ollama gets the next batches while the last one's vectors are written: the server is
     # never idle waiting for us (in-process models use every core already: one at a time).
     depth = config.embedding.concurrency if embedder.provider == "ollama" else 1
     began = time.perf_counter()
-    report(0, len(items), f"embedding {len(items)} chunks")
-    left = len(items)
+    report(0, len(groups), f"embedding {len(groups)} chunks")
+    left = len(groups)
     for part, vectors in _pipelined(embedder, parts, depth):
         if isinstance(vectors, EmbeddingUnavailable):
             summary.semantic_off(
@@ -56,7 +58,9 @@ def embed_missing(
             )
             return
         still_ours()
-        store.add_vectors(embedder.dim, [h for h, _ in part], vectors)
+        hashes = [h for h, inputs in part for _ in inputs]
+        numbers = [n for _, inputs in part for n in range(len(inputs))]
+        store.add_vectors(embedder.dim, hashes, vectors, numbers)
         left -= len(part)
         # After every batch: semantic search works on what is embedded so far, even if this
         # process is killed now, and the index says how much is still missing.
@@ -64,36 +68,111 @@ def embed_missing(
         summary.embedded += len(part)
         report(
             summary.embedded,
-            len(items),
-            embedding_progress(summary.embedded, len(items), began),
+            len(groups),
+            embedding_progress(summary.embedded, len(groups), began),
         )
         if stop():
             summary.cancelled = True
             return
 
 
-def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, str]] | None:
-    """(content hash, embedding input) of each chunk text without a cached vector; None when
-    every chunk has one."""
+# A type's chunk (a class with its methods, up to the chunk size) holds definitions a query may
+# describe on their own, and an embedding model reads the first few hundred tokens of a text
+# (all-MiniLM-L6-v2: 256, about 1,000 characters of code): a method further down had no vector
+# that saw it. Each definition directly inside a type's chunk that starts past INNER_FROM_CHARS
+# gets a vector of its own (the chunk's ``part`` 1, 2, ...), and the chunk scores as the best of
+# its vectors, the inner ones ranked as definitions. Measured with bench/quality.py on the tune
+# half (docs/benchmarks.md): such methods were 8-15 % of the queries, and semantic search found
+# almost none of them. A vector for every inner definition (from the class's second line on)
+# lost on two tune corpora: the methods the chunk's own vector reads already, embedded again,
+# outranked other files' functions; from 600, 1,000 and 1,500 characters, 1,000 gained most.
+INNER_FROM_CHARS = 1000
+MAX_INNER_PARTS = 64  # inner definitions embedded on their own, per chunk
+
+
+def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, list[str]]] | None:
+    """Each chunk text without a cached vector: (content hash, its embedding inputs: the chunk,
+    then each definition directly inside it when it is a type's chunk); None when every chunk
+    has its vectors."""
     cached = store.cached_hashes()
     hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
     missing = sorted(hashes - cached)
     if not missing:
         return None
-    wanted = ["content_hash", "path", "symbol", "text"]
+    wanted = ["content_hash", "path", "kind", "symbol", "start_line", "text"]
     # A few missing texts (an incremental update) are fetched by hash; many are read in one go.
     where = in_clause("content_hash", missing) if len(missing) <= 1000 else None
-    subset = store.columns("chunks", wanted, where).to_pydict()
-    todo: dict[str, str] = {}
+    subset = store.columns("chunks", wanted, where).to_pylist()
+    todo: dict[str, list[str]] = {}
     # Files of trust.never_send are searchable by their words but never leave the machine
     # for an embedding server: their chunks get no vectors.
     never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
-    for h, path, symbol, text in zip(
-        subset["content_hash"], subset["path"], subset["symbol"], subset["text"], strict=True
-    ):
-        if h not in cached and not never_send.decide(path):
-            todo.setdefault(h, embedding_input(path, symbol, text))
+    types = [r for r in subset if r["kind"] in TYPE_KINDS and r["content_hash"] not in cached]
+    inner = _definitions(store, {r["path"] for r in types}) if types else {}
+    for row in subset:
+        h, path = row["content_hash"], row["path"]
+        if h in cached or h in todo or never_send.decide(path):
+            continue
+        inputs = [embedding_input(path, row["symbol"], row["text"])]
+        if row["kind"] in TYPE_KINDS:
+            inputs += _inner_inputs(row, inner.get(path, []))
+        todo[h] = inputs
     return list(todo.items())
+
+
+def _definitions(store: Store, paths: set[str]) -> dict[str, list[tuple[int, int, str]]]:
+    """(start line, end line, qualified name) of the definitions of ``paths``, in line order."""
+    where = in_clause("path", sorted(paths)) if len(paths) <= 1000 else None
+    columns = ["path", "start_line", "end_line", "qualified_name"]
+    rows = store.columns("symbols", columns, where).to_pydict()
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for path, start, end, name in zip(*(rows[c] for c in columns), strict=True):
+        if path in paths:
+            found.setdefault(path, []).append((start, end, name))
+    for definitions in found.values():
+        definitions.sort()
+    return found
+
+
+def _inner_inputs(chunk: dict[str, Any], definitions: list[tuple[int, int, str]]) -> list[str]:
+    """The embedding inputs of the definitions directly inside a type's chunk (not nested in
+    another one) that start INNER_FROM_CHARS or more into it, each its own lines under its own
+    header."""
+    lines = chunk["text"].split("\n")
+    first = chunk["start_line"]
+    last = first + len(lines) - 1
+    offsets = [0, *accumulate(len(line) + 1 for line in lines)]  # of each line in the text
+    inputs: list[str] = []
+    reached = first  # the last line of the definition seen before: a nested one is skipped
+    for start, end, name in definitions:
+        if start <= reached or start > last:
+            continue
+        end = min(end, last)
+        reached = end
+        if offsets[start - first] < INNER_FROM_CHARS:
+            continue  # the chunk's own vector reads it
+        text = "\n".join(lines[start - first : end - first + 1])
+        inputs.append(embedding_input(chunk["path"], name, text))
+        if len(inputs) == MAX_INNER_PARTS:
+            break
+    return inputs
+
+
+def _batches(groups: list[tuple[str, list[str]]], size: int) -> list[list[tuple[str, list[str]]]]:
+    """Groups in batches of about ``size`` inputs; a chunk's inputs are never split, so a
+    batch written means its chunks have all their vectors."""
+    batches: list[list[tuple[str, list[str]]]] = []
+    current: list[tuple[str, list[str]]] = []
+    count = 0
+    for group in groups:
+        if current and count + len(group[1]) > size:
+            batches.append(current)
+            current, count = [], 0
+        current.append(group)
+        count += len(group[1])
+    if current:
+        batches.append(current)
+    return batches
 
 
 def embedding_meta(config: Config, embedder: Embedder | None) -> dict[str, str]:
@@ -116,17 +195,19 @@ def embedding_progress(done: int, total: int, began: float) -> str:
 
 
 def _pipelined(
-    embedder: Embedder, parts: list[list[tuple[str, str]]], depth: int
-) -> Iterator[tuple[list[tuple[str, str]], list[list[float]] | EmbeddingUnavailable]]:
+    embedder: Embedder, parts: list[list[tuple[str, list[str]]]], depth: int
+) -> Iterator[tuple[list[tuple[str, list[str]]], list[list[float]] | EmbeddingUnavailable]]:
     """Each part with its vectors (or why there are none), in order, with up to ``depth``
     requests in flight. The requests run on daemon threads: an interrupt (Ctrl-C) or a failure
     leaves the ones in flight behind instead of waiting for them, and nothing of theirs is
     written."""
-    pending: deque[tuple[list[tuple[str, str]], Future[list[list[float]]]]] = deque()
+    pending: deque[tuple[list[tuple[str, list[str]]], Future[list[list[float]]]]] = deque()
     upcoming = iter(parts)
     while True:
         while len(pending) < max(1, depth) and (part := next(upcoming, None)) is not None:
-            pending.append((part, _in_daemon(embedder.embed, [text for _, text in part])))
+            pending.append(
+                (part, _in_daemon(embedder.embed, [text for _, inputs in part for text in inputs]))
+            )
         if not pending:
             return
         part, future = pending.popleft()

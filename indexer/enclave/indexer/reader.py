@@ -21,10 +21,12 @@ from enclave.indexer.handle import StoreHandle
 from enclave.indexer.results import Reason, SearchResult
 from enclave.indexer.search import (
     CHUNK_CLASSES,
+    INNER_KIND,
     VectorMatrix,
     chunk_class,
     chunk_prior,
     class_weights,
+    dense_size_weight,
     fuse,
     kind_weight,
     query_intent,
@@ -259,21 +261,31 @@ class IndexReader:
         except EmbeddingUnavailable as exc:
             return [], Reason(f"semantic search is off for this query: {exc.message}", exc.fix)
         filtered = bool(path_prefix or language or exclude)
-        near = store.nearest_hashes(vector, limit * (4 if filtered else 1))
+        # a type's chunk may come back once per inner definition: a wider pool keeps ``limit`` chunks
+        near = store.nearest_hashes(vector, limit * (4 if filtered else 2))
         if not near:
             return [], None
-        similarity = dict(near)
+        best: dict[str, dict[int, float]] = {}  # hash -> part -> similarity
+        for content_hash, part, similarity in near:
+            parts = best.setdefault(content_hash, {})
+            parts[part] = max(similarity, parts.get(part, -1.0))
         rows = store.columns(
             "chunks",
-            ["id", "path", "language", "kind", "content_hash"],
-            in_clause("content_hash", list(similarity)),
+            ["id", "path", "language", "kind", "start_line", "end_line", "content_hash"],
+            in_clause("content_hash", list(best)),
         ).to_pylist()
         keep = _row_filter(path_prefix, language, exclude)
         hits = [
             (
                 row["id"],
-                similarity[row["content_hash"]]
-                * chunk_prior(row["path"], row["kind"], intent, dense=True),
+                max(
+                    similarity
+                    * chunk_prior(
+                        row["path"], row["kind"] if part == 0 else INNER_KIND, intent, dense=True
+                    )
+                    for part, similarity in best[row["content_hash"]].items()
+                )
+                * dense_size_weight(row["start_line"], row["end_line"]),
             )
             for row in rows
             if keep is None or keep(row)
@@ -286,20 +298,41 @@ class IndexReader:
         key = (store.version("chunks"), emb_version)
         if self._vectors is not None and self._vectors_key == key:
             return self._vectors
-        hashes, matrix = store.load_vectors()
-        position = {h: i for i, h in enumerate(hashes)}
-        columns = ["id", "path", "language", "kind", "content_hash"]
+        hashes, parts, matrix = store.load_vectors()
+        position: dict[str, int] = {}  # the chunk's own vector
+        inner: dict[str, list[int]] = {}  # its inner definitions' vectors
+        for i, (h, part) in enumerate(zip(hashes, parts.tolist(), strict=True)):
+            if part == 0:
+                position[h] = i
+            else:
+                inner.setdefault(h, []).append(i)
+        columns = ["id", "path", "language", "kind", "start_line", "end_line", "content_hash"]
         meta = store.columns("chunks", columns).to_pydict()
-        ids, paths, languages, rows, priors, classes = [], [], [], [], [], []
-        for cid, path, language, kind, h in zip(*(meta[c] for c in columns), strict=True):
+        ids: list[str] = []
+        paths: list[str] = []
+        languages: list[str] = []
+        rows: list[int] = []
+        priors: list[float] = []
+        classes: list[int] = []
+        inner_rows: list[int] = []
+        inner_owner: list[int] = []
+        inner_classes: list[int] = []
+        for cid, path, language, kind, start, end, h in zip(
+            *(meta[c] for c in columns), strict=True
+        ):
             row = position.get(h)
             if row is not None:
+                owner = len(ids)
                 ids.append(cid)
                 paths.append(path)
                 languages.append(language)
                 rows.append(row)
-                priors.append(kind_weight(kind, dense=True))
+                priors.append(kind_weight(kind, dense=True) * dense_size_weight(start, end))
                 classes.append(CHUNK_CLASSES.index(chunk_class(path, kind)))
+                for extra in inner.get(h, ()):
+                    inner_rows.append(extra)
+                    inner_owner.append(owner)
+                    inner_classes.append(CHUNK_CLASSES.index(chunk_class(path, INNER_KIND)))
         self._vectors = VectorMatrix(
             ids,
             np.array(paths, dtype=object),
@@ -308,6 +341,9 @@ class IndexReader:
             matrix,
             np.array(priors, dtype=np.float32),
             np.array(classes, dtype=np.int8),
+            np.array(inner_rows, dtype=np.int32),
+            np.array(inner_owner, dtype=np.int32),
+            np.array(inner_classes, dtype=np.int8),
         )
         self._vectors_key = key
         return self._vectors

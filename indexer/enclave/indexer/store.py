@@ -521,19 +521,25 @@ class Store:
         )
         return True
 
-    def nearest_hashes(self, vector: np.ndarray, limit: int) -> list[tuple[str, float]]:
-        """The content hashes of the ``limit`` nearest vectors through the ANN index, with a
-        similarity (1 - cosine distance)."""
+    def nearest_hashes(self, vector: np.ndarray, limit: int) -> list[tuple[str, int, float]]:
+        """(content hash, part, similarity: 1 - cosine distance) of the ``limit`` nearest vectors
+        through the ANN index."""
+        table = self.table("embeddings")
+        parts = "part" in table.schema.names
         rows = (
-            self.table("embeddings")
-            .search(vector, vector_column_name="vector")
+            table.search(vector, vector_column_name="vector")
             .distance_type("cosine")
             .refine_factor(ANN_REFINE)  # re-rank with the exact vectors: quantization blurs ties
-            .select(["content_hash", "_distance"])
+            .select(
+                ["content_hash", "part", "_distance"] if parts else ["content_hash", "_distance"]
+            )
             .limit(limit)
             .to_list()
         )
-        return [(row["content_hash"], 1.0 - float(row["_distance"])) for row in rows]
+        return [
+            (row["content_hash"], int(row.get("part") or 0), 1.0 - float(row["_distance"]))
+            for row in rows
+        ]
 
     def cached_hashes(self) -> set[str]:
         if "embeddings" not in self.existing():
@@ -541,24 +547,39 @@ class Store:
         return set(self.columns("embeddings", ["content_hash"]).column(0).to_pylist())
 
     def add_vectors(
-        self, dim: int, hashes: Sequence[str], vectors: Sequence[Sequence[float]]
+        self,
+        dim: int,
+        hashes: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        parts: Sequence[int] | None = None,
     ) -> None:
+        """Store vectors of chunk texts; ``parts``: which part of its chunk each one is (0, the
+        whole chunk, when not given)."""
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(hashes), dim)
         flat = pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), dim)
-        batch = pa.Table.from_arrays(
-            [pa.array(list(hashes), pa.string()), flat], ["content_hash", "vector"]
-        )
-        self.embeddings(dim).add(batch)
+        table = self.embeddings(dim)
+        columns = {"content_hash": pa.array(list(hashes), pa.string()), "vector": flat}
+        if "part" in table.schema.names:  # a cache made before parts has none (re-embedded once)
+            columns["part"] = pa.array(
+                list(parts) if parts is not None else [0] * len(hashes), pa.int32()
+            )
+        table.add(pa.Table.from_pydict(columns).select(table.schema.names))
 
-    def load_vectors(self) -> tuple[list[str], np.ndarray]:
+    def load_vectors(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Every vector: their content hashes, parts (int32) and the matrix."""
         if "embeddings" not in self.existing():
-            return [], np.zeros((0, 0), dtype=np.float32)
+            return [], np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
         table = self.table("embeddings").to_arrow()
         hashes = table.column("content_hash").to_pylist()
+        parts = (
+            table.column("part").to_numpy(zero_copy_only=False).astype(np.int32)
+            if "part" in table.schema.names
+            else np.zeros(len(hashes), dtype=np.int32)
+        )
         vectors = table.column("vector").combine_chunks()
         dim = vectors.type.list_size
         flat = vectors.values.to_numpy(zero_copy_only=False)
-        return hashes, np.asarray(flat, dtype=np.float32).reshape(len(hashes), dim)
+        return hashes, parts, np.asarray(flat, dtype=np.float32).reshape(len(hashes), dim)
 
     def prune_vectors(self, keep: set[str]) -> None:
         """Drop cached vectors no chunk uses when the cache has grown to twice what is used."""

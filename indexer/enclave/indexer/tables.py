@@ -66,7 +66,15 @@ META_SCHEMA = pa.schema([("key", pa.string()), ("value", pa.string())])
 
 
 def embeddings_schema(dim: int) -> pa.Schema:
-    return pa.schema([("content_hash", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+    """A vector per chunk text (``part`` 0) and one per definition inside a type's chunk (1, 2,
+    ...: ``enclave.indexer.embedding_pass``)."""
+    return pa.schema(
+        [
+            ("content_hash", pa.string()),
+            ("part", pa.int32()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
 
 
 def quote(value: str) -> str:
