@@ -68,7 +68,8 @@ through index files followed). Up to ``--context-cases`` cases (default 200) are
 round-robin over the files A. A is cut just before the call line: the document is A's lines before
 it plus the call line's indentation, the cursor at its end, no suffix, and Enclave's
 ``prepare_completion`` (what ``enclave context`` runs) gets it with the default budget. Reported:
-the share of cases whose pieces hold B's definition (a piece of B whose text holds B's def line),
+the share of cases whose pieces hold B's definition (a piece of B whose text holds B's def line;
+for an overloaded TypeScript function, its first overload signature, what a caller sees),
 its mean 1-based rank among the pieces when found, and the share of the budget's tokens spent on
 pieces holding none of the identifiers (keywords and builtins aside) of the last 10 lines before
 the cursor. "Callee certain" rows count only the cases whose callee the text before the cursor
@@ -130,7 +131,7 @@ from enclave.indexer.search import CHUNK_CLASSES, chunk_class  # noqa: E402
 from enclave.server.completion.tuning import TUNING  # noqa: E402
 from tests.support.repos import commit_all, make_repo  # noqa: E402
 
-SETS_VERSION = 5  # bump when the way sets are built changes: stale work dirs are rebuilt
+SETS_VERSION = 6  # bump when the way sets are built changes: stale work dirs are rebuilt
 STDLIB_PACKAGES = ("json", "email", "logging", "http", "urllib", "concurrent", "wsgiref", "html")
 SELF_FOLDERS = ("indexer", "server", "enclave")  # the three folders the package is made of
 SKIP_DIRS = {
@@ -780,6 +781,7 @@ def _ts_source(node: Any) -> str:
 
 
 def _ts_declarations(root: Any, facts: FileFacts) -> None:
+    overloaded: set[str] = set()
     for child in root.named_children:
         declaration = child.child_by_field_name("declaration") or child
         if child.type == "export_statement" and child.child_by_field_name("source") is not None:
@@ -814,9 +816,16 @@ def _ts_declarations(root: Any, facts: FileFacts) -> None:
             "function_declaration", "generator_function_declaration", "class_declaration",
             "abstract_class_declaration",
         ):  # fmt: skip
-            facts.defs[_text(declaration.child_by_field_name("name"))] = line
-        elif declaration.type == "function_signature":  # an overload: the body comes later
-            facts.defs.setdefault(_text(declaration.child_by_field_name("name")), line)
+            name = _text(declaration.child_by_field_name("name"))
+            if name not in overloaded:
+                facts.defs[name] = line
+        elif declaration.type == "function_signature":
+            # An overload: a caller sees these signatures, never the implementation's, which
+            # is "not visible from the outside" (the TypeScript handbook, "Function
+            # Overloads"): the callee's definition starts at its first overload.
+            name = _text(declaration.child_by_field_name("name"))
+            facts.defs.setdefault(name, line)
+            overloaded.add(name)
         elif declaration.type in ("lexical_declaration", "variable_declaration"):
             for declarator in declaration.named_children:
                 if declarator.type == "variable_declarator":
