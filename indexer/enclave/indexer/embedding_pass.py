@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from itertools import accumulate
-from typing import Any
 
 from enclave.config import Config
 from enclave.indexer.embed import (
@@ -102,20 +101,25 @@ def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, list[str]]]
     wanted = ["content_hash", "path", "kind", "symbol", "start_line", "text"]
     # A few missing texts (an incremental update) are fetched by hash; many are read in one go.
     where = in_clause("content_hash", missing) if len(missing) <= 1000 else None
-    subset = store.columns("chunks", wanted, where).to_pylist()
+    subset = store.columns("chunks", wanted, where).to_pydict()  # columns: no dict per row
     todo: dict[str, list[str]] = {}
     # Files of trust.never_send are searchable by their words but never leave the machine
     # for an embedding server: their chunks get no vectors.
     never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
-    types = [r for r in subset if r["kind"] in TYPE_KINDS and r["content_hash"] not in cached]
-    inner = _definitions(store, {r["path"] for r in types}) if types else {}
-    for row in subset:
-        h, path = row["content_hash"], row["path"]
+    types = {
+        path
+        for path, kind, h in zip(
+            subset["path"], subset["kind"], subset["content_hash"], strict=True
+        )
+        if kind in TYPE_KINDS and h not in cached
+    }
+    inner = _definitions(store, types) if types else {}
+    for h, path, kind, symbol, start, text in zip(*(subset[c] for c in wanted), strict=True):
         if h in cached or h in todo or never_send.decide(path):
             continue
-        inputs = [embedding_input(path, row["symbol"], row["text"])]
-        if row["kind"] in TYPE_KINDS:
-            inputs += _inner_inputs(row, inner.get(path, []))
+        inputs = [embedding_input(path, symbol, text)]
+        if kind in TYPE_KINDS:
+            inputs += _inner_inputs(path, start, text, inner.get(path, []))
         todo[h] = inputs
     return list(todo.items())
 
@@ -134,12 +138,13 @@ def _definitions(store: Store, paths: set[str]) -> dict[str, list[tuple[int, int
     return found
 
 
-def _inner_inputs(chunk: dict[str, Any], definitions: list[tuple[int, int, str]]) -> list[str]:
-    """The embedding inputs of the definitions directly inside a type's chunk (not nested in
-    another one) that start INNER_FROM_CHARS or more into it, each its own lines under its own
-    header."""
-    lines = chunk["text"].split("\n")
-    first = chunk["start_line"]
+def _inner_inputs(
+    path: str, first: int, text: str, definitions: list[tuple[int, int, str]]
+) -> list[str]:
+    """The embedding inputs of the definitions directly inside a type's chunk (lines ``first``
+    on of ``path``; not nested in another one) that start INNER_FROM_CHARS or more into it, each
+    its own lines under its own header."""
+    lines = text.split("\n")
     last = first + len(lines) - 1
     offsets = [0, *accumulate(len(line) + 1 for line in lines)]  # of each line in the text
     inputs: list[str] = []
@@ -151,8 +156,9 @@ def _inner_inputs(chunk: dict[str, Any], definitions: list[tuple[int, int, str]]
         reached = end
         if offsets[start - first] < INNER_FROM_CHARS:
             continue  # the chunk's own vector reads it
-        text = "\n".join(lines[start - first : end - first + 1])
-        inputs.append(embedding_input(chunk["path"], name, text))
+        inputs.append(
+            embedding_input(path, name, "\n".join(lines[start - first : end - first + 1]))
+        )
         if len(inputs) == MAX_INNER_PARTS:
             break
     return inputs
