@@ -64,9 +64,9 @@ import json, sys
 from importlib.metadata import version
 from pathlib import Path
 
-pack = version("tree-sitter-language-pack")
-if int(pack.split(".")[0]) >= 1:  # it would download its grammars: not a like-for-like run
-    sys.exit(f"tree-sitter-language-pack {pack} downloads grammars at run time: use aider-chat==0.86.2")
+# The peer as measured: aider-chat 0.86.2 pins its grammars (exact versions of its parser wheels)
+if version("aider-chat") != "0.86.2":
+    sys.exit(f"aider-chat {version('aider-chat')} is not the measured peer: install aider-chat==0.86.2")
 from aider.io import InputOutput
 from aider.repomap import RepoMap
 from grep_ast import filename_to_lang
