@@ -78,6 +78,16 @@ def test_module_members_are_listed_last_use_first() -> None:
     assert member_uses("x = urllib.parse.quote(v)\n")["urllib.parse"] == ["quote"]
 
 
+def test_module_members_of_the_named_heads_only() -> None:
+    text = "self.x = m.first()\ny = urllib.parse.quote(self.z)\nc = m.second(obj.attr)\n"
+    every = member_uses(text)
+    named = member_uses(text, {"m", "urllib"})
+    assert set(every) == {"self", "m", "urllib", "urllib.parse", "obj"}
+    assert named == {k: v for k, v in every.items() if k.split(".")[0] in {"m", "urllib"}}
+    assert named["m"] == ["second", "first"] and named["urllib.parse"] == ["quote"]
+    assert member_uses(text, set()) == {}
+
+
 def test_a_name_that_shares_its_module_name_is_a_name_not_the_module() -> None:
     """`from lib.alpha import alpha` binds the function alpha of lib/alpha.py: the module
     lookup's fallback (dropping leading parts, for installed package names) must not read it

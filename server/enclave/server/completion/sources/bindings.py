@@ -304,12 +304,17 @@ def follow(
 _CHAIN = re.compile(r"(?<![\w.$])[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+")
 
 
-def member_uses(text: str) -> dict[str, list[str]]:
+def member_uses(text: str, heads: Collection[str] | None = None) -> dict[str, list[str]]:
     """For every ``module.f`` in ``text`` (``module`` dotted or not), ``{module: [f, ...]}``,
-    last use first. One pass over the text serves every imported module."""
+    last use first. One pass over the text serves every imported module. ``heads``: only the
+    chains that start with one of these names (a file's module bindings; ``self.x`` and the
+    like are most of a class's chains, and a large file's are thousands)."""
     last: dict[str, dict[str, int]] = {}
     for match in _CHAIN.finditer(text):
-        parts = match.group(0).split(".")
+        chain = match.group(0)
+        if heads is not None and chain[: chain.index(".")] not in heads:
+            continue
+        parts = chain.split(".")
         for cut in range(1, len(parts)):
             last.setdefault(".".join(parts[:cut]), {})[parts[cut]] = match.start()
     return {module: sorted(seen, key=lambda name: -seen[name]) for module, seen in last.items()}

@@ -69,7 +69,7 @@ def outline_pieces(
     names = {name for name, binding in bound.items() if not binding.is_module}
     for name in imported_not_used(text, line, names):
         used[name] = len(before) + 1
-    uses = member_uses(before)
+    uses = member_uses(before, {b.name.split(".")[0] for b in bound.values() if b.is_module})
     wanted = _Wanted()
     for binding in bound.values():
         if binding.is_module:
