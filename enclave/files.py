@@ -80,6 +80,14 @@ def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
 DATA_DIR = ".enclave"
 
 
+def index_location(root: Path, db: str) -> str:
+    """Where the index of ``root`` is, ``db`` being ``index.db`` as configured: a URI as
+    written, a relative path inside the repository, empty for the default (``data_dir``)."""
+    if db and "://" not in db and not Path(db).expanduser().is_absolute():
+        db = str(root / db)  # a relative path in .enclave.toml means inside the repository
+    return str(Path(db).expanduser()) if db and "://" not in db else (db or str(data_dir(root)))
+
+
 def data_dir(root: Path | str) -> Path:
     """``<root>/.enclave``, the folder Enclave writes its index, audit log and Modelfile in by
     default; :class:`FileProblem` when the repository made it a link (a cloned repository would

@@ -38,6 +38,21 @@ class GitListing:
     notes: list[str] = field(default_factory=list)
 
 
+def tracked_count(root: Path) -> int | None:
+    """How many files git's index holds for the repository at ``root``, read from the index's
+    header (git's index format: signature ``DIRC``, version, number of entries) without running
+    git; None when ``root`` has no ``.git`` folder of its own (a subfolder of a repository, a
+    worktree, not a repository) or the file is not such an index."""
+    try:
+        with open(root / ".git" / "index", "rb") as index:
+            header = index.read(12)
+    except OSError:
+        return None
+    if len(header) < 12 or header[:4] != b"DIRC":
+        return None
+    return int.from_bytes(header[8:12], "big")
+
+
 def _split(raw: bytes) -> list[str]:
     return [os.fsdecode(item) for item in raw.split(b"\0") if item]
 

@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 
 from enclave.config import Config
+from enclave.files import index_location
 from enclave.indexer.errors import IndexProblem
 from enclave.indexer.lease import lease_holder
 from enclave.indexer.lock import lock_path_for
 from enclave.indexer.results import Reason
-from enclave.indexer.store import Store, default_db, storage_options_for
+from enclave.indexer.store import Store, storage_options_for
 from enclave.indexer.tables import UPDATE_STARTED
 
 # Storage options of a read-only shared store: fail fast when it is unreachable.
@@ -32,12 +33,7 @@ class StoreHandle:
         self.root = root
         self.config = config
         self.read_only = read_only
-        db = config.index.db
-        if db and "://" not in db and not Path(db).expanduser().is_absolute():
-            db = str(root / db)  # a relative path in .enclave.toml means inside the repository
-        self.db_uri = (
-            str(Path(db).expanduser()) if db and "://" not in db else (db or default_db(root))
-        )
+        self.db_uri = index_location(root, config.index.db)
         self._store: Store | None = None
         self._indexed: Store | None = None  # the opened store whose tables were all there
         self._meta_version = -1

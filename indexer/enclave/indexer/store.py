@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from enclave.files import data_dir
 from enclave.indexer.bursts import PINNED
 from enclave.indexer.errors import (
     IndexProblem,
@@ -87,10 +86,6 @@ class CatalogRow:
     state: str
     detail: str
     chunks: int
-
-
-def default_db(root: Path) -> str:
-    return str(data_dir(root))
 
 
 class Store:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enclave.config import Config, policy_rules
+from enclave.files import index_location
 from enclave.server.cli.common import (
     EXIT_DEGRADED,
     EXIT_FAIL,
@@ -38,9 +39,23 @@ MAX_K = 1000  # results a search may return
 CATCH_UP_FILES = 50
 
 
+def _builds_many(root: Path, config: Config, full: bool) -> bool:
+    """Whether this `enclave index` is about to process enough files for the worker processes
+    (``process.POOL_THRESHOLD``): a full build, or a first one (the index's meta table is
+    written last; a remote index is taken to exist, looking costs a round trip), of a
+    repository whose git index holds that many files."""
+    from enclave.indexer.gitfiles import tracked_count
+    from enclave.indexer.process import POOL_THRESHOLD
+
+    location = index_location(root, config.index.db)
+    built = "://" in location or (Path(location) / "meta.lance").is_dir()
+    return (full or not built) and (tracked_count(root) or 0) >= POOL_THRESHOLD
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from enclave.errors import EnclaveError
     from enclave.indexer.api import open_index
+    from enclave.indexer.process import start_workers, stop_workers
 
     root = Path(args.path).expanduser()
     if not root.exists():
@@ -48,6 +63,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     config = load(root, args)
     note_remote_host(config, embedding=True)
     update, done = progress_printer(args)
+    if _builds_many(root, config, args.full):
+        start_workers()
     try:
         index = open_index(root, config)
         summary = index.update(
@@ -67,6 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             )
         raise
     finally:
+        stop_workers()
         done()
     degraded = degraded_reasons(summary, config)
     warning = semantic_warning(summary, config)
