@@ -154,10 +154,10 @@ _started: ProcessPoolExecutor | None = None
 
 def start_workers() -> None:
     """Start the worker processes now, for a build of many files about to begin (`enclave
-    index` on a repository without an index): a worker's start-up (an interpreter, the
-    chunker's imports, about 0.7 s) then overlaps with this process's own imports and discovery
-    instead of holding up the first batch. The next :func:`process_in_batches` takes them;
-    :func:`stop_workers` ends them when it did not."""
+    index` on a repository without an index): the workers' start-up (an interpreter each and
+    the chunker's imports, about 0.5 s for two) then overlaps with this process's own imports
+    and discovery instead of holding up the first batch. The next :func:`process_in_batches`
+    takes them; :func:`stop_workers` ends them when it did not."""
     global _started
     workers = _worker_count()
     if _started is not None or workers < 2:
