@@ -207,17 +207,15 @@ def process_in_batches(root: Path, changed: list[Candidate], pii: bool) -> Itera
     if current:
         batches.append(current)
     workers = _worker_count()
-    early = _take_started()
     if len(changed) < POOL_THRESHOLD or workers < 2:
-        if early is not None:
-            early.shutdown(wait=False)
+        stop_workers()  # started for a build that turned out small
         for batch in batches:
             yield [process_file(root, c, pii) for c in batch]
         return
     # Small tasks keep both cores busy; results come back in batch order. The next batch is
     # queued before one is handed over: the workers go on while the caller writes it, and
     # no worker waits for another to finish a batch's last task (two batches in memory at most).
-    with early or _pool(workers) as pool:
+    with _take_started() or _pool(workers) as pool:
 
         def submit(batch: list[Candidate]) -> list[Future[list[FileRows]]]:
             step = max(1, len(batch) // (workers * 4))
