@@ -46,6 +46,41 @@ def test_local_provider_records_model_and_finds_by_meaning(local_repo: Path) -> 
     assert hybrid.hits[0].path == "db/pool.py" and hybrid.semantic_off is None
 
 
+def test_local_default_model_embeds_without_another_models_task_prefixes(
+    local_repo: Path,
+) -> None:
+    """embedding.model is left at Ollama's nomic-embed-text, so the local provider runs
+    all-MiniLM-L6-v2, which was trained without prefixes: its vectors are those of the texts as
+    they are, never after nomic-embed-text's `search_document: ` / `search_query: `."""
+    from sentence_transformers import SentenceTransformer
+
+    from enclave.indexer.embed import LocalEmbedder
+
+    index = open_index(local_repo, local_config())
+    store = index.store  # type: ignore[attr-defined]
+    assert store.meta()["embedding_input"] == "3"  # no document prefix in the form
+    chunk = store.columns("chunks", ["content_hash", "path", "symbol", "text"]).to_pylist()[0]
+    vectors = store.table("embeddings").to_arrow().to_pylist()
+    stored = next(
+        v["vector"] for v in vectors if v["content_hash"] == chunk["content_hash"] and not v["part"]
+    )
+    model = SentenceTransformer(
+        LocalEmbedder._model_path("all-MiniLM-L6-v2"), device="cpu", local_files_only=True
+    )
+    text = embedding_input(chunk["path"], chunk["symbol"], chunk["text"])
+    plain, prefixed = model.encode(
+        [text, "search_document: " + text], normalize_embeddings=True
+    ).tolist()
+    assert _cosine(stored, plain) > 0.9999 > _cosine(stored, prefixed)
+    query = LocalEmbedder(local_config()).embed(["reuse database connections"], query=True)[0]
+    raw = model.encode(["reuse database connections"], normalize_embeddings=True)[0].tolist()
+    assert _cosine(query, raw) > 0.9999
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
 def test_moves_reuse_cached_vectors(local_repo: Path) -> None:
     index = open_index(local_repo, local_config())
     git(local_repo, "mv", "text/slug.py", "text/slugs.py")

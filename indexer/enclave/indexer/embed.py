@@ -17,7 +17,14 @@ from collections.abc import Sequence
 
 from enclave.config import Config
 from enclave.hosts import HostNotAllowed, check_hosts
-from enclave.indexer.embed_base import Embedder, EmbeddingUnavailable, task_prefixes, with_prefix
+from enclave.indexer.embed_base import (
+    LOCAL_DEFAULT_MODEL,
+    Embedder,
+    EmbeddingUnavailable,
+    model_in_use,
+    task_prefixes,
+    with_prefix,
+)
 from enclave.indexer.embed_served import OllamaEmbedder, OpenAIEmbedder
 
 # What each chunk is embedded as: a short header (where it is, what it is) then its text.
@@ -57,7 +64,7 @@ class LocalEmbedder:
     """sentence-transformers in this process (extra `enclave-lsp[local]`); nothing is downloaded."""
 
     provider = "local"
-    DEFAULT_MODEL = "all-MiniLM-L6-v2"
+    DEFAULT_MODEL = LOCAL_DEFAULT_MODEL
 
     def __init__(self, config: Config) -> None:
         self.model = self.model_name(config)
@@ -90,8 +97,7 @@ class LocalEmbedder:
 
     @classmethod
     def model_name(cls, config: Config) -> str:
-        model = config.embedding.model
-        return cls.DEFAULT_MODEL if model == "nomic-embed-text" else model  # Ollama's default
+        return model_in_use(config)
 
     @classmethod
     def check(cls, config: Config) -> None:
