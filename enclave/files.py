@@ -83,9 +83,12 @@ DATA_DIR = ".enclave"
 def index_location(root: Path, db: str) -> str:
     """Where the index of ``root`` is, ``db`` being ``index.db`` as configured: a URI as
     written, a relative path inside the repository, empty for the default (``data_dir``)."""
-    if db and "://" not in db and not Path(db).expanduser().is_absolute():
-        db = str(root / db)  # a relative path in .enclave.toml means inside the repository
-    return str(Path(db).expanduser()) if db and "://" not in db else (db or str(data_dir(root)))
+    if not db:
+        return str(data_dir(root))
+    if "://" in db:
+        return db
+    path = Path(db).expanduser()  # a relative path in .enclave.toml means inside the repository
+    return str(path if path.is_absolute() else root / path)
 
 
 def data_dir(root: Path | str) -> Path:

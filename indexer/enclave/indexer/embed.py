@@ -67,7 +67,7 @@ class LocalEmbedder:
     DEFAULT_MODEL = LOCAL_DEFAULT_MODEL
 
     def __init__(self, config: Config) -> None:
-        self.model = self.model_name(config)
+        self.model = model_in_use(config)
         self._prefixes = task_prefixes(config)
         path = self._model_path(self.model)
         try:
@@ -96,10 +96,6 @@ class LocalEmbedder:
         self._dim = int(dimension() or 0)
 
     @classmethod
-    def model_name(cls, config: Config) -> str:
-        return model_in_use(config)
-
-    @classmethod
     def check(cls, config: Config) -> None:
         """Could the model be loaded? Looks for the package and the model files, loads nothing."""
         import importlib.util
@@ -110,7 +106,7 @@ class LocalEmbedder:
                 "the local embedding provider is not installed",
                 "install it with `pip install 'torch==2.13.0' 'enclave-lsp[local]'`",
             )
-        model = cls.model_name(config)
+        model = model_in_use(config)
         if not Path(cls._model_path(model)).exists():
             raise EmbeddingUnavailable(
                 f"local embedding model '{model}' not found",
@@ -175,11 +171,8 @@ def turned_off() -> EmbeddingUnavailable:
 
 def configured_model_id(config: Config) -> str:
     """The ``model_id`` the configured embedder has (what the index's vectors must come from)."""
-    if config.embedding.provider == "local":
-        return f"local:{LocalEmbedder.model_name(config)}"
-    if config.embedding.provider == "openai":
-        return f"openai:{config.embedding.model}"
-    return f"ollama:{config.embedding.model}"
+    provider = config.embedding.provider
+    return f"{provider if provider in ('local', 'openai') else 'ollama'}:{model_in_use(config)}"
 
 
 def check_embedding(config: Config) -> None:

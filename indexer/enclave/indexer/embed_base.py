@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from enclave.config import Config
+from enclave.config import Config, EmbeddingConfig
 from enclave.errors import EnclaveError
 
 # The task prefixes embedding models were trained with, from their model cards: (before a
@@ -21,7 +21,7 @@ TASK_PREFIXES = {
 
 
 # embedding.model's default is Ollama's model; the local provider runs its own small model then.
-OLLAMA_DEFAULT_MODEL = "nomic-embed-text"
+OLLAMA_DEFAULT_MODEL = EmbeddingConfig().model
 LOCAL_DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
