@@ -12,7 +12,7 @@ import pytest
 from enclave.config import Config, EmbeddingConfig, OllamaConfig, TrustConfig
 from enclave.indexer import store as store_module
 from enclave.indexer.api import open_index
-from enclave.indexer.embed import embedding_input, symbol_words
+from enclave.indexer.embed import EMBEDDING_INPUT_VERSION, embedding_input, symbol_words
 from enclave.indexer.embedding_pass import INNER_FROM_CHARS
 from tests.support.meaning import MEANING as FILES
 from tests.support.ollama_server import OllamaTestServer
@@ -58,7 +58,7 @@ def test_local_default_model_embeds_without_another_models_task_prefixes(
 
     index = open_index(local_repo, local_config())
     store = index.store  # type: ignore[attr-defined]
-    assert store.meta()["embedding_input"] == "3"  # no document prefix in the form
+    assert store.meta()["embedding_input"] == str(EMBEDDING_INPUT_VERSION)  # no document prefix
     chunk = store.columns("chunks", ["content_hash", "path", "symbol", "text"]).to_pylist()[0]
     vectors = store.table("embeddings").to_arrow().to_pylist()
     stored = next(
@@ -175,6 +175,78 @@ def test_a_method_deep_in_its_class_chunk_is_found_by_its_own_vector(
     assert (hit.path, hit.start_line) == ("billing/report.py", report["start_line"])
     hybrid = index.search(query, k=3).hits[0]
     assert (hybrid.path, hybrid.start_line) == ("billing/report.py", report["start_line"])
+
+
+# A TypeScript function whose overload signatures (each with its JSDoc, as rxjs writes them) run
+# past what the model reads of its chunk, and a Python function whose nested helper does: the
+# chunk's own vector says "invoice totals", never "archive".
+_OVERLOADS = "".join(
+    f"/** @deprecated Pass the invoice lines as one array: invoices are summed per customer. */\n"
+    f"export function bundle<T extends Invoice>(first: T, {', '.join(f'x{j}: T' for j in range(i))}): Totals<T>;\n"
+    for i in range(10)
+)  # fmt: skip
+_NESTED_HEAD = "".join(
+    f"    {name} = invoice.lines[{i}].quantity * invoice.lines[{i}].unit_price * rates['{name}']\n"
+    for i, name in enumerate(
+        ["net", "gross", "vat", "discount", "fee", "refund", "credit", "deposit", "balance",
+         "rounding", "surcharge", "levy"]
+    )
+)  # fmt: skip
+DEEP = {
+    **FILES,
+    "billing/bundle.ts": (
+        "import { Invoice, Totals } from './types';\n\n"
+        + _OVERLOADS
+        + "export function bundle(...paths: string[]): Promise<Blob> {\n"
+        "  const archive = new ZipArchive({ compression: 'deflate' });\n"
+        "  for (const path of paths) {\n"
+        "    archive.addFile(path, readFileSync(path));\n"
+        "  }\n"
+        "  return archive.toBlob();\n"
+        "}\n"
+    ),
+    "billing/close.py": (
+        "import tarfile\n\n\ndef close_month(invoice, rates, folder):\n"
+        + _NESTED_HEAD
+        + "\n    def write_backup(paths, target):\n"
+        "        with tarfile.open(target, 'w:gz') as backup:\n"
+        "            for path in paths:\n"
+        "                backup.add(path)\n\n"
+        "    return write_backup\n"
+    ),
+}
+
+
+def test_what_a_function_chunk_holds_past_the_models_reach_has_its_own_vector(
+    tmp_path: Path,
+) -> None:
+    """A function's chunk holds definitions the model never reads of it (past its first 256
+    tokens): a TypeScript implementation after its overload signatures, a nested function. Each
+    gets a vector of its own, and the chunk scores as its best vector: semantic search finds
+    them by what they do."""
+    root = make_repo(tmp_path / "repo", DEEP)
+    index = open_index(root, local_config())
+    summary = index.update()
+    assert summary.semantic, summary.semantic_reason
+    store = index.store  # type: ignore[attr-defined]
+    rows = store.columns("chunks", ["path", "kind", "start_line", "content_hash"]).to_pylist()
+    chunk = {r["path"]: r for r in rows if r["kind"] == "function"}
+    assert chunk["billing/bundle.ts"]["start_line"] == 3  # the overloads and the implementation
+    hashes, parts, _ = store.load_vectors()
+    for path, deep in (
+        ("billing/bundle.ts", "function bundle("),
+        ("billing/close.py", "    def write"),
+    ):
+        assert DEEP[path].index(deep) > INNER_FROM_CHARS  # the model never reads it in the chunk
+        own = chunk[path]["content_hash"]
+        mine = sorted(int(p) for h, p in zip(hashes, parts, strict=True) if h == own)
+        assert mine == [0, 1], path  # the chunk's vector, then the implementation's or helper's
+    for query, path in (
+        ("compress these files into a zip archive", "billing/bundle.ts"),
+        ("write a gzipped tar backup of the files", "billing/close.py"),
+    ):
+        hit = index.search(query, k=3, mode="semantic").hits[0]
+        assert (hit.path, hit.start_line) == (path, chunk[path]["start_line"]), query
 
 
 def ollama_embedding_config(server: OllamaTestServer, model: str = "nomic-embed-text") -> Config:

@@ -34,8 +34,9 @@ MAX_EMBED_CHARS = 4000
 # The version of what ``embedding_input`` makes: an index whose vectors were made from another
 # form (this version, or another document prefix: ``embedding_form``) re-embeds every chunk
 # (meta ``embedding_input``), as for another model. 3: a type's chunk also has a vector per
-# definition inside it (``enclave.indexer.embedding_pass``).
-EMBEDDING_INPUT_VERSION = 3
+# definition inside it (``enclave.indexer.embedding_pass``); 4: a function's chunk too (its nested
+# functions, a TypeScript implementation after its overloads).
+EMBEDDING_INPUT_VERSION = 4
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 

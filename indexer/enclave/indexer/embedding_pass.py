@@ -8,6 +8,7 @@ batch's vectors are stored at once with the meta saying how many are still missi
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -24,7 +25,7 @@ from enclave.indexer.embed import (
 )
 from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.results import IndexSummary, ProgressFn, Reason
-from enclave.indexer.search import TYPE_KINDS
+from enclave.indexer.search import FUNCTION_KINDS, TYPE_KINDS
 from enclave.indexer.store import Store
 from enclave.indexer.tables import EMBEDDING_INPUT, VECTORS_MISSING, in_clause
 
@@ -85,14 +86,17 @@ def embed_missing(
 # almost none of them. A vector for every inner definition (from the class's second line on)
 # lost on two tune corpora: the methods the chunk's own vector reads already, embedded again,
 # outranked other files' functions; from 600, 1,000 and 1,500 characters, 1,000 gained most.
+# A function's chunk gets the same: its nested functions, and in TypeScript the implementation
+# after its overload signatures (8 % of rxjs's queries are such a definition; the tune half has
+# few nested functions that deep and no TypeScript, and did not move).
 INNER_FROM_CHARS = 1000
 MAX_INNER_PARTS = 64  # inner definitions embedded on their own, per chunk
 
 
 def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, list[str]]] | None:
     """Each chunk text without a cached vector: (content hash, its embedding inputs: the chunk,
-    then each definition directly inside it when it is a type's chunk); None when every chunk
-    has its vectors."""
+    then each definition deep inside it when it is a type's or a function's chunk); None when
+    every chunk has its vectors."""
     cached = store.cached_hashes()
     hashes = set(store.columns("chunks", ["content_hash"]).column(0).to_pylist())
     missing = sorted(hashes - cached)
@@ -106,22 +110,49 @@ def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, list[str]]]
     # Files of trust.never_send are searchable by their words but never leave the machine
     # for an embedding server: their chunks get no vectors.
     never_send = IgnoreRules(config.trust.never_send, source="trust.never_send")
-    types = {
+    holders = {
         path
-        for path, kind, h in zip(
-            subset["path"], subset["kind"], subset["content_hash"], strict=True
+        for path, kind, h, text in zip(
+            subset["path"], subset["kind"], subset["content_hash"], subset["text"], strict=True
         )
-        if kind in TYPE_KINDS and h not in cached
+        if _holds_definitions(kind) and len(text) > INNER_FROM_CHARS and h not in cached
     }
-    inner = _definitions(store, types) if types else {}
+    inner = _definitions(store, holders) if holders else {}
     for h, path, kind, symbol, start, text in zip(*(subset[c] for c in wanted), strict=True):
         if h in cached or h in todo or never_send.decide(path):
             continue
         inputs = [embedding_input(path, symbol, text)]
-        if kind in TYPE_KINDS:
+        if _holds_definitions(kind) and len(text) > INNER_FROM_CHARS:
             inputs += _inner_inputs(path, start, text, inner.get(path, []))
-        todo[h] = inputs
+            inputs += _implementation_input(path, symbol, text)
+        todo[h] = inputs[: 1 + MAX_INNER_PARTS]
     return list(todo.items())
+
+
+def _holds_definitions(kind: str) -> bool:
+    """A chunk that may hold definitions of its own: a type's, or a function's (its nested
+    functions, TypeScript's implementation after its overloads)."""
+    return kind in TYPE_KINDS or kind in FUNCTION_KINDS
+
+
+# The implementation of a TypeScript function after its overload signatures (one chunk: the
+# chunker's ``_absorb_overloads``): ``export function pluck<T, R>(...properties) {``.
+_IMPLEMENTATION = (
+    r"^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?function[ \t]*\*?[ \t]*{}(?![\w$])"
+)
+
+
+def _implementation_input(path: str, symbol: str, text: str) -> list[str]:
+    """The embedding input of an overloaded function's implementation when it starts
+    INNER_FROM_CHARS or more into its chunk: an rxjs operator's overloads (each with its own
+    JSDoc) run to 2-3,000 characters, and the chunk's own vector read none of its body."""
+    name = symbol.rsplit(".", 1)[-1]
+    if not name or "function" not in text[INNER_FROM_CHARS:]:
+        return []
+    found = list(re.finditer(_IMPLEMENTATION.format(re.escape(name)), text, re.MULTILINE))
+    if len(found) < 2 or found[-1].start() < INNER_FROM_CHARS:
+        return []  # no overloads, or the chunk's own vector reads the implementation
+    return [embedding_input(path, symbol, text[found[-1].start() :])]
 
 
 def _definitions(store: Store, paths: set[str]) -> dict[str, list[tuple[int, int, str]]]:

@@ -41,6 +41,9 @@ TYPE_KINDS = frozenset({
     "class", "struct", "type", "interface", "enum", "trait", "record", "union", "object",
     "protocol", "impl", "module", "namespace",
 })  # fmt: skip
+# A function's chunk: it may hold definitions of its own (nested functions; in TypeScript, the
+# implementation after its overload signatures), embedded apart when deep in it (embedding_pass).
+FUNCTION_KINDS = frozenset({"function", "method", "constructor"})
 
 
 def chunk_class(path: str, kind: str) -> str:
