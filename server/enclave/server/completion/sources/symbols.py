@@ -37,7 +37,7 @@ def taken_of(
     text = head_of(file) or ""
     found = bindings(path, text, language, repo)
     taken = {name: b for name, b in found.items() if not b.is_module}
-    stars = tuple(star_imports(path, text, repo)) if language == "python" else ()
+    stars = tuple(star_imports(path, text, repo)) if language != "go" else ()
     return taken, stars
 
 
@@ -105,6 +105,7 @@ class Modules:
     def __init__(self, symbols: Symbols, sources: RepoFiles, language: str, repo: Repository):
         self.symbols, self.sources, self.language, self.repo = symbols, sources, language, repo
         self._imported: dict[str, dict[str, Binding]] = {}
+        self._starred: dict[str, set[str]] = {}  # of a module: the names its stars give it
         self._taken: dict[str, dict[str, Binding]] = {}
 
     def defined(self, file: str, name: str) -> bool:
@@ -114,16 +115,22 @@ class Modules:
         """The names the module at ``path`` takes from other files (none in Go: a package
         offers only what it declares), by name or by ``from .x import *``."""
         if path not in self._imported:
+            self._imported[path] = {}  # (a cycle of stars meets it empty)
             version = self.sources.version(path) if self.language != "go" else None
             explicit, stars = (
                 taken_of(*version, path, self.language, self.repo) if version else ({}, ())
             )
             taken = dict(explicit)
+            starred: set[str] = set()
             for star, written in stars:
                 at = self.sources.version(star)
-                for name in sorted(exports_of(*at, star, self.repo)) if at else ():
-                    taken.setdefault(name, Binding(name, (star,), name, written))
-            self._imported[path] = taken
+                names = set(exports_of(*at, star, self.repo)) if at else set()
+                self.imported(star)  # a barrel of barrels: what its own stars give it
+                for name in sorted(names | self._starred.get(star, set())):
+                    if name not in taken:
+                        taken[name] = Binding(name, (star,), name, written)
+                        starred.add(name)
+            self._imported[path], self._starred[path] = taken, starred
         return self._imported[path]
 
     def taken(self, path: str) -> dict[str, Binding]:
