@@ -250,7 +250,8 @@ BARREL = {
     ),
     "src/core/index.ts": 'export * from "./atom"\nexport * from "../internal"\n',
     "src/utils/utils.ts": (
-        "let lastId = 0\n\nexport function getNextId(): number {\n  return ++lastId\n}\n"
+        "let lastId = 0\n\nexport function getNextId(): number {\n  return ++lastId\n}\n\n"
+        "export const defineProperty = Object.defineProperty\n"
     ),
     "src/internal.ts": 'export * from "./utils/utils"\nexport * from "./core/index"\n',
     "src/api/autorun.ts": (
@@ -276,6 +277,27 @@ def test_names_a_typescript_barrel_re_exports_resolve_to_their_definitions(
         ("src/utils/utils.ts", f"definition of `getNextId` ({why})"),
     ], sent
     assert pieces[0].text.startswith("export function createAtom(name: string")
+
+
+def test_a_name_a_typescript_module_exports_as_a_value_is_sent_as_its_line(
+    tmp_path: Path,
+) -> None:
+    """`export const defineProperty = Object.defineProperty` is no function to the index, yet
+    importers call it: the line that binds it is sent as its definition."""
+    files = {
+        **BARREL,
+        "src/api/extend.ts": (
+            'import { defineProperty } from "../internal"\n\n'
+            "export function extend(target: object, key: string) {\n  defineProperty("
+        ),
+    }
+    pieces = _pieces_at_end(tmp_path, files, "src/api/extend.ts")
+    first = pieces[0]
+    assert (first.path, first.reason, first.text) == (
+        "src/utils/utils.ts",
+        "definition of `defineProperty` (imported by this file from ../internal)",
+        "export const defineProperty = Object.defineProperty\n",
+    ), pieces
 
 
 def test_what_a_typescript_module_exports_by_name() -> None:
