@@ -14,6 +14,7 @@ from enclave.indexer import store as store_module
 from enclave.indexer.api import open_index
 from enclave.indexer.embed import EMBEDDING_INPUT_VERSION, embedding_input, symbol_words
 from enclave.indexer.embedding_pass import INNER_FROM_CHARS
+from enclave.server.cli import main
 from tests.support.meaning import MEANING as FILES
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import git, make_repo
@@ -92,7 +93,9 @@ def test_moves_reuse_cached_vectors(local_repo: Path) -> None:
     )
 
 
-def test_chunks_embedded_in_an_older_form_are_embedded_again(tmp_path: Path) -> None:
+def test_chunks_embedded_in_an_older_form_are_embedded_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The header of what is embedded names the symbol's words (`format_hex` and `formatHex`
     are "format hex"); an index whose vectors were made from the older form (no version in its
     meta) re-embeds every chunk once, as for another model, instead of mixing the two."""
@@ -107,11 +110,19 @@ def test_chunks_embedded_in_an_older_form_are_embedded_again(tmp_path: Path) -> 
     again = index.update(full=True)
     assert again.embedded == 0  # same form, same texts: every vector reused
     store = index.store  # type: ignore[attr-defined]
+    assert not index.status().vectors_outdated
     store.table("meta").delete("key = 'embedding_input'")  # as an older Enclave left it
+    # until the next update, semantic search works on them and status says why it ranks less well
+    outdated = index.status()
+    assert outdated.semantic and outdated.vectors_outdated
+    main(["status", "--root", str(root), "--settings", '{"embedding": {"provider": "local"}}'])
+    said = capsys.readouterr().out
+    assert "made by an older Enclave and rank less well: run `enclave index`" in said, said
     second = index.update(full=True)
     assert any("what each chunk is embedded as changed" in note for note in second.notes)
     assert second.embedded == first.embedded
     assert index.update(full=True).embedded == 0
+    assert not index.status().vectors_outdated
     hits = index.search("turn a headline into a url friendly string", k=3, mode="semantic").hits
     assert hits[0].path == "text/slug.py"
 

@@ -104,6 +104,10 @@ class IndexStatus:
     partial: bool = False
     # Chunks without a vector yet: an update embedding them was interrupted (or is running).
     vectors_missing: int = 0
+    # The vectors were made from another form of each chunk's embedding input than this version
+    # of Enclave makes (meta embedding_input): semantic search works on them, ranking less well,
+    # until the next update embeds every chunk again.
+    vectors_outdated: bool = False
     files: int = 0
     chunks: int = 0
     symbols: int = 0

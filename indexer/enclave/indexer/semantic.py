@@ -17,11 +17,13 @@ from enclave.indexer.embed import (
     EmbeddingUnavailable,
     check_embedding,
     configured_model_id,
+    embedding_form,
     make_embedder,
 )
 from enclave.indexer.excludes import IgnoreRules
 from enclave.indexer.results import IndexSummary, Reason
 from enclave.indexer.store import Store
+from enclave.indexer.tables import EMBEDDING_INPUT
 
 EMBEDDING_CHECK_TTL = 10.0  # seconds a live check of the embedding provider is trusted
 
@@ -106,6 +108,13 @@ class Semantic:
         if wanted and missing == wanted:
             return off or self.no_vectors(), missing
         return off, missing
+
+    def outdated(self, meta: dict[str, str]) -> bool:
+        """Whether the stored vectors were made from another form of the embedding input than
+        the configuration makes now (``embedding_form``; the next update embeds them again)."""
+        if self.config.embedding.provider == "none" or not meta.get("embedding_model"):
+            return False
+        return meta.get(EMBEDDING_INPUT, "1") != embedding_form(self.config)
 
     def no_vectors(self) -> Reason:
         return Reason("the index has no vectors yet", f"run `enclave index {self.root}`")

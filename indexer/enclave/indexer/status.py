@@ -50,6 +50,7 @@ def index_status(handle: StoreHandle, semantic: Semantic) -> IndexStatus:
     status.embedding_dim = int(meta.get("embedding_dim", "0") or 0)
     off = semantic.off(meta)
     stored_off, status.vectors_missing = semantic.stored(store, meta)
+    status.vectors_outdated = semantic.outdated(meta)
     off = off or stored_off
     status.semantic = off is None
     status.semantic_reason, status.semantic_fix = (off.message, off.fix) if off else ("", "")

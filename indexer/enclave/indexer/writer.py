@@ -20,7 +20,7 @@ from pathlib import Path
 
 from enclave.indexer import committed
 from enclave.indexer.chunker import CHUNKER_VERSION
-from enclave.indexer.embed import Embedder, embedding_form
+from enclave.indexer.embed import Embedder
 from enclave.indexer.embedding_pass import embed_missing, embedding_meta
 from enclave.indexer.errors import (
     IndexProblem,
@@ -39,7 +39,6 @@ from enclave.indexer.store import Store, Verification
 from enclave.indexer.tables import (
     CHUNKER,
     DISCOVERY_SKIPPED,
-    EMBEDDING_INPUT,
     FOLDED_AT,
     REDACT_PII,
     SCHEMA_VERSION,
@@ -284,9 +283,7 @@ class IndexWriter:
             store.embeddings(embedder.dim, reset=True)
         elif meta.get("embedding_dim") not in (None, "", "0", str(embedder.dim)):
             store.embeddings(embedder.dim, reset=True)
-        elif meta.get("embedding_model") and meta.get(EMBEDDING_INPUT, "1") != embedding_form(
-            self.config
-        ):
+        elif self.semantic.outdated(meta):
             summary.notes.append(
                 "what each chunk is embedded as changed (its symbol's words, or the model's "
                 "document prefix, embedding.documentPrefix): re-embedding every chunk"

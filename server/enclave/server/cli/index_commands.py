@@ -281,6 +281,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     semantic = "on" if status.semantic else f"off: {status.semantic_reason}"
     if status.semantic and status.vectors_missing:
         semantic += f" ({status.vectors_missing} chunks not embedded yet: run `enclave index`)"
+    elif status.semantic and status.vectors_outdated:
+        semantic += (
+            " (its vectors were made by an older Enclave and rank less well: run `enclave index`"
+            " to embed them again)"
+        )
     print(f"index:     {status.db}")
     if status.shared:
         print(
