@@ -3,10 +3,11 @@
 ``from .utils import quote as q`` binds ``q`` to ``quote`` in ``pkg/utils.py``; ``import pkg.utils
 as u`` and ``from pkg import utils`` bind a module, as Go's ``import "example.com/m/pkg"`` binds a
 package (its folder's files). Re-exports are followed a few steps (``__init__.py``, its ``from .x
-import *`` as ``__all__`` allows, TypeScript ``index`` files, a barrel's ``export * from``). ``from pkg import name`` is a
-submodule only beside the package's ``__init__.py``; a module name matched by its end (src
-layouts, installed names) is never a test or example module unless the importer is one. Only the
-repository's own files resolve: the standard library and third-party packages are not indexed.
+import *`` as ``__all__`` allows, TypeScript ``index`` files, a barrel's ``export * from``).
+``from pkg import name`` is a submodule only beside the package's ``__init__.py``; a module name
+matched by its end (src layouts, installed names) is never a test or example module unless the
+importer is one. Only the repository's own files resolve: the standard library and third-party
+packages are not indexed.
 The buffer may be half-typed, so imports are read line by line, never by parsing the whole file.
 """
 
@@ -210,7 +211,8 @@ _JS_STAR = re.compile(r"^[ \t]*export[ \t]+\*[ \t]+from[ \t]*['\"]([^'\"]+)['\"]
 # ``export function f``, ``export declare abstract class C``, ``export const x``, ...
 _JS_EXPORTED = re.compile(
     r"^[ \t]*export[ \t]+(?:declare[ \t]+)?(?:abstract[ \t]+)?(?:async[ \t]+)?"
-    r"(?:function[ \t]*\*?|class|const|let|var|interface|type|enum|namespace)[ \t]+([A-Za-z_$][\w$]*)",
+    r"(?:function[ \t]*\*?|class|const|let|var|interface|type|enum|namespace)[ \t]+"
+    r"([A-Za-z_$][\w$]*)",
     re.MULTILINE,
 )
 _JS_EXPORT_LIST = re.compile(r"^[ \t]*export[ \t]+(?:type[ \t]+)?\{([^}]*)\}", re.MULTILINE)

@@ -265,8 +265,8 @@ def definition_pieces(
     near = names_near(lines, line, language)[:40]
     first = max(0, line - TUNING.near_before)
     bare = set(BARE.findall("\n".join(lines[first : line + TUNING.near_after + 1])))
-    modules, bound, package = _imports(Symbols(index, near, sources), sources, path, text, language)
-    symbols = modules.symbols
+    symbols = Symbols(index, near, sources)
+    modules, bound, package = _imports(symbols, sources, path, text, language)
     family = _family(language)
     typed = receiver_types("\n".join(lines[max(0, line - TUNING.typed_before) : line + 1]), family)
     called = called_on(lines[line]) if 0 <= line < len(lines) else set()
