@@ -3,6 +3,7 @@ its test for a query about tests, on a real index of a small repository with a d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,12 @@ from enclave.indexer.search import (
     VectorMatrix,
     chunk_class,
     class_weights,
+    code_names,
+    docs_beside,
     query_intent,
 )
+from enclave.indexer.types import SearchHit
+from enclave.server.cli import main
 from tests.support.repos import make_repo
 
 SOURCE = '''\
@@ -156,3 +161,79 @@ def test_vector_scores_take_the_class_weights_of_the_query_intent() -> None:
         query, 2, path_prefix=None, language=None, weights=class_weights("tests", dense=True)
     )
     assert tests[0][0] == "test"
+
+
+def test_the_docs_section_about_a_function_rides_beside_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For a description of behaviour, the docs section that writes the function's name as code
+    (`parse_duration`) is cited beside the function instead of taking a result of its own; a
+    section that names no result keeps its place, and a question about the docs gets the
+    sections as results."""
+    index = open_index(repo, Config(embedding=EmbeddingConfig(provider="none")))
+    try:
+        hits = index.search(BEHAVIOUR, k=5, mode="lexical").hits
+        docs_query = index.search("how to configure timeouts", k=5, mode="lexical").hits
+    finally:
+        index.close()
+    first = hits[0]
+    assert (first.path, first.symbol) == ("pkg/durations.py", "parse_duration")
+    assert [(d.path, d.symbol, d.start_line) for d in first.docs] == [
+        ("docs/durations.md", "Durations", 1)
+    ]
+    assert "read by `parse_duration`" in first.docs[0].text
+    assert not any(h.path == "docs/durations.md" and h.symbol == "Durations" for h in hits)
+    assert all(not h.docs for h in hits[1:])
+    assert {h.symbol for h in docs_query if h.path == "docs/durations.md"} >= {"Configuration"}
+    assert all(not h.docs for h in docs_query)
+    # the command line: the section beside its function, its text only with --text
+    main(["search", "--root", str(repo), "--mode", "lexical", "--json", "--no-server",
+          "--settings", '{"embedding": {"provider": "none"}}', BEHAVIOUR])  # fmt: skip
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert [(d["path"], d["symbol"]) for d in result["docs"]] == [
+        ("docs/durations.md", "Durations")
+    ]
+    assert "text" not in result and "text" not in result["docs"][0]
+    main(["search", "--root", str(repo), "--mode", "lexical", "--no-server",
+          "--settings", '{"embedding": {"provider": "none"}}', BEHAVIOUR])  # fmt: skip
+    printed = capsys.readouterr().out.splitlines()
+    assert "pkg/durations.py" in printed[0]
+    assert printed[1].split() == ["docs:", "docs/durations.md:1-4", "Durations"], printed
+
+
+def _hit(path: str, kind: str, symbol: str, text: str = "") -> SearchHit:
+    return SearchHit(path, 1, 2, symbol, kind, "python", 1.0, text)
+
+
+def test_a_docs_section_rides_beside_the_best_ranked_function_it_names_among_the_results() -> None:
+    """Riders take no result's place; a section whose function is not among the first k, or
+    that names none, keeps its own; a test is never what a section rides beside."""
+    hits = [
+        _hit("docs/api.md", "section", "API > load", "Call `load(path)` or `save`."),
+        _hit("tests/test_io.py", "function", "test_load"),
+        _hit("pkg/io.py", "function", "io.save"),
+        _hit("docs/other.md", "section", "Other", "Nothing in code here."),
+        _hit("pkg/io.py", "function", "io.load"),
+        _hit("docs/late.md", "section", "Late", "See `far_away()`."),
+        _hit("pkg/far.py", "function", "far_away"),
+    ]
+    shown = docs_beside(hits, 4)
+    assert [(h.path, h.symbol) for h in shown] == [
+        ("tests/test_io.py", "test_load"),
+        ("pkg/io.py", "io.save"),
+        ("docs/other.md", "Other"),
+        ("pkg/io.py", "io.load"),
+    ]
+    assert [d.symbol for d in shown[1].docs] == ["API > load"]  # the best ranked it names
+    assert all(not h.docs for h in (shown[0], shown[2], shown[3]))
+    # where `far_away` is out of reach even with its section aside, the section keeps its place
+    assert [h.symbol for h in docs_beside([hits[5], hits[3], hits[6]], 1)] == ["Late"]
+    assert [(h.symbol, len(h.docs)) for h in docs_beside([hits[5], hits[6]], 1)] == [
+        ("far_away", 1)
+    ]
+    assert code_names("Use :meth:`~pkg.Store.get` then `put(x)`; .. autofunction:: pkg.drop") >= {
+        "get",
+        "Store",
+        "put",
+        "drop",
+    }

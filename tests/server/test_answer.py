@@ -442,3 +442,38 @@ def test_openai_mode_fits_the_prompt_to_the_servers_window(
     assert code == 0, err
     assert not ollama_server.state.generations[-1].truncated
     assert "note: only lines 1-" in err and "raise chat.num_ctx for more" in err
+
+
+def test_ask_sends_the_docs_section_about_a_function_after_the_code(
+    tmp_path: Path,
+    ollama_server: OllamaTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The usage page that describes `scale` rides beside the function instead of taking an
+    excerpt's place among the search's results: both are sent, the page after all the code and
+    the other results (without riding, it came before the README)."""
+    files = {
+        **FILES,
+        "docs/usage.md": (
+            "# Scaling\n\nWhat does scaling do? `scale(values, factor)` multiplies every value"
+            " by the factor: every value scaled by the factor, values times factor.\n"
+        ),
+    }
+    root = make_repo(tmp_path / "repo", files)
+    for name in list(os.environ):
+        if name.startswith("ENCLAVE_"):
+            monkeypatch.delenv(name)
+    for name, value in env_for(ollama_server, tmp_path / "xdg").items():
+        monkeypatch.setenv(name, value)
+    assert main(["index", str(root)]) == 0
+    capsys.readouterr()
+    ollama_server.state.requests.clear()
+    assert main(["ask", "--json", "--root", str(root), "What does scale do to every value?"]) == 0
+    chats = [body for route, body in ollama_server.state.requests if route == "/api/chat"]
+    user = chats[0]["messages"][-1]["content"]
+    sent = re.findall(r'path="([^"]+)" lines="([^"]+)"', user)
+    assert sent == [
+        ("calc/ops.py", "6-8"), ("calc/ops.py", "1-3"), ("README.md", "1-3"),
+        ("docs/usage.md", "1-3"),
+    ], user  # fmt: skip

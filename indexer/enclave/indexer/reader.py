@@ -27,6 +27,7 @@ from enclave.indexer.search import (
     chunk_prior,
     class_weights,
     dense_size_weight,
+    docs_beside,
     fuse,
     kind_weight,
     query_intent,
@@ -112,15 +113,19 @@ class IndexReader:
             if mode == "semantic" and off is not None:
                 raise IndexProblem(off.message, off.fix or "use --mode lexical")
         if not dense:
-            ranked = [cid for cid, _ in lexical][:k]
+            ranked = [cid for cid, _ in lexical]
             scores = {cid: score for cid, score in lexical}
         elif not lexical:
-            ranked = [cid for cid, _ in dense][:k]
+            ranked = [cid for cid, _ in dense]
             scores = {cid: score for cid, score in dense}
         else:
             scores = fuse(lexical, dense)
-            ranked = sorted(scores, key=lambda c: -scores[c])[:k]
-        return SearchResult(self._hits(store, ranked, scores, rows), off)
+            ranked = sorted(scores, key=lambda c: -scores[c])
+        hits = self._hits(store, ranked[:k], scores, rows)
+        if intent == "code" and any(chunk_class(h.path, h.kind) == "docs" for h in hits):
+            # a section about a definition found rides beside it: the next results fill in
+            hits = docs_beside(hits + self._hits(store, ranked[k : 2 * k], scores, rows), k)
+        return SearchResult(hits, off)
 
     def _excluded_now(self, store: Store) -> frozenset[str]:
         """Indexed files that the exclusion rules in force now leave out (a never_index rule

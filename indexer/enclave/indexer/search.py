@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from enclave.indexer.file_roles import file_role
-from enclave.indexer.types import SymbolDef
+from enclave.indexer.types import DocRef, SearchHit, SymbolDef
 
 LEXICAL_SHARE = 0.4
 # The full-text side's scaled scores are raised to this power before they are added: a weak
@@ -160,6 +160,67 @@ def class_weights(intent: str, *, dense: bool = False) -> np.ndarray:
     """The class weights of ``intent`` as an array in CHUNK_CLASSES order (VectorMatrix.classes)."""
     table = (DENSE_CLASS_WEIGHT if dense else CLASS_WEIGHT)[intent]
     return np.array([table.get(c, 1.0) for c in CHUNK_CLASSES], dtype=np.float32)
+
+
+# The names a documentation section writes as code: in a code span (```Flask.route```,
+# :meth:`~flask.Flask.route`), called (``jsonify(``), or after a directive (``.. autofunction::``).
+_CODE_SPAN = re.compile(r"`+([^`\n]+)`+")
+_CALLED = re.compile(r"([A-Za-z_]\w*)\(")
+_DIRECTIVE = re.compile(r"::[ \t]*([\w.]+)")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+RIDER_CLASSES = frozenset({"definition", "type"})  # what a documentation section rides beside
+
+
+def code_names(text: str) -> frozenset[str]:
+    """The identifiers ``text`` (a documentation section) writes as code."""
+    found = set(_CALLED.findall(text))
+    for written in (*_CODE_SPAN.findall(text), *_DIRECTIVE.findall(text)):
+        found.update(_IDENTIFIER.findall(written))
+    return frozenset(found)
+
+
+def docs_beside(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
+    """The first ``k`` of ``hits`` (ranked for a question about code), each documentation section
+    that writes the name of a definition among them as code riding beside the best ranked such
+    definition (``SearchHit.docs``) instead of taking a place of its own: what the code does
+    first, the page that describes it cited with it. A section whose definition is not among the
+    first ``k`` keeps its place."""
+    classes = [chunk_class(h.path, h.kind) for h in hits]
+    owners: dict[int, int] = {}  # docs hit -> the definition it rides beside
+    for i, hit in enumerate(hits):
+        if classes[i] != "docs":
+            continue
+        named = code_names(hit.text)
+        owner = next(
+            (
+                j
+                for j, other in enumerate(hits)
+                if classes[j] in RIDER_CLASSES
+                and (name := other.symbol.rsplit(".", 1)[-1])
+                and len(name) >= 3
+                and name in named
+            ),
+            None,
+        )
+        if owner is not None:
+            owners[i] = owner
+    while True:
+        shown = [i for i in range(len(hits)) if i not in owners][:k]
+        lost = [i for i, owner in owners.items() if owner not in shown]
+        if not lost:
+            break
+        for i in lost:
+            del owners[i]
+    riders: dict[int, list[DocRef]] = {}
+    for i, owner in owners.items():
+        doc = hits[i]
+        riders.setdefault(owner, []).append(
+            DocRef(doc.path, doc.start_line, doc.end_line, doc.symbol, doc.score, doc.text)
+        )
+    return [
+        replace(hits[i], docs=(*hits[i].docs, *riders[i])) if i in riders else hits[i]
+        for i in shown
+    ]
 
 
 def fuse(

@@ -266,6 +266,16 @@ async def ask(
                 "matches the question", hit.symbol, hit.score,
             )
         )  # fmt: skip
+    # the documentation sections found beside a definition, after all the code, as room allows
+    pieces += [
+        ContextPiece(
+            doc.path, doc.start_line, doc.end_line, doc.text,
+            f"documentation of `{hit.symbol}`", doc.symbol, doc.score,
+        )
+        for hit in hits
+        for doc in hit.docs
+        if doc.path not in GLOSSARY_FILES
+    ]  # fmt: skip
     used = _fit(client, pieces, _context_budget(client, question))
     sealed, terms = _admit(client, Material(path, (question,), tuple(used)), notes)
     messages = prompts.ask_messages(sealed.texts[0], sealed.pieces, terms)

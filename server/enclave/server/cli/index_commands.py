@@ -33,6 +33,7 @@ from enclave.server.cli.editor_server import add_no_server_option, ask_editor
 if TYPE_CHECKING:
     from enclave.indexer.api import Index
     from enclave.indexer.results import IndexSummary, SearchResult
+    from enclave.indexer.types import SearchHit
 
 MAX_K = 1000  # results a search may return
 # A search over a shared index indexes up to this many differing files first (a few seconds).
@@ -167,10 +168,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 "mode": args.mode,
                 "semantic": not note,
                 "note": note,
-                "results": [
-                    {k: v for k, v in dataclasses.asdict(h).items() if k != "text" or args.text}
-                    for h in hits
-                ],
+                "results": [_hit_json(h, text=args.text) for h in hits],
             }
         )
         return EXIT_OK
@@ -184,7 +182,21 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.text:
             for line in hit.text.splitlines()[:12]:
                 print(f"          {line}")
+        for doc in hit.docs:  # the sections about it, cited beside it
+            print(
+                f"          docs: {doc.path}:{doc.start_line}-{doc.end_line}  {doc.symbol}".rstrip()
+            )
     return EXIT_OK
+
+
+def _hit_json(hit: SearchHit, *, text: bool) -> dict[str, Any]:
+    """A hit as `enclave search --json` prints it: its text (and its docs') with ``--text``."""
+    found = dataclasses.asdict(hit)
+    if not text:
+        del found["text"]
+        for doc in found["docs"]:
+            del doc["text"]
+    return found
 
 
 def _search(args: argparse.Namespace, root: Path, config: Config) -> SearchResult:
@@ -203,7 +215,7 @@ def _search(args: argparse.Namespace, root: Path, config: Config) -> SearchResul
     if served is not None:
         off = served["semantic_off"]
         return SearchResult(
-            hits=[SearchHit(**hit) for hit in served["hits"]],
+            hits=[SearchHit.from_json(hit) for hit in served["hits"]],
             semantic_off=Reason(**off) if off else None,
         )
     from enclave.indexer.api import open_index
