@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from enclave.config import load_config
 from enclave.indexer.api import open_index
 from enclave.server.cli import main
-from tests.support.ollama_fixtures import env_for
+from tests.support.ollama_fixtures import env_for, use_env
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
@@ -56,11 +55,7 @@ def cli_env(
     indexed: Path, ollama_server: OllamaTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     env = env_for(ollama_server, indexed.parent / "xdg")
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    use_env(env, monkeypatch)
     return env
 
 
@@ -362,14 +357,6 @@ def shapes(
     return root
 
 
-def _use_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-
 SENT = re.compile(r'<repository-data path="(?P<path>[^"]+)" lines="(?P<lines>\d+-\d+)"')
 
 
@@ -382,7 +369,7 @@ def test_explain_of_an_init_calling_super_sends_the_base_init_only(
     """The reported case: `super().__init__()` brought the __init__ of unrelated classes of
     another module. super() is the base class; `self.session.send` has no receiver that can be
     named, so no class's `send` comes either; the base's method is sent as its own lines."""
-    _use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
+    use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
     code = main(
         ["explain", "--json", "--root", str(shapes), str(shapes / "shapes/geometry.py:5-8")]
     )
@@ -403,7 +390,7 @@ def test_explain_of_a_method_brings_what_self_and_known_receivers_call(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
+    use_env(env_for(ollama_server, shapes.parent / "xdg"), monkeypatch)
     (shapes / "use.py").write_text(
         "from net.client import Session\n\n\ndef post(url, data):\n"
         "    session = Session(url)\n    return session.send(data)\n"
@@ -461,11 +448,7 @@ def test_ask_sends_the_docs_section_about_a_function_after_the_code(
         ),
     }
     root = make_repo(tmp_path / "repo", files)
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env_for(ollama_server, tmp_path / "xdg").items():
-        monkeypatch.setenv(name, value)
+    use_env(env_for(ollama_server, tmp_path / "xdg"), monkeypatch)
     assert main(["index", str(root)]) == 0
     capsys.readouterr()
     ollama_server.state.requests.clear()

@@ -113,3 +113,12 @@ def env_for(server: OllamaTestServer, xdg: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+def use_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in ``env`` (``env_for``'s): no stray ENCLAVE_* setting of the calling shell stays."""
+    for name in list(os.environ):
+        if name.startswith("ENCLAVE_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)

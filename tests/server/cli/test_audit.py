@@ -16,7 +16,7 @@ import pytest
 
 from enclave.audit import read_records
 from enclave.server.cli import main
-from tests.support.ollama_fixtures import env_for
+from tests.support.ollama_fixtures import env_for, use_env
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
@@ -26,11 +26,7 @@ CODE = "def brake_force(speed):\n    return speed * 0.8  # UNIQUE_CODE_MARKER\n"
 @pytest.fixture
 def repo(tmp_path: Path, ollama_server: OllamaTestServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_repo(tmp_path / "repo", {"car/brakes.py": CODE})
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env_for(ollama_server, tmp_path / "xdg").items():
-        monkeypatch.setenv(name, value)
+    use_env(env_for(ollama_server, tmp_path / "xdg"), monkeypatch)
     monkeypatch.chdir(root)
     return root
 

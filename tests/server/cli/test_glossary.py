@@ -4,7 +4,6 @@ server only when the term occurs in the question or in the code sent."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from enclave.server.cli import main
 from enclave.server.model.prompts import GLOSSARY
 from tests.server import secrets
-from tests.support.ollama_fixtures import env_for
+from tests.support.ollama_fixtures import env_for, use_env
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
@@ -30,11 +29,7 @@ FILES = {
 @pytest.fixture
 def repo(tmp_path: Path, ollama_server: OllamaTestServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_repo(tmp_path / "repo", FILES)
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env_for(ollama_server, tmp_path / "xdg").items():
-        monkeypatch.setenv(name, value)
+    use_env(env_for(ollama_server, tmp_path / "xdg"), monkeypatch)
     monkeypatch.setenv("ENCLAVE_EMBEDDING_PROVIDER", "none")
     monkeypatch.chdir(root)
     return root

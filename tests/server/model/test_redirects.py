@@ -10,7 +10,6 @@ and the fix.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from enclave.server.doctor import run_doctor
 from enclave.server.model.client import ModelClient
 from enclave.server.model.errors import RedirectRefused
 from tests.support.loopback_servers import Recorder, Redirector
-from tests.support.ollama_fixtures import FAST, env_for
+from tests.support.ollama_fixtures import FAST, env_for, use_env
 from tests.support.ollama_server import OllamaTestServer
 from tests.support.repos import make_repo
 
@@ -158,11 +157,7 @@ def test_ask_and_explain_end_in_one_line_and_send_nothing_there(
     env = env_for(ollama_server, repo.parent / "xdg")
     env["OLLAMA_HOST"] = redirector.url
     env["ENCLAVE_EMBEDDING_PROVIDER"] = "none"
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    use_env(env, monkeypatch)
     args = ["What does add do?"] if command == "ask" else [str(repo / "calc.py") + ":1-2"]
     code = main([command, "--root", str(repo), *args])
     err = capsys.readouterr().err
