@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from enclave.indexer.file_roles import file_role
-from enclave.indexer.types import DocRef, SearchHit, SymbolDef
+from enclave.indexer.types import SearchHit, SymbolDef
 
 LEXICAL_SHARE = 0.4
 # The full-text side's scaled scores are raised to this power before they are added: a weak
@@ -211,12 +211,9 @@ def docs_beside(hits: Sequence[SearchHit], k: int) -> list[SearchHit]:
             break
         for i in lost:
             del owners[i]
-    riders: dict[int, list[DocRef]] = {}
+    riders: dict[int, list[SearchHit]] = {}
     for i, owner in owners.items():
-        doc = hits[i]
-        riders.setdefault(owner, []).append(
-            DocRef(doc.path, doc.start_line, doc.end_line, doc.symbol, doc.score, doc.text)
-        )
+        riders.setdefault(owner, []).append(hits[i])
     return [
         replace(hits[i], docs=(*hits[i].docs, *riders[i])) if i in riders else hits[i]
         for i in shown

@@ -78,18 +78,6 @@ class FileAnalysis:
 
 
 @dataclass(frozen=True, slots=True)
-class DocRef:
-    """A documentation section shown beside the definition it is about (``SearchHit.docs``)."""
-
-    path: str
-    start_line: int
-    end_line: int
-    symbol: str  # the section's heading path
-    score: float
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class SearchHit:
     path: str
     start_line: int
@@ -101,10 +89,10 @@ class SearchHit:
     text: str
     # The documentation sections about this definition that ranked with it, cited beside it
     # instead of taking a result's place of their own (search.docs_beside).
-    docs: tuple[DocRef, ...] = ()
+    docs: tuple[SearchHit, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchHit:
         """A hit from its JSON form (``dataclasses.asdict``), its docs included."""
-        docs = tuple(DocRef(**doc) for doc in data.get("docs") or ())
+        docs = tuple(cls.from_json(doc) for doc in data.get("docs") or ())
         return cls(**{**data, "docs": docs})
