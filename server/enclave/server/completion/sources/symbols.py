@@ -21,7 +21,7 @@ from enclave.server.completion.sources.bindings import (
     follow,
     star_imports,
 )
-from enclave.server.completion.sources.files import RepoFiles, head_of
+from enclave.server.completion.sources.files import REDACTED, RepoFiles, head_of
 from enclave.server.completion.tuning import TUNING
 
 if TYPE_CHECKING:
@@ -54,6 +54,20 @@ def exports_of(file: str, mtime_ns: int, size: int, path: str, repo: Repository)
 # cost the budget more than they gave (urllib3 97.8 -> 97.0 %, flask 100 -> 97.4 %, jinja2 99.2
 # -> 97.6 %: loggers, type variables and constants pushed out the functions called).
 _DECLARED = re.compile(r"^export[ \t]+(?:declare[ \t]+)?(?:const|let|var)[ \t]+([A-Za-z_$][\w$]*)")
+
+
+@lru_cache(maxsize=1024)
+def declared_of(file: str, mtime_ns: int, size: int, path: str) -> dict[str, SymbolDef]:
+    """:meth:`Symbols.declared` of the file ``path`` (on disk: ``file``), from its redacted
+    lines, kept while it does not change: not scanned again at every completion."""
+    names: dict[str, SymbolDef] = {}
+    for number, line in enumerate(REDACTED.lines(path, (file, mtime_ns, size)) or (), 1):
+        match = _DECLARED.match(line)
+        if match and match.group(1) not in names:
+            names[match.group(1)] = SymbolDef(
+                match.group(1), match.group(1), "variable", path, number, number, line.strip(), ""
+            )
+    return names
 
 
 @lru_cache(maxsize=4)
@@ -121,16 +135,8 @@ class Symbols:
         kind ``variable``: what importing files call or read as any other name."""
         if path not in self._declared:
             script = PurePosixPath(path).suffix in JS_EXTENSIONS
-            lines = self.sources.lines(path) if self.sources and script else None
-            names: dict[str, SymbolDef] = {}
-            for number, line in enumerate(lines or (), 1):
-                match = _DECLARED.match(line)
-                if match and match.group(1) not in names:
-                    names[match.group(1)] = SymbolDef(
-                        match.group(1), match.group(1), "variable", path, number, number,
-                        line.strip(), "",
-                    )  # fmt: skip
-            self._declared[path] = names
+            version = self.sources.version(path) if self.sources and script else None
+            self._declared[path] = declared_of(*version, path) if version else {}
         return self._declared[path]
 
 
