@@ -116,11 +116,12 @@ PACKAGES = {
     "pkg/__init__.py": "from . import sub\n",
     "pkg/events/__init__.py": "from ._api import *\n",
     "pkg/events/_api.py": (
-        "__all__ = ['listen', 'remove']\n\n_registry = {}\n\n\n"
+        "from ._more import *\n\n__all__ = ['listen', 'remove']\n\n_registry = {}\n\n\n"
         "def listen(target, name, fn):\n    return fn\n\n\n"
         "def remove(target, name, fn):\n    return None\n\n\n"
         "def _clear():\n    _registry.clear()\n"
     ),
+    "pkg/events/_more.py": "def shout(message):\n    return message.upper()\n",
     "pkg/sub/__init__.py": "from ._x import name\n",
     "pkg/sub/_x.py": "def name(value):\n    return value\n",
     "tests/sub/_x.py": "def name(value):\n    return None\n",
@@ -155,7 +156,8 @@ def test_names_reached_through_a_package_follow_its_re_exports(
 
 def test_a_package_s_import_star_offers_what_its_all_lists(tmp_path: Path) -> None:
     """The signatures of a package whose __init__.py is `from ._api import *` are the names
-    `_api.__all__` lists (`remove` beside the `listen` being called), not its private ones."""
+    `_api.__all__` lists (`remove` beside the `listen` being called), not its private ones nor
+    what `_api`'s own `from ._more import *` takes and its `__all__` leaves out."""
     files = {**PACKAGES, "app.py": "from pkg import events\n\n\ndef go():\n    events.listen("}
     sent = _from_code(_pieces_at_end(tmp_path, files, "app.py"))
     outline = [(path, why) for path, why in sent if why.startswith("signatures of")]

@@ -228,6 +228,12 @@ _TOP_NAME = re.compile(
 )
 
 
+def lists_all(text: str, path: str) -> bool:
+    """Whether the Python module ``text`` lists what ``import *`` takes of it (``__all__``):
+    then nothing else, not even what its own stars take."""
+    return PurePosixPath(path).suffix == ".py" and _ALL.search(text) is not None
+
+
 def exported_names(text: str, path: str, repo: Repository) -> frozenset[str]:
     """The names ``from module import *`` takes from a Python module (its text): those its
     ``__all__`` lists, else its public top-level names (defined or imported); those ``export *

@@ -19,6 +19,7 @@ from enclave.server.completion.sources.bindings import (
     bindings,
     exported_names,
     follow,
+    lists_all,
     star_imports,
 )
 from enclave.server.completion.sources.files import REDACTED, RepoFiles, head_of
@@ -44,9 +45,14 @@ def taken_of(
 
 
 @lru_cache(maxsize=1024)
-def exports_of(file: str, mtime_ns: int, size: int, path: str, repo: Repository) -> frozenset[str]:
-    """The names ``from <the module at path> import *`` takes (kept while it does not change)."""
-    return exported_names(head_of(file) or "", path, repo)
+def exports_of(
+    file: str, mtime_ns: int, size: int, path: str, repo: Repository
+) -> tuple[frozenset[str], bool]:
+    """The names ``from <the module at path> import *`` (``export * from``) takes, and whether
+    it also takes those the module's own stars give it (not past a Python ``__all__``), kept
+    while the module does not change."""
+    text = head_of(file) or ""
+    return exported_names(text, path, repo), not lists_all(text, path)
 
 
 # A line binding a name a TypeScript or JavaScript module exports to a value (what an importer
@@ -167,9 +173,11 @@ class Modules:
             starred: set[str] = set()
             for star, written in stars:
                 at = self.sources.version(star)
-                names = set(exports_of(*at, star, self.repo)) if at else set()
-                self.imported(star)  # a barrel of barrels: what its own stars give it
-                for name in sorted(names | self._starred.get(star, set())):
+                names, onward = exports_of(*at, star, self.repo) if at else (frozenset(), False)
+                if onward:  # a barrel of barrels: what its own stars give it
+                    self.imported(star)
+                    names |= self._starred.get(star, set())
+                for name in sorted(names):
                     if name not in taken:
                         taken[name] = Binding(name, (star,), name, written)
                         starred.add(name)
