@@ -115,24 +115,24 @@ def _texts_to_embed(store: Store, config: Config) -> list[tuple[str, list[str]]]
         for path, kind, h, text in zip(
             subset["path"], subset["kind"], subset["content_hash"], subset["text"], strict=True
         )
-        if _holds_definitions(kind) and len(text) > INNER_FROM_CHARS and h not in cached
+        if _holds_deep_definitions(kind, text) and h not in cached
     }
     inner = _definitions(store, holders) if holders else {}
     for h, path, kind, symbol, start, text in zip(*(subset[c] for c in wanted), strict=True):
         if h in cached or h in todo or never_send.decide(path):
             continue
         inputs = [embedding_input(path, symbol, text)]
-        if _holds_definitions(kind) and len(text) > INNER_FROM_CHARS:
+        if _holds_deep_definitions(kind, text):
             inputs += _inner_inputs(path, start, text, inner.get(path, []))
             inputs += _implementation_input(path, symbol, text)
         todo[h] = inputs[: 1 + MAX_INNER_PARTS]
     return list(todo.items())
 
 
-def _holds_definitions(kind: str) -> bool:
-    """A chunk that may hold definitions of its own: a type's, or a function's (its nested
-    functions, TypeScript's implementation after its overloads)."""
-    return kind in TYPE_KINDS or kind in FUNCTION_KINDS
+def _holds_deep_definitions(kind: str, text: str) -> bool:
+    """A chunk that may hold definitions of its own past INNER_FROM_CHARS: a type's, or a
+    function's (its nested functions, TypeScript's implementation after its overloads)."""
+    return (kind in TYPE_KINDS or kind in FUNCTION_KINDS) and len(text) > INNER_FROM_CHARS
 
 
 # The implementation of a TypeScript function after its overload signatures (one chunk: the
